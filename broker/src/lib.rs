@@ -1,0 +1,2 @@
+//! Jumpnet broker.
+#![forbid(unsafe_code)]

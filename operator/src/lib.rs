@@ -1,0 +1,2 @@
+//! Jumpnet operator (skeleton; see issue 4).
+#![forbid(unsafe_code)]
