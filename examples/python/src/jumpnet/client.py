@@ -1,0 +1,266 @@
+"""The whole HTTP API as methods: the v1 calls, the seed's calls, cluster status and health.
+
+:class:`Producer` and :class:`Consumer` build on this; use :class:`Client` directly for admin-ish calls
+(topics, cluster status) or when you want full control of offsets and sequences.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
+
+from . import sse
+from .errors import JumpnetError, Timeout
+from .models import (
+    ClusterStatus,
+    ConsumerPosition,
+    FetchResult,
+    Message,
+    PublishResult,
+    RecordLike,
+    TopicInfo,
+    to_record,
+)
+from .transport import Server, Servers, Transport, connect, path_of
+
+
+class Client:
+    """A connection to a Jumpnet cluster through any of its nodes.
+
+    ``servers`` is a list (or comma-separated string) of node API addresses, e.g.
+    ``["127.0.0.1:9090", "127.0.0.1:9091"]``; default ``$JUMPNET_SERVER`` or ``http://127.0.0.1:9090``.
+    ``token`` is sent as ``Authorization: Bearer`` (default ``$JUMPNET_TOKEN``).
+    ``timeout`` bounds each network wait, ``retry_timeout`` a whole call across retries and nodes.
+    """
+
+    def __init__(
+        self,
+        servers: Optional[Servers] = None,
+        *,
+        token: Optional[str] = None,
+        timeout: float = 10.0,
+        retry_timeout: float = 30.0,
+        transport: Optional[Transport] = None,
+    ) -> None:
+        self.transport = transport or Transport(servers, token=token, timeout=timeout, retry_timeout=retry_timeout)
+
+    @property
+    def servers(self) -> List[str]:
+        return self.transport.servers
+
+    # -- v1 messages -----------------------------------------------------------------------------------
+
+    def publish(
+        self,
+        topic: str,
+        messages: Iterable[RecordLike],
+        *,
+        producer_id: Optional[str] = None,
+        sequence: Optional[int] = None,
+    ) -> PublishResult:
+        """Publish a batch atomically (``POST /v1/topics/{topic}/messages``).
+
+        With ``producer_id`` and ``sequence`` the call is retried on other nodes after a lost answer or a 504,
+        and the cluster stores the batch once; without them a lost answer raises :class:`Timeout`.
+        """
+        body: Dict[str, Any] = {"messages": [to_record(m).to_json() for m in messages]}
+        if not body["messages"]:
+            raise ValueError("publish needs at least one message")
+        if (producer_id is None) != (sequence is None):
+            raise ValueError("producer_id and sequence go together")
+        if producer_id is not None:
+            body["producer_id"] = producer_id
+            body["sequence"] = int(sequence)  # type: ignore[arg-type]
+        resp = self.transport.request(
+            "POST", path_of("v1", "topics", topic, "messages"), body=body, idempotent=producer_id is not None
+        )
+        return PublishResult.from_json(resp.json())
+
+    def fetch(
+        self,
+        topic: str,
+        offset: int = 0,
+        *,
+        limit: Optional[int] = None,
+        max_bytes: Optional[int] = None,
+        wait_ms: Optional[int] = None,
+        strong: bool = False,
+    ) -> FetchResult:
+        """Read from ``offset`` (``GET /v1/topics/{topic}/messages``); ``wait_ms`` long-polls for new data."""
+        query = {
+            "offset": offset,
+            "limit": limit,
+            "max_bytes": max_bytes,
+            "wait_ms": wait_ms,
+            "consistency": "strong" if strong else None,
+        }
+        timeout = self.transport.timeout + (wait_ms or 0) / 1000.0
+        resp = self.transport.request("GET", path_of("v1", "topics", topic, "messages"), query=query, timeout=timeout)
+        return FetchResult.from_json(resp.json(), topic)
+
+    def stream(
+        self,
+        topic: str,
+        offset: int = 0,
+        *,
+        idle_timeout: float = 60.0,
+        duration: Optional[float] = None,
+    ) -> Iterator[Message]:
+        """Follow a topic over SSE (``GET /v1/topics/{topic}/stream``) from ``offset``, forever.
+
+        On a dropped connection or a node failure it reconnects (to another node if needed) with
+        ``Last-Event-ID`` set to the last offset received, so nothing is skipped or repeated.
+        ``idle_timeout``: reconnect when the server sends nothing, not even a keep-alive, for that long.
+        ``duration``: stop (return) after that many seconds, for scripts and tests.
+        """
+        deadline = None if duration is None else time.monotonic() + duration
+        next_offset = offset
+        path = path_of("v1", "topics", topic, "stream")
+        while deadline is None or time.monotonic() < deadline:
+            read_timeout = idle_timeout
+            if deadline is not None:
+                read_timeout = max(0.05, min(idle_timeout, deadline - time.monotonic()))
+            headers = {"Last-Event-ID": str(next_offset - 1)} if next_offset > offset else {}
+            try:
+                conn, resp, _server = self.transport.open(
+                    path, query={"offset": next_offset}, headers=headers, timeout=self.transport.timeout
+                )
+            except Timeout:
+                continue
+            try:
+                conn.sock.settimeout(read_timeout)
+                for event in sse.events(resp):
+                    msg = _event_message(event, topic)
+                    if msg is None:
+                        continue
+                    if msg.offset < next_offset:
+                        continue  # already delivered before a reconnect
+                    next_offset = msg.offset + 1
+                    yield msg
+                    if deadline is not None:
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0:
+                            return
+                        conn.sock.settimeout(max(0.05, min(idle_timeout, remaining)))
+            except (OSError, socket.timeout, ValueError):
+                pass  # dead or silent connection: reconnect from next_offset
+            finally:
+                conn.close()
+
+    # -- topics ----------------------------------------------------------------------------------------
+
+    def topics(self) -> List[str]:
+        """Names of all topics (``GET /v1/topics``)."""
+        doc = self.transport.request("GET", "/v1/topics").json()
+        items = doc.get("topics", []) if isinstance(doc, dict) else doc or []
+        return [t["name"] if isinstance(t, dict) else str(t) for t in items]
+
+    def topic(self, topic: str) -> TopicInfo:
+        """One topic's offsets, size and retention; raises :class:`NotFound` for an unknown topic."""
+        return TopicInfo.from_json(self.transport.request("GET", path_of("v1", "topics", topic)).json())
+
+    def create_topic(self, topic: str, retention: Optional[Mapping[str, int]] = None) -> TopicInfo:
+        """Create a topic or change its retention (``max_messages``, ``max_bytes``, ``max_age_ms``)."""
+        body = {"retention": dict(retention)} if retention else {}
+        doc = self.transport.request("PUT", path_of("v1", "topics", topic), body=body).json()
+        if isinstance(doc, dict) and "high_watermark" in doc:
+            return TopicInfo.from_json(doc)
+        return self.topic(topic)
+
+    def delete_topic(self, topic: str) -> None:
+        self.transport.request("DELETE", path_of("v1", "topics", topic))
+
+    # -- named consumers -------------------------------------------------------------------------------
+
+    def position(self, consumer: str, topic: str) -> ConsumerPosition:
+        """A named consumer's committed position on a topic (offset ``None`` when it never committed)."""
+        doc = self.transport.request("GET", path_of("v1", "consumers", consumer, "topics", topic)).json()
+        return ConsumerPosition.from_json(doc or {}, consumer, topic)
+
+    def commit(self, consumer: str, topic: str, offset: int) -> ConsumerPosition:
+        """Store ``offset`` as the next offset ``consumer`` reads on ``topic`` (replicated)."""
+        doc = self.transport.request(
+            "PUT", path_of("v1", "consumers", consumer, "topics", topic), body={"offset": int(offset)}
+        ).json()
+        return ConsumerPosition.from_json(doc or {"offset": offset}, consumer, topic)
+
+    # -- cluster ---------------------------------------------------------------------------------------
+
+    def cluster(self, *, local: bool = False) -> ClusterStatus:
+        """Members, roles, leader, term and commit index (``GET /v1/cluster``)."""
+        query = {"local": "true"} if local else None
+        return ClusterStatus.from_json(self.transport.request("GET", "/v1/cluster", query=query).json())
+
+    def discover(self) -> List[str]:
+        """Add every member's API address to the nodes this client fails over to; returns the full list."""
+        status = self.cluster()
+        self.transport.add_servers(m.api_addr for m in status.members if m.api_addr)
+        return self.servers
+
+    def health(self, timeout: float = 2.0) -> Dict[str, Dict[str, Any]]:
+        """``/livez`` and ``/readyz`` of every known node, without failover: ``{url: {"live", "ready"}}``."""
+        out: Dict[str, Dict[str, Any]] = {}
+        for url in self.servers:
+            server = Server.parse(url)
+            out[url] = {"live": _probe(server, "/livez", timeout), "ready": _probe(server, "/readyz", timeout)}
+        return out
+
+    # -- the seed's API --------------------------------------------------------------------------------
+
+    def put(self, topic: str, value: str) -> PublishResult:
+        """Seed publish: ``PUT /`` with ``{"Key": topic, "Value": value}``.
+
+        Not idempotent: it is retried only when the node refused it (connection refused, 503).
+        """
+        body = {"Key": topic, "Value": to_record(value).to_json()["value"]}
+        doc = self.transport.request("PUT", "/", body=body, idempotent=False).json()
+        offset = int(doc["offset"])
+        return PublishResult(topic=doc.get("topic", topic), base_offset=offset, offsets=[offset])
+
+    def latest(self, topic: str, *, limit: Optional[int] = None, consumer: Optional[str] = None) -> List[str]:
+        """Seed read ``GET /<topic>``: the newest values, or with ``consumer`` the ones after its position.
+
+        With ``consumer`` the read moves the position, so it is not retried after a lost answer.
+        """
+        doc = self.transport.request(
+            "GET", path_of(topic), query={"limit": limit, "consumer": consumer}, idempotent=consumer is None
+        ).json()
+        return list(doc or [])
+
+    def history(self, topic: str) -> List[str]:
+        """Seed read ``GET /history/<topic>``: every retained value, oldest first."""
+        return list(self.transport.request("GET", path_of("history", topic)).json() or [])
+
+
+def _event_message(event: sse.Event, topic: str) -> Optional[Message]:
+    if event.event not in ("message", "") or not event.data:
+        return None
+    try:
+        doc = json.loads(event.data)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and "offset" in doc:
+        return Message.from_json(doc, topic)
+    if event.id is None:
+        return None
+    # A bare value with the offset only in the event id.
+    return Message(offset=int(event.id), value=event.data, topic=topic)
+
+
+def _probe(server: Server, path: str, timeout: float) -> Optional[bool]:
+    """True on 200, False on another answer, None when the node cannot be reached."""
+    try:
+        conn = connect(server, timeout)
+    except JumpnetError:
+        return None
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status == 200
+    except OSError:
+        return None
+    finally:
+        conn.close()

@@ -1,0 +1,209 @@
+"""Plain data returned by the client: messages, publish results, cluster and topic views."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Union
+
+
+@dataclass(frozen=True)
+class Message:
+    """One stored message. ``offset`` is its position in the topic, dense and increasing."""
+
+    offset: int
+    value: str
+    key: Optional[str] = None
+    headers: Dict[str, str] = field(default_factory=dict)
+    timestamp_ms: Optional[int] = None
+    publisher: Optional[str] = None
+    topic: Optional[str] = None
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any], topic: Optional[str] = None) -> "Message":
+        return cls(
+            offset=int(doc["offset"]),
+            value=doc.get("value"),
+            key=doc.get("key"),
+            headers=dict(doc.get("headers") or {}),
+            timestamp_ms=doc.get("timestamp_ms"),
+            publisher=doc.get("publisher"),
+            topic=doc.get("topic", topic),
+        )
+
+
+@dataclass(frozen=True)
+class Record:
+    """A message to publish: a value with an optional key and headers."""
+
+    value: str
+    key: Optional[str] = None
+    headers: Optional[Dict[str, str]] = None
+
+    def to_json(self) -> Dict[str, Any]:
+        doc: Dict[str, Any] = {"value": _text(self.value, "value")}
+        if self.key is not None:
+            doc["key"] = _text(self.key, "key")
+        if self.headers:
+            doc["headers"] = {str(k): _text(v, f"header {k!r}") for k, v in self.headers.items()}
+        return doc
+
+
+RecordLike = Union[str, bytes, Record, Mapping[str, Any]]
+
+
+def to_record(item: RecordLike) -> Record:
+    """Accept a value, a :class:`Record`, or a ``{"value", "key", "headers"}`` mapping."""
+    if isinstance(item, Record):
+        return item
+    if isinstance(item, Mapping):
+        return Record(item["value"], item.get("key"), item.get("headers"))
+    return Record(item)
+
+
+def _text(v: Any, what: str) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v).decode("utf-8")
+    raise TypeError(f"message {what} must be str or UTF-8 bytes, not {type(v).__name__}")
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """Where a published batch landed: ``offsets[i]`` is the offset of the i-th message."""
+
+    topic: str
+    base_offset: int
+    offsets: List[int]
+
+    @property
+    def offset(self) -> int:
+        """The offset of a single published message (the first of a batch)."""
+        return self.base_offset
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> "PublishResult":
+        base = int(doc["base_offset"])
+        offsets = [int(o) for o in doc.get("offsets") or [base]]
+        return cls(topic=doc.get("topic", ""), base_offset=base, offsets=offsets)
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """One page of a topic read: the messages plus where the log stands."""
+
+    messages: List[Message]
+    next_offset: int
+    high_watermark: int
+    log_start_offset: int
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any], topic: Optional[str] = None) -> "FetchResult":
+        return cls(
+            messages=[Message.from_json(m, topic) for m in doc.get("messages") or []],
+            next_offset=int(doc["next_offset"]),
+            high_watermark=int(doc.get("high_watermark", 0)),
+            log_start_offset=int(doc.get("log_start_offset", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class ConsumerPosition:
+    """A named consumer's committed position (the next offset it will read) and its lag."""
+
+    consumer: str
+    topic: str
+    offset: Optional[int]
+    lag: Optional[int]
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any], consumer: str, topic: str) -> "ConsumerPosition":
+        offset = doc.get("offset")
+        lag = doc.get("lag")
+        return cls(
+            consumer=doc.get("consumer", consumer),
+            topic=doc.get("topic", topic),
+            offset=None if offset is None else int(offset),
+            lag=None if lag is None else int(lag),
+        )
+
+
+@dataclass(frozen=True)
+class Member:
+    id: int
+    raft_addr: str
+    api_addr: str
+    role: str
+    matched_index: Optional[int] = None
+
+    @property
+    def is_voter(self) -> bool:
+        return self.role == "voter"
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """``GET /v1/cluster``: who is in the cluster, who leads, how far the log is."""
+
+    cluster_id: Optional[str]
+    leader_id: Optional[int]
+    term: int
+    commit_index: int
+    members: List[Member]
+    node_id: Optional[int] = None
+    applied_index: Optional[int] = None
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def leader(self) -> Optional[Member]:
+        return next((m for m in self.members if m.id == self.leader_id), None)
+
+    @property
+    def voters(self) -> List[Member]:
+        return [m for m in self.members if m.is_voter]
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> "ClusterStatus":
+        members = [
+            Member(
+                id=int(m["id"]),
+                raft_addr=m.get("raft_addr", ""),
+                api_addr=m.get("api_addr", ""),
+                role=m.get("role", ""),
+                matched_index=m.get("matched_index"),
+            )
+            for m in doc.get("members") or []
+        ]
+        return cls(
+            cluster_id=doc.get("cluster_id"),
+            leader_id=doc.get("leader_id"),
+            term=int(doc.get("term") or 0),
+            commit_index=int(doc.get("commit_index") or 0),
+            members=members,
+            node_id=doc.get("node_id"),
+            applied_index=doc.get("applied_index"),
+            raw=dict(doc),
+        )
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    """``GET /v1/topics/{topic}``."""
+
+    name: str
+    high_watermark: int
+    log_start_offset: int
+    messages: int
+    bytes: int
+    retention: Dict[str, Any]
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> "TopicInfo":
+        return cls(
+            name=doc.get("name", ""),
+            high_watermark=int(doc.get("high_watermark") or 0),
+            log_start_offset=int(doc.get("log_start_offset") or 0),
+            messages=int(doc.get("messages") or 0),
+            bytes=int(doc.get("bytes") or 0),
+            retention=dict(doc.get("retention") or {}),
+        )

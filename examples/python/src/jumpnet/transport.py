@@ -1,0 +1,350 @@
+"""HTTP to a set of nodes: failover, retries with backoff, timeouts, bearer token.
+
+Every node of a Jumpnet cluster answers every call (followers forward writes to the leader), so the client
+keeps a list of base URLs and sticks to the one that last worked. A call moves on to the next node when
+
+* the connection cannot be made (refused, unreachable, connect timeout) — always safe, nothing was sent;
+* the node answers 503 (no leader, not ready) — the node declined the call; ``Retry-After`` is honoured;
+* the answer is lost after the request went out (reset, read timeout) or the node answers 504 (commit not
+  reached in time) — only for calls marked *idempotent*: reads, and publishes that carry a producer id and
+  sequence. Anything else raises :class:`~jumpnet.errors.Timeout` (outcome unknown) instead of guessing.
+
+Between full rounds over all nodes it sleeps with capped exponential backoff and jitter, and it gives up
+when ``retry_timeout`` seconds have passed, raising the last error.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import random
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from urllib.parse import quote, urlencode, urlsplit
+
+from .errors import ConnectionFailed, JumpnetError, Timeout, Unavailable, error_from_response
+
+DEFAULT_SERVER = "http://127.0.0.1:9090"
+
+Servers = Union[str, Sequence[str]]
+
+
+@dataclass(frozen=True)
+class Server:
+    """One node's API endpoint."""
+
+    scheme: str
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    @classmethod
+    def parse(cls, text: str) -> "Server":
+        """Accepts ``http://host:port``, ``host:port``, ``:port`` (loopback) and ``https://...``."""
+        text = text.strip().rstrip("/")
+        if not text:
+            raise ValueError("empty server address")
+        if text.startswith(":"):
+            text = "127.0.0.1" + text
+        if "://" not in text:
+            text = "http://" + text
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https"):
+            raise ValueError(f"unsupported scheme in server address {text!r}")
+        if not parts.hostname:
+            raise ValueError(f"no host in server address {text!r}")
+        port = parts.port or (443 if parts.scheme == "https" else 9090)
+        return cls(parts.scheme, parts.hostname, port)
+
+
+def parse_servers(servers: Optional[Servers]) -> List[Server]:
+    """A list of servers from a list, a comma-separated string, or ``$JUMPNET_SERVER``."""
+    if servers is None:
+        servers = os.environ.get("JUMPNET_SERVER") or DEFAULT_SERVER
+    if isinstance(servers, str):
+        servers = [s for s in servers.split(",") if s.strip()]
+    parsed: List[Server] = []
+    for s in servers:
+        server = s if isinstance(s, Server) else Server.parse(s)
+        if server not in parsed:
+            parsed.append(server)
+    if not parsed:
+        raise ValueError("no server address given")
+    return parsed
+
+
+def path_of(*segments: str) -> str:
+    """Join path segments, percent-encoding each (topic names are user input)."""
+    return "/" + "/".join(quote(str(s), safe="") for s in segments)
+
+
+@dataclass
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    server: str
+
+    def json(self) -> Any:
+        if not self.body:
+            return None
+        return json.loads(self.body.decode("utf-8"))
+
+
+class Transport:
+    """Sends requests to the first node that can take them.
+
+    ``timeout`` bounds each connect and each wait for an answer (seconds); ``retry_timeout`` bounds the whole
+    call including retries on other nodes; ``backoff`` is the first and the largest pause between rounds.
+    Thread-safe: every request opens its own connection.
+    """
+
+    def __init__(
+        self,
+        servers: Optional[Servers] = None,
+        *,
+        token: Optional[str] = None,
+        timeout: float = 10.0,
+        retry_timeout: float = 30.0,
+        backoff: Tuple[float, float] = (0.05, 2.0),
+        user_agent: str = "jumpnet-python",
+    ) -> None:
+        self._servers = parse_servers(servers)
+        self.token = token if token is not None else os.environ.get("JUMPNET_TOKEN") or None
+        self.timeout = timeout
+        self.retry_timeout = retry_timeout
+        self.backoff = backoff
+        self.user_agent = user_agent
+        self._current = 0
+        self._lock = threading.Lock()
+
+    # -- servers ---------------------------------------------------------------------------------------
+
+    @property
+    def servers(self) -> List[str]:
+        with self._lock:
+            return [s.url for s in self._servers]
+
+    @property
+    def current(self) -> str:
+        """The node calls go to first."""
+        with self._lock:
+            return self._servers[self._current].url
+
+    def add_servers(self, servers: Iterable[str]) -> None:
+        """Learn more nodes (e.g. from ``GET /v1/cluster``); known ones are kept in place."""
+        with self._lock:
+            for s in servers:
+                server = Server.parse(s)
+                if server not in self._servers:
+                    self._servers.append(server)
+
+    def _pick(self) -> Tuple[int, Server]:
+        with self._lock:
+            return self._current, self._servers[self._current]
+
+    def _failed(self, index: int) -> None:
+        """Move on from a node that failed, unless another thread already did."""
+        with self._lock:
+            if self._current == index:
+                self._current = (index + 1) % len(self._servers)
+
+    def _node_count(self) -> int:
+        with self._lock:
+            return len(self._servers)
+
+    # -- requests --------------------------------------------------------------------------------------
+
+    def headers(self, extra: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+        h = {"User-Agent": self.user_agent, "Accept": "application/json"}
+        if self.token:
+            h["Authorization"] = f"Bearer {self.token}"
+        if extra:
+            h.update(extra)
+        return h
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Optional[Mapping[str, Any]] = None,
+        body: Any = None,
+        idempotent: bool = True,
+        timeout: Optional[float] = None,
+        retry_timeout: Optional[float] = None,
+    ) -> Response:
+        """One call with failover; returns the first non-error answer or raises a :class:`JumpnetError`."""
+        target = path
+        if query:
+            q = {k: v for k, v in query.items() if v is not None}
+            if q:
+                target += "?" + urlencode(q)
+        payload = None
+        headers = self.headers()
+        if body is not None:
+            payload = json.dumps(body).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        timeout = self.timeout if timeout is None else timeout
+        retry = _Retry(self, retry_timeout)
+        while True:
+            index, server = self._pick()
+            try:
+                return self._once(server, method, target, payload, headers, timeout)
+            except JumpnetError as err:
+                if not _retryable(err, idempotent):
+                    raise
+                self._failed(index)
+                retry.after(err)
+
+    def _once(
+        self,
+        server: Server,
+        method: str,
+        target: str,
+        payload: Optional[bytes],
+        headers: Mapping[str, str],
+        timeout: float,
+    ) -> Response:
+        conn = connect(server, timeout)
+        try:
+            try:
+                conn.request(method, target, body=payload, headers=dict(headers))
+                resp = conn.getresponse()
+                data = resp.read()
+            except (OSError, http.client.HTTPException) as e:
+                raise _Lost(f"{method} {target}: no answer ({e.__class__.__name__}: {e})", server=server.url) from e
+        finally:
+            conn.close()
+        if resp.status >= 400:
+            raise error_from_response(
+                resp.status, data, server=server.url, retry_after=_retry_after(resp.getheader("Retry-After"))
+            )
+        return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data, server.url)
+
+    def open(
+        self,
+        path: str,
+        *,
+        query: Optional[Mapping[str, Any]] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        timeout: Optional[float] = None,
+        retry_timeout: Optional[float] = None,
+    ) -> Tuple[http.client.HTTPConnection, http.client.HTTPResponse, str]:
+        """Open a streaming GET (SSE) with the same failover rules; the caller reads and closes it."""
+        target = path
+        if query:
+            q = {k: v for k, v in query.items() if v is not None}
+            if q:
+                target += "?" + urlencode(q)
+        h = self.headers(headers)
+        h["Accept"] = "text/event-stream"
+        timeout = self.timeout if timeout is None else timeout
+        retry = _Retry(self, retry_timeout)
+        while True:
+            index, server = self._pick()
+            try:
+                conn = connect(server, timeout)
+                try:
+                    conn.request("GET", target, headers=h)
+                    resp = conn.getresponse()
+                except (OSError, http.client.HTTPException) as e:
+                    conn.close()
+                    raise _Lost(f"GET {target}: no answer ({e})", server=server.url) from e
+                if resp.status >= 400:
+                    data = resp.read()
+                    conn.close()
+                    raise error_from_response(
+                        resp.status, data, server=server.url, retry_after=_retry_after(resp.getheader("Retry-After"))
+                    )
+                return conn, resp, server.url
+            except JumpnetError as err:
+                if not _retryable(err, True):
+                    raise
+                self._failed(index)
+                retry.after(err)
+
+
+class _Lost(Timeout):
+    """The request went out but no (complete) answer came back."""
+
+    status = None
+
+
+class _Retry:
+    """Retry budget of one call: immediate failover within a round, backoff between rounds."""
+
+    def __init__(self, transport: Transport, retry_timeout: Optional[float]) -> None:
+        self.transport = transport
+        budget = transport.retry_timeout if retry_timeout is None else retry_timeout
+        self.deadline = time.monotonic() + budget
+        self.delay = transport.backoff[0]
+        self.failures = 0
+
+    def after(self, err: JumpnetError) -> None:
+        """Sleep as needed before the next attempt, or re-raise ``err`` when the budget is spent."""
+        self.failures += 1
+        now = time.monotonic()
+        if now >= self.deadline:
+            raise _final(err)
+        pause = 0.0
+        if self.failures % self.transport._node_count() == 0:
+            # Every node was tried once in this round: back off before the next one.
+            pause = self.delay * (0.5 + random.random())
+            self.delay = min(self.delay * 2, self.transport.backoff[1])
+        if err.retry_after is not None:
+            pause = max(pause, min(err.retry_after, self.transport.backoff[1]))
+        if now + pause >= self.deadline:
+            raise _final(err)
+        if pause:
+            time.sleep(pause)
+
+
+def _final(err: JumpnetError) -> JumpnetError:
+    if isinstance(err, _ConnectError):
+        return ConnectionFailed(f"no node reachable: {err.message}", server=err.server)
+    if isinstance(err, _Lost):
+        return Timeout(err.message, server=err.server)
+    return err
+
+
+class _ConnectError(Unavailable):
+    status = None
+
+
+def _retryable(err: JumpnetError, idempotent: bool) -> bool:
+    if isinstance(err, Unavailable):  # refused connection or 503: the node did not take the call
+        return True
+    if isinstance(err, Timeout) or err.status == 502:  # it may have: only a repeatable call goes again
+        return idempotent
+    return False
+
+
+def connect(server: Server, timeout: float) -> http.client.HTTPConnection:
+    """A connected HTTP connection; failures here mean nothing was sent."""
+    cls = http.client.HTTPSConnection if server.scheme == "https" else http.client.HTTPConnection
+    conn = cls(server.host, server.port, timeout=timeout)
+    try:
+        conn.connect()
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError as e:
+        conn.close()
+        raise _ConnectError(f"cannot connect: {e}", server=server.url) from e
+    return conn
+
+
+def _retry_after(value: Optional[str]) -> Optional[float]:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
