@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Builds the Jumpnet image localhost/jumpnet:dev (override with JUMPNET_IMAGE) from the repo's Dockerfile.
+#
+#   scripts/build-image.sh              # BINARIES=prebuilt: packs the binaries of the one release musl
+#                                       # build ($JUMPNET_BIN, $JUMPNET_OPERATOR_BIN; built if missing)
+#   scripts/build-image.sh --in-image   # BINARIES=build: compiles inside the image, as `docker build .`
+#                                       # does for users (needs BUILDER_IMAGE available to podman)
+#
+# Env: RUNTIME_IMAGE (default scratch: nothing can be pulled here; users get distroless static),
+#      BUILDER_IMAGE (for --in-image), JUMPNET_IMAGE.
+# Prints the image size and the build time on the last line.
+set -euo pipefail
+source "$(dirname "$0")/lib/common.sh"
+cd "$JUMPNET_ROOT"
+
+mode=prebuilt
+case ${1:-} in
+  --in-image) mode=build ;;
+  "") ;;
+  *) die "usage: $0 [--in-image]" ;;
+esac
+
+write_containers_conf
+command -v podman >/dev/null || die "podman missing: run scripts/install-deps.sh"
+args=(--runtime "$PODMAN_RUNTIME" --build-arg "BINARIES=$mode" --build-arg "RUNTIME_IMAGE=${RUNTIME_IMAGE:-scratch}")
+[[ -n ${BUILDER_IMAGE:-} ]] && args+=(--build-arg "BUILDER_IMAGE=$BUILDER_IMAGE")
+
+if [[ $mode == prebuilt ]]; then
+  if [[ ! -x $JUMPNET_BIN || ! -x $JUMPNET_OPERATOR_BIN ]]; then
+    log "binaries missing: running the release musl build"
+    cargo build --release --locked --target "$CARGO_TARGET_TRIPLE" --workspace --all-targets
+  fi
+  for b in "$JUMPNET_BIN" "$JUMPNET_OPERATOR_BIN"; do
+    [[ -x $b ]] || die "missing binary $b"
+    ! readelf -l "$b" | grep -q 'program interpreter' \
+      || die "$b is dynamically linked: the image has no libc (build with --target $CARGO_TARGET_TRIPLE)"
+  done
+  # The staging directory is the only part of target/ in the build context (.dockerignore).
+  rm -rf target/image && mkdir -p target/image/data
+  cp "$JUMPNET_BIN" target/image/jumpnet
+  cp "$JUMPNET_OPERATOR_BIN" target/image/jumpnet-operator
+fi
+
+t0=$(date +%s%N)
+podman build "${args[@]}" -t "$JUMPNET_IMAGE" -f Dockerfile . >target/build-image.log 2>&1 \
+  || { tail -30 target/build-image.log >&2; die "podman build failed (full log: target/build-image.log)"; }
+t1=$(date +%s%N)
+size=$(podman image inspect "$JUMPNET_IMAGE" --format '{{.Size}}')
+awk -v s="$size" -v ns=$((t1 - t0)) -v img="$JUMPNET_IMAGE" -v m="$mode" \
+  'BEGIN { printf "built %s (BINARIES=%s): %d bytes (%.1f MiB) in %.1fs\n", img, m, s, s / 1048576, ns / 1e9 }'

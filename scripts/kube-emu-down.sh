@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Stops what scripts/kube-emu-up.sh started (by the pids it recorded) and removes the kubelet's leftovers:
+# its containers, podman pods and PVC volumes. Idempotent.
+set -uo pipefail
+source "$(dirname "$0")/lib/common.sh"
+
+DIR=$JUMPNET_ROOT/target/kube-emu
+NODE=${KUBE_EMU_NODE:-kube-emu-podman}
+
+stop() {  # stop NAME: SIGTERM, wait up to 30 s, then SIGKILL
+  local f=$DIR/$1.pid pid
+  [[ -f $f ]] || return 0
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null
+    local end=$((SECONDS + 30))
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < end)); do sleep 0.2; done
+    kill -0 "$pid" 2>/dev/null && { log "$1 ($pid) ignored SIGTERM: killing"; kill -9 "$pid" 2>/dev/null; }
+  fi
+  rm -f "$f"
+}
+
+# The kubelet first: with --cleanup-on-exit it removes its containers while the API is still there.
+stop kubelet
+stop emu
+if command -v podman >/dev/null; then
+  write_containers_conf
+  ids=$(podman ps -aq --filter "label=kube-emu.managed=$NODE" 2>/dev/null)
+  [[ -n $ids ]] && podman rm -f -t 0 $ids >/dev/null 2>&1
+  ids=$(podman pod ps -q --filter "label=kube-emu.managed=$NODE" 2>/dev/null)
+  [[ -n $ids ]] && podman pod rm -f -t 0 $ids >/dev/null 2>&1
+  vols=$(podman volume ls -q --filter label=kube-emu.pvc 2>/dev/null; podman volume ls -q --filter label=kube-emu.pod-uid 2>/dev/null)
+  [[ -n $vols ]] && podman volume rm -f $vols >/dev/null 2>&1
+fi
+log "kube-emu down"
+exit 0

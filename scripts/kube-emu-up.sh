@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Starts a Kubernetes API for the end-to-end tests: ../shared/kube-emu's kube_emu.py (plain HTTP on
+# 127.0.0.1 for kubectl/helm, HTTPS on the podman network's gateway for in-cluster clients such as the
+# operator) and podman_kubelet.py (StatefulSets, Deployments, pods as podman containers).
+#
+#   scripts/kube-emu-up.sh && export KUBECONFIG=$PWD/target/kube-emu/kubeconfig
+#   scripts/kube-emu-down.sh
+#
+# Idempotent: when both processes of an earlier run still answer, it only prints the KUBECONFIG line.
+# Env: KUBE_EMU_PORT (16443), KUBE_EMU_TLS_PORT (16444), KUBE_EMU_NETWORK (kube-emu),
+#      KUBE_EMU_NODE (kube-emu-podman). State, logs and pid files: target/kube-emu/.
+set -euo pipefail
+source "$(dirname "$0")/lib/common.sh"
+
+PORT=${KUBE_EMU_PORT:-16443}
+TLS_PORT=${KUBE_EMU_TLS_PORT:-16444}
+NET=${KUBE_EMU_NETWORK:-kube-emu}
+NODE=${KUBE_EMU_NODE:-kube-emu-podman}
+DIR=$JUMPNET_ROOT/target/kube-emu
+export KUBECONFIG=$DIR/kubeconfig
+
+alive() { [[ -f $DIR/$1.pid ]] && kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; }
+api_up() { "$KUBECTL" --request-timeout=2s get --raw /readyz >/dev/null 2>&1; }
+node_ready() {
+  [[ $("$KUBECTL" get node "$NODE" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == True ]]
+}
+
+for f in kube_emu.py podman_kubelet.py; do
+  [[ -f $KUBE_EMU_DIR/$f ]] || die "missing $KUBE_EMU_DIR/$f (shared/kube-emu beside the repo)"
+done
+[[ -x $JUMPNET_PYTHON && -x $KUBECTL ]] || die "run scripts/install-deps.sh first (venv, kubectl)"
+
+if alive emu && alive kubelet && api_up && node_ready; then
+  log "kube-emu already up"
+  echo "export KUBECONFIG=$KUBECONFIG"
+  exit 0
+fi
+"$JUMPNET_ROOT/scripts/kube-emu-down.sh" >/dev/null 2>&1 || true
+
+mkdir -p "$DIR"
+write_containers_conf
+podman network exists "$NET" || podman network create "$NET" >/dev/null
+GW=$(podman network inspect "$NET" --format '{{(index .Subnets 0).Gateway}}')
+[[ -n $GW ]] || die "podman network $NET has no gateway"
+
+log "kube-emu: API on 127.0.0.1:$PORT (http) and $GW:$TLS_PORT (https)"
+setsid "$JUMPNET_PYTHON" "$KUBE_EMU_DIR/kube_emu.py" --port "$PORT" --kubeconfig-out "$KUBECONFIG" \
+  --tls-host "$GW" --tls-port "$TLS_PORT" --state-dir "$DIR/state" \
+  </dev/null >"$DIR/emu.log" 2>&1 &
+echo $! >"$DIR/emu.pid"
+# The kubeconfig is written as the server starts: wait for both before anything talks to it.
+wait_for 60 "the kube-emu API server (log: $DIR/emu.log)" bash -c "[[ -s '$KUBECONFIG' ]] && '$KUBECTL' --request-timeout=2s get --raw /readyz" \
+  || { tail -20 "$DIR/emu.log" >&2; exit 1; }
+[[ -s $DIR/state/ca.crt && -s $DIR/state/token ]] || die "kube-emu wrote no CA/token into $DIR/state"
+
+log "kube-emu: podman kubelet on network $NET"
+setsid "$JUMPNET_PYTHON" "$KUBE_EMU_DIR/podman_kubelet.py" --kubeconfig "$KUBECONFIG" --node-name "$NODE" \
+  --network "$NET" --runtime "$PODMAN_RUNTIME" --containers-conf "$CONTAINERS_CONF" \
+  --state-dir "$DIR/kubelet" --api-host "$GW" --api-port "$TLS_PORT" \
+  --ca-file "$DIR/state/ca.crt" --token-file "$DIR/state/token" --cleanup-on-exit -v \
+  </dev/null >"$DIR/kubelet.log" 2>&1 &
+echo $! >"$DIR/kubelet.pid"
+wait_for 60 "node $NODE Ready (log: $DIR/kubelet.log)" node_ready || { tail -20 "$DIR/kubelet.log" >&2; exit 1; }
+log "kube-emu up"
+echo "export KUBECONFIG=$KUBECONFIG"
