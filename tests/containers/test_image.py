@@ -1,0 +1,107 @@
+"""The image built from the repo's Dockerfile (scripts/build-image.sh): its configuration, its files,
+and a default `podman run` of it (a one-node cluster that keeps its state in the /data volume)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import tarfile
+import tempfile
+import time
+
+import pytest
+
+from jntest import podman as pm
+from jntest.http import Node
+from jntest.report import report
+from jntest.wait import wait_until
+
+PREFIX = os.environ.get("JUMPNET_CT_PREFIX", "jumpnet-ct")
+
+
+@pytest.fixture(scope="module")
+def config(image):
+    return pm.inspect("image", image)
+
+
+@pytest.fixture(scope="module")
+def files(image):
+    """path -> TarInfo of the image's merged filesystem (the last layer that has a path wins)."""
+    with tempfile.TemporaryDirectory() as d:
+        pm.podman("save", "--format", "oci-dir", "-o", os.path.join(d, "img"), image)
+        with open(os.path.join(d, "img", "index.json")) as f:
+            manifest_digest = json.load(f)["manifests"][0]["digest"].split(":")[1]
+        blob = lambda digest: os.path.join(d, "img", "blobs", "sha256", digest.split(":")[1])  # noqa: E731
+        with open(blob("sha256:" + manifest_digest)) as f:
+            manifest = json.load(f)
+        merged: dict[str, tarfile.TarInfo] = {}
+        for layer in manifest["layers"]:
+            with open(blob(layer["digest"]), "rb") as f:
+                with tarfile.open(fileobj=io.BytesIO(f.read())) as tar:
+                    for m in tar.getmembers():
+                        merged[m.name.lstrip("./").rstrip("/")] = m
+        return merged
+
+
+def ready(name: str, net: str) -> bool:
+    pm.ensure_running(name)
+    return Node(f"http://{pm.container_ip(name, net)}:9090").readyz()
+
+
+def test_runs_as_numeric_non_root_with_exec_form_entrypoint(config):
+    cfg = config["Config"]
+    assert cfg["User"] == "65532:65532"
+    assert cfg["Entrypoint"] == ["/usr/local/bin/jumpnet"]
+    assert cfg["Cmd"] == ["serve"]
+    assert "/data" in (cfg.get("Volumes") or {})
+    assert {"8080/tcp", "9090/tcp"} <= set(cfg.get("ExposedPorts") or {})
+
+
+def test_holds_both_static_binaries_root_owned_and_a_data_dir_owned_by_65532(files):
+    for b in ("usr/local/bin/jumpnet", "usr/local/bin/jumpnet-operator"):
+        assert b in files, f"{b} missing from the image"
+        assert (files[b].uid, files[b].gid) == (0, 0), f"{b} must not be writable by the runtime user"
+        assert files[b].mode & 0o111
+    assert files["data"].isdir() and (files["data"].uid, files["data"].gid) == (65532, 65532)
+
+
+def test_both_binaries_run_in_the_image(image):
+    # FROM scratch has no libc or loader: this runs only if both binaries are static.
+    for entry, subcommand in (("/usr/local/bin/jumpnet", "serve"), ("/usr/local/bin/jumpnet-operator", "crd")):
+        p = subprocess.run(["podman", "--runtime", os.environ.get("PODMAN_RUNTIME", "runc"), "run", "--rm",
+                            "--network", "none", "--entrypoint", entry, image, "--help"],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, f"{entry} --help in the image: {p.returncode} {p.stderr}"
+        assert subcommand in p.stdout, f"{entry} --help does not list `{subcommand}`: {p.stdout}"
+
+
+def test_default_run_serves_a_one_node_cluster_and_keeps_state_in_the_volume(image, config):
+    name, net, vol = f"{PREFIX}-single", f"{PREFIX}-single-net", f"{PREFIX}-single-data"
+    pm.remove_containers(name)
+    pm.remove_volumes(vol)
+    pm.remove_networks(net)
+    pm.podman("network", "create", "--disable-dns", net)
+    try:
+        t0 = time.monotonic()
+        pm.podman("run", "-d", "--name", name, "--network", net, "-v", f"{vol}:/data", image)
+        wait_until(lambda: ready(name, net), timeout=60, what="the default container to be ready",
+                   describe=lambda: pm.logs(name, 20))
+        node = Node(f"http://{pm.container_ip(name, net)}:9090")
+        report("image size", f"{config['Size'] / 1048576:.1f} MiB ({config['Size']} bytes)")
+        report("start-up, default run (podman run to /readyz, one node)", f"{time.monotonic() - t0:.2f}s")
+        cluster_id = node.cluster().get("cluster_id")
+        assert cluster_id
+        node.publish_ok("image-check", ["kept"])
+
+        pm.podman("restart", "-t", "10", name)
+        wait_until(lambda: ready(name, net), timeout=60, what="the restarted container to be ready",
+                   describe=lambda: pm.logs(name, 20))
+        node = Node(f"http://{pm.container_ip(name, net)}:9090")
+        assert node.cluster().get("cluster_id") == cluster_id, "state in /data did not survive a restart"
+        assert node.read_all_values("image-check") == ["kept"]
+    finally:
+        pm.remove_containers(name)
+        pm.remove_volumes(vol)
+        pm.remove_networks(net)
