@@ -1,0 +1,235 @@
+//! v1 publish and read: `POST|GET /v1/topics/{topic}/messages`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::seed::{check_message_size, count_out, read_consistency};
+use super::{topic_name, AppState, Caller};
+use crate::auth::Role;
+use crate::raft::command::{NewMessage, Op, OpResult, ProducerSeq, Publish};
+use crate::topics::{Message, TopicMeta};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageIn {
+    pub value: String,
+    pub key: Option<String>,
+    pub headers: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishRequest {
+    /// Stored atomically, at consecutive offsets.
+    pub messages: Vec<MessageIn>,
+    /// Exactly-once: a retry with the same producer_id and sequence returns the first answer.
+    pub producer_id: Option<String>,
+    pub sequence: Option<u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PublishResponse {
+    pub topic: String,
+    pub base_offset: u64,
+    pub offsets: Vec<u64>,
+    /// True when this was a retry of a batch already stored.
+    pub duplicate: bool,
+}
+
+/// Publish a batch atomically; answered with its offsets once a quorum stored it.
+#[utoipa::path(post, path = "/v1/topics/{topic}/messages", tag = "messages", params(("topic" = String, Path)), request_body = PublishRequest,
+    responses((status = 200, body = PublishResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
+pub async fn publish(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(topic): ApiPath<String>,
+    ApiJson(req): ApiJson<PublishRequest>,
+) -> Result<Json<PublishResponse>, ApiError> {
+    caller.require(Role::Publish)?;
+    topic_name(&topic)?;
+    if req.messages.is_empty() {
+        return Err(ApiError::bad_request(
+            "empty_batch",
+            "`messages` must hold at least one message",
+        ));
+    }
+    let producer = match (req.producer_id, req.sequence) {
+        (Some(producer_id), Some(sequence)) => {
+            if producer_id.is_empty() || producer_id.len() > 256 {
+                return Err(ApiError::bad_request(
+                    "invalid_field",
+                    "producer_id must be 1 to 256 bytes",
+                ));
+            }
+            Some(ProducerSeq {
+                producer_id,
+                sequence,
+            })
+        }
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_field",
+                "producer_id and sequence go together",
+            ))
+        }
+    };
+    let mut bytes = 0u64;
+    let messages: Vec<NewMessage> = req
+        .messages
+        .into_iter()
+        .map(|m| {
+            let m = NewMessage {
+                value: m.value,
+                key: m.key,
+                headers: m.headers,
+            };
+            check_message_size(&s, m.size())?;
+            bytes += m.value.len() as u64;
+            Ok(m)
+        })
+        .collect::<Result<_, ApiError>>()?;
+    let op = Op::Publish(Publish {
+        topic: topic.clone(),
+        messages,
+        producer,
+        publisher: caller.publisher(),
+    });
+    match s.node.writer.submit(op).await? {
+        OpResult::Published {
+            base_offset,
+            count,
+            duplicate,
+        } => {
+            if !duplicate {
+                s.node.metrics.messages_published.inc_by(count);
+                s.node
+                    .metrics
+                    .message_bytes
+                    .with_label_values(&["in"])
+                    .inc_by(bytes);
+            }
+            Ok(Json(PublishResponse {
+                topic,
+                base_offset,
+                offsets: (base_offset..base_offset + count).collect(),
+                duplicate,
+            }))
+        }
+        OpResult::Error(e) => Err(e.into()),
+        other => Err(ApiError::internal(format!("unexpected result {other:?}"))),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ReadQuery {
+    /// First offset to read (default: the log start).
+    pub offset: Option<u64>,
+    /// At most this many messages (default 100, at most 10000).
+    pub limit: Option<usize>,
+    /// About this many bytes of messages (default 1 MiB); at least one message is returned.
+    pub max_bytes: Option<u64>,
+    /// Long-poll: when nothing is at `offset` yet, wait up to this long for it (at most 60000).
+    pub wait_ms: Option<u64>,
+    /// `strong` for a linearizable read.
+    pub consistency: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MessageOut {
+    pub offset: u64,
+    pub value: String,
+    pub key: Option<String>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub timestamp_ms: u64,
+    pub publisher: Option<String>,
+}
+
+impl From<Message> for MessageOut {
+    fn from(m: Message) -> MessageOut {
+        MessageOut {
+            offset: m.offset,
+            value: m.record.value,
+            key: m.record.key,
+            headers: m.record.headers,
+            timestamp_ms: m.record.ts_ms,
+            publisher: m.record.publisher,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReadResponse {
+    pub messages: Vec<MessageOut>,
+    /// Where to read next.
+    pub next_offset: u64,
+    pub high_watermark: u64,
+    pub log_start_offset: u64,
+}
+
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// Read from an offset; with `wait_ms`, wait for the first message to exist.
+#[utoipa::path(get, path = "/v1/topics/{topic}/messages", tag = "messages", params(("topic" = String, Path), ReadQuery),
+    responses((status = 200, body = ReadResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 416, body = ErrorBody)))]
+pub async fn read(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(topic): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ReadQuery>,
+) -> Result<Json<ReadResponse>, ApiError> {
+    caller.require(Role::Consume)?;
+    topic_name(&topic)?;
+    read_consistency(&s, q.consistency.as_deref()).await?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
+    let max_bytes = q
+        .max_bytes
+        .unwrap_or(1 << 20)
+        .min(s.node.config.max_request_bytes as u64);
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(q.wait_ms.unwrap_or(0)).min(MAX_WAIT);
+    // Subscribe before looking, so a publish between the look and the wait still wakes us.
+    let mut changes = s.node.store.subscribe(&topic);
+    loop {
+        let t = topic.clone();
+        let meta: TopicMeta = s
+            .node
+            .store
+            .blocking(move |st| st.topic(&t))
+            .await?
+            .ok_or_else(|| ApiError::topic_not_found(&topic))?;
+        let offset = q.offset.unwrap_or(meta.start);
+        if offset < meta.start || offset > meta.next {
+            return Err(ApiError::offset_out_of_range(offset, meta.start, meta.next));
+        }
+        if offset < meta.next || tokio::time::Instant::now() >= deadline {
+            let m = meta.clone();
+            let messages = s
+                .node
+                .store
+                .blocking(move |st| st.read(&m, offset, limit, max_bytes))
+                .await?;
+            let next_offset = messages.last().map_or(offset, |m| m.offset + 1);
+            count_out(&s, messages.iter().map(|m| m.record.value.len()));
+            return Ok(Json(ReadResponse {
+                messages: messages.into_iter().map(MessageOut::from).collect(),
+                next_offset,
+                high_watermark: meta.next,
+                log_start_offset: meta.start,
+            }));
+        }
+        tokio::select! {
+            _ = changes.changed() => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = s.node.stopping.cancelled() => return Err(ApiError::unavailable("shutting_down", "the node is shutting down")),
+        }
+    }
+}

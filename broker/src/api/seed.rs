@@ -1,0 +1,250 @@
+//! The seed's API, kept verbatim: `PUT /` (and `/publish`) with `{"Key", "Value"}`,
+//! `GET /<topic>` (newest values, or a named consumer's next ones), `GET /history/<topic>`.
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::{topic_name, AppState, Caller};
+use crate::auth::Role;
+use crate::raft::command::{NewMessage, Op, OpResult, Publish};
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SeedPublish {
+    /// The topic.
+    #[serde(rename = "Key")]
+    pub key: String,
+    /// The message.
+    #[serde(rename = "Value")]
+    pub value: String,
+    /// Bearer token, for clients that cannot set headers.
+    #[serde(rename = "Token", default)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SeedPublished {
+    pub topic: String,
+    pub offset: u64,
+}
+
+/// Publish one message (seed API); answered once a quorum stored it.
+#[utoipa::path(put, path = "/", tag = "seed", request_body = SeedPublish,
+    responses((status = 200, body = SeedPublished), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
+pub async fn publish(
+    State(s): State<AppState>,
+    mut caller: Caller,
+    ApiJson(body): ApiJson<SeedPublish>,
+) -> Result<Json<SeedPublished>, ApiError> {
+    if let (false, None, Some(token)) = (caller.open, &caller.principal, &body.token) {
+        caller.principal = Some(
+            s.auth
+                .principal(token)
+                .cloned()
+                .ok_or_else(|| ApiError::unauthorized("unknown token"))?,
+        );
+    }
+    caller.require(Role::Publish)?;
+    topic_name(&body.key)?;
+    check_message_size(&s, body.value.len())?;
+    let bytes = body.value.len() as u64;
+    let op = Op::Publish(Publish {
+        topic: body.key.clone(),
+        messages: vec![NewMessage::new(body.value)],
+        producer: None,
+        publisher: caller.publisher(),
+    });
+    match s.node.writer.submit(op).await? {
+        OpResult::Published { base_offset, .. } => {
+            s.node.metrics.messages_published.inc();
+            s.node
+                .metrics
+                .message_bytes
+                .with_label_values(&["in"])
+                .inc_by(bytes);
+            Ok(Json(SeedPublished {
+                topic: body.key,
+                offset: base_offset,
+            }))
+        }
+        OpResult::Error(e) => Err(e.into()),
+        other => Err(ApiError::internal(format!("unexpected result {other:?}"))),
+    }
+}
+
+/// Publish at the seed's `PUT /publish` path too.
+#[utoipa::path(put, path = "/publish", tag = "seed", request_body = SeedPublish,
+    responses((status = 200, body = SeedPublished), (status = 400, body = ErrorBody)))]
+#[allow(dead_code)]
+fn publish_alias_doc() {}
+
+pub fn check_message_size(s: &AppState, len: usize) -> Result<(), ApiError> {
+    let max = s.node.config.max_message_bytes;
+    if len > max {
+        return Err(ApiError::too_large(
+            "message_too_large",
+            format!("a message of {len} bytes is over the {max}-byte limit"),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct NewestQuery {
+    /// How many of the newest values (default 10, at most 10000).
+    pub limit: Option<u32>,
+    /// A named consumer: answer the values after its position and advance it.
+    pub consumer: Option<String>,
+    /// `strong` for a linearizable read.
+    pub consistency: Option<String>,
+}
+
+/// The newest values of a topic, oldest first; or a named consumer's next ones.
+#[utoipa::path(get, path = "/{topic}", tag = "seed", params(("topic" = String, Path), NewestQuery),
+    responses((status = 200, body = Vec<String>), (status = 400, body = ErrorBody)))]
+pub async fn newest(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(topic): ApiPath<String>,
+    ApiQuery(q): ApiQuery<NewestQuery>,
+) -> Result<Json<Vec<String>>, ApiError> {
+    caller.require(Role::Consume)?;
+    topic_name(&topic)?;
+    let limit = q.limit.unwrap_or(10).min(10_000);
+    if let Some(consumer) = q.consumer {
+        super::consumers::consumer_name(&consumer)?;
+        let op = Op::ConsumeNext {
+            consumer,
+            topic,
+            limit,
+            max_bytes: s.node.config.max_request_bytes as u64,
+        };
+        return match s.node.writer.submit(op).await? {
+            OpResult::Consumed { values, .. } => {
+                count_out(&s, values.iter().map(|v| v.len()));
+                Ok(Json(values))
+            }
+            OpResult::Error(e) => Err(e.into()),
+            other => Err(ApiError::internal(format!("unexpected result {other:?}"))),
+        };
+    }
+    read_consistency(&s, q.consistency.as_deref()).await?;
+    let values = s
+        .node
+        .store
+        .blocking(move |st| {
+            let Some(meta) = st.topic(&topic)? else {
+                return Ok(Vec::new());
+            };
+            let from = meta.next.saturating_sub(limit as u64);
+            Ok(st
+                .read(&meta, from, limit as usize, u64::MAX)?
+                .into_iter()
+                .map(|m| m.record.value)
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    count_out(&s, values.iter().map(|v| v.len()));
+    Ok(Json(values))
+}
+
+pub fn count_out(s: &AppState, sizes: impl Iterator<Item = usize>) {
+    let (mut n, mut bytes) = (0u64, 0u64);
+    for len in sizes {
+        n += 1;
+        bytes += len as u64;
+    }
+    s.node.metrics.messages_consumed.inc_by(n);
+    s.node
+        .metrics
+        .message_bytes
+        .with_label_values(&["out"])
+        .inc_by(bytes);
+}
+
+/// `?consistency=strong` waits for a read barrier through the leader.
+pub async fn read_consistency(s: &AppState, c: Option<&str>) -> Result<(), ApiError> {
+    match c {
+        None | Some("local") | Some("") => Ok(()),
+        Some("strong") => Ok(s.node.read_barrier().await?),
+        Some(other) => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("consistency must be `strong` or `local`, not {other:?}"),
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct HistoryQuery {
+    pub consistency: Option<String>,
+}
+
+const HISTORY_PAGE: usize = 1000;
+
+/// Every retained value of a topic, oldest first, streamed as one JSON array.
+#[utoipa::path(get, path = "/history/{topic}", tag = "seed", params(("topic" = String, Path), HistoryQuery),
+    responses((status = 200, body = Vec<String>), (status = 400, body = ErrorBody)))]
+pub async fn history(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(topic): ApiPath<String>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Consume)?;
+    topic_name(&topic)?;
+    read_consistency(&s, q.consistency.as_deref()).await?;
+    let store = s.node.store.clone();
+    let Some(meta) = store.blocking(move |st| st.topic(&topic)).await? else {
+        return Ok(Json(Vec::<String>::new()).into_response());
+    };
+    // Pages are produced on the blocking pool and sent as they are ready: memory stays bounded
+    // however long the topic is.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let metrics = s.node.metrics.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut first = true;
+        let mut from = meta.start;
+        let mut buf = b"[".to_vec();
+        loop {
+            let page = match store.read(&meta, from, HISTORY_PAGE, u64::MAX) {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                    return;
+                }
+            };
+            for m in &page {
+                if !first {
+                    buf.push(b',');
+                }
+                first = false;
+                serde_json::to_writer(&mut buf, &m.record.value).expect("string encodes");
+                metrics.messages_consumed.inc();
+                metrics
+                    .message_bytes
+                    .with_label_values(&["out"])
+                    .inc_by(m.record.value.len() as u64);
+            }
+            let done = page.len() < HISTORY_PAGE;
+            from = page.last().map_or(from, |m| m.offset + 1);
+            if done {
+                buf.push(b']');
+            }
+            if tx
+                .blocking_send(Ok(Bytes::from(std::mem::take(&mut buf))))
+                .is_err()
+                || done
+            {
+                return;
+            }
+        }
+    });
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}

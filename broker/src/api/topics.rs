@@ -1,0 +1,185 @@
+//! Topic admin: `GET /v1/topics`, `GET|PUT|DELETE /v1/topics/{topic}`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiPath, MaybeJson};
+use super::{topic_name, AppState, Caller};
+use crate::auth::Role;
+use crate::raft::command::{Op, OpResult, Retention};
+use crate::topics::TopicMeta;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionJson {
+    /// Keep at most this many messages.
+    pub max_messages: Option<u64>,
+    /// Keep at most this many bytes of messages.
+    pub max_bytes: Option<u64>,
+    /// Drop messages older than this.
+    pub max_age_ms: Option<u64>,
+}
+
+impl From<Retention> for RetentionJson {
+    fn from(r: Retention) -> Self {
+        RetentionJson {
+            max_messages: r.max_messages,
+            max_bytes: r.max_bytes,
+            max_age_ms: r.max_age_ms,
+        }
+    }
+}
+
+impl From<RetentionJson> for Retention {
+    fn from(r: RetentionJson) -> Self {
+        Retention {
+            max_messages: r.max_messages,
+            max_bytes: r.max_bytes,
+            max_age_ms: r.max_age_ms,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TopicInfo {
+    pub name: String,
+    pub high_watermark: u64,
+    pub log_start_offset: u64,
+    /// Retained messages.
+    pub messages: u64,
+    /// Retained bytes (values, keys and headers).
+    pub bytes: u64,
+    /// The topic's own retention; unset fields follow the node-wide default.
+    pub retention: RetentionJson,
+    pub created_ms: u64,
+}
+
+impl TopicInfo {
+    pub fn new(name: String, m: &TopicMeta) -> TopicInfo {
+        TopicInfo {
+            name,
+            high_watermark: m.next,
+            log_start_offset: m.start,
+            messages: m.messages(),
+            bytes: m.bytes(),
+            retention: m.retention.into(),
+            created_ms: m.created_ms,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TopicList {
+    pub topics: Vec<TopicInfo>,
+}
+
+/// Every topic with its stats.
+#[utoipa::path(get, path = "/v1/topics", tag = "topics", responses((status = 200, body = TopicList), (status = 401, body = ErrorBody)))]
+pub async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<TopicList>, ApiError> {
+    caller.require_any(&[Role::Consume, Role::Admin])?;
+    let topics = s.node.store.blocking(|st| st.topics()).await?;
+    Ok(Json(TopicList {
+        topics: topics
+            .into_iter()
+            .map(|(n, m)| TopicInfo::new(n, &m))
+            .collect(),
+    }))
+}
+
+/// One topic's stats.
+#[utoipa::path(get, path = "/v1/topics/{topic}", tag = "topics", params(("topic" = String, Path)),
+    responses((status = 200, body = TopicInfo), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(topic): ApiPath<String>,
+) -> Result<Json<TopicInfo>, ApiError> {
+    caller.require_any(&[Role::Consume, Role::Admin])?;
+    topic_name(&topic)?;
+    info(&s, topic).await.map(Json)
+}
+
+async fn info(s: &AppState, topic: String) -> Result<TopicInfo, ApiError> {
+    let t = topic.clone();
+    let meta = s
+        .node
+        .store
+        .blocking(move |st| st.topic(&t))
+        .await?
+        .ok_or_else(|| ApiError::topic_not_found(&topic))?;
+    Ok(TopicInfo::new(topic, &meta))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutTopic {
+    pub retention: Option<RetentionJson>,
+}
+
+/// Create a topic, or set its retention; `201` when created.
+#[utoipa::path(put, path = "/v1/topics/{topic}", tag = "topics", params(("topic" = String, Path)), request_body = PutTopic,
+    responses((status = 200, body = TopicInfo), (status = 201, body = TopicInfo), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn put(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(topic): ApiPath<String>,
+    MaybeJson(body): MaybeJson<PutTopic>,
+) -> Result<(StatusCode, Json<TopicInfo>), ApiError> {
+    caller.require(Role::Admin)?;
+    topic_name(&topic)?;
+    let retention = body.and_then(|b| b.retention).map(Retention::from);
+    let op = Op::PutTopic {
+        topic: topic.clone(),
+        retention,
+        create_only: false,
+    };
+    match s.node.writer.submit(op).await? {
+        OpResult::Topic { created } => {
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok((status, Json(info(&s, topic).await?)))
+        }
+        OpResult::Error(e) => Err(e.into()),
+        other => Err(ApiError::internal(format!("unexpected result {other:?}"))),
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Deleted {
+    pub name: String,
+    pub deleted: bool,
+}
+
+/// Delete a topic and its messages.
+#[utoipa::path(delete, path = "/v1/topics/{topic}", tag = "topics", params(("topic" = String, Path)),
+    responses((status = 200, body = Deleted), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(topic): ApiPath<String>,
+) -> Result<Json<Deleted>, ApiError> {
+    caller.require(Role::Admin)?;
+    topic_name(&topic)?;
+    match s
+        .node
+        .writer
+        .submit(Op::DeleteTopic {
+            topic: topic.clone(),
+        })
+        .await?
+    {
+        OpResult::Deleted { existed: true } => Ok(Json(Deleted {
+            name: topic,
+            deleted: true,
+        })),
+        OpResult::Deleted { existed: false } => Err(ApiError::topic_not_found(&topic)),
+        other => Err(ApiError::internal(format!("unexpected result {other:?}"))),
+    }
+}

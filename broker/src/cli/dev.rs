@@ -1,0 +1,156 @@
+//! `jumpnet dev`: the seed's `bootstrap.sh` in one command. Three child `jumpnet serve` processes
+//! (state under `./tempdata/N`, raft on 8080–8082, APIs on 9090–9092), their logs prefixed, the
+//! curl commands to try, and Ctrl-C stops them all gracefully.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use clap::Args;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+#[derive(Args, Debug)]
+pub struct DevArgs {
+    /// Where the nodes keep their state (one sub-directory per node).
+    #[arg(long, env = "JUMPNET_DEV_DIR", default_value = "./tempdata")]
+    pub dir: PathBuf,
+    /// Number of nodes.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=9))]
+    pub nodes: u16,
+    /// First raft port (node N uses this + N - 1).
+    #[arg(long, default_value_t = 8080)]
+    pub raft_port: u16,
+    /// First API port.
+    #[arg(long, default_value_t = 9090)]
+    pub api_port: u16,
+    /// Remove the state dir first (a fresh cluster).
+    #[arg(long)]
+    pub clean: bool,
+}
+
+pub fn run(args: DevArgs) -> i32 {
+    super::runtime().block_on(async move {
+        match dev(args).await {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("jumpnet dev: {e}");
+                1
+            }
+        }
+    })
+}
+
+async fn dev(args: DevArgs) -> anyhow::Result<()> {
+    if args.clean && args.dir.exists() {
+        std::fs::remove_dir_all(&args.dir)?;
+    }
+    let exe = std::env::current_exe()?;
+    let mut children: Vec<Child> = Vec::new();
+    for n in 1..=args.nodes {
+        let mut cmd = Command::new(&exe);
+        cmd.arg("serve")
+            .arg("--state-dir")
+            .arg(args.dir.join(n.to_string()))
+            .arg("--raft")
+            .arg(format!(":{}", args.raft_port + n - 1))
+            .arg("--api")
+            .arg(format!(":{}", args.api_port + n - 1))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        if n > 1 {
+            cmd.arg("--join").arg(format!(":{}", args.raft_port));
+        }
+        let mut child = cmd.spawn()?;
+        for out in [
+            child
+                .stdout
+                .take()
+                .map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            child.stderr.take().map(|e| Box::new(e) as _),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(out).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    eprintln!("[node {n}] {line}");
+                }
+            });
+        }
+        children.push(child);
+    }
+
+    let apis: Vec<String> = (0..args.nodes)
+        .map(|i| format!("127.0.0.1:{}", args.api_port + i))
+        .collect();
+    let http = reqwest::Client::new();
+    let ready = async {
+        for api in &apis {
+            loop {
+                let ok = http
+                    .get(format!("http://{api}/readyz"))
+                    .timeout(Duration::from_secs(1))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                if ok {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = ready => print_welcome(&args),
+        _ = tokio::signal::ctrl_c() => { stop(&mut children).await; return Ok(()) }
+        r = wait_any(&mut children) => { stop(&mut children).await; anyhow::bail!("a node exited during start-up ({r})") }
+    }
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => eprintln!("\nstopping the cluster..."),
+        r = wait_any(&mut children) => eprintln!("a node exited ({r}); stopping the cluster..."),
+    }
+    stop(&mut children).await;
+    Ok(())
+}
+
+fn print_welcome(args: &DevArgs) {
+    let p = args.api_port;
+    println!(
+        "\nJumpnet dev cluster is up: {} nodes, APIs on 127.0.0.1:{p}-{}, state in {}\n\nTry:\n  curl -XPUT localhost:{p} -d '{{\"Key\":\"foo\",\"Value\":\"bar\"}}'\n  curl localhost:{}/foo\n  curl localhost:{}/history/foo\n  curl -XPOST localhost:{p}/v1/topics/foo/messages -d '{{\"messages\":[{{\"value\":\"hello\",\"key\":\"k1\"}}]}}'\n  curl 'localhost:{p}/v1/topics/foo/messages?offset=0'\n  curl localhost:{p}/v1/cluster\n\nCtrl-C stops all nodes.",
+        args.nodes,
+        p + args.nodes - 1,
+        args.dir.display(),
+        p + 1.min(args.nodes - 1),
+        p + 2.min(args.nodes - 1),
+    );
+}
+
+async fn wait_any(children: &mut [Child]) -> String {
+    let waits = children.iter_mut().map(|c| Box::pin(c.wait()));
+    match futures::future::select_all(waits).await.0 {
+        Ok(status) => status.to_string(),
+        Err(e) => e.to_string(),
+    }
+}
+
+async fn stop(children: &mut [Child]) {
+    for c in children.iter() {
+        if let Some(pid) = c.id() {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+        }
+    }
+    for c in children.iter_mut() {
+        if tokio::time::timeout(Duration::from_secs(15), c.wait())
+            .await
+            .is_err()
+        {
+            let _ = c.kill().await;
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! `jumpnet serve`: flags → validated [`Config`] → a running node.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use jumpnet_broker::config::{self, Config};
+use jumpnet_broker::raft::command::Retention;
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Where the node keeps its identity, Raft log and data.
+    #[arg(long, env = "JUMPNET_STATE_DIR", default_value = "./data")]
+    pub state_dir: PathBuf,
+    /// Listen address for peer (Raft) traffic.
+    #[arg(long, env = "JUMPNET_RAFT", default_value = ":8080")]
+    pub raft: String,
+    /// Listen address for the client HTTP API.
+    #[arg(long, env = "JUMPNET_API", default_value = ":9090")]
+    pub api: String,
+    /// Any existing member, by its raft or API address; this node asks to be added.
+    #[arg(long, env = "JUMPNET_JOIN")]
+    pub join: Option<String>,
+    /// Address peers use for this node's raft port (default: derived from --raft).
+    #[arg(long, env = "JUMPNET_ADVERTISE_RAFT")]
+    pub advertise_raft: Option<String>,
+    /// Address clients and redirects use for this node's API (default: derived from --api).
+    #[arg(long, env = "JUMPNET_ADVERTISE_API")]
+    pub advertise_api: Option<String>,
+    /// Never bootstrap or self-join: wait for admin calls (the operator's mode).
+    #[arg(long, env = "JUMPNET_MANAGED")]
+    pub managed: bool,
+    /// Raft node id (default: kept in the state dir; with --managed, the hostname's ordinal).
+    #[arg(long, env = "JUMPNET_NODE_ID")]
+    pub node_id: Option<u64>,
+    /// Token file (`<token> <publisher-id> <roles>` per line); without it the API is open.
+    #[arg(long, env = "JUMPNET_AUTH_FILE")]
+    pub auth_file: Option<PathBuf>,
+    /// Shared secret peers must prove on the raft port.
+    #[arg(
+        long,
+        env = "JUMPNET_CLUSTER_SECRET",
+        hide_env_values = true,
+        conflicts_with = "cluster_secret_file"
+    )]
+    pub cluster_secret: Option<String>,
+    /// File holding the cluster secret.
+    #[arg(long, env = "JUMPNET_CLUSTER_SECRET_FILE")]
+    pub cluster_secret_file: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, env = "JUMPNET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log filter, RUST_LOG syntax (RUST_LOG also works).
+    #[arg(long, env = "JUMPNET_LOG", default_value = "info")]
+    pub log: String,
+    /// Largest message accepted.
+    #[arg(long, env = "JUMPNET_MAX_MESSAGE_BYTES", default_value_t = config::DEFAULT_MAX_MESSAGE_BYTES)]
+    pub max_message_bytes: usize,
+    /// Largest request body accepted.
+    #[arg(long, env = "JUMPNET_MAX_REQUEST_BYTES", default_value_t = config::DEFAULT_MAX_REQUEST_BYTES)]
+    pub max_request_bytes: usize,
+    /// Default retention: keep at most this many messages per topic.
+    #[arg(long, env = "JUMPNET_RETENTION_MAX_MESSAGES")]
+    pub retention_max_messages: Option<u64>,
+    /// Default retention: keep at most this many bytes per topic.
+    #[arg(long, env = "JUMPNET_RETENTION_MAX_BYTES")]
+    pub retention_max_bytes: Option<u64>,
+    /// Default retention: drop messages older than this.
+    #[arg(long, env = "JUMPNET_RETENTION_MAX_AGE_MS")]
+    pub retention_max_age_ms: Option<u64>,
+    /// Raft election timeout (randomized between this and twice this).
+    #[arg(long, env = "JUMPNET_ELECTION_TIMEOUT_MS", default_value_t = 300)]
+    pub election_timeout_ms: u64,
+    /// Snapshot and compact the Raft log every this many entries.
+    #[arg(long, env = "JUMPNET_SNAPSHOT_EVERY", default_value_t = 10_000)]
+    pub snapshot_every: u64,
+    /// A write not committed within this answers 504.
+    #[arg(long, env = "JUMPNET_COMMIT_TIMEOUT_MS", default_value_t = 10_000)]
+    pub commit_timeout_ms: u64,
+    /// Storage page cache.
+    #[arg(long, env = "JUMPNET_CACHE_MB", default_value_t = 16)]
+    pub cache_mb: u64,
+    /// Export per-topic metrics for at most this many topics (0: off; topic names are user input).
+    #[arg(long, env = "JUMPNET_TOPIC_METRICS", default_value_t = 0)]
+    pub topic_metrics: usize,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl ServeArgs {
+    pub fn to_config(&self) -> jumpnet_broker::Result<Config> {
+        let mut c = Config::new(&self.state_dir, &self.raft, &self.api)?;
+        if let Some(a) = &self.advertise_raft {
+            c.advertise_raft = a.clone();
+        }
+        if let Some(a) = &self.advertise_api {
+            c.advertise_api = a.clone();
+        }
+        c.join = self.join.clone();
+        c.managed = self.managed;
+        c.node_id = self.node_id;
+        c.auth_file = self.auth_file.clone();
+        c.cluster_secret = match (&self.cluster_secret, &self.cluster_secret_file) {
+            (Some(s), _) => Some(s.as_bytes().to_vec()),
+            (None, Some(f)) => Some(
+                std::fs::read_to_string(f)
+                    .map_err(|e| {
+                        jumpnet_broker::Error::io(
+                            format!("--cluster-secret-file {}", f.display()),
+                            e,
+                        )
+                    })?
+                    .trim()
+                    .as_bytes()
+                    .to_vec(),
+            ),
+            (None, None) => None,
+        };
+        if c.cluster_secret.as_ref().is_some_and(|s| s.is_empty()) {
+            return Err(jumpnet_broker::Error::Config(
+                "the cluster secret is empty".into(),
+            ));
+        }
+        c.max_message_bytes = self.max_message_bytes;
+        c.max_request_bytes = self.max_request_bytes;
+        c.retention = Retention {
+            max_messages: self.retention_max_messages,
+            max_bytes: self.retention_max_bytes,
+            max_age_ms: self.retention_max_age_ms,
+        };
+        c.election_timeout = Duration::from_millis(self.election_timeout_ms);
+        c.snapshot_every = self.snapshot_every;
+        c.commit_timeout = Duration::from_millis(self.commit_timeout_ms);
+        c.cache_bytes = self.cache_mb * 1024 * 1024;
+        c.topic_metrics_limit = self.topic_metrics;
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+pub fn init_logging(format: LogFormat, filter: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|f| !f.is_empty())
+        .unwrap_or_else(|| filter.to_string());
+    // openraft and sled narrate every step at info; keep them at warn unless asked for.
+    let filter = if filter.contains("openraft") {
+        filter
+    } else {
+        format!("{filter},openraft=warn,sled=warn")
+    };
+    let env = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(env)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+        LogFormat::Text => builder.with_target(false).init(),
+    }
+}
+
+pub fn run(args: ServeArgs) -> i32 {
+    let config = match args.to_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("jumpnet: {e}");
+            return super::EXIT_USAGE;
+        }
+    };
+    init_logging(args.log_format, &args.log);
+    match super::runtime().block_on(jumpnet_broker::server::run(config)) {
+        Ok(()) => 0,
+        Err(e @ (jumpnet_broker::Error::Config(_) | jumpnet_broker::Error::StateDir { .. })) => {
+            eprintln!("jumpnet: {e}");
+            super::EXIT_USAGE
+        }
+        Err(e) => {
+            eprintln!("jumpnet: {e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Rust client of the v1 API (see issue 7).

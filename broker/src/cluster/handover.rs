@@ -1,0 +1,141 @@
+//! Leadership hand-over, for `POST /v1/cluster/transfer-leader`, rolling restarts and graceful
+//! shutdown. openraft 0.9 has no TimeoutNow, so the leader (1) stops accepting writes and reads,
+//! (2) waits until the target has its whole log, (3) stops heartbeating so the followers' leader
+//! lease runs out, and (4) keeps nudging the target to start an election until it wins; the old
+//! leader then steps down on seeing the higher term. Writes pause for about one election timeout.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::{ClusterError, Node};
+use crate::raft::network::RpcRequest;
+use crate::raft::NodeId;
+
+const NUDGE_EVERY: Duration = Duration::from_millis(40);
+
+impl Node {
+    /// Hand leadership to `to`; returns the new leader (normally `to`).
+    pub async fn transfer_leadership(&self, to: NodeId) -> Result<NodeId, ClusterError> {
+        if to == self.id {
+            return Ok(self.id);
+        }
+        let m = self.metrics_now();
+        if !m
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|v| v == to)
+        {
+            return Err(ClusterError::invalid(
+                "not_a_voter",
+                format!("node {to} is not a voter; only voters can lead"),
+            ));
+        }
+        let target = self.member_addr(to).ok_or_else(|| {
+            ClusterError::not_found("unknown_member", format!("node {to} is not a member"))
+        })?;
+
+        self.transferring.store(true, Ordering::Release);
+        let result = async {
+            self.wait_caught_up_exactly(to, self.config.commit_timeout)
+                .await?;
+            self.raft.runtime_config().heartbeat(false);
+            self.raft.runtime_config().elect(false);
+            let deadline = tokio::time::Instant::now() + self.config.election_timeout * 8;
+            loop {
+                let _ = self
+                    .pool
+                    .call(&target.raft_addr, &RpcRequest::TimeoutNow, NUDGE_EVERY * 4)
+                    .await;
+                self.wait_leader_change(self.id, NUDGE_EVERY).await;
+                match self.leader_id() {
+                    Some(l) if l != self.id => return Ok(l),
+                    _ if tokio::time::Instant::now() >= deadline => {
+                        return Err(ClusterError::Timeout(format!(
+                            "node {to} did not take over leadership in time"
+                        )))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        .await;
+        self.raft.runtime_config().heartbeat(true);
+        self.raft.runtime_config().elect(true);
+        self.transferring.store(false, Ordering::Release);
+        if let Ok(l) = &result {
+            tracing::info!(from = self.id, to = *l, "leadership handed over");
+        }
+        result
+    }
+
+    /// Like `wait_caught_up` but requires the target to have every entry.
+    async fn wait_caught_up_exactly(
+        &self,
+        id: NodeId,
+        timeout: Duration,
+    ) -> Result<(), ClusterError> {
+        let mut rx = self.raft.metrics();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let done = {
+                let m = rx.borrow_and_update();
+                let matched = m
+                    .replication
+                    .as_ref()
+                    .and_then(|r| r.get(&id).cloned())
+                    .flatten()
+                    .map(|l| l.index);
+                matched.is_some() && matched >= m.last_log_index
+            };
+            if done {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
+                return Err(ClusterError::Timeout(format!(
+                    "node {id} did not catch up with the leader in time"
+                )));
+            }
+        }
+    }
+
+    /// Before stopping: if this node leads, hand over to the most caught-up other voter.
+    pub async fn step_down_for_shutdown(&self) {
+        let m = self.metrics_now();
+        if m.current_leader != Some(self.id) {
+            return;
+        }
+        let best = m
+            .membership_config
+            .membership()
+            .voter_ids()
+            .filter(|v| *v != self.id)
+            .max_by_key(|v| {
+                m.replication
+                    .as_ref()
+                    .and_then(|r| r.get(v).cloned())
+                    .flatten()
+                    .map(|l| l.index)
+            });
+        if let Some(to) = best {
+            match self.transfer_leadership(to).await {
+                Ok(l) => tracing::info!(new_leader = l, "handed leadership over before shutdown"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not hand leadership over before shutdown")
+                }
+            }
+        }
+    }
+
+    /// On the target of a hand-over: campaign now.
+    pub async fn on_timeout_now(&self) -> Result<(), ClusterError> {
+        self.raft
+            .trigger()
+            .elect()
+            .await
+            .map_err(|e| ClusterError::Unavailable(e.to_string()))
+    }
+}

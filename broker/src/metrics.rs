@@ -1,0 +1,186 @@
+//! Prometheus metrics of a broker node (SPEC §7). One registry per node, so in-process test
+//! clusters do not mix their numbers; `/metrics` renders it together with `process_*`.
+
+use std::sync::Arc;
+
+use prometheus::{
+    exponential_buckets, Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter,
+    IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Sub-millisecond to tens of seconds: 50 µs × 2^k.
+fn latency_buckets() -> Vec<f64> {
+    exponential_buckets(0.00005, 2.0, 20).expect("valid buckets")
+}
+
+#[derive(Clone)]
+pub struct Metrics(Arc<Inner>);
+
+pub struct Inner {
+    pub registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_duration: HistogramVec,
+    pub publish_commit: Histogram,
+    pub messages_published: IntCounter,
+    pub messages_consumed: IntCounter,
+    pub message_bytes: IntCounterVec,
+    pub topics: IntGauge,
+    pub storage_used: IntGauge,
+    pub raft_has_leader: IntGauge,
+    pub raft_state: IntGaugeVec,
+    pub raft_term: IntGauge,
+    pub raft_leader_changes: IntCounter,
+    pub raft_last_log_index: IntGauge,
+    pub raft_commit_index: IntGauge,
+    pub raft_applied_index: IntGauge,
+    pub raft_replication_lag: IntGaugeVec,
+    pub raft_members: IntGaugeVec,
+    pub fsync_duration: Histogram,
+    pub peer_rpc_failures: IntCounterVec,
+    pub build_info: IntGaugeVec,
+    pub topic_messages: IntGaugeVec,
+    pub uptime: Gauge,
+}
+
+impl std::ops::Deref for Metrics {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
+            r.register(Box::new(c.clone()))
+                .expect("metric registers once");
+            c
+        }
+        let m = Inner {
+            http_requests: reg(
+                &r,
+                IntCounterVec::new(Opts::new("jumpnet_http_requests_total", "HTTP requests answered, by method, route template and status code"), &[
+                    "method", "route", "code",
+                ])
+                .unwrap(),
+            ),
+            http_duration: reg(
+                &r,
+                HistogramVec::new(
+                    HistogramOpts::new("jumpnet_http_request_duration_seconds", "HTTP request latency, by method and route template")
+                        .buckets(latency_buckets()),
+                    &["method", "route"],
+                )
+                .unwrap(),
+            ),
+            publish_commit: reg(
+                &r,
+                Histogram::with_opts(
+                    HistogramOpts::new("jumpnet_publish_commit_duration_seconds", "Time from receiving a publish to its commit by a quorum")
+                        .buckets(latency_buckets()),
+                )
+                .unwrap(),
+            ),
+            messages_published: reg(&r, IntCounter::new("jumpnet_messages_published_total", "Messages committed through this node").unwrap()),
+            messages_consumed: reg(&r, IntCounter::new("jumpnet_messages_consumed_total", "Messages delivered to readers by this node").unwrap()),
+            message_bytes: reg(
+                &r,
+                IntCounterVec::new(Opts::new("jumpnet_message_bytes_total", "Message payload bytes, direction in (published) or out (delivered)"), &[
+                    "direction",
+                ])
+                .unwrap(),
+            ),
+            topics: reg(&r, IntGauge::new("jumpnet_topics", "Topics in the replicated log").unwrap()),
+            storage_used: reg(&r, IntGauge::new("jumpnet_storage_used_bytes", "Bytes used on disk by the node's state dir").unwrap()),
+            raft_has_leader: reg(&r, IntGauge::new("jumpnet_raft_has_leader", "1 when this node knows a leader").unwrap()),
+            raft_state: reg(
+                &r,
+                IntGaugeVec::new(Opts::new("jumpnet_raft_state", "1 for the Raft state this node is in"), &["state"]).unwrap(),
+            ),
+            raft_term: reg(&r, IntGauge::new("jumpnet_raft_term", "Current Raft term").unwrap()),
+            raft_leader_changes: reg(&r, IntCounter::new("jumpnet_raft_leader_changes_total", "Leader changes this node observed").unwrap()),
+            raft_last_log_index: reg(&r, IntGauge::new("jumpnet_raft_last_log_index", "Index of the last entry in this node's log").unwrap()),
+            raft_commit_index: reg(&r, IntGauge::new("jumpnet_raft_commit_index", "Highest log index this node knows is committed").unwrap()),
+            raft_applied_index: reg(&r, IntGauge::new("jumpnet_raft_applied_index", "Highest log index applied to this node's state").unwrap()),
+            raft_replication_lag: reg(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new("jumpnet_raft_replication_lag_entries", "On the leader: entries each peer is behind the leader's log"),
+                    &["peer"],
+                )
+                .unwrap(),
+            ),
+            raft_members: reg(
+                &r,
+                IntGaugeVec::new(Opts::new("jumpnet_raft_members", "Cluster members by role, as this node sees the membership"), &["role"]).unwrap(),
+            ),
+            fsync_duration: reg(
+                &r,
+                Histogram::with_opts(
+                    HistogramOpts::new("jumpnet_raft_log_fsync_duration_seconds", "Duration of one group-commit flush of the Raft log")
+                        .buckets(latency_buckets()),
+                )
+                .unwrap(),
+            ),
+            peer_rpc_failures: reg(
+                &r,
+                IntCounterVec::new(Opts::new("jumpnet_raft_peer_rpc_failures_total", "Failed RPCs to peers, by peer id and RPC"), &["peer", "rpc"])
+                    .unwrap(),
+            ),
+            build_info: reg(&r, IntGaugeVec::new(Opts::new("jumpnet_build_info", "Build information; always 1"), &["version"]).unwrap()),
+            topic_messages: reg(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new("jumpnet_topic_messages", "Retained messages per topic (only with --topic-metrics; capped number of topics)"),
+                    &["topic"],
+                )
+                .unwrap(),
+            ),
+            uptime: reg(&r, Gauge::new("jumpnet_uptime_seconds", "Seconds since this node started").unwrap()),
+            registry: r,
+        };
+        m.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        for s in ["leader", "follower", "candidate", "learner", "shutdown"] {
+            m.raft_state.with_label_values(&[s]).set(0);
+        }
+        for role in ["voter", "learner"] {
+            m.raft_members.with_label_values(&[role]).set(0);
+        }
+        for dir in ["in", "out"] {
+            m.message_bytes.with_label_values(&[dir]).inc_by(0);
+        }
+        Metrics(Arc::new(m))
+    }
+
+    /// The text exposition of this node's metrics plus the process collector's.
+    pub fn render(&self) -> String {
+        let mut families = self.registry.gather();
+        families.extend(prometheus::gather());
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&families, &mut buf)
+            .expect("text encoding");
+        String::from_utf8(buf).expect("prometheus text is utf-8")
+    }
+}
+
+/// Register the `process_*` collector in the default registry once per process.
+pub fn register_process_collector() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        #[cfg(target_os = "linux")]
+        {
+            let pc = prometheus::process_collector::ProcessCollector::for_self();
+            let _ = prometheus::register(Box::new(pc));
+        }
+    });
+}

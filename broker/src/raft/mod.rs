@@ -1,0 +1,86 @@
+//! Consensus: the openraft type configuration and the three pieces openraft needs from us.
+//!
+//! ```text
+//!            client_write(Command)                       append + fsync (group commit)
+//!  write/ ─────────────────────────▶ openraft core ─────────────────────────────▶ log_store.rs
+//!                                       │   ▲  AppendEntries / Vote / Snapshot       (sled "raft_log",
+//!                                       │   └──────────── network/ ◀───▶ peers        "raft_meta")
+//!                                       ▼ committed entries
+//!                              state_machine.rs ──▶ topics/ (sled "sm": topics, messages,
+//!                                       │                   consumers, producers)
+//!                                       └──▶ snapshot.rs (a file per snapshot, streamed to peers)
+//! ```
+//!
+//! The Raft log and vote live in their own sled trees and are fsynced before openraft is told they
+//! are stored; the state machine is a third tree, applied in one atomic batch per `apply` call.
+
+pub mod command;
+pub mod flusher;
+pub mod log_store;
+pub mod network;
+pub mod snapshot;
+pub mod state_machine;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use command::{Command, Op, OpError, OpResult, Response};
+
+/// Raft node id. Standalone clusters allocate ids through the log; the operator uses pod ordinals.
+pub type NodeId = u64;
+
+/// What a member publishes about itself: where peers and clients reach it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeAddr {
+    /// `host:port` of the raft listener, as peers dial it (a DNS name is re-resolved on reconnect).
+    pub raft_addr: String,
+    /// `host:port` of the client HTTP API.
+    pub api_addr: String,
+}
+
+impl fmt::Display for NodeAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "raft={} api={}", self.raft_addr, self.api_addr)
+    }
+}
+
+openraft::declare_raft_types!(
+    /// Jumpnet's openraft type configuration.
+    pub TypeConfig:
+        D = Command,
+        R = Response,
+        NodeId = NodeId,
+        Node = NodeAddr,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = tokio::fs::File,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+pub type Raft = openraft::Raft<TypeConfig>;
+pub type Entry = openraft::Entry<TypeConfig>;
+pub type LogId = openraft::LogId<NodeId>;
+pub type Vote = openraft::Vote<NodeId>;
+pub type StoredMembership = openraft::StoredMembership<NodeId, NodeAddr>;
+pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, NodeAddr>;
+pub type StorageError = openraft::StorageError<NodeId>;
+pub type RaftMetrics = openraft::RaftMetrics<NodeId, NodeAddr>;
+
+/// Timing and compaction settings for openraft, derived from the node's config.
+pub fn raft_config(election_timeout_ms: u64, snapshot_every: u64) -> openraft::Config {
+    openraft::Config {
+        cluster_name: "jumpnet".into(),
+        heartbeat_interval: (election_timeout_ms / 4).max(20),
+        election_timeout_min: election_timeout_ms,
+        election_timeout_max: election_timeout_ms * 2,
+        // Entries are batches of publishes already; keep AppendEntries frames a sane size.
+        max_payload_entries: 64,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_every),
+        max_in_snapshot_log_to_keep: 1_000.min(snapshot_every),
+        purge_batch_size: 256,
+        snapshot_max_chunk_size: 1024 * 1024,
+        install_snapshot_timeout: 10_000,
+        replication_lag_threshold: snapshot_every * 2,
+        ..Default::default()
+    }
+}

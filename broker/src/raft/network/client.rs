@@ -1,0 +1,285 @@
+//! Dialling peers: a small pool of persistent connections per peer address, and openraft's
+//! `RaftNetwork` on top of it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use tokio::io::BufReader;
+use tokio::net::TcpStream;
+
+use super::codec::{self, HandshakeError};
+use super::{RpcRequest, RpcResponse};
+use crate::metrics::Metrics;
+use crate::raft::{NodeAddr, NodeId, TypeConfig};
+
+const MAX_IDLE_PER_PEER: usize = 4;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+type Conn = BufReader<TcpStream>;
+
+/// Why an RPC failed: `Unreachable` means nothing was sent, so retrying elsewhere is safe.
+#[derive(Debug, thiserror::Error)]
+pub enum RpcFailure {
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    #[error("{0} is an HTTP API address, not a raft address")]
+    IsHttp(String),
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("failed after sending: {0}")]
+    Failed(String),
+    #[error("timed out after sending")]
+    Timeout,
+    #[error("unexpected answer to {0}")]
+    Unexpected(&'static str),
+}
+
+/// Persistent connections to peers, shared by replication, forwarding and admin calls.
+pub struct PeerPool {
+    secret: Vec<u8>,
+    idle: Mutex<HashMap<String, Vec<Conn>>>,
+    metrics: Metrics,
+}
+
+impl PeerPool {
+    pub fn new(secret: Option<Vec<u8>>, metrics: Metrics) -> Arc<PeerPool> {
+        Arc::new(PeerPool {
+            secret: secret.unwrap_or_default(),
+            idle: Mutex::new(HashMap::new()),
+            metrics,
+        })
+    }
+
+    async fn connect(&self, addr: &str) -> Result<Conn, RpcFailure> {
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| RpcFailure::Unreachable(format!("connecting to {addr} timed out")))?
+            .map_err(|e| RpcFailure::Unreachable(format!("{addr}: {e}")))?;
+        let _ = stream.set_nodelay(true);
+        let mut conn = BufReader::with_capacity(64 * 1024, stream);
+        match tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            codec::client_handshake(&mut conn, &self.secret),
+        )
+        .await
+        {
+            Err(_) => Err(RpcFailure::Unreachable(format!(
+                "{addr}: handshake timed out"
+            ))),
+            Ok(Ok(())) => Ok(conn),
+            Ok(Err(HandshakeError::IsHttp)) => Err(RpcFailure::IsHttp(addr.to_string())),
+            Ok(Err(HandshakeError::Refused)) => Err(RpcFailure::Refused(format!(
+                "{addr} refused our cluster secret"
+            ))),
+            Ok(Err(e)) => Err(RpcFailure::Unreachable(format!("{addr}: {e}"))),
+        }
+    }
+
+    /// Is `addr` a raft port (`Ok(true)`), an HTTP API port (`Ok(false)`)?
+    pub async fn probe(&self, addr: &str) -> Result<bool, RpcFailure> {
+        match self.connect(addr).await {
+            Ok(conn) => {
+                self.put_back(addr, conn);
+                Ok(true)
+            }
+            Err(RpcFailure::IsHttp(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn put_back(&self, addr: &str, conn: Conn) {
+        let mut idle = self.idle.lock().expect("pool lock");
+        let v = idle.entry(addr.to_string()).or_default();
+        if v.len() < MAX_IDLE_PER_PEER {
+            v.push(conn);
+        }
+    }
+
+    /// One request, one response, on a pooled connection to `addr`.
+    pub async fn call(
+        &self,
+        addr: &str,
+        req: &RpcRequest,
+        timeout: Duration,
+    ) -> Result<RpcResponse, RpcFailure> {
+        let pooled = self
+            .idle
+            .lock()
+            .expect("pool lock")
+            .get_mut(addr)
+            .and_then(Vec::pop);
+        let (mut conn, reused) = match pooled {
+            Some(c) => (c, true),
+            None => (self.connect(addr).await?, false),
+        };
+        let exchange = async {
+            codec::write_frame(conn.get_mut(), req).await?;
+            codec::read_frame::<RpcResponse>(&mut conn).await
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(Ok(resp)) => {
+                self.put_back(addr, conn);
+                Ok(resp)
+            }
+            // A pooled connection the peer closed while idle: dial again once, for requests that are
+            // safe to repeat (a forwarded publish is not: its outcome is unknown).
+            Ok(Err(e)) if reused && is_stale(&e) && req.is_idempotent() => {
+                let mut conn = self.connect(addr).await?;
+                let again = async {
+                    codec::write_frame(conn.get_mut(), req).await?;
+                    codec::read_frame::<RpcResponse>(&mut conn).await
+                };
+                match tokio::time::timeout(timeout, again).await {
+                    Ok(Ok(resp)) => {
+                        self.put_back(addr, conn);
+                        Ok(resp)
+                    }
+                    Ok(Err(e)) => Err(RpcFailure::Failed(format!("{addr}: {e}"))),
+                    Err(_) => Err(RpcFailure::Timeout),
+                }
+            }
+            Ok(Err(e)) => Err(RpcFailure::Failed(format!("{addr}: {e}"))),
+            Err(_) => Err(RpcFailure::Timeout),
+        }
+    }
+
+    /// Forget pooled connections to `addr` (after a failure: the peer may have a new address).
+    pub fn forget(&self, addr: &str) {
+        self.idle.lock().expect("pool lock").remove(addr);
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+}
+
+fn is_stale(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        UnexpectedEof | ConnectionReset | BrokenPipe | ConnectionAborted
+    )
+}
+
+/// openraft's view of the network.
+#[derive(Clone)]
+pub struct NetworkFactory {
+    pub pool: Arc<PeerPool>,
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = PeerNetwork;
+
+    async fn new_client(&mut self, target: NodeId, node: &NodeAddr) -> PeerNetwork {
+        PeerNetwork {
+            target,
+            addr: node.raft_addr.clone(),
+            pool: self.pool.clone(),
+        }
+    }
+}
+
+pub struct PeerNetwork {
+    target: NodeId,
+    addr: String,
+    pool: Arc<PeerPool>,
+}
+
+type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, NodeAddr, RaftError<NodeId, E>>;
+
+impl PeerNetwork {
+    async fn rpc<E: std::error::Error>(
+        &self,
+        req: RpcRequest,
+        timeout: Duration,
+    ) -> Result<RpcResponse, RpcErr<E>> {
+        let name = req.name();
+        match self.pool.call(&self.addr, &req, timeout).await {
+            Ok(resp) => Ok(resp),
+            Err(e) => {
+                let peer = self.target.to_string();
+                self.pool
+                    .metrics()
+                    .peer_rpc_failures
+                    .with_label_values(&[peer.as_str(), name])
+                    .inc();
+                self.pool.forget(&self.addr);
+                Err(match e {
+                    RpcFailure::Unreachable(_) | RpcFailure::Refused(_) | RpcFailure::IsHttp(_) => {
+                        RPCError::Unreachable(Unreachable::new(&e))
+                    }
+                    _ => RPCError::Network(NetworkError::new(&e)),
+                })
+            }
+        }
+    }
+
+    fn remote<E: std::error::Error>(&self, e: RaftError<NodeId, E>) -> RpcErr<E> {
+        RPCError::RemoteError(RemoteError::new(self.target, e))
+    }
+
+    fn unexpected<E: std::error::Error>(&self, what: &'static str) -> RpcErr<E> {
+        RPCError::Network(NetworkError::new(&RpcFailure::Unexpected(what)))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerNetwork {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RpcErr> {
+        match self
+            .rpc(RpcRequest::AppendEntries(rpc), option.hard_ttl())
+            .await?
+        {
+            RpcResponse::AppendEntries(r) => r.map_err(|e| self.remote(e)),
+            _ => Err(self.unexpected("append_entries")),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<NodeId>, RpcErr<InstallSnapshotError>> {
+        match self
+            .rpc(RpcRequest::InstallSnapshot(rpc), option.hard_ttl())
+            .await?
+        {
+            RpcResponse::InstallSnapshot(r) => r.map_err(|e| self.remote(e)),
+            _ => Err(self.unexpected("install_snapshot")),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RpcErr> {
+        match self.rpc(RpcRequest::Vote(rpc), option.hard_ttl()).await? {
+            RpcResponse::Vote(r) => r.map_err(|e| self.remote(e)),
+            _ => Err(self.unexpected("vote")),
+        }
+    }
+
+    fn backoff(&self) -> Backoff {
+        // Retry an unreachable peer soon (a restarted pod is back within a second or two), then
+        // settle at one attempt per second.
+        Backoff::new(
+            [100u64, 200, 400, 800]
+                .into_iter()
+                .chain(std::iter::repeat(1000))
+                .map(Duration::from_millis),
+        )
+    }
+}

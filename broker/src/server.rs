@@ -1,0 +1,113 @@
+//! Wiring of a whole node: [`spawn`] starts Raft, the raft port and the API and returns a handle
+//! (what tests use); [`run`] is the binary's `serve`: spawn, wait for SIGTERM/Ctrl-C, shut down.
+//!
+//! Graceful shutdown, in order: `/readyz` turns 503 → a leader hands leadership over → the API
+//! stops accepting and finishes in-flight requests (long-polls and streams end) → Raft stops →
+//! the database is flushed.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState};
+use crate::auth::Auth;
+use crate::cluster::start::{start, Started};
+use crate::cluster::Node;
+use crate::{Config, Error, Result};
+
+/// How long in-flight requests get to finish once shutdown began.
+const DRAIN: Duration = Duration::from_secs(10);
+
+pub struct Running {
+    pub node: Arc<Node>,
+    pub api_addr: SocketAddr,
+    api: JoinHandle<()>,
+}
+
+/// Start a node and serve its API in the background.
+pub async fn spawn(config: Config) -> Result<Running> {
+    let auth = match &config.auth_file {
+        Some(p) => Auth::load(p)?,
+        None => Auth::open(),
+    };
+    let Started { node, api_listener } = start(config, CancellationToken::new()).await?;
+    let api_addr = api_listener
+        .local_addr()
+        .map_err(|e| Error::io("api listener", e))?;
+    let app = api::router(AppState {
+        node: node.clone(),
+        auth: Arc::new(auth),
+    });
+    let stopping = node.stopping.clone();
+    let api = tokio::spawn(async move {
+        let serve = axum::serve(api_listener, app)
+            .with_graceful_shutdown(async move { stopping.cancelled().await });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "API server failed");
+        }
+    });
+    tracing::info!(api = %api_addr, "serving the API");
+    Ok(Running {
+        node,
+        api_addr,
+        api,
+    })
+}
+
+impl Running {
+    /// Graceful shutdown (see the module docs).
+    pub async fn shutdown(self) {
+        let node = self.node;
+        node.shutting_down.store(true, Ordering::Release);
+        node.step_down_for_shutdown().await;
+        node.stopping.cancel();
+        if tokio::time::timeout(DRAIN, self.api).await.is_err() {
+            tracing::warn!("in-flight requests did not finish in time");
+        }
+        node.shutdown.cancel();
+        if let Err(e) = node.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft did not stop cleanly");
+        }
+        let db = node.db.clone();
+        let _ = tokio::task::spawn_blocking(move || db.flush()).await;
+        tracing::info!("node stopped");
+    }
+
+    /// Stop without any courtesy (tests of crashes): no hand-over, no drain.
+    pub async fn abort(self) {
+        self.api.abort();
+        self.node.stopping.cancel();
+        self.node.shutdown.cancel();
+        let _ = self.node.raft.shutdown().await;
+    }
+}
+
+/// `jumpnet serve`: run until SIGTERM or Ctrl-C.
+pub async fn run(config: Config) -> Result<()> {
+    let running = spawn(config).await?;
+    wait_for_signal().await;
+    tracing::info!("shutdown requested");
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
