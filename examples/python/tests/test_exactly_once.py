@@ -13,6 +13,7 @@ def test_same_producer_and_sequence_twice_returns_first_offsets_and_stores_once(
     first = client.publish(topic, ["a", "b"], producer_id=pid, sequence=0)
     again = client.publish(topic, ["a", "b"], producer_id=pid, sequence=0)
     assert again.offsets == first.offsets
+    assert (first.duplicate, again.duplicate) == (False, True)
     assert client.topic(topic).high_watermark == first.offsets[-1] + 1
     assert client.history(topic) == ["a", "b"]
 

@@ -75,6 +75,8 @@ class PublishResult:
     topic: str
     base_offset: int
     offsets: List[int]
+    duplicate: bool = False
+    """True when the cluster had already stored this producer id + sequence: the first answer, repeated."""
 
     @property
     def offset(self) -> int:
@@ -85,7 +87,7 @@ class PublishResult:
     def from_json(cls, doc: Mapping[str, Any]) -> "PublishResult":
         base = int(doc["base_offset"])
         offsets = [int(o) for o in doc.get("offsets") or [base]]
-        return cls(topic=doc.get("topic", ""), base_offset=base, offsets=offsets)
+        return cls(topic=doc.get("topic", ""), base_offset=base, offsets=offsets, duplicate=bool(doc.get("duplicate")))
 
 
 @dataclass(frozen=True)
@@ -109,23 +111,36 @@ class FetchResult:
 
 @dataclass(frozen=True)
 class ConsumerPosition:
-    """A named consumer's committed position (the next offset it will read) and its lag."""
+    """A named consumer's position on a topic: the next offset it reads, and how far behind it is.
+
+    ``committed`` is False when the consumer never committed on this topic; ``offset`` is then ``None``.
+    """
 
     consumer: str
     topic: str
     offset: Optional[int]
     lag: Optional[int]
+    committed: bool = True
+    high_watermark: Optional[int] = None
+    log_start_offset: Optional[int] = None
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any], consumer: str, topic: str) -> "ConsumerPosition":
-        offset = doc.get("offset")
-        lag = doc.get("lag")
+        committed = bool(doc.get("committed", doc.get("offset") is not None))
+        offset = doc.get("offset") if committed else None
         return cls(
             consumer=doc.get("consumer", consumer),
             topic=doc.get("topic", topic),
             offset=None if offset is None else int(offset),
-            lag=None if lag is None else int(lag),
+            lag=_int_or_none(doc.get("lag")),
+            committed=committed,
+            high_watermark=_int_or_none(doc.get("high_watermark")),
+            log_start_offset=_int_or_none(doc.get("log_start_offset")),
         )
+
+
+def _int_or_none(v: Any) -> Optional[int]:
+    return None if v is None else int(v)
 
 
 @dataclass(frozen=True)
