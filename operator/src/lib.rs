@@ -1,2 +1,51 @@
-//! Jumpnet operator (skeleton; see issue 4).
+//! # jumpnet-operator
+//!
+//! Runs Jumpnet broker clusters on Kubernetes: a `JumpnetCluster` becomes a StatefulSet of
+//! `jumpnet serve --managed` pods whose Raft membership the operator drives one safe step at a
+//! time.
+//!
+//! # Layout
+//!
+//! ```text
+//! crd.rs            the JumpnetCluster type; `jumpnet-operator crd` prints its CRD
+//! resources/        one builder per owned object (StatefulSet, Services, PDB, ConfigMap,
+//!                   auth Secret, ServiceMonitor); `render` prints them without a cluster
+//! membership.rs     pure decision: observed pods + broker views -> StatefulSet size + next step
+//! broker_client.rs  the broker admin API (trait + HTTP implementation)
+//! reconcile/        the controller: observe -> apply owned objects -> one step -> status
+//!   mod.rs            Context, reconcile(), error_policy(), run()
+//!   observe.rs        StatefulSet, pods and every broker's own view
+//!   apply.rs          server-side apply of the owned objects
+//!   execute.rs        carries out the step (broker call or pod deletion) + Events
+//!   status.rs         status, conditions
+//! leader_election.rs  Lease-based: only the holder reconciles
+//! metrics.rs        Prometheus registry + /metrics /livez /readyz router
+//! telemetry.rs      tracing subscriber (text or JSON)
+//! error.rs          the crate's one error enum
+//! fixtures.rs       (tests) tower_test mock API server and in-process fake brokers
+//! ```
+//!
+//! One reconcile, in order:
+//!
+//! ```text
+//! GET sts ─▶ LIST pods ─▶ GET /v1/cluster?local=true on each running pod
+//!    ─▶ membership::statefulset_replicas ─▶ SSA Secret, ConfigMap, Services, PDB, SM, sts
+//!    ─▶ membership::next_step ─▶ at most one broker call / pod deletion (+ Event)
+//!    ─▶ PVC clean-up after scale-down ─▶ SSA status (only when it changed)
+//! ```
 #![forbid(unsafe_code)]
+
+pub mod broker_client;
+pub mod crd;
+pub mod error;
+pub mod leader_election;
+pub mod membership;
+pub mod metrics;
+pub mod reconcile;
+pub mod resources;
+pub mod telemetry;
+
+#[cfg(test)]
+mod fixtures;
+
+pub use error::{Error, Result};

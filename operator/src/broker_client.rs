@@ -1,0 +1,480 @@
+//! Client for the broker admin API (`docs/broker-contract.md`), behind the [`BrokerAdmin`] trait
+//! so reconcile tests drive an in-process fake instead of real brokers.
+//!
+//! The operator only ever asks a node for its *own* view (`GET /v1/cluster?local=true`): the
+//! leader's own view carries the matched indexes, and a follower's own view says whether it
+//! holds data at all, which the membership logic needs to tell a fresh pod from one that lost
+//! its volume. Expected refusals come back as values (`AlreadyInitialized`, `Lagging`), not
+//! errors, because they are normal steps of a convergent loop.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::{Error, Result};
+
+/// A node's answer to `GET /v1/cluster`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterView {
+    /// `None` while the node belongs to no cluster (a fresh managed node).
+    #[serde(default)]
+    pub cluster_id: Option<String>,
+    /// The answering node's own id.
+    #[serde(default)]
+    pub node_id: Option<u64>,
+    #[serde(default)]
+    pub leader_id: Option<u64>,
+    #[serde(default)]
+    pub term: u64,
+    #[serde(default)]
+    pub commit_index: u64,
+    #[serde(default)]
+    pub applied_index: u64,
+    #[serde(default)]
+    pub members: Vec<Member>,
+}
+
+impl ClusterView {
+    /// True when this is the leader speaking about itself (its matched indexes are real).
+    pub fn is_leader_view(&self) -> bool {
+        self.node_id.is_some() && self.node_id == self.leader_id
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: u64,
+    #[serde(default)]
+    pub raft_addr: String,
+    #[serde(default)]
+    pub api_addr: String,
+    pub role: Role,
+    /// Last log index known replicated to this member; only the leader knows it.
+    #[serde(default)]
+    pub matched_index: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Voter,
+    Learner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Voter => "voter",
+            Self::Learner => "learner",
+        }
+    }
+}
+
+/// One broker pod, addressed by the reconciler.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub pod: String,
+    /// `http://host:9090`, no trailing slash.
+    pub base_url: String,
+    /// Admin bearer token when auth is on.
+    pub token: Option<String>,
+}
+
+/// Body of `POST /v1/cluster/members`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NewMember {
+    pub id: u64,
+    pub raft_addr: String,
+    pub api_addr: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InitOutcome {
+    Initialized {
+        cluster_id: String,
+    },
+    /// `409 already_initialized`: the node already belongs to a cluster (adopt it, never re-init).
+    AlreadyInitialized,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PromoteOutcome {
+    Promoted,
+    /// `409 learner_lagging`: try again after the learner caught up.
+    Lagging,
+}
+
+/// The admin calls the operator makes. Implemented over HTTP by [`HttpBroker`].
+pub trait BrokerAdmin: Send + Sync {
+    /// `GET /v1/cluster?local=true`.
+    fn cluster<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<ClusterView>>;
+    /// `POST /v1/cluster/init`.
+    fn init<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<InitOutcome>>;
+    /// `POST /v1/cluster/members`.
+    fn add_learner<'a>(
+        &'a self,
+        target: &'a Target,
+        member: &'a NewMember,
+    ) -> BoxFuture<'a, Result<()>>;
+    /// `POST /v1/cluster/members/{id}/promote`.
+    fn promote<'a>(&'a self, target: &'a Target, id: u64) -> BoxFuture<'a, Result<PromoteOutcome>>;
+    /// `DELETE /v1/cluster/members/{id}`.
+    fn remove<'a>(&'a self, target: &'a Target, id: u64) -> BoxFuture<'a, Result<()>>;
+    /// `POST /v1/cluster/transfer-leader`.
+    fn transfer_leader<'a>(&'a self, target: &'a Target, to: u64) -> BoxFuture<'a, Result<()>>;
+}
+
+/// Reading a view must be quick: it happens for every pod on every reconcile.
+const VIEW_TIMEOUT: Duration = Duration::from_secs(3);
+/// Promote waits up to 10 s on the broker side; leave room for forwarding.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// [`BrokerAdmin`] over HTTP with reqwest.
+#[derive(Clone, Debug)]
+pub struct HttpBroker {
+    http: reqwest::Client,
+}
+
+impl Default for HttpBroker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct InitAnswer {
+    cluster_id: String,
+}
+
+impl HttpBroker {
+    pub fn new() -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+            .expect("a plain reqwest client always builds");
+        Self { http }
+    }
+
+    async fn call(
+        &self,
+        target: &Target,
+        op: &'static str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", target.base_url))
+            .timeout(timeout);
+        if let Some(token) = &target.token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let unreachable = |e: reqwest::Error| Error::BrokerUnreachable {
+            pod: target.pod.clone(),
+            op,
+            reason: e.to_string(),
+        };
+        let resp = req.send().await.map_err(unreachable)?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(unreachable)?;
+        if status.is_success() {
+            return Ok(bytes.to_vec());
+        }
+        let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(b) => (b.error.code, b.error.message),
+            Err(_) => (
+                "unknown".into(),
+                String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+            ),
+        };
+        Err(Error::BrokerApi {
+            pod: target.pod.clone(),
+            op,
+            status: status.as_u16(),
+            code,
+            message,
+        })
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(
+    target: &Target,
+    op: &'static str,
+    body: &[u8],
+) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| Error::BrokerUnreachable {
+        pod: target.pod.clone(),
+        op,
+        reason: format!("unexpected answer: {e}"),
+    })
+}
+
+impl BrokerAdmin for HttpBroker {
+    fn cluster<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<ClusterView>> {
+        Box::pin(async move {
+            let op = "cluster view";
+            let body = self
+                .call(
+                    target,
+                    op,
+                    reqwest::Method::GET,
+                    "/v1/cluster?local=true",
+                    None,
+                    VIEW_TIMEOUT,
+                )
+                .await?;
+            parse(target, op, &body)
+        })
+    }
+
+    fn init<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<InitOutcome>> {
+        Box::pin(async move {
+            let op = "init";
+            match self
+                .call(
+                    target,
+                    op,
+                    reqwest::Method::POST,
+                    "/v1/cluster/init",
+                    Some(json!({})),
+                    ADMIN_TIMEOUT,
+                )
+                .await
+            {
+                Ok(body) => Ok(InitOutcome::Initialized {
+                    cluster_id: parse::<InitAnswer>(target, op, &body)?.cluster_id,
+                }),
+                Err(e) if e.broker_code() == Some("already_initialized") => {
+                    Ok(InitOutcome::AlreadyInitialized)
+                }
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn add_learner<'a>(
+        &'a self,
+        target: &'a Target,
+        member: &'a NewMember,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let body = serde_json::to_value(member).map_err(|source| Error::Json { source })?;
+            self.call(
+                target,
+                "add learner",
+                reqwest::Method::POST,
+                "/v1/cluster/members",
+                Some(body),
+                ADMIN_TIMEOUT,
+            )
+            .await
+            .map(drop)
+        })
+    }
+
+    fn promote<'a>(&'a self, target: &'a Target, id: u64) -> BoxFuture<'a, Result<PromoteOutcome>> {
+        Box::pin(async move {
+            let path = format!("/v1/cluster/members/{id}/promote");
+            match self
+                .call(
+                    target,
+                    "promote",
+                    reqwest::Method::POST,
+                    &path,
+                    Some(json!({})),
+                    ADMIN_TIMEOUT,
+                )
+                .await
+            {
+                Ok(_) => Ok(PromoteOutcome::Promoted),
+                Err(e) if e.broker_code() == Some("learner_lagging") => Ok(PromoteOutcome::Lagging),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn remove<'a>(&'a self, target: &'a Target, id: u64) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let path = format!("/v1/cluster/members/{id}");
+            self.call(
+                target,
+                "remove member",
+                reqwest::Method::DELETE,
+                &path,
+                None,
+                ADMIN_TIMEOUT,
+            )
+            .await
+            .map(drop)
+        })
+    }
+
+    fn transfer_leader<'a>(&'a self, target: &'a Target, to: u64) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let body = json!({ "to": to });
+            self.call(
+                target,
+                "transfer leader",
+                reqwest::Method::POST,
+                "/v1/cluster/transfer-leader",
+                Some(body),
+                ADMIN_TIMEOUT,
+            )
+            .await
+            .map(drop)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::extract::{Path, Query};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::{delete, get, post};
+    use axum::{Json, Router};
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    type Seen = Arc<Mutex<Vec<String>>>;
+
+    fn auth_of(headers: &HeaderMap) -> String {
+        headers
+            .get("authorization")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+
+    /// A tiny broker double speaking the contract's JSON.
+    async fn serve(seen: Seen) -> String {
+        let s1 = seen.clone();
+        let s2 = seen.clone();
+        let s3 = seen.clone();
+        let s4 = seen.clone();
+        let s5 = seen.clone();
+        let app = Router::new()
+            .route(
+                "/v1/cluster",
+                get(move |q: Query<HashMap<String, String>>, h: HeaderMap| async move {
+                    s1.lock().unwrap().push(format!("GET local={:?} {}", q.get("local"), auth_of(&h)));
+                    Json(serde_json::json!({
+                        "cluster_id": "c-1", "node_id": 0, "leader_id": 0, "term": 2,
+                        "commit_index": 10, "applied_index": 10,
+                        "members": [
+                            {"id": 0, "raft_addr": "a:8080", "api_addr": "a:9090", "role": "voter", "matched_index": 10},
+                            {"id": 1, "raft_addr": "b:8080", "api_addr": "b:9090", "role": "learner", "matched_index": null}
+                        ]
+                    }))
+                }),
+            )
+            .route(
+                "/v1/cluster/init",
+                post(move || async move {
+                    s2.lock().unwrap().push("POST init".into());
+                    (StatusCode::CONFLICT, Json(serde_json::json!({"error": {"code": "already_initialized", "message": "member of c-1"}})))
+                }),
+            )
+            .route(
+                "/v1/cluster/members",
+                post(move |Json(body): Json<serde_json::Value>| async move {
+                    s3.lock().unwrap().push(format!("POST members {body}"));
+                    Json(serde_json::json!({}))
+                }),
+            )
+            .route(
+                "/v1/cluster/members/{id}/promote",
+                post(move |Path(id): Path<u64>| async move {
+                    s4.lock().unwrap().push(format!("POST promote {id}"));
+                    (StatusCode::CONFLICT, Json(serde_json::json!({"error": {"code": "learner_lagging", "message": "behind"}})))
+                }),
+            )
+            .route(
+                "/v1/cluster/members/{id}",
+                delete(move |Path(id): Path<u64>| async move {
+                    s5.lock().unwrap().push(format!("DELETE {id}"));
+                    (StatusCode::CONFLICT, Json(serde_json::json!({"error": {"code": "last_voter", "message": "only voter"}})))
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn http_broker_speaks_the_admin_contract() {
+        let seen = Seen::default();
+        let base_url = serve(seen.clone()).await;
+        let target = Target {
+            pod: "demo-0".into(),
+            base_url,
+            token: Some("tok".into()),
+        };
+        let b = HttpBroker::new();
+
+        let view = b.cluster(&target).await.unwrap();
+        assert_eq!(view.cluster_id.as_deref(), Some("c-1"));
+        assert!(view.is_leader_view());
+        assert_eq!(view.members[1].role, Role::Learner);
+        assert_eq!(view.members[0].matched_index, Some(10));
+
+        assert_eq!(
+            b.init(&target).await.unwrap(),
+            InitOutcome::AlreadyInitialized
+        );
+        let m = NewMember {
+            id: 3,
+            raft_addr: "r:8080".into(),
+            api_addr: "a:9090".into(),
+        };
+        b.add_learner(&target, &m).await.unwrap();
+        assert_eq!(
+            b.promote(&target, 3).await.unwrap(),
+            PromoteOutcome::Lagging
+        );
+        let err = b.remove(&target, 0).await.unwrap_err();
+        assert_eq!(err.broker_code(), Some("last_voter"));
+        assert!(matches!(err, Error::BrokerApi { status: 409, .. }));
+
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen[0], "GET local=Some(\"true\") Bearer tok");
+        assert_eq!(seen[1], "POST init");
+        assert_eq!(
+            seen[2],
+            r#"POST members {"api_addr":"a:9090","id":3,"raft_addr":"r:8080"}"#
+        );
+        assert_eq!(seen[3], "POST promote 3");
+        assert_eq!(seen[4], "DELETE 0");
+    }
+
+    #[tokio::test]
+    async fn unreachable_broker_is_a_distinct_error() {
+        let target = Target {
+            pod: "demo-9".into(),
+            base_url: "http://127.0.0.1:9".into(),
+            token: None,
+        };
+        let err = HttpBroker::new().cluster(&target).await.unwrap_err();
+        assert!(matches!(err, Error::BrokerUnreachable { .. }), "{err}");
+        assert_eq!(err.metric_label(), "broker_unreachable");
+    }
+}

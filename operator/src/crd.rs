@@ -1,0 +1,469 @@
+//! The `JumpnetCluster` custom resource (`jumpnet.io/v1alpha1`, short name `jn`).
+//!
+//! The Rust types are the single source of the CRD: `jumpnet-operator crd` prints
+//! [`crd_yaml`], and `deploy/crd.yaml` is that output committed (a test keeps them equal).
+//! Ranges are enforced by the API server through the schema (`replicas` 1..=9), so a
+//! reconcile never sees an out-of-range spec from a validating cluster; [`JumpnetClusterSpec::validate`]
+//! repeats the checks for `render`, which has no API server.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    Affinity, ResourceRequirements, Toleration, TopologySpreadConstraint,
+};
+use kube::{CustomResource, CustomResourceExt};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Largest supported cluster: Raft membership changes and quorum math stay cheap and the PDB meaningful.
+pub const MAX_REPLICAS: i32 = 9;
+/// Default image when `spec.image` is not given.
+pub const DEFAULT_IMAGE: &str = concat!("ghcr.io/jumpnet/jumpnet:", env!("CARGO_PKG_VERSION"));
+
+/// Desired state of a Jumpnet broker cluster.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "jumpnet.io",
+    version = "v1alpha1",
+    kind = "JumpnetCluster",
+    plural = "jumpnetclusters",
+    singular = "jumpnetcluster",
+    shortname = "jn",
+    category = "jumpnet",
+    namespaced,
+    status = "JumpnetClusterStatus",
+    derive = "PartialEq",
+    doc = "A replicated Jumpnet message broker cluster managed by jumpnet-operator",
+    scale(
+        spec_replicas_path = ".spec.replicas",
+        status_replicas_path = ".status.replicas",
+        label_selector_path = ".status.selector"
+    ),
+    printcolumn(
+        name = "Replicas",
+        type_ = "integer",
+        json_path = ".spec.replicas",
+        description = "desired brokers"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "integer",
+        json_path = ".status.readyReplicas",
+        description = "ready brokers"
+    ),
+    printcolumn(
+        name = "Leader",
+        type_ = "string",
+        json_path = ".status.leader",
+        description = "pod of the Raft leader"
+    ),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct JumpnetClusterSpec {
+    /// Number of brokers (Raft voters), 1 to 9. Odd numbers tolerate the most failures per node.
+    #[serde(default = "default_replicas")]
+    #[schemars(range(min = 1, max = 9))]
+    pub replicas: i32,
+    /// Broker image; its `jumpnet` binary must be on PATH.
+    #[serde(default = "default_image")]
+    pub image: String,
+    /// Image pull policy of the broker container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<PullPolicy>,
+    #[serde(default)]
+    pub storage: StorageSpec,
+    /// CPU/memory requests and limits of the broker container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    #[serde(default)]
+    pub config: BrokerConfig,
+    #[serde(default)]
+    pub service: ServiceSpec,
+    #[serde(default)]
+    pub auth: AuthSpec,
+    #[serde(default)]
+    pub metrics: MetricsSpec,
+    #[serde(default)]
+    pub pod_template: PodTemplateSpec,
+}
+
+fn default_replicas() -> i32 {
+    3
+}
+fn default_image() -> String {
+    DEFAULT_IMAGE.to_string()
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum PullPolicy {
+    Always,
+    IfNotPresent,
+    Never,
+}
+
+impl PullPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Always => "Always",
+            Self::IfNotPresent => "IfNotPresent",
+            Self::Never => "Never",
+        }
+    }
+}
+
+/// Persistent storage of each broker (one PVC `data-NAME-N` per pod).
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageSpec {
+    /// Requested volume size, a Kubernetes quantity.
+    #[serde(default = "default_storage_size")]
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"))]
+    pub size: String,
+    /// Storage class of the PVCs; the cluster default when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+    /// Delete a removed broker's PVC after scale-down, so a later scale-up starts it empty.
+    #[serde(default)]
+    pub delete_claim_on_scale_down: bool,
+}
+
+fn default_storage_size() -> String {
+    "1Gi".to_string()
+}
+
+impl Default for StorageSpec {
+    fn default() -> Self {
+        Self {
+            size: default_storage_size(),
+            storage_class_name: None,
+            delete_claim_on_scale_down: false,
+        }
+    }
+}
+
+/// Node-wide broker settings, passed as `jumpnet serve` flags.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BrokerConfig {
+    /// Retention defaults for topics without their own.
+    #[serde(default)]
+    pub retention: RetentionSpec,
+    /// Largest accepted message in bytes (broker default 1 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_message_bytes: Option<u64>,
+    /// Largest accepted request in bytes (broker default 8 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_request_bytes: Option<u64>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RetentionSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_messages: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_age_ms: Option<u64>,
+}
+
+/// The client Service `NAME` (port `http` 9090).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceSpec {
+    #[serde(default, rename = "type")]
+    pub type_: ServiceType,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ServiceType {
+    #[default]
+    ClusterIP,
+    NodePort,
+    LoadBalancer,
+}
+
+impl ServiceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClusterIP => "ClusterIP",
+            Self::NodePort => "NodePort",
+            Self::LoadBalancer => "LoadBalancer",
+        }
+    }
+}
+
+/// Token auth (SPEC §5). When enabled the operator generates Secret `NAME-auth` once.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct AuthSpec {
+    #[serde(default)]
+    pub enabled: bool,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricsSpec {
+    #[serde(default)]
+    pub service_monitor: ServiceMonitorSpec,
+}
+
+/// A prometheus-operator ServiceMonitor `NAME`, created only when its CRD exists.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct ServiceMonitorSpec {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Scrape interval, a Prometheus duration.
+    #[serde(default = "default_interval")]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h))+$"))]
+    pub interval: String,
+}
+
+fn default_interval() -> String {
+    "30s".to_string()
+}
+
+impl Default for ServiceMonitorSpec {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            interval: default_interval(),
+        }
+    }
+}
+
+/// Extra settings merged into the broker pods.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodTemplateSpec {
+    /// Extra pod labels (the operator's own labels win on conflict).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_class_name: Option<String>,
+}
+
+/// Observed state, written only by the operator.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JumpnetClusterStatus {
+    /// Running, Bootstrapping, Scaling, Updating or Degraded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Broker pods that exist (the scale subresource's current replicas).
+    #[serde(default)]
+    pub replicas: i32,
+    #[serde(default)]
+    pub ready_replicas: i32,
+    /// Label selector of the broker pods (for the scale subresource and HPA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    /// Raft cluster id, set once at bootstrap (or adopted from the pods) and never changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    /// Pod name of the Raft leader.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["id"]))]
+    pub members: Vec<MemberStatus>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}
+
+/// One Raft member as the leader reports it.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct MemberStatus {
+    /// Raft node id, equal to the pod ordinal.
+    pub id: u64,
+    pub pod: String,
+    /// `voter` or `learner`.
+    pub role: String,
+}
+
+/// A standard Kubernetes condition (`Ready`, `Progressing`, `Degraded`).
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    pub reason: String,
+    #[serde(default)]
+    pub message: String,
+    /// RFC 3339; changes only when `status` changes.
+    pub last_transition_time: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+impl JumpnetClusterSpec {
+    /// The schema's checks, for code paths without an API server (`render`).
+    pub fn validate(&self, name: &str) -> Result<()> {
+        let invalid = |reason: String| Error::InvalidSpec {
+            name: name.to_string(),
+            reason,
+        };
+        if !(1..=MAX_REPLICAS).contains(&self.replicas) {
+            return Err(invalid(format!(
+                "spec.replicas must be between 1 and {MAX_REPLICAS}, got {}",
+                self.replicas
+            )));
+        }
+        if self.image.trim().is_empty() {
+            return Err(invalid("spec.image must not be empty".into()));
+        }
+        Ok(())
+    }
+
+    /// Desired broker count as an unsigned number (validated range).
+    pub fn replica_count(&self) -> u32 {
+        self.replicas.clamp(1, MAX_REPLICAS) as u32
+    }
+}
+
+/// The CRD as YAML, exactly what `jumpnet-operator crd` prints and `deploy/crd.yaml` holds.
+pub fn crd_yaml() -> Result<String> {
+    serde_yaml::to_string(&JumpnetCluster::crd()).map_err(|source| Error::Yaml { source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec_schema() -> serde_json::Value {
+        let crd = serde_json::to_value(JumpnetCluster::crd()).unwrap();
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone()
+    }
+
+    #[test]
+    fn crd_names_scope_and_subresources_match_spec() {
+        let crd = serde_json::to_value(JumpnetCluster::crd()).unwrap();
+        assert_eq!(crd["metadata"]["name"], "jumpnetclusters.jumpnet.io");
+        assert_eq!(crd["spec"]["group"], "jumpnet.io");
+        assert_eq!(crd["spec"]["scope"], "Namespaced");
+        assert_eq!(crd["spec"]["names"]["kind"], "JumpnetCluster");
+        assert_eq!(crd["spec"]["names"]["shortNames"], json!(["jn"]));
+        let v = &crd["spec"]["versions"][0];
+        assert_eq!(v["name"], "v1alpha1");
+        assert_eq!(
+            v["subresources"]["scale"],
+            json!({"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas",
+                   "labelSelectorPath": ".status.selector"})
+        );
+        assert_eq!(v["subresources"]["status"], json!({}));
+        let columns: Vec<&str> = v["additionalPrinterColumns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(columns, ["Replicas", "Ready", "Leader", "Phase", "Age"]);
+    }
+
+    #[test]
+    fn schema_bounds_replicas_to_one_through_nine() {
+        let replicas = &spec_schema()["properties"]["spec"]["properties"]["replicas"];
+        assert_eq!(replicas["minimum"].as_f64(), Some(1.0));
+        assert_eq!(replicas["maximum"].as_f64(), Some(9.0));
+        assert_eq!(replicas["default"], 3);
+    }
+
+    #[test]
+    fn schema_has_every_spec_field_of_issue_4() {
+        let spec = &spec_schema()["properties"]["spec"]["properties"];
+        for field in [
+            "replicas",
+            "image",
+            "imagePullPolicy",
+            "storage",
+            "resources",
+            "config",
+            "service",
+            "auth",
+            "metrics",
+            "podTemplate",
+        ] {
+            assert!(
+                spec.get(field).is_some(),
+                "spec.{field} missing from the schema"
+            );
+        }
+        for (path, field) in [
+            ("storage", "size"),
+            ("storage", "storageClassName"),
+            ("storage", "deleteClaimOnScaleDown"),
+            ("config", "retention"),
+            ("config", "maxMessageBytes"),
+            ("service", "type"),
+            ("service", "annotations"),
+            ("auth", "enabled"),
+            ("metrics", "serviceMonitor"),
+            ("podTemplate", "affinity"),
+            ("podTemplate", "tolerations"),
+            ("podTemplate", "nodeSelector"),
+            ("podTemplate", "topologySpreadConstraints"),
+            ("podTemplate", "priorityClassName"),
+            ("podTemplate", "labels"),
+            ("podTemplate", "annotations"),
+        ] {
+            assert!(
+                spec[path]["properties"].get(field).is_some(),
+                "spec.{path}.{field} missing from the schema"
+            );
+        }
+    }
+
+    #[test]
+    fn minimal_manifest_gets_defaults() {
+        let jc: JumpnetCluster = serde_yaml::from_str(
+            "apiVersion: jumpnet.io/v1alpha1\nkind: JumpnetCluster\nmetadata: {name: demo}\nspec: {}\n",
+        )
+        .unwrap();
+        assert_eq!(jc.spec.replicas, 3);
+        assert_eq!(jc.spec.image, DEFAULT_IMAGE);
+        assert_eq!(jc.spec.storage.size, "1Gi");
+        assert!(!jc.spec.auth.enabled);
+        assert_eq!(jc.spec.metrics.service_monitor.interval, "30s");
+    }
+
+    #[test]
+    fn validate_rejects_out_of_range_replicas() {
+        let mut spec: JumpnetClusterSpec = serde_json::from_value(json!({})).unwrap();
+        spec.replicas = 0;
+        assert!(spec.validate("x").is_err());
+        spec.replicas = 10;
+        assert!(spec.validate("x").is_err());
+        spec.replicas = 9;
+        assert!(spec.validate("x").is_ok());
+    }
+}

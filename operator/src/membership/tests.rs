@@ -1,0 +1,393 @@
+use super::*;
+
+const CID: &str = "c-1";
+
+fn member(id: u64, role: Role, matched: Option<u64>) -> Member {
+    Member {
+        id,
+        raft_addr: format!("demo-{id}:8080"),
+        api_addr: format!("demo-{id}:9090"),
+        role,
+        matched_index: matched,
+    }
+}
+
+fn fresh_view(node: u64) -> ClusterView {
+    ClusterView {
+        node_id: Some(node),
+        ..ClusterView::default()
+    }
+}
+
+/// A cluster whose leader is `leader`, members `(id, role)` all caught up at commit 50, pods
+/// `0..pods` running + ready on revision r1, spec.replicas = `desired`.
+fn cluster(desired: u32, pods: u64, members: &[(u64, Role)], leader: u64) -> Observed {
+    let ms: Vec<Member> = members
+        .iter()
+        .map(|(id, r)| member(*id, *r, Some(50)))
+        .collect();
+    let mut o = Observed {
+        desired,
+        recorded_cluster_id: Some(CID.into()),
+        statefulset_replicas: Some(pods as u32),
+        update_revision: Some("r1".into()),
+        pods: BTreeMap::new(),
+    };
+    for i in 0..pods {
+        let is_member = ms.iter().any(|m| m.id == i);
+        let view = ClusterView {
+            cluster_id: is_member.then(|| CID.to_string()),
+            node_id: Some(i),
+            leader_id: is_member.then_some(leader),
+            term: 3,
+            commit_index: 50,
+            applied_index: 50,
+            members: if i == leader { ms.clone() } else { vec![] },
+        };
+        o.pods.insert(
+            i,
+            PodObservation {
+                running: true,
+                ready: is_member,
+                terminating: false,
+                revision: Some("r1".into()),
+                view: Some(view),
+            },
+        );
+    }
+    o
+}
+
+fn voters(ids: &[u64]) -> Vec<(u64, Role)> {
+    ids.iter().map(|id| (*id, Role::Voter)).collect()
+}
+
+fn set_matched(o: &mut Observed, leader: u64, id: u64, matched: Option<u64>) {
+    let v = o.pods.get_mut(&leader).unwrap().view.as_mut().unwrap();
+    v.members
+        .iter_mut()
+        .find(|m| m.id == id)
+        .unwrap()
+        .matched_index = matched;
+}
+
+fn fresh(desired: u32, pods: u64) -> Observed {
+    Observed {
+        desired,
+        statefulset_replicas: Some(pods as u32),
+        pods: (0..pods)
+            .map(|i| {
+                (
+                    i,
+                    PodObservation {
+                        running: true,
+                        view: Some(fresh_view(i)),
+                        revision: Some("r1".into()),
+                        ..PodObservation::default()
+                    },
+                )
+            })
+            .collect(),
+        ..Observed::default()
+    }
+}
+
+#[test]
+fn fresh_cluster_bootstraps_pod_0_once_every_pod_answers() {
+    let o = fresh(3, 3);
+    assert_eq!(next_step(&o), Step::Bootstrap { ordinal: 0 });
+    assert_eq!(statefulset_replicas(&o), 3);
+
+    let mut o = fresh(3, 3);
+    o.pods.get_mut(&2).unwrap().view = None; // pod 2 has not answered: it might hold data
+    assert_eq!(next_step(&o), Step::Wait(Wait::PodsStarting));
+
+    let o = fresh(3, 2); // pod 2 does not exist yet
+    assert_eq!(next_step(&o), Step::Wait(Wait::PodsStarting));
+
+    let o = Observed {
+        desired: 3,
+        ..Observed::default()
+    }; // first reconcile: nothing exists
+    assert_eq!(next_step(&o), Step::Wait(Wait::PodsStarting));
+    assert_eq!(statefulset_replicas(&o), 3);
+}
+
+#[test]
+fn pods_with_a_cluster_are_adopted_never_bootstrapped_again() {
+    // init succeeded on pod 0 but status.clusterId was never written (crash)
+    let mut o = fresh(3, 3);
+    o.pods.get_mut(&0).unwrap().view = Some(ClusterView {
+        cluster_id: Some(CID.into()),
+        node_id: Some(0),
+        leader_id: Some(0),
+        commit_index: 1,
+        members: vec![member(0, Role::Voter, Some(1))],
+        ..ClusterView::default()
+    });
+    o.pods.get_mut(&0).unwrap().ready = true;
+    let f = facts(&o);
+    assert_eq!(f.cluster_id.as_deref(), Some(CID));
+    assert!(f.adopted);
+    assert_eq!(next_step(&o), Step::AddLearner { id: 1 });
+}
+
+#[test]
+fn recorded_cluster_is_never_rebootstrapped_even_if_all_pods_come_back_empty() {
+    let mut o = fresh(3, 3);
+    o.recorded_cluster_id = Some(CID.into());
+    assert_eq!(next_step(&o), Step::Wait(Wait::ClusterDataMissing));
+    assert!(next_step(&o).degraded());
+    assert!(!next_step(&o).is_action());
+}
+
+#[test]
+fn pods_of_two_clusters_block_everything() {
+    let mut o = fresh(3, 3);
+    o.pods
+        .get_mut(&0)
+        .unwrap()
+        .view
+        .as_mut()
+        .unwrap()
+        .cluster_id = Some("a".into());
+    o.pods
+        .get_mut(&1)
+        .unwrap()
+        .view
+        .as_mut()
+        .unwrap()
+        .cluster_id = Some("b".into());
+    assert!(matches!(
+        next_step(&o),
+        Step::Wait(Wait::SplitClusters { .. })
+    ));
+    assert_eq!(statefulset_replicas(&o), 3);
+}
+
+#[test]
+fn foreign_pod_is_never_added() {
+    let mut o = cluster(3, 3, &voters(&[0, 1]), 0);
+    o.pods
+        .get_mut(&2)
+        .unwrap()
+        .view
+        .as_mut()
+        .unwrap()
+        .cluster_id = Some("other".into());
+    assert_eq!(
+        next_step(&o),
+        Step::Wait(Wait::ForeignData {
+            ordinal: 2,
+            cluster_id: "other".into()
+        })
+    );
+}
+
+#[test]
+fn scale_up_adds_learners_then_promotes_caught_up_ones() {
+    let o = cluster(5, 5, &voters(&[0, 1, 2]), 0);
+    assert_eq!(statefulset_replicas(&o), 5);
+    assert_eq!(next_step(&o), Step::AddLearner { id: 3 });
+
+    let mut members = voters(&[0, 1, 2]);
+    members.push((3, Role::Learner));
+    let o = cluster(5, 5, &members, 0);
+    assert_eq!(
+        next_step(&o),
+        Step::AddLearner { id: 4 },
+        "adds before promotes"
+    );
+
+    members.push((4, Role::Learner));
+    let mut o = cluster(5, 5, &members, 0);
+    set_matched(&mut o, 0, 3, Some(10)); // 40 behind commit 50: within slack
+    assert_eq!(next_step(&o), Step::Promote { id: 3 });
+    set_matched(&mut o, 0, 3, None);
+    assert_eq!(next_step(&o), Step::Wait(Wait::LearnerCatchingUp { id: 3 }));
+}
+
+#[test]
+fn scale_up_waits_for_pods_and_for_every_voter_ready() {
+    let mut o = cluster(5, 3, &voters(&[0, 1, 2]), 0);
+    assert_eq!(
+        next_step(&o),
+        Step::Wait(Wait::PodsStarting),
+        "pods 3,4 not created yet"
+    );
+    o.pods.insert(
+        3,
+        PodObservation {
+            running: true,
+            view: Some(fresh_view(3)),
+            ..PodObservation::default()
+        },
+    );
+    o.pods.get_mut(&1).unwrap().ready = false;
+    assert_eq!(next_step(&o), Step::Wait(Wait::Unhealthy { ordinal: 1 }));
+}
+
+#[test]
+fn scale_down_removes_highest_member_first_and_keeps_its_pod_until_then() {
+    let o = cluster(3, 5, &voters(&[0, 1, 2, 3, 4]), 0);
+    assert_eq!(
+        statefulset_replicas(&o),
+        5,
+        "no shrink while 3 and 4 are members"
+    );
+    assert_eq!(
+        next_step(&o),
+        Step::RemoveMember {
+            id: 4,
+            reason: RemoveReason::ScaleDown
+        }
+    );
+    let o = cluster(3, 5, &voters(&[0, 1, 2, 3]), 0);
+    assert_eq!(statefulset_replicas(&o), 4, "pod 4 may go once out of Raft");
+    assert_eq!(
+        next_step(&o),
+        Step::RemoveMember {
+            id: 3,
+            reason: RemoveReason::ScaleDown
+        }
+    );
+    let o = cluster(3, 4, &voters(&[0, 1, 2]), 0);
+    assert_eq!(statefulset_replicas(&o), 3);
+    assert_eq!(next_step(&o), Step::Converged);
+}
+
+#[test]
+fn scale_down_of_the_leader_transfers_leadership_first() {
+    let o = cluster(2, 3, &voters(&[0, 1, 2]), 2);
+    assert_eq!(
+        next_step(&o),
+        Step::TransferLeader {
+            from: 2,
+            to: 0,
+            purpose: Purpose::ScaleDown
+        }
+    );
+}
+
+#[test]
+fn scale_down_never_loses_quorum() {
+    // 3 voters, pod 1 down: removing 2 would leave {0,1} with one ready voter
+    let mut o = cluster(2, 3, &voters(&[0, 1, 2]), 0);
+    o.pods.get_mut(&1).unwrap().ready = false;
+    assert_eq!(next_step(&o), Step::Wait(Wait::QuorumAtRisk { id: 2 }));
+    // 3 → 1 with everything healthy goes step by step down to one voter
+    let o = cluster(1, 2, &voters(&[0, 1]), 0);
+    assert_eq!(
+        next_step(&o),
+        Step::RemoveMember {
+            id: 1,
+            reason: RemoveReason::ScaleDown
+        }
+    );
+    let o = cluster(1, 1, &voters(&[0]), 0);
+    let all: BTreeSet<u64> = [0].into();
+    assert!(!removal_keeps_quorum(&o, &all, 0), "never the last voter");
+}
+
+#[test]
+fn membership_unknown_never_shrinks_the_statefulset() {
+    let mut o = cluster(3, 5, &voters(&[0, 1, 2, 3, 4]), 0);
+    o.pods.get_mut(&0).unwrap().view = None; // leader unreachable
+    assert_eq!(next_step(&o), Step::Wait(Wait::NoLeader));
+    assert_eq!(statefulset_replicas(&o), 5);
+}
+
+#[test]
+fn voter_that_lost_its_volume_is_removed_then_readded() {
+    let mut o = cluster(3, 3, &voters(&[0, 1, 2]), 0);
+    let p = o.pods.get_mut(&2).unwrap();
+    p.view = Some(fresh_view(2));
+    p.ready = false;
+    assert_eq!(
+        next_step(&o),
+        Step::RemoveMember {
+            id: 2,
+            reason: RemoveReason::LostData
+        }
+    );
+    let o2 = {
+        let mut o = cluster(3, 3, &voters(&[0, 1]), 0);
+        o.pods.get_mut(&2).unwrap().view = Some(fresh_view(2));
+        o
+    };
+    assert_eq!(next_step(&o2), Step::AddLearner { id: 2 });
+}
+
+#[test]
+fn rolling_update_restarts_followers_highest_first_and_the_leader_last() {
+    let mut o = cluster(3, 3, &voters(&[0, 1, 2]), 1);
+    o.update_revision = Some("r2".into());
+    assert_eq!(next_step(&o), Step::RestartPod { ordinal: 2 });
+
+    o.pods.get_mut(&2).unwrap().revision = Some("r2".into());
+    assert_eq!(next_step(&o), Step::RestartPod { ordinal: 0 });
+
+    o.pods.get_mut(&0).unwrap().revision = Some("r2".into());
+    assert_eq!(
+        next_step(&o),
+        Step::TransferLeader {
+            from: 1,
+            to: 0,
+            purpose: Purpose::RollingUpdate
+        }
+    );
+}
+
+#[test]
+fn rolling_update_waits_for_the_restarted_pod_to_be_ready_and_caught_up() {
+    let mut o = cluster(3, 3, &voters(&[0, 1, 2]), 0);
+    o.update_revision = Some("r2".into());
+    o.pods.remove(&2); // deleted, not recreated yet
+    assert_eq!(
+        next_step(&o),
+        Step::Wait(Wait::PodRestarting { ordinal: 2 })
+    );
+    let mut o = cluster(3, 3, &voters(&[0, 1, 2]), 0);
+    o.update_revision = Some("r2".into());
+    o.pods.get_mut(&2).unwrap().revision = Some("r2".into());
+    set_matched(&mut o, 0, 2, None); // ready, but the leader has not seen it catch up
+    assert_eq!(
+        next_step(&o),
+        Step::Wait(Wait::PodRestarting { ordinal: 2 })
+    );
+}
+
+#[test]
+fn single_node_cluster_restarts_its_only_pod() {
+    let mut o = cluster(1, 1, &voters(&[0]), 0);
+    o.update_revision = Some("r2".into());
+    assert_eq!(next_step(&o), Step::RestartPod { ordinal: 0 });
+}
+
+#[test]
+fn stale_statefulset_status_postpones_rolling() {
+    let mut o = cluster(3, 3, &voters(&[0, 1, 2]), 0);
+    o.update_revision = None;
+    assert_eq!(next_step(&o), Step::Wait(Wait::StatefulSetSyncing));
+}
+
+#[test]
+fn converged_cluster_with_an_unready_pod_is_degraded() {
+    let mut o = cluster(3, 3, &voters(&[0, 1, 2]), 0);
+    assert_eq!(next_step(&o), Step::Converged);
+    assert_eq!(next_step(&o).phase(true), "Running");
+    o.pods.get_mut(&2).unwrap().ready = false;
+    let s = next_step(&o);
+    assert_eq!(s, Step::Wait(Wait::PodNotReady { ordinal: 2 }));
+    assert_eq!(s.phase(true), "Degraded");
+}
+
+#[test]
+fn phases_and_reasons() {
+    assert_eq!(Step::Bootstrap { ordinal: 0 }.phase(false), "Bootstrapping");
+    assert_eq!(Step::AddLearner { id: 3 }.phase(true), "Scaling");
+    assert_eq!(Step::RestartPod { ordinal: 1 }.phase(true), "Updating");
+    assert_eq!(Step::Promote { id: 1 }.reason(), "PromoteLearner");
+    let msg = Step::AddLearner { id: 3 }.message(|i| format!("demo-{i}"));
+    assert_eq!(msg, "adding demo-3 as a learner");
+}

@@ -1,0 +1,230 @@
+//! Carries out the one step `membership::next_step` chose, and records it as a Kubernetes
+//! Event on the JumpnetCluster. Admin calls go to the leader (every node forwards, the leader
+//! answers first-hand); bootstrap goes to pod 0.
+
+use k8s_openapi::api::core::v1::{ObjectReference, PersistentVolumeClaim, Pod};
+use kube::api::{Api, DeleteParams, ListParams};
+use kube::runtime::events::{Event, EventType};
+use kube::Resource;
+use tracing::{info, warn};
+
+use super::observe::Targets;
+use super::Context;
+use crate::broker_client::{InitOutcome, NewMember, PromoteOutcome, Target};
+use crate::crd::JumpnetCluster;
+use crate::membership::{Facts, RemoveReason, Step};
+use crate::resources::{selector_string, Names};
+use crate::{Error, Result};
+
+/// What executing the step changed that the status must know right away.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Cluster id returned by a successful bootstrap.
+    pub bootstrapped: Option<String>,
+    /// The step was carried out (not deferred by the broker, e.g. `learner_lagging`).
+    pub done: bool,
+}
+
+/// A reference to a pod or PVC of the cluster, the Event's `related` object. It also keeps
+/// the recorder from folding steps on different pods into one event series.
+fn related(names: &Names, kind: &str, name: String) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some(kind.into()),
+        name: Some(name),
+        namespace: Some(names.namespace.clone()),
+        ..ObjectReference::default()
+    }
+}
+
+fn step_pod(step: &Step) -> Option<u64> {
+    match step {
+        Step::Bootstrap { ordinal } | Step::RestartPod { ordinal } => Some(*ordinal),
+        Step::AddLearner { id } | Step::Promote { id } | Step::RemoveMember { id, .. } => Some(*id),
+        Step::TransferLeader { to, .. } => Some(*to),
+        Step::Wait(_) | Step::Converged => None,
+    }
+}
+
+async fn publish(
+    ctx: &Context,
+    jc: &JumpnetCluster,
+    type_: EventType,
+    reason: &str,
+    note: String,
+    secondary: Option<ObjectReference>,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: reason.into(),
+        secondary,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &jc.object_ref(&())).await {
+        warn!(error = %e, reason, "could not publish event");
+    }
+}
+
+pub async fn adopted_event(ctx: &Context, jc: &JumpnetCluster, cluster_id: &str) {
+    publish(
+        ctx,
+        jc,
+        EventType::Normal,
+        "AdoptCluster",
+        format!("adopted existing Raft cluster {cluster_id} found on the pods"),
+        None,
+    )
+    .await;
+}
+
+fn target(
+    targets: &Targets,
+    names: &Names,
+    ordinal: Option<u64>,
+    op: &'static str,
+) -> Result<Target> {
+    ordinal
+        .and_then(|o| targets.get(o).cloned())
+        .ok_or_else(|| Error::BrokerUnreachable {
+            pod: ordinal
+                .map(|o| names.pod(o))
+                .unwrap_or_else(|| "leader".into()),
+            op,
+            reason: "no address for this pod".into(),
+        })
+}
+
+/// Executes `step`; waits and `Converged` do nothing.
+pub async fn run(
+    ctx: &Context,
+    jc: &JumpnetCluster,
+    names: &Names,
+    targets: &Targets,
+    facts: &Facts<'_>,
+    step: &Step,
+) -> Result<Outcome> {
+    if !step.is_action() {
+        return Ok(Outcome::default());
+    }
+    let broker = &ctx.broker;
+    let leader = facts.leader();
+    let mut outcome = Outcome {
+        bootstrapped: None,
+        done: true,
+    };
+    let mut note = step.message(|i| names.pod(i));
+    let mut type_ = EventType::Normal;
+    match step {
+        Step::Bootstrap { ordinal } => {
+            let t = target(targets, names, Some(*ordinal), "init")?;
+            match broker.init(&t).await? {
+                InitOutcome::Initialized { cluster_id } => {
+                    note = format!(
+                        "bootstrapped Raft cluster {cluster_id} on {}",
+                        names.pod(*ordinal)
+                    );
+                    outcome.bootstrapped = Some(cluster_id);
+                }
+                // Someone (a previous reconcile that crashed) already did: adopt it next time.
+                InitOutcome::AlreadyInitialized => outcome.done = false,
+            }
+        }
+        Step::AddLearner { id } => {
+            let t = target(targets, names, leader, "add learner")?;
+            let member = NewMember {
+                id: *id,
+                raft_addr: names.raft_addr(*id),
+                api_addr: names.api_addr(*id),
+            };
+            broker.add_learner(&t, &member).await?;
+        }
+        Step::Promote { id } => {
+            let t = target(targets, names, leader, "promote")?;
+            outcome.done = broker.promote(&t, *id).await? == PromoteOutcome::Promoted;
+        }
+        Step::RemoveMember { id, reason } => {
+            let t = target(targets, names, leader, "remove member")?;
+            broker.remove(&t, *id).await?;
+            if *reason == RemoveReason::LostData {
+                type_ = EventType::Warning;
+            }
+        }
+        Step::TransferLeader { from, to, .. } => {
+            let t = target(targets, names, Some(*from), "transfer leader")?;
+            broker.transfer_leader(&t, *to).await?;
+        }
+        Step::RestartPod { ordinal } => {
+            let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &names.namespace);
+            let pod = names.pod(*ordinal);
+            api.delete(&pod, &DeleteParams::default())
+                .await
+                .map_err(Error::kube(format!("delete Pod {pod}")))?;
+        }
+        Step::Wait(_) | Step::Converged => {}
+    }
+    if outcome.done {
+        info!(step = step.reason(), "{note}");
+        ctx.metrics
+            .membership_steps
+            .with_label_values(&[step.reason()])
+            .inc();
+        let pod = step_pod(step).map(|o| related(names, "Pod", names.pod(o)));
+        publish(ctx, jc, type_, step.reason(), note, pod).await;
+    }
+    Ok(outcome)
+}
+
+/// After a scale-down (`spec.storage.deleteClaimOnScaleDown`): deletes the PVCs of ordinals
+/// at or above the StatefulSet size whose pod is gone, so a later scale-up starts empty.
+pub async fn delete_released_claims(
+    ctx: &Context,
+    jc: &JumpnetCluster,
+    names: &Names,
+    statefulset_replicas: u32,
+    pods: &[Pod],
+) -> Result<()> {
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), &names.namespace);
+    let claims = api
+        .list(&ListParams::default().labels(&selector_string(&names.name)))
+        .await
+        .map_err(Error::kube("list broker PVCs"))?;
+    let pod_exists = |ordinal: u64| {
+        pods.iter()
+            .any(|p| p.metadata.name.as_deref() == Some(names.pod(ordinal).as_str()))
+    };
+    for claim in claims.items {
+        let Some(name) = claim.metadata.name.as_deref() else {
+            continue;
+        };
+        let Some(ordinal) = names.claim_ordinal(name) else {
+            continue;
+        };
+        if ordinal < u64::from(statefulset_replicas)
+            || pod_exists(ordinal)
+            || claim.metadata.deletion_timestamp.is_some()
+        {
+            continue;
+        }
+        api.delete(name, &DeleteParams::default())
+            .await
+            .map_err(Error::kube(format!("delete PersistentVolumeClaim {name}")))?;
+        ctx.metrics
+            .membership_steps
+            .with_label_values(&["DeleteClaim"])
+            .inc();
+        publish(
+            ctx,
+            jc,
+            EventType::Normal,
+            "DeleteClaim",
+            format!(
+                "deleted {name} of removed broker {} (deleteClaimOnScaleDown)",
+                names.pod(ordinal)
+            ),
+            Some(related(names, "PersistentVolumeClaim", name.to_string())),
+        )
+        .await;
+    }
+    Ok(())
+}

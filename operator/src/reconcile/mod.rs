@@ -1,0 +1,232 @@
+//! The controller: one `reconcile` per `JumpnetCluster` event or requeue.
+//!
+//! ```text
+//! observe (sts, pods, broker views) ─▶ apply owned objects (SSA, owner refs)
+//!   ─▶ membership::next_step ─▶ execute one step (+ Event) ─▶ PVC clean-up ─▶ status
+//! ```
+//! Requeues after a few seconds while anything is in progress and after minutes once
+//! converged; errors back off exponentially per object. No finalizer: everything the
+//! operator creates carries an owner reference, so deletion is the garbage collector's job
+//! (PVCs are kept, like a StatefulSet keeps them).
+
+mod apply;
+mod execute;
+mod observe;
+mod status;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+use tracing::{info, instrument, warn};
+
+use crate::broker_client::BrokerAdmin;
+use crate::crd::JumpnetCluster;
+use crate::membership::{self, Step};
+use crate::metrics::Metrics;
+use crate::resources::{self, BuildOptions, Names, MANAGER};
+use crate::Result;
+
+/// How the operator reaches a broker pod's admin API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum BrokerAddressing {
+    /// `http://NAME-i.NAME-headless.NS.svc.<domain>:9090`: the operator runs in the cluster.
+    #[default]
+    Dns,
+    /// `http://<pod IP>:9090`: for an operator outside the cluster network's DNS.
+    PodIp,
+}
+
+/// Operator-wide settings, from the command line.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub cluster_domain: String,
+    pub broker_addressing: BrokerAddressing,
+    /// Requeue while a step is in progress.
+    pub requeue_busy: Duration,
+    /// Requeue once converged (drift and health checks).
+    pub requeue_idle: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            cluster_domain: "cluster.local".into(),
+            broker_addressing: BrokerAddressing::Dns,
+            requeue_busy: Duration::from_secs(5),
+            requeue_idle: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Shared by every reconcile.
+pub struct Context {
+    pub client: Client,
+    pub broker: Arc<dyn BrokerAdmin>,
+    pub metrics: Arc<Metrics>,
+    pub recorder: Recorder,
+    pub settings: Settings,
+    /// Consecutive failures per cluster, for the error backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        broker: Arc<dyn BrokerAdmin>,
+        metrics: Arc<Metrics>,
+        settings: Settings,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: MANAGER.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            broker,
+            metrics,
+            settings,
+            failures: Mutex::default(),
+        }
+    }
+
+    fn failure_key(jc: &JumpnetCluster) -> String {
+        format!("{}/{}", jc.namespace().unwrap_or_default(), jc.name_any())
+    }
+}
+
+/// Reconciles one cluster: see the module doc for the order of things.
+#[instrument(skip_all, fields(cluster = %jc.name_any(), namespace = jc.namespace().unwrap_or_default()))]
+pub async fn reconcile(jc: Arc<JumpnetCluster>, ctx: Arc<Context>) -> Result<Action> {
+    let timer = ctx.metrics.reconcile_started();
+    let result = reconcile_cluster(&jc, &ctx).await;
+    timer.finish(result.as_ref().map(|_| ()));
+    if result.is_ok() {
+        if let Ok(mut f) = ctx.failures.lock() {
+            f.remove(&Context::failure_key(&jc));
+        }
+    }
+    result
+}
+
+/// Exponential backoff per cluster: 1 s, 2 s, 4 s ... capped at 5 minutes.
+pub fn error_policy(jc: Arc<JumpnetCluster>, error: &crate::Error, ctx: Arc<Context>) -> Action {
+    let attempts = ctx
+        .failures
+        .lock()
+        .map(|mut f| {
+            let n = f.entry(Context::failure_key(&jc)).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        })
+        .unwrap_or(1);
+    let delay = Duration::from_secs(1u64 << attempts.saturating_sub(1).min(8))
+        .min(Duration::from_secs(300));
+    warn!(cluster = %jc.name_any(), error = %error, attempts, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+async fn reconcile_cluster(jc: &JumpnetCluster, ctx: &Context) -> Result<Action> {
+    if jc.metadata.deletion_timestamp.is_some() {
+        // Owner references hand everything to the garbage collector; touching the cluster now
+        // would only race it (and could re-create what is being deleted).
+        return Ok(Action::await_change());
+    }
+    let names = Names::of(jc, &ctx.settings.cluster_domain)?;
+    jc.spec.validate(&names.name)?;
+
+    let auth = observe::auth_tokens(ctx, jc, &names).await?;
+    let token = auth.as_ref().map(|t| t.operator_token.clone());
+    let live_sts = observe::statefulset(ctx, &names).await?;
+    let pods = observe::pods(ctx, &names).await?;
+    let targets = observe::Targets::new(ctx, &names, &pods, token);
+    let mut observed =
+        observe::observation(ctx, jc, &names, live_sts.as_ref(), &pods, &targets).await;
+
+    let replicas = membership::statefulset_replicas(&observed);
+    let opts = BuildOptions {
+        cluster_domain: ctx.settings.cluster_domain.clone(),
+        statefulset_replicas: Some(replicas),
+        auth,
+    };
+    let owned = resources::owned_objects(jc, &opts)?;
+    let applied = apply::apply_owned(ctx, &names, owned).await?;
+    observed.update_revision = observe::update_revision(&applied);
+
+    let step = membership::next_step(&observed);
+    let facts = membership::facts(&observed);
+    if facts.adopted {
+        execute::adopted_event(ctx, jc, facts.cluster_id.as_deref().unwrap_or_default()).await;
+    }
+    let outcome = execute::run(ctx, jc, &names, &targets, &facts, &step).await?;
+    if jc.spec.storage.delete_claim_on_scale_down {
+        execute::delete_released_claims(ctx, jc, &names, replicas, &pods).await?;
+    }
+    status::update(ctx, jc, &names, &observed, &facts, &step, &outcome).await?;
+
+    Ok(match step {
+        Step::Converged => Action::requeue(ctx.settings.requeue_idle),
+        _ => Action::requeue(ctx.settings.requeue_busy),
+    })
+}
+
+/// Runs the controller until `shutdown` resolves (graceful: in-flight reconciles finish).
+pub async fn run(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = ctx.client.clone();
+    fn api<K>(client: &Client, ns: &Option<String>) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        match ns {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
+    let owned =
+        watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
+    let controller = Controller::new(
+        api::<JumpnetCluster>(&client, &namespace),
+        watcher::Config::default().any_semantic(),
+    );
+    ctx.metrics.watch_store(controller.store());
+    info!(
+        namespace = namespace.as_deref().unwrap_or("<all>"),
+        "controller starting"
+    );
+    controller
+        .owns(api::<StatefulSet>(&client, &namespace), owned.clone())
+        .owns(api::<Service>(&client, &namespace), owned.clone())
+        .owns(api::<ConfigMap>(&client, &namespace), owned.clone())
+        .owns(api::<Secret>(&client, &namespace), owned.clone())
+        .owns(api::<PodDisruptionBudget>(&client, &namespace), owned)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            match res {
+                Ok((obj, _)) => tracing::debug!(object = %obj, "reconciled"),
+                Err(e) => tracing::debug!(error = %e, "reconcile failed"),
+            }
+        })
+        .await;
+    info!("controller stopped");
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,167 @@
+//! Secret `NAME-auth` (only with `spec.auth.enabled`): the broker token file (SPEC §5, one
+//! `<token> <publisher-id> <roles>` a line) and the cluster secret for the raft port.
+//!
+//! Tokens are generated once. [`AuthTokens::keep_or_generate`] starts from the live Secret and
+//! only fills what is missing, so re-applying never rotates a token clients already use, and
+//! lines users add to `tokens` survive.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::ByteString;
+use rand::distributions::{Alphanumeric, DistString};
+
+use super::{object_meta, Names};
+use crate::crd::JumpnetCluster;
+
+/// The broker's `--auth-file`.
+pub const TOKENS_KEY: &str = "tokens";
+/// The broker's `--cluster-secret-file`.
+pub const CLUSTER_SECRET_KEY: &str = "cluster-secret";
+/// The admin token the operator uses for the admin API.
+pub const OPERATOR_TOKEN_KEY: &str = "operator-token";
+/// A publish+consume token for applications (`secretKeyRef` it).
+pub const CLIENT_TOKEN_KEY: &str = "client-token";
+
+const OPERATOR_PUBLISHER: &str = "jumpnet-operator";
+const CLIENT_PUBLISHER: &str = "client";
+
+/// Contents of the auth Secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthTokens {
+    pub operator_token: String,
+    pub client_token: String,
+    pub cluster_secret: String,
+    /// The whole token file; always contains an `admin` line for `operator_token`.
+    pub tokens_file: String,
+}
+
+fn random_token() -> String {
+    Alphanumeric.sample_string(&mut rand::thread_rng(), 40)
+}
+
+impl AuthTokens {
+    pub fn generate() -> Self {
+        Self::keep_or_generate(None)
+    }
+
+    /// Keeps every value present in `existing` and generates the missing ones.
+    pub fn keep_or_generate(existing: Option<&Secret>) -> Self {
+        let get = |key: &str| -> Option<String> {
+            let data = existing?.data.as_ref()?;
+            let value = String::from_utf8(data.get(key)?.0.clone()).ok()?;
+            (!value.trim().is_empty()).then_some(value)
+        };
+        let operator_token = get(OPERATOR_TOKEN_KEY).unwrap_or_else(random_token);
+        let client_token = get(CLIENT_TOKEN_KEY).unwrap_or_else(random_token);
+        let cluster_secret = get(CLUSTER_SECRET_KEY).unwrap_or_else(random_token);
+        let mut tokens_file = get(TOKENS_KEY)
+            .unwrap_or_else(|| format!("{client_token} {CLIENT_PUBLISHER} publish,consume\n"));
+        let has_operator_line = tokens_file
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(operator_token.as_str()));
+        if !has_operator_line {
+            if !tokens_file.ends_with('\n') {
+                tokens_file.push('\n');
+            }
+            tokens_file.push_str(&format!("{operator_token} {OPERATOR_PUBLISHER} admin\n"));
+        }
+        Self {
+            operator_token,
+            client_token,
+            cluster_secret,
+            tokens_file,
+        }
+    }
+}
+
+pub fn auth_secret(jc: &JumpnetCluster, names: &Names, tokens: &AuthTokens) -> Secret {
+    let bytes = |s: &str| ByteString(s.as_bytes().to_vec());
+    Secret {
+        metadata: object_meta(jc, names, names.auth()),
+        type_: Some("Opaque".into()),
+        data: Some(BTreeMap::from([
+            (TOKENS_KEY.to_string(), bytes(&tokens.tokens_file)),
+            (
+                CLUSTER_SECRET_KEY.to_string(),
+                bytes(&tokens.cluster_secret),
+            ),
+            (
+                OPERATOR_TOKEN_KEY.to_string(),
+                bytes(&tokens.operator_token),
+            ),
+            (CLIENT_TOKEN_KEY.to_string(), bytes(&tokens.client_token)),
+        ])),
+        ..Secret::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::test_support::cluster;
+
+    fn text(secret: &Secret, key: &str) -> String {
+        String::from_utf8(secret.data.as_ref().unwrap()[key].0.clone()).unwrap()
+    }
+
+    #[test]
+    fn generated_token_file_follows_spec_format_with_operator_admin() {
+        let t = AuthTokens::generate();
+        let lines: Vec<Vec<&str>> = t
+            .tokens_file
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert!(
+            lines.iter().all(|l| l.len() == 3),
+            "<token> <publisher-id> <roles>"
+        );
+        assert!(lines.contains(&vec![
+            t.operator_token.as_str(),
+            "jumpnet-operator",
+            "admin"
+        ]));
+        assert!(lines.contains(&vec![t.client_token.as_str(), "client", "publish,consume"]));
+        assert_ne!(t.operator_token, t.client_token);
+        assert!(t.operator_token.len() >= 32 && t.cluster_secret.len() >= 32);
+    }
+
+    #[test]
+    fn existing_tokens_are_never_regenerated() {
+        let jc = cluster("auth: {enabled: true}");
+        let names = Names::of(&jc, "cluster.local").unwrap();
+        let first = AuthTokens::generate();
+        let mut live = auth_secret(&jc, &names, &first);
+        // a user added a token line
+        let mut file = text(&live, TOKENS_KEY);
+        file.push_str("usertok alice consume\n");
+        live.data
+            .as_mut()
+            .unwrap()
+            .insert(TOKENS_KEY.into(), ByteString(file.clone().into_bytes()));
+        let again = AuthTokens::keep_or_generate(Some(&live));
+        assert_eq!(again.operator_token, first.operator_token);
+        assert_eq!(again.client_token, first.client_token);
+        assert_eq!(again.cluster_secret, first.cluster_secret);
+        assert_eq!(again.tokens_file, file);
+    }
+
+    #[test]
+    fn missing_operator_token_is_added_to_an_existing_file() {
+        let jc = cluster("auth: {enabled: true}");
+        let names = Names::of(&jc, "cluster.local").unwrap();
+        let mut live = auth_secret(&jc, &names, &AuthTokens::generate());
+        let data = live.data.as_mut().unwrap();
+        data.remove(OPERATOR_TOKEN_KEY);
+        data.insert(TOKENS_KEY.into(), ByteString(b"abc bob publish".to_vec()));
+        let t = AuthTokens::keep_or_generate(Some(&live));
+        assert!(t.tokens_file.starts_with("abc bob publish\n"));
+        assert!(t
+            .tokens_file
+            .ends_with(&format!("{} jumpnet-operator admin\n", t.operator_token)));
+        let secret = auth_secret(&jc, &names, &t);
+        assert_eq!(text(&secret, OPERATOR_TOKEN_KEY), t.operator_token);
+    }
+}

@@ -1,0 +1,56 @@
+//! prometheus-operator ServiceMonitor `NAME`, built as a dynamic object so the operator does
+//! not depend on that CRD's types. It selects only the headless Service, which lists every
+//! broker (ready or not) exactly once.
+
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use serde_json::json;
+
+use super::{object_meta, selector_labels, Names, SERVICE_ROLE_LABEL};
+use crate::crd::JumpnetCluster;
+
+pub fn service_monitor_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("monitoring.coreos.com", "v1", "ServiceMonitor"),
+        "servicemonitors",
+    )
+}
+
+pub fn service_monitor(jc: &JumpnetCluster, names: &Names) -> DynamicObject {
+    let mut match_labels = selector_labels(&names.name);
+    match_labels.insert(SERVICE_ROLE_LABEL.into(), "headless".into());
+    let mut obj = DynamicObject::new(&names.name, &service_monitor_resource());
+    obj.metadata = object_meta(jc, names, names.name.clone());
+    obj.data = json!({
+        "spec": {
+            "selector": {"matchLabels": match_labels},
+            "endpoints": [{
+                "port": "http",
+                "path": "/metrics",
+                "interval": jc.spec.metrics.service_monitor.interval,
+            }],
+        }
+    });
+    obj
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::test_support::cluster;
+
+    #[test]
+    fn service_monitor_scrapes_headless_http_port() {
+        let jc = cluster("metrics: {serviceMonitor: {enabled: true, interval: 15s}}");
+        let sm = service_monitor(&jc, &Names::of(&jc, "cluster.local").unwrap());
+        let v = serde_json::to_value(&sm).unwrap();
+        assert_eq!(v["apiVersion"], "monitoring.coreos.com/v1");
+        assert_eq!(v["kind"], "ServiceMonitor");
+        assert_eq!(v["metadata"]["name"], "demo");
+        assert_eq!(v["spec"]["endpoints"][0]["port"], "http");
+        assert_eq!(v["spec"]["endpoints"][0]["interval"], "15s");
+        assert_eq!(
+            v["spec"]["selector"]["matchLabels"]["jumpnet.io/service"],
+            "headless"
+        );
+    }
+}
