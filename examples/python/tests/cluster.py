@@ -254,6 +254,14 @@ class LocalCluster:
                         return n
         raise KeyError(f"no local node for member {member_id}: {view}")
 
+    def member_id(self, node: Node) -> int:
+        """The Raft node id the cluster gave ``node``."""
+        view = self.running_nodes()[0].cluster_view()
+        for m in view["members"]:
+            if m.get("api_addr") == node.api_addr or m.get("raft_addr") == node.raft_addr:
+                return m["id"]
+        raise KeyError(f"node {node.index} is not a member: {view}")
+
     def leader(self, timeout: float = 30.0) -> Node:
         """The running node that leads, once every running node names it."""
 

@@ -1,0 +1,179 @@
+"""Dashboards and rules against what a running broker really exports, through a real Prometheus.
+
+One scenario (live.py) runs a 3-node cluster from the broker binary through a busy healthy phase (t1) and
+a degraded one (t2); then:
+
+* every SPEC §7 broker metric is on the /metrics pages with its type, the pages pass `promtool check
+  metrics`, publish counters move and a forced leader change is counted;
+* every metric name the dashboards and rules use is one the broker exported (or an operator name from
+  SPEC §7, or an allow-listed exporter), with label matchers the series really carry;
+* every broker panel query returns data at t1 or t2 (no dangling panels), every variable query finds the
+  cluster, and Prometheus evaluates every alert rule without errors;
+* `/readyz` answers 503 on the node cut off from the leader.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+import known_metrics as km
+import live
+from promql import analyze, substitute, variable_selector, walk_dashboard
+from test_static import DASHBOARDS, alert_rules, load_dashboard, recorded_names
+
+VALUES = {"namespace": live.NAMESPACE, "cluster": live.CLUSTER, "pod": ".*"}
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory):
+    sc = live.run(tmp_path_factory.mktemp("observability"))
+    yield sc
+    sc.prometheus.stop()
+    sc.cluster.stop()
+
+
+def broker_targets():
+    """(where, PromQL) of every dashboard panel target, Grafana variables filled in for the test cluster."""
+    out = []
+    for name in DASHBOARDS:
+        for where, kind, q in walk_dashboard(load_dashboard(name)):
+            if kind == "expr":
+                out.append((f"{name} {where}", substitute(q, VALUES, live.RATE_INTERVAL)))
+    return out
+
+
+# -- the /metrics page ----------------------------------------------------------------------------------
+
+
+def test_metrics_pages_carry_every_spec_broker_metric_with_its_type(scenario):
+    types = scenario.exported_types()
+    missing = sorted(set(km.BROKER) - set(types))
+    assert not missing, f"SPEC §7 metrics missing from /metrics: {missing}"
+    wrong = {n: types[n] for n, kind in km.BROKER.items() if types[n] != kind}
+    assert not wrong, f"metrics with another type than SPEC §7 implies: {wrong}"
+    for name, labels in km.BROKER_LABELS.items():
+        series = name + ("_bucket" if km.BROKER[name] == "histogram" else "")
+        assert labels <= scenario.labels_of(series), f"{name} lacks labels {labels - scenario.labels_of(series)}"
+
+
+def test_process_metrics_the_dashboards_use_are_exported(scenario):
+    used = {m for _, q in broker_targets() for m in analyze(q).metrics if m.startswith("process_")}
+    assert used and used <= scenario.exported_names(), used - scenario.exported_names()
+
+
+@pytest.mark.parametrize("which", ["start", "traffic", "degraded", "isolated"])
+def test_promtool_check_metrics_passes(scenario, which):
+    pages = [p for k, p in scenario.pages.items() if k.startswith(which + " ")]
+    assert pages
+    for page in pages:
+        proc = subprocess.run(["promtool", "check", "metrics"], input=page.text, capture_output=True, text=True)
+        assert proc.returncode == 0 and not proc.stdout.strip() and not proc.stderr.strip(), (
+            f"promtool check metrics:\n{proc.stdout}{proc.stderr}"
+        )
+
+
+def test_publish_counters_move_with_published_messages(scenario):
+    assert scenario.published_count >= 20
+    assert scenario.published_after - scenario.published_before >= scenario.published_count
+
+
+def test_forced_leader_change_is_counted_on_every_node(scenario):
+    assert scenario.leader_changes_after >= scenario.leader_changes_before + 1
+
+
+def test_readyz_is_503_on_a_node_cut_off_from_the_leader(scenario):
+    assert scenario.isolated_readyz == 503
+    assert scenario.degraded_errors, "publishing to the isolated node did not fail"
+
+
+# -- names and labels in dashboards and rules -------------------------------------------------------------
+
+
+def _queries():
+    qs = [
+        (f"{d} {w}", substitute(q, VALUES, live.RATE_INTERVAL))
+        for d in DASHBOARDS
+        for w, _, q in walk_dashboard(load_dashboard(d))
+    ]
+    qs = [(w, variable_selector(q)[0] if variable_selector(q) else q) for w, q in qs]
+    qs += [(f"rule {r.get('alert') or r.get('record')}", r["expr"]) for _, r in alert_rules()]
+    return [(w, q) for w, q in qs if q]
+
+
+def test_every_metric_in_dashboards_and_rules_is_exported(scenario):
+    exported = scenario.exported_names()
+    operator = km.series_names(km.OPERATOR)
+    allowed = exported | operator | set(km.EXTERNAL) | recorded_names()
+    unknown = sorted({f"{where}: {m}" for where, q in _queries() for m in analyze(q).metrics if m not in allowed})
+    assert not unknown, "names not exported by the broker, the operator (SPEC) or an allow-listed exporter:\n" + (
+        "\n".join(unknown)
+    )
+    broker_used = {m for _, q in _queries() for m in analyze(q).metrics if m.startswith(("jumpnet_", "process_"))}
+    broker_used -= operator
+    assert broker_used <= exported, broker_used - exported
+
+
+def test_label_matchers_name_labels_the_series_carry(scenario):
+    exported = scenario.exported_names()
+    problems = []
+    for where, q in _queries():
+        for sel in analyze(q).selectors:
+            if sel.metric not in exported:
+                continue
+            have = scenario.labels_of(sel.metric) | km.TARGET_LABELS
+            problems += [f"{where}: {sel.metric} has no label {lbl!r}" for lbl in sel.labels() if lbl not in have]
+    assert not problems, "\n".join(problems)
+
+
+# -- queries through Prometheus ---------------------------------------------------------------------------
+
+
+def test_every_broker_panel_returns_data(scenario):
+    exported = scenario.exported_names() | {"up"}
+    empty, errors, checked = [], [], 0
+    for where, q in broker_targets():
+        metrics = set(analyze(q).metrics)
+        results = [scenario.prometheus.query(q, at) for at in (scenario.t1, scenario.t2)]
+        errors += [f"{where}: {r.get('error')}\n  {q}" for r in results if r.get("status") != "success"]
+        if not metrics <= exported:
+            continue  # operator / cAdvisor / kubelet / kube-state-metrics: not running here
+        checked += 1
+        if not any(r.get("status") == "success" and r["data"]["result"] for r in results):
+            empty.append(f"{where}\n  {q}")
+    assert not errors, "queries Prometheus rejects:\n" + "\n".join(errors)
+    assert not empty, "panels with no data in a live cluster:\n" + "\n".join(empty)
+    assert checked >= 25
+
+
+def test_variable_queries_find_the_cluster_and_its_pods(scenario):
+    doc = load_dashboard("jumpnet-broker.json")
+    variables = {v["name"]: v for v in doc["templating"]["list"] if v["type"] == "query"}
+    found = {}
+    for name in ("namespace", "cluster", "pod"):
+        selector, label = variable_selector(substitute(variables[name]["query"]["query"], VALUES))
+        # What Grafana asks for label_values(): the label's values over the dashboard's time range.
+        doc = scenario.prometheus.api(
+            f"label/{label}/values", **{"match[]": selector, "start": f"{scenario.t0:.3f}", "end": f"{scenario.t2:.3f}"}
+        )
+        assert doc.get("status") == "success", doc
+        found[name] = set(doc["data"])
+    assert found["namespace"] == {live.NAMESPACE}
+    pods = {f"{live.CLUSTER}-{i}" for i in range(3)}
+    assert found["pod"] == pods
+    regex = variables["cluster"]["regex"].strip("/")
+    assert {re.match(regex, p).group(1) for p in found["cluster"]} == {live.CLUSTER}
+
+
+def test_prometheus_evaluates_every_rule_without_error(scenario):
+    doc = scenario.prometheus.api("rules")
+    rules = [r for g in doc["data"]["groups"] for r in g["rules"]]
+    assert len(rules) == len(alert_rules())
+    bad = [f"{r['name']}: {r.get('lastError')}" for r in rules if r.get("health") != "ok"]
+    assert not bad, bad
+    for _, rule in alert_rules():
+        for at in (scenario.t1, scenario.t2):
+            r = scenario.prometheus.query(rule["expr"], at)
+            assert r.get("status") == "success", f"{rule['alert']}: {r.get('error')}"
