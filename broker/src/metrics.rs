@@ -20,6 +20,7 @@ pub struct Inner {
     pub registry: Registry,
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
+    pub http_in_flight: IntGauge,
     pub publish_commit: Histogram,
     pub messages_published: IntCounter,
     pub messages_consumed: IntCounter,
@@ -80,6 +81,7 @@ impl Metrics {
                 )
                 .unwrap(),
             ),
+            http_in_flight: reg(&r, IntGauge::new("jumpnet_http_requests_in_flight", "HTTP requests being answered right now").unwrap()),
             publish_commit: reg(
                 &r,
                 Histogram::with_opts(

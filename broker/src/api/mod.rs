@@ -194,6 +194,7 @@ async fn observe(State(state): State<AppState>, mut req: Request, next: Next) ->
             },
         }
     };
+    state.node.metrics.http_in_flight.inc();
     let resp = match caller {
         Ok(c) => {
             req.extensions_mut().insert(c);
@@ -202,6 +203,7 @@ async fn observe(State(state): State<AppState>, mut req: Request, next: Next) ->
         Err(e) => e.into_response(),
     };
 
+    state.node.metrics.http_in_flight.dec();
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
     let m = &state.node.metrics;

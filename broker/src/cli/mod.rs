@@ -31,7 +31,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Run a broker node (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Start a local 3-node cluster (state under ./tempdata, APIs on 9090-9092); Ctrl-C stops it.
     Dev(dev::DevArgs),
 }
@@ -78,7 +78,7 @@ pub fn main() -> i32 {
     };
     match cli.cmd {
         None => serve::run(cli.serve),
-        Some(Cmd::Serve(a)) => serve::run(a),
+        Some(Cmd::Serve(a)) => serve::run(*a),
         Some(Cmd::Dev(a)) => dev::run(a),
     }
 }

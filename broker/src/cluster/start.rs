@@ -41,6 +41,16 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
     prepare_state_dir(&config)?;
     let raft_listener = bind("--raft", &config.raft_listen).await?;
     let api_listener = bind("--api", &config.api_listen).await?;
+    let mut config = config;
+    // Port 0 (tests): advertise the port the OS picked.
+    for (adv, l) in [
+        (&mut config.advertise_raft, &raft_listener),
+        (&mut config.advertise_api, &api_listener),
+    ] {
+        if let (Some(host), Ok(local)) = (adv.strip_suffix(":0"), l.local_addr()) {
+            *adv = format!("{host}:{}", local.port());
+        }
+    }
     register_process_collector();
     let metrics = Metrics::new();
     let pool = PeerPool::new(config.cluster_secret.clone(), metrics.clone());

@@ -16,6 +16,10 @@ pub struct ClusterView {
     pub term: u64,
     pub commit_index: u64,
     pub applied_index: u64,
+    /// This node's last log index, last snapshot index and the index its log was purged up to.
+    pub last_log_index: u64,
+    pub snapshot_index: u64,
+    pub purged_index: u64,
     pub members: Vec<MemberView>,
 }
 
@@ -76,6 +80,9 @@ impl Node {
             term: m.current_term,
             commit_index: self.committed.load(std::sync::atomic::Ordering::Acquire),
             applied_index: m.last_applied.map_or(0, |l| l.index),
+            last_log_index: m.last_log_index.unwrap_or(0),
+            snapshot_index: m.snapshot.map_or(0, |l| l.index),
+            purged_index: m.purged.map_or(0, |l| l.index),
             members,
         }
     }

@@ -143,9 +143,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             if let Some(m) = &membership {
                 a.put(keys::MEMBERSHIP, m);
             }
-            let (batch, touched, garbage) = a.finish();
-            tree.apply_batch(batch)?;
-            Ok((responses, last, membership, touched, garbage))
+            let applied = a.finish();
+            tree.apply_batch(applied.batch)?;
+            Ok((
+                responses,
+                last,
+                membership,
+                applied.touched,
+                applied.garbage,
+            ))
         })
         .await
         .map_err(|e| sm_err(ErrorVerb::Write, e))?
@@ -198,19 +204,38 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        snapshot: Box<tokio::fs::File>,
+        mut snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError> {
-        snapshot
-            .sync_all()
-            .await
-            .map_err(|e| snap_err(ErrorVerb::Write, e))?;
+        use std::os::unix::fs::MetadataExt;
+        use tokio::io::AsyncSeekExt;
+
+        let rd = |e: std::io::Error| snap_err(ErrorVerb::Read, e);
+        let wr = |e: std::io::Error| snap_err(ErrorVerb::Write, e);
+        snapshot.sync_all().await.map_err(wr)?;
+        let receiving = self.receiving.lock().expect("receiving lock").take();
+        let handle_ino = snapshot.metadata().await.map_err(rd)?.ino();
+        // Normally the handle is the file `begin_receiving_snapshot` created: keep it as is.
+        // A handle from elsewhere gets its content copied into a file of our own.
+        let tmp = match receiving {
+            Some(p) if std::fs::metadata(&p).is_ok_and(|m| m.ino() == handle_ino) => p,
+            other => {
+                if let Some(p) = other {
+                    let _ = std::fs::remove_file(p);
+                }
+                let p = self.snapshots.new_receive_path();
+                let mut out = tokio::fs::File::create(&p).await.map_err(wr)?;
+                snapshot
+                    .seek(std::io::SeekFrom::Start(0))
+                    .await
+                    .map_err(rd)?;
+                tokio::io::copy(&mut *snapshot, &mut out)
+                    .await
+                    .map_err(wr)?;
+                out.sync_all().await.map_err(wr)?;
+                p
+            }
+        };
         drop(snapshot);
-        let tmp = self
-            .receiving
-            .lock()
-            .expect("receiving lock")
-            .take()
-            .ok_or_else(|| snap_err(ErrorVerb::Read, "no snapshot was being received"))?;
         let path = self
             .snapshots
             .promote(&tmp, &meta.snapshot_id)

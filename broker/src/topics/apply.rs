@@ -26,6 +26,14 @@ pub struct Applier<'a> {
 
 type Res<T> = crate::Result<T>;
 
+/// What one apply call produced.
+pub struct Applied {
+    /// Everything written, to apply atomically.
+    pub batch: sled::Batch,
+    pub touched: HashSet<String>,
+    pub garbage: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
 pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     bincode::serialize(v).expect("bincode encoding of plain data cannot fail")
 }
@@ -83,7 +91,7 @@ impl<'a> Applier<'a> {
     }
 
     /// The atomic batch of everything applied.
-    pub fn finish(self) -> (sled::Batch, HashSet<String>, Vec<(Vec<u8>, Vec<u8>)>) {
+    pub fn finish(self) -> Applied {
         let mut batch = sled::Batch::default();
         for (k, v) in self.overlay {
             match v {
@@ -91,7 +99,11 @@ impl<'a> Applier<'a> {
                 None => batch.remove(k),
             }
         }
-        (batch, self.touched, self.garbage)
+        Applied {
+            batch,
+            touched: self.touched,
+            garbage: self.garbage,
+        }
     }
 
     /// Apply one op of the entry at `index`, proposed at `ts_ms`.

@@ -56,6 +56,7 @@ mod tests {
     use super::*;
 
     /// A topic as plain vectors: sizes and timestamps of messages `start..next`.
+    #[derive(Debug)]
     struct Vecs {
         start: u64,
         sizes: Vec<u64>,

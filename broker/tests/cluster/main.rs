@@ -1,0 +1,10 @@
+//! Multi-process tests: real `jumpnet` binaries on loopback, one test binary (openraft's
+//! `tests/` style), files named by priority.
+
+mod harness;
+mod t10_seed;
+mod t20_failover;
+mod t30_snapshot;
+mod t40_restart;
+mod t50_bad_input;
+mod t60_shutdown;
