@@ -22,8 +22,8 @@ if [[ ! -x "$venv/bin/python" ]]; then
 fi
 py="$venv/bin/python"
 
-if ! "$py" -c 'import pytest' 2>/dev/null; then
-  "$py" -m pip install --quiet --disable-pip-version-check 'pytest>=7'
+if ! "$py" -c 'import pytest, pytest_timeout' 2>/dev/null; then
+  "$py" -m pip install --quiet --disable-pip-version-check 'pytest>=7' 'pytest-timeout>=2'
 fi
 # Reinstall the package every run so the tests exercise the working tree's code.
 # (Without build isolation when the venv has setuptools: no network needed.)
@@ -31,4 +31,5 @@ pipi=("$py" -m pip install --quiet --disable-pip-version-check --no-deps --force
 "${pipi[@]}" --no-build-isolation "$here" 2>/dev/null || "${pipi[@]}" "$here"
 
 cd "$here"
-exec "$py" -m pytest -p no:cacheprovider -ra "$@"
+# A hung test fails after 5 minutes instead of holding CI.
+exec "$py" -m pytest -p no:cacheprovider -ra --timeout=300 "$@"

@@ -36,8 +36,8 @@ else
   [[ -x $venv/bin/python ]] || python3 -m venv "$venv"
   py=$venv/bin/python
 fi
-"$py" -c 'import pytest, yaml' 2>/dev/null \
-  || "$py" -m pip install --quiet --disable-pip-version-check 'pytest>=7' 'pyyaml>=6'
+"$py" -c 'import pytest, pytest_timeout, yaml' 2>/dev/null \
+  || "$py" -m pip install --quiet --disable-pip-version-check 'pytest>=7' 'pytest-timeout>=2' 'pyyaml>=6'
 
 echo "== pytest tests/observability"
-exec "$py" -m pytest -p no:cacheprovider -ra tests/observability "$@"
+exec "$py" -m pytest -p no:cacheprovider -ra --timeout=600 tests/observability "$@"

@@ -177,3 +177,22 @@ def test_prometheus_evaluates_every_rule_without_error(scenario):
         for at in (scenario.t1, scenario.t2):
             r = scenario.prometheus.query(rule["expr"], at)
             assert r.get("status") == "success", f"{rule['alert']}: {r.get('error')}"
+
+
+def test_every_broker_selector_in_the_rules_matches_live_series(scenario):
+    """A rule whose selector matches nothing (a wrong route template, label value) could never fire."""
+    exported = scenario.exported_names()
+    dangling = []
+    for _, rule in alert_rules():
+        for sel in analyze(rule["expr"]).selectors:
+            if sel.metric not in exported:
+                continue
+            matchers = ", ".join(f'{k}{op}"{v}"' for k, op, v in sel.matchers)
+            selector = f"{sel.metric}{{{matchers}}}"
+            found = [
+                scenario.prometheus.query(f"count({selector})", at)["data"]["result"]
+                for at in (scenario.t1, scenario.t2)
+            ]
+            if not any(found):
+                dangling.append(f"{rule['alert']}: {selector}")
+    assert not dangling, "rule selectors that match no series of a live cluster:\n" + "\n".join(dangling)
