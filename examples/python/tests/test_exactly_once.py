@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+
+import pytest
 
 import jumpnet
 from jumpnet import Consumer, Producer
@@ -48,3 +51,37 @@ def test_producer_resumed_with_its_id_and_sequence_dedupes_a_resend(client, topi
     assert resent.offsets == sent.offsets
     assert resumed.send(topic, "z").offset == sent.offsets[-1] + 1
     assert client.history(topic) == ["x", "y", "z"]
+
+
+def test_one_producer_shared_by_threads_stores_every_batch_once(client, topic):
+    producer = Producer(client=client)
+    errors = []
+
+    def publish(worker):
+        for i in range(10):
+            try:
+                producer.send(topic, f"w{worker}-{i}")
+            except jumpnet.JumpnetError as e:  # e.g. 409 sequence_too_old if sequences overtook each other
+                errors.append(e)
+
+    threads = [threading.Thread(target=publish, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    stored = client.history(topic)
+    assert sorted(stored) == sorted(f"w{w}-{i}" for w in range(4) for i in range(10))
+    for w in range(4):  # each thread's messages in its order
+        mine = [v for v in stored if v.startswith(f"w{w}-")]
+        assert mine == [f"w{w}-{i}" for i in range(10)]
+
+
+def test_retrying_an_older_sequence_after_a_newer_one_is_a_conflict_unless_stored(client, topic):
+    pid = uuid.uuid4().hex
+    client.publish(topic, ["s5"], producer_id=pid, sequence=5)
+    with pytest.raises(jumpnet.Conflict) as info:
+        client.publish(topic, ["s4"], producer_id=pid, sequence=4)
+    assert info.value.code == "sequence_too_old"
+    assert client.publish(topic, ["s5"], producer_id=pid, sequence=5).duplicate
+    assert client.history(topic) == ["s5"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from typing import Iterable, Optional
+from typing import Dict, Iterable, Optional
 
 from .client import Client
 from .errors import JumpnetError
@@ -26,8 +26,10 @@ class Producer:
     0
 
     ``producer_id``/``start_sequence``: give both to continue a sequence after a restart (sequences must
-    keep increasing for an id). The producer is thread-safe; batches from several threads get distinct
-    sequences.
+    keep increasing for an id). The producer is thread-safe. The cluster rejects a sequence older than the
+    newest it stored for a producer and topic (409 ``sequence_too_old``), so one producer has one request
+    in flight per topic: threads publishing to the same topic take turns. For parallel publishing to one
+    topic, give each thread its own producer.
     """
 
     def __init__(
@@ -45,6 +47,7 @@ class Producer:
         self.producer_id = producer_id or uuid.uuid4().hex
         self._next_sequence = start_sequence
         self._lock = threading.Lock()
+        self._topic_locks: Dict[str, threading.Lock] = {}
 
     @property
     def next_sequence(self) -> int:
@@ -64,19 +67,25 @@ class Producer:
         """Publish messages atomically, in order, with exactly-once retries.
 
         If it still fails after its retries, the exception carries ``producer_id`` and ``sequence``: calling
-        ``send_batch(topic, same_messages, sequence=err.sequence)`` later cannot store the batch twice.
+        ``send_batch(topic, same_messages, sequence=err.sequence)`` later cannot store the batch twice (the
+        cluster answers with the first result if it had stored it). Do that before sending anything newer
+        to the topic: a sequence older than the newest stored one is refused with :class:`Conflict`.
         """
         batch = list(messages)
-        if sequence is None:
-            with self._lock:
-                sequence = self._next_sequence
-                self._next_sequence += 1
-        try:
-            return self.client.publish(topic, batch, producer_id=self.producer_id, sequence=sequence)
-        except JumpnetError as err:
-            err.producer_id = self.producer_id  # type: ignore[attr-defined]
-            err.sequence = sequence  # type: ignore[attr-defined]
-            raise
+        with self._lock:
+            topic_lock = self._topic_locks.setdefault(topic, threading.Lock())
+        # Allocate and send under the topic's lock: sequences reach the cluster in order.
+        with topic_lock:
+            if sequence is None:
+                with self._lock:
+                    sequence = self._next_sequence
+                    self._next_sequence += 1
+            try:
+                return self.client.publish(topic, batch, producer_id=self.producer_id, sequence=sequence)
+            except JumpnetError as err:
+                err.producer_id = self.producer_id  # type: ignore[attr-defined]
+                err.sequence = sequence  # type: ignore[attr-defined]
+                raise
 
     def put(self, topic: str, value: str) -> PublishResult:
         """Publish through the seed's ``PUT /`` (no exactly-once: retried only when refused)."""
