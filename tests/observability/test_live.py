@@ -15,6 +15,7 @@ a degraded one (t2); then:
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 
 import pytest
@@ -196,3 +197,24 @@ def test_every_broker_selector_in_the_rules_matches_live_series(scenario):
             if not any(found):
                 dangling.append(f"{rule['alert']}: {selector}")
     assert not dangling, "rule selectors that match no series of a live cluster:\n" + "\n".join(dangling)
+
+
+def test_readyz_is_503_while_a_node_shuts_down(tmp_path):
+    """SIGTERM the leader: while it hands leadership over and drains, /readyz says 503, then the port closes."""
+    c = live.LocalCluster(tmp_path, size=3)
+    c.start()
+    try:
+        leader = c.leader()
+        leader.proc.send_signal(signal.SIGTERM)
+        seen = []
+        while leader.proc.poll() is None:
+            try:
+                seen.append(live.http_get(leader.api_port, "/readyz", timeout=1)[0])
+            except OSError:
+                seen.append("closed")
+        assert leader.proc.returncode == 0, f"exit status {leader.proc.returncode}"
+        answers = [s for s in seen if s != "closed"]
+        assert 503 in answers, f"/readyz answers during shutdown: {sorted(set(map(str, seen)))}"
+        assert 200 not in answers[answers.index(503) :], "ready again after saying it shuts down"
+    finally:
+        c.stop()
