@@ -41,30 +41,12 @@ pub const DEFAULT_IMAGE: &str = concat!("ghcr.io/jumpnet/jumpnet:", env!("CARGO_
         status_replicas_path = ".status.replicas",
         label_selector_path = ".status.selector"
     ),
-    printcolumn(
-        name = "Replicas",
-        type_ = "integer",
-        json_path = ".spec.replicas",
-        description = "desired brokers"
-    ),
-    printcolumn(
-        name = "Ready",
-        type_ = "integer",
-        json_path = ".status.readyReplicas",
-        description = "ready brokers"
-    ),
-    printcolumn(
-        name = "Leader",
-        type_ = "string",
-        json_path = ".status.leader",
-        description = "pod of the Raft leader"
-    ),
-    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    // JSON form: the structured form repeats `type_ = ...`, which clippy flags as duplicated.
+    printcolumn = r#"{"name":"Replicas","type":"integer","jsonPath":".spec.replicas","description":"desired brokers"}"#,
+    printcolumn = r#"{"name":"Ready","type":"integer","jsonPath":".status.readyReplicas","description":"ready brokers"}"#,
+    printcolumn = r#"{"name":"Leader","type":"string","jsonPath":".status.leader","description":"pod of the Raft leader"}"#,
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct JumpnetClusterSpec {
@@ -75,8 +57,9 @@ pub struct JumpnetClusterSpec {
     /// Broker image; its `jumpnet` binary must be on PATH.
     #[serde(default = "default_image")]
     pub image: String,
-    /// Image pull policy of the broker container.
+    /// Image pull policy of the broker container (Kubernetes' default when unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "pull_policy_schema")]
     pub image_pull_policy: Option<PullPolicy>,
     #[serde(default)]
     pub storage: StorageSpec,
@@ -93,6 +76,16 @@ pub struct JumpnetClusterSpec {
     pub metrics: MetricsSpec,
     #[serde(default)]
     pub pod_template: PodTemplateSpec,
+}
+
+/// A plain string enum: the derived `Option<enum>` schema lists `null` among the values, which
+/// an API server may reject.
+fn pull_policy_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "enum": ["Always", "IfNotPresent", "Never"],
+        "description": "Image pull policy of the broker container (Kubernetes' default when unset)."
+    })
 }
 
 fn default_replicas() -> i32 {
@@ -388,6 +381,13 @@ mod tests {
             .map(|c| c["name"].as_str().unwrap())
             .collect();
         assert_eq!(columns, ["Replicas", "Ready", "Leader", "Phase", "Age"]);
+    }
+
+    #[test]
+    fn optional_enum_schema_lists_only_real_values() {
+        let ipp = &spec_schema()["properties"]["spec"]["properties"]["imagePullPolicy"];
+        assert_eq!(ipp["enum"], json!(["Always", "IfNotPresent", "Never"]));
+        assert_eq!(ipp["type"], "string");
     }
 
     #[test]

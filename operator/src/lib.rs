@@ -21,8 +21,9 @@
 //! leader_election.rs  Lease-based: only the holder reconciles
 //! metrics.rs        Prometheus registry + /metrics /livez /readyz router
 //! telemetry.rs      tracing subscriber (text or JSON)
+//! render.rs         `jumpnet-operator render`: the owned objects of a YAML file, offline
 //! error.rs          the crate's one error enum
-//! fixtures.rs       (tests) tower_test mock API server and in-process fake brokers
+//! fixtures/         (tests) tower_test mock API server, simulated brokers, reconcile harness
 //! ```
 //!
 //! One reconcile, in order:
@@ -42,6 +43,7 @@ pub mod leader_election;
 pub mod membership;
 pub mod metrics;
 pub mod reconcile;
+pub mod render;
 pub mod resources;
 pub mod telemetry;
 

@@ -5,7 +5,7 @@
 //! controller did), on the leader and on standbys alike: a standby is healthy, just idle.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::State;
@@ -34,7 +34,7 @@ pub struct Metrics {
     pub membership_steps: IntCounterVec,
     /// 1 while this replica holds the leader-election Lease.
     pub leader: IntGauge,
-    store: OnceLock<Store<JumpnetCluster>>,
+    stores: Mutex<Vec<Store<JumpnetCluster>>>,
 }
 
 fn metric_err(source: prometheus::Error) -> Error {
@@ -122,13 +122,15 @@ impl Metrics {
             clusters,
             membership_steps,
             leader,
-            store: OnceLock::new(),
+            stores: Mutex::default(),
         })
     }
 
-    /// Lets `jumpnet_operator_clusters` follow the controller's cache.
+    /// Lets `jumpnet_operator_clusters` follow a controller's cache (one per namespace).
     pub fn watch_store(&self, store: Store<JumpnetCluster>) {
-        let _ = self.store.set(store);
+        if let Ok(mut stores) = self.stores.lock() {
+            stores.push(store);
+        }
     }
 
     /// Starts timing one reconcile; call [`ReconcileTimer::finish`] with its outcome.
@@ -141,8 +143,11 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn encode(&self) -> String {
-        if let Some(store) = self.store.get() {
-            self.clusters.set(store.state().len() as i64);
+        if let Ok(stores) = self.stores.lock() {
+            if !stores.is_empty() {
+                self.clusters
+                    .set(stores.iter().map(|s| s.state().len() as i64).sum());
+            }
         }
         let mut buf = Vec::new();
         // Encoding our own well-formed families into a Vec cannot fail.

@@ -179,53 +179,67 @@ async fn reconcile_cluster(jc: &JumpnetCluster, ctx: &Context) -> Result<Action>
     })
 }
 
-/// Runs the controller until `shutdown` resolves (graceful: in-flight reconciles finish).
-pub async fn run(
-    ctx: Arc<Context>,
-    namespace: Option<String>,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
-    let client = ctx.client.clone();
-    fn api<K>(client: &Client, ns: &Option<String>) -> Api<K>
-    where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + serde::de::DeserializeOwned
-            + std::fmt::Debug,
-        K::DynamicType: Default,
-    {
-        match ns {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        }
+fn api<K>(client: &Client, ns: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
     }
+}
+
+/// One controller for one namespace (`None`: all namespaces).
+async fn run_one(ctx: Arc<Context>, namespace: Option<String>, shutdown: Shutdown) {
+    let client = ctx.client.clone();
+    let ns = namespace.as_deref();
+    // Only objects we manage are watched (and cached), not every Secret in the cluster.
     let owned =
         watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
     let controller = Controller::new(
-        api::<JumpnetCluster>(&client, &namespace),
+        api::<JumpnetCluster>(&client, ns),
         watcher::Config::default().any_semantic(),
     );
     ctx.metrics.watch_store(controller.store());
-    info!(
-        namespace = namespace.as_deref().unwrap_or("<all>"),
-        "controller starting"
-    );
+    info!(namespace = ns.unwrap_or("<all>"), "controller starting");
     controller
-        .owns(api::<StatefulSet>(&client, &namespace), owned.clone())
-        .owns(api::<Service>(&client, &namespace), owned.clone())
-        .owns(api::<ConfigMap>(&client, &namespace), owned.clone())
-        .owns(api::<Secret>(&client, &namespace), owned.clone())
-        .owns(api::<PodDisruptionBudget>(&client, &namespace), owned)
-        .graceful_shutdown_on(shutdown)
+        .owns(api::<StatefulSet>(&client, ns), owned.clone())
+        .owns(api::<Service>(&client, ns), owned.clone())
+        .owns(api::<ConfigMap>(&client, ns), owned.clone())
+        .owns(api::<Secret>(&client, ns), owned.clone())
+        .owns(api::<PodDisruptionBudget>(&client, ns), owned)
+        .graceful_shutdown_on(async move {
+            let _ = shutdown.await;
+        })
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {
             match res {
                 Ok((obj, _)) => tracing::debug!(object = %obj, "reconciled"),
-                Err(e) => tracing::debug!(error = %e, "reconcile failed"),
+                Err(e) => tracing::debug!(error = %e, "controller event"),
             }
         })
         .await;
-    info!("controller stopped");
+    info!(namespace = ns.unwrap_or("<all>"), "controller stopped");
+}
+
+/// Resolves when the controllers must stop (clonable, as each namespace has one).
+pub type Shutdown = futures::future::Shared<futures::channel::oneshot::Receiver<()>>;
+
+/// Runs the controllers (one per namespace, or one for all) until `shutdown` resolves;
+/// in-flight reconciles finish first.
+pub async fn run(ctx: Arc<Context>, namespaces: Vec<String>, shutdown: Shutdown) {
+    if namespaces.is_empty() {
+        run_one(ctx, None, shutdown).await;
+    } else {
+        let all = namespaces
+            .into_iter()
+            .map(|ns| run_one(ctx.clone(), Some(ns), shutdown.clone()));
+        futures::future::join_all(all).await;
+    }
 }
 
 #[cfg(test)]

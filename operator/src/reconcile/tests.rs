@@ -368,7 +368,10 @@ async fn crash_after_bootstrap_adopts_the_cluster_instead_of_bootstrapping_again
     assert_eq!(h.status()["clusterId"], "cluster-1");
     h.converge().await;
     assert_eq!(h.broker.inits(), 1, "never a second bootstrap");
-    assert_eq!(h.status()["clusterId"], "cluster-1");
+    assert_eq!(
+        h.status()["clusterId"],
+        h.broker.cluster_id().unwrap().as_str()
+    );
 }
 
 #[tokio::test]
@@ -482,6 +485,7 @@ async fn image_change_restarts_followers_first_and_the_leader_last_after_a_trans
         );
     }
     assert_eq!(h.status()["leader"], "demo-1");
+    assert_eq!(h.broker.leader(), Some(1));
     assert_eq!(h.broker.inits(), 1);
 }
 
