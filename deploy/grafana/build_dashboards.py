@@ -670,13 +670,14 @@ def operator() -> Dict[str, Any]:
             'label_values(jumpnet_build_info{namespace="$namespace"}, pod)',
             regex="/^(.+)-[0-9]+$/",
         ),
+        # No custom "All" value: Grafana then sends the regex of the operator pods it found, so `up` and the
+        # cAdvisor/kube-state-metrics panels select only operator pods.
         query_var(
             "pod",
             "Operator pod",
             "label_values(jumpnet_operator_clusters, pod)",
             multi=True,
             include_all=True,
-            all_value=".*",
         ),
     ]
 
@@ -704,7 +705,8 @@ def operator() -> Dict[str, Any]:
             "Reconcile errors (1h)",
             "Reconcile errors in the last hour (`jumpnet_operator_reconcile_errors_total`); see the runbook for "
             "JumpnetOperatorReconcileErrors.",
-            targets((f"sum(increase(jumpnet_operator_reconcile_errors_total{{{OPSEL}}}[1h]))", "")),
+            # The error counter has no series before the first error: show 0, not "No data".
+            targets((f"sum(increase(jumpnet_operator_reconcile_errors_total{{{OPSEL}}}[1h])) or vector(0)", "")),
             thresholds=steps((None, "green"), (1, "orange"), (10, "red")),
         ),
         w=4,

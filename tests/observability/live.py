@@ -17,6 +17,7 @@ from __future__ import annotations
 import http.client
 import itertools
 import json
+import os
 import re
 import subprocess
 import sys
@@ -84,10 +85,78 @@ def scrape(node) -> Page:
     return Page.parse(body if isinstance(body, str) else json.dumps(body))
 
 
+OPERATOR_NAMESPACE = "jumpnet-system"
+OPERATOR_POD = "jumpnet-operator-0"
+
+
+def operator_binary() -> Optional[Path]:
+    """``$JUMPNET_OPERATOR_BIN``, else the release musl build, else the debug build; None when none exists."""
+    env = os.environ.get("JUMPNET_OPERATOR_BIN")
+    candidates = [Path(env)] if env else []
+    candidates += [
+        km.REPO / "target/x86_64-unknown-linux-musl/release/jumpnet-operator",
+        km.REPO / "target/debug/jumpnet-operator",
+    ]
+    for path in candidates:
+        path = path if path.is_absolute() else km.REPO / path
+        if os.access(path, os.X_OK):
+            return path
+    return None
+
+
+class Operator:
+    """``jumpnet-operator run`` with a kubeconfig whose API server does not answer: it keeps retrying its
+    leader election and serves its real /metrics meanwhile, which is all this test needs of it."""
+
+    def __init__(self, root: Path, binary: Path) -> None:
+        self.port = free_ports(1)[0]
+        self.addr = f"127.0.0.1:{self.port}"
+        dead = free_ports(1)[0]
+        kubeconfig = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "none", "cluster": {"server": f"http://127.0.0.1:{dead}"}}],
+            "contexts": [{"name": "none", "context": {"cluster": "none", "user": "none", "namespace": "default"}}],
+            "current-context": "none",
+            "users": [{"name": "none", "user": {}}],
+        }
+        (root / "kubeconfig").write_text(json.dumps(kubeconfig))
+        self.log_path = root / "operator.log"
+        log = open(self.log_path, "wb")
+        env = dict(os.environ, KUBECONFIG=str(root / "kubeconfig"), POD_NAMESPACE=OPERATOR_NAMESPACE)
+        self.proc = subprocess.Popen(
+            [str(binary), "run", "--metrics-addr", self.addr], stdout=log, stderr=subprocess.STDOUT, env=env
+        )
+        log.close()
+        wait_until(self._serving, 30, "jumpnet-operator /metrics")
+
+    def _serving(self) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"jumpnet-operator exited: {self.log_path.read_text()[-2000:]}")
+        try:
+            return http_get(self.port, "/metrics")[0] == 200
+        except OSError:
+            return False
+
+    def scrape(self) -> "Page":
+        status, body = http_get(self.port, "/metrics", timeout=5)
+        assert status == 200
+        return Page.parse(body)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
 class Prometheus:
     """A Prometheus server scraping the cluster every second, with jumpnet-rules.yaml loaded."""
 
-    def __init__(self, root: Path, cluster: LocalCluster) -> None:
+    def __init__(self, root: Path, cluster: LocalCluster, operator: Optional[Operator] = None) -> None:
         self.root = root
         self.port = free_ports(1)[0]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -95,6 +164,10 @@ class Prometheus:
             {"targets": [n.api_addr], "labels": {"namespace": NAMESPACE, "pod": f"{CLUSTER}-{n.index - 1}"}}
             for n in cluster.nodes
         ]
+        if operator is not None:
+            targets.append(
+                {"targets": [operator.addr], "labels": {"namespace": OPERATOR_NAMESPACE, "pod": OPERATOR_POD}}
+            )
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "900ms"},
             "rule_files": [str(km.REPO / "deploy/prometheus/jumpnet-rules.yaml")],
@@ -160,6 +233,8 @@ class Scenario:
     cluster: LocalCluster
     prometheus: Prometheus
     pages: Dict[str, Page]  # "<when> node<i>" -> page
+    operator: Optional[Operator] = None
+    operator_page: Optional[Page] = None
     t0: float = 0.0
     t1: float = 0.0
     t2: float = 0.0
@@ -175,7 +250,9 @@ class Scenario:
         return list(self.pages.values())
 
     def exported_names(self) -> Set[str]:
-        return set().union(*(p.names() for p in self.all_pages()))
+        """Series names the brokers exported (and the operator, when it ran)."""
+        names = set().union(*(p.names() for p in self.all_pages()))
+        return names | (self.operator_page.names() if self.operator_page else set())
 
     def exported_types(self) -> Dict[str, str]:
         out: Dict[str, str] = {}
@@ -184,7 +261,14 @@ class Scenario:
         return out
 
     def labels_of(self, name: str) -> Set[str]:
-        return set().union(*(p.labels_of(name) for p in self.all_pages()))
+        pages = self.all_pages() + ([self.operator_page] if self.operator_page else [])
+        return set().union(*(p.labels_of(name) for p in pages))
+
+    def stop(self) -> None:
+        self.prometheus.stop()
+        if self.operator is not None:
+            self.operator.stop()
+        self.cluster.stop()
 
 
 def _post(node, path: str, body: dict, timeout: float = 30.0):
@@ -229,11 +313,17 @@ def run(root: Path) -> Scenario:
     cluster = LocalCluster(root / "cluster", size=3)
     cluster.start()
     prom = None
+    operator = None
     try:
-        prom = Prometheus(root, cluster)
-        sc = Scenario(cluster, prom, {})
-        wait_until(lambda: prom.has("count(up == 1) == 3"), 60, "Prometheus scraping all 3 nodes")
+        op_bin = operator_binary()
+        operator = Operator(root, op_bin) if op_bin else None
+        prom = Prometheus(root, cluster, operator)
+        sc = Scenario(cluster, prom, {}, operator)
+        targets = 3 + (1 if operator else 0)
+        wait_until(lambda: prom.has(f"count(up == 1) == {targets}"), 60, f"Prometheus scraping all {targets} targets")
         sc.t0 = time.time()
+        if operator:
+            sc.operator_page = operator.scrape()
 
         client = jumpnet.Client(cluster.urls, timeout=5, retry_timeout=30)
         for n in cluster.nodes:
@@ -314,5 +404,7 @@ def run(root: Path) -> Scenario:
     except BaseException:
         if prom is not None:
             prom.stop()
+        if operator is not None:
+            operator.stop()
         cluster.stop()
         raise

@@ -25,24 +25,35 @@ import live
 from promql import analyze, substitute, variable_selector, walk_dashboard
 from test_static import DASHBOARDS, alert_rules, load_dashboard, recorded_names
 
-VALUES = {"namespace": live.NAMESPACE, "cluster": live.CLUSTER, "pod": ".*"}
+# Grafana variables as a user of each dashboard would pick them for the test cluster ("All" pods).
+VALUES = {
+    "jumpnet-broker.json": {"namespace": live.NAMESPACE, "cluster": live.CLUSTER, "pod": ".*"},
+    "jumpnet-operator.json": {"namespace": live.NAMESPACE, "cluster": live.CLUSTER, "pod": f"({live.OPERATOR_POD})"},
+}
+# Panels whose series only exist after an event this scenario does not cause.
+NO_DATA_UNTIL_EVENT = {
+    "Reconcile errors": "jumpnet_operator_reconcile_errors_total has no series before the first reconcile error",
+    "Reconcile errors by kind": "jumpnet_operator_reconcile_errors_total has no series before the first error",
+}
+# A labelled counter shows no series until its first increment.
+OPERATOR_LAZY = {"jumpnet_operator_reconcile_errors_total"}
 
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory):
     sc = live.run(tmp_path_factory.mktemp("observability"))
     yield sc
-    sc.prometheus.stop()
-    sc.cluster.stop()
+    sc.stop()
 
 
-def broker_targets():
-    """(where, PromQL) of every dashboard panel target, Grafana variables filled in for the test cluster."""
+def dashboard_targets():
+    """(where, panel title, PromQL) of every panel target, Grafana variables filled in for the test cluster."""
     out = []
     for name in DASHBOARDS:
-        for where, kind, q in walk_dashboard(load_dashboard(name)):
-            if kind == "expr":
-                out.append((f"{name} {where}", substitute(q, VALUES, live.RATE_INTERVAL)))
+        for p in load_dashboard(name)["panels"]:
+            for t in p.get("targets") or []:
+                where = f"{name} panel {p['title']!r} target {t['refId']}"
+                out.append((where, p["title"], substitute(t["expr"], VALUES[name], live.RATE_INTERVAL)))
     return out
 
 
@@ -61,7 +72,7 @@ def test_metrics_pages_carry_every_spec_broker_metric_with_its_type(scenario):
 
 
 def test_process_metrics_the_dashboards_use_are_exported(scenario):
-    used = {m for _, q in broker_targets() for m in analyze(q).metrics if m.startswith("process_")}
+    used = {m for _, _, q in dashboard_targets() for m in analyze(q).metrics if m.startswith("process_")}
     assert used and used <= scenario.exported_names(), used - scenario.exported_names()
 
 
@@ -94,12 +105,11 @@ def test_readyz_is_503_on_a_node_cut_off_from_the_leader(scenario):
 
 
 def _queries():
-    qs = [
-        (f"{d} {w}", substitute(q, VALUES, live.RATE_INTERVAL))
-        for d in DASHBOARDS
-        for w, _, q in walk_dashboard(load_dashboard(d))
-    ]
-    qs = [(w, variable_selector(q)[0] if variable_selector(q) else q) for w, q in qs]
+    qs = [(where, q) for where, _, q in dashboard_targets()]
+    for name in DASHBOARDS:
+        for where, kind, q in walk_dashboard(load_dashboard(name)):
+            if kind == "variable":
+                qs.append((f"{name} {where}", variable_selector(substitute(q, VALUES[name]))[0]))
     qs += [(f"rule {r.get('alert') or r.get('record')}", r["expr"]) for _, r in alert_rules()]
     return [(w, q) for w, q in qs if q]
 
@@ -108,13 +118,16 @@ def test_every_metric_in_dashboards_and_rules_is_exported(scenario):
     exported = scenario.exported_names()
     operator = km.series_names(km.OPERATOR)
     allowed = exported | operator | set(km.EXTERNAL) | recorded_names()
-    unknown = sorted({f"{where}: {m}" for where, q in _queries() for m in analyze(q).metrics if m not in allowed})
-    assert not unknown, "names not exported by the broker, the operator (SPEC) or an allow-listed exporter:\n" + (
-        "\n".join(unknown)
+    used = {(where, m) for where, q in _queries() for m in analyze(q).metrics}
+    unknown = sorted(f"{where}: {m}" for where, m in used if m not in allowed)
+    assert not unknown, "names not exported by the broker, the operator or an allow-listed exporter:\n" + "\n".join(
+        unknown
     )
-    broker_used = {m for _, q in _queries() for m in analyze(q).metrics if m.startswith(("jumpnet_", "process_"))}
-    broker_used -= operator
-    assert broker_used <= exported, broker_used - exported
+    broker_used = {m for _, m in used if m.startswith(("jumpnet_", "process_")) and m not in operator}
+    assert broker_used <= exported, f"not on any broker /metrics page: {broker_used - exported}"
+    if scenario.operator_page is not None:
+        op_used = {m for _, m in used if m in operator} - OPERATOR_LAZY
+        assert op_used <= scenario.operator_page.names(), op_used - scenario.operator_page.names()
 
 
 def test_label_matchers_name_labels_the_series_carry(scenario):
@@ -132,21 +145,22 @@ def test_label_matchers_name_labels_the_series_carry(scenario):
 # -- queries through Prometheus ---------------------------------------------------------------------------
 
 
-def test_every_broker_panel_returns_data(scenario):
+def test_every_panel_returns_data_where_its_exporter_runs(scenario):
+    """Panels on broker (and, when its binary exists, operator) metrics show data in a live cluster."""
     exported = scenario.exported_names() | {"up"}
     empty, errors, checked = [], [], 0
-    for where, q in broker_targets():
+    for where, title, q in dashboard_targets():
         metrics = set(analyze(q).metrics)
         results = [scenario.prometheus.query(q, at) for at in (scenario.t1, scenario.t2)]
         errors += [f"{where}: {r.get('error')}\n  {q}" for r in results if r.get("status") != "success"]
-        if not metrics <= exported:
-            continue  # operator / cAdvisor / kubelet / kube-state-metrics: not running here
+        if not metrics <= exported or title in NO_DATA_UNTIL_EVENT:
+            continue  # cAdvisor / kubelet / kube-state-metrics do not run here
         checked += 1
         if not any(r.get("status") == "success" and r["data"]["result"] for r in results):
             empty.append(f"{where}\n  {q}")
     assert not errors, "queries Prometheus rejects:\n" + "\n".join(errors)
     assert not empty, "panels with no data in a live cluster:\n" + "\n".join(empty)
-    assert checked >= 25
+    assert checked >= (35 if scenario.operator_page else 25)
 
 
 def test_variable_queries_find_the_cluster_and_its_pods(scenario):
@@ -154,7 +168,9 @@ def test_variable_queries_find_the_cluster_and_its_pods(scenario):
     variables = {v["name"]: v for v in doc["templating"]["list"] if v["type"] == "query"}
     found = {}
     for name in ("namespace", "cluster", "pod"):
-        selector, label = variable_selector(substitute(variables[name]["query"]["query"], VALUES))
+        selector, label = variable_selector(
+            substitute(variables[name]["query"]["query"], VALUES["jumpnet-broker.json"])
+        )
         # What Grafana asks for label_values(): the label's values over the dashboard's time range.
         doc = scenario.prometheus.api(
             f"label/{label}/values", **{"match[]": selector, "start": f"{scenario.t0:.3f}", "end": f"{scenario.t2:.3f}"}
@@ -218,3 +234,35 @@ def test_readyz_is_503_while_a_node_shuts_down(tmp_path):
         assert 200 not in answers[answers.index(503) :], "ready again after saying it shuts down"
     finally:
         c.stop()
+
+
+# -- the operator's /metrics (when its binary exists) ------------------------------------------------------
+
+
+@pytest.fixture
+def operator_page(scenario):
+    if scenario.operator_page is None:
+        pytest.skip("no jumpnet-operator binary (JUMPNET_OPERATOR_BIN, target/.../jumpnet-operator)")
+    return scenario.operator_page
+
+
+def test_operator_exports_the_spec_operator_metrics(operator_page):
+    types = operator_page.types
+    for name, kind in km.OPERATOR.items():
+        if name in OPERATOR_LAZY:
+            continue
+        assert types.get(name) == kind, f"{name}: {types.get(name)} (want {kind})"
+    assert {"process_cpu_seconds_total", "process_resident_memory_bytes"} <= operator_page.names()
+
+
+def test_promtool_check_metrics_passes_on_the_operator_page(operator_page):
+    proc = subprocess.run(["promtool", "check", "metrics"], input=operator_page.text, capture_output=True, text=True)
+    assert proc.returncode == 0 and not (proc.stdout + proc.stderr).strip(), proc.stdout + proc.stderr
+
+
+def test_operator_pod_variable_finds_the_operator(scenario, operator_page):
+    doc = scenario.prometheus.api(
+        "label/pod/values",
+        **{"match[]": "jumpnet_operator_clusters", "start": f"{scenario.t0:.3f}", "end": f"{scenario.t2:.3f}"},
+    )
+    assert doc["data"] == [live.OPERATOR_POD]
