@@ -22,7 +22,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 use tracing::Instrument;
 
@@ -91,39 +91,49 @@ impl axum::extract::FromRequestParts<AppState> for Caller {
     }
 }
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/", put(seed::publish))
-        .route("/publish", put(seed::publish))
-        .route("/history/{topic}", get(seed::history))
-        .route("/{topic}", get(seed::newest))
-        .route("/v1/topics", get(topics::list))
-        .route(
+/// Every route: (path, methods). `tests/api_routes.rs` checks it against the OpenAPI document.
+fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/", put(seed::publish)),
+        ("/publish", put(seed::publish)),
+        ("/history/{topic}", get(seed::history)),
+        ("/{topic}", get(seed::newest)),
+        ("/v1/topics", get(topics::list)),
+        (
             "/v1/topics/{topic}",
             get(topics::get).put(topics::put).delete(topics::delete),
-        )
-        .route(
+        ),
+        (
             "/v1/topics/{topic}/messages",
             post(messages::publish).get(messages::read),
-        )
-        .route("/v1/topics/{topic}/stream", get(stream::stream))
-        .route(
+        ),
+        ("/v1/topics/{topic}/stream", get(stream::stream)),
+        (
             "/v1/consumers/{name}/topics/{topic}",
             get(consumers::get).put(consumers::commit),
-        )
-        .route("/v1/cluster", get(admin::cluster))
-        .route("/v1/cluster/init", post(admin::init))
-        .route("/v1/cluster/members", post(admin::add_member))
-        .route(
-            "/v1/cluster/members/{id}",
-            axum::routing::delete(admin::remove_member),
-        )
-        .route("/v1/cluster/members/{id}/promote", post(admin::promote))
-        .route("/v1/cluster/transfer-leader", post(admin::transfer_leader))
-        .route("/livez", get(health::livez))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route("/openapi.json", get(openapi::document))
+        ),
+        ("/v1/cluster", get(admin::cluster)),
+        ("/v1/cluster/init", post(admin::init)),
+        ("/v1/cluster/members", post(admin::add_member)),
+        ("/v1/cluster/members/{id}", delete(admin::remove_member)),
+        ("/v1/cluster/members/{id}/promote", post(admin::promote)),
+        ("/v1/cluster/transfer-leader", post(admin::transfer_leader)),
+        ("/livez", get(health::livez)),
+        ("/readyz", get(health::readyz)),
+        ("/metrics", get(health::metrics)),
+        ("/openapi.json", get(openapi::document)),
+    ]
+}
+
+/// The paths [`router`] serves (templates, as in the OpenAPI document).
+pub fn route_paths() -> Vec<&'static str> {
+    routes().into_iter().map(|(p, _)| p).collect()
+}
+
+pub fn router(state: AppState) -> Router {
+    routes()
+        .into_iter()
+        .fold(Router::new(), |r, (path, methods)| r.route(path, methods))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))

@@ -37,6 +37,10 @@ impl utoipa::Modify for BearerAuth {
 
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", tag = "health", responses((status = 200, description = "OpenAPI 3 document")))]
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn document(
+    caller: super::Caller,
+) -> Result<Json<utoipa::openapi::OpenApi>, super::error::ApiError> {
+    use crate::auth::Role;
+    caller.require_any(&[Role::Publish, Role::Consume, Role::Admin])?;
+    Ok(Json(ApiDoc::openapi()))
 }

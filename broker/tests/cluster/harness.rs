@@ -285,6 +285,25 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// After killing node `old`: wait until every node in `which` follows one leader that is not `old`.
+    pub async fn wait_new_leader(&self, which: &[usize], old: usize) -> usize {
+        wait_until("a new leader", Duration::from_secs(15), || async {
+            let mut leader = None;
+            for &i in which {
+                let l = self.leader_seen_by(i).await?;
+                if l == old || leader.is_some_and(|x| x != l) {
+                    return None;
+                }
+                leader = Some(l);
+            }
+            leader
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", self.logs()))
+    }
+}
+
 /// Poll `f` until it yields `Some`, or fail after `timeout` naming `what`.
 pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<T, String>
 where

@@ -8,3 +8,7 @@ mod t30_snapshot;
 mod t40_restart;
 mod t50_bad_input;
 mod t60_shutdown;
+mod t70_topic_log;
+mod t75_auth;
+mod t80_retention;
+mod t85_exactly_once;

@@ -69,7 +69,7 @@ async fn sigterm_on_the_leader_hands_over_and_exits_cleanly() {
         "the leader handed over before stopping:\n{log}"
     );
 
-    let new_leader = c.wait_voters(&others, 3).await;
+    let new_leader = c.wait_new_leader(&others, leader).await;
     assert_ne!(new_leader, leader);
     c.put(others[0], "t", "after").await.unwrap();
     assert_eq!(
