@@ -184,7 +184,7 @@ def query_var(
         "label": label,
         "type": "query",
         "datasource": {"type": "prometheus", "uid": "${datasource}"},
-        "query": {"query": query, "refId": f"{name}-query"},
+        "query": query,  # the string form: every Grafana version reads it (newer ones migrate it)
         "definition": query,
         "regex": regex,
         "refresh": 2,

@@ -168,9 +168,7 @@ def test_variable_queries_find_the_cluster_and_its_pods(scenario):
     variables = {v["name"]: v for v in doc["templating"]["list"] if v["type"] == "query"}
     found = {}
     for name in ("namespace", "cluster", "pod"):
-        selector, label = variable_selector(
-            substitute(variables[name]["query"]["query"], VALUES["jumpnet-broker.json"])
-        )
+        selector, label = variable_selector(substitute(variables[name]["query"], VALUES["jumpnet-broker.json"]))
         # What Grafana asks for label_values(): the label's values over the dashboard's time range.
         doc = scenario.prometheus.api(
             f"label/{label}/values", **{"match[]": selector, "start": f"{scenario.t0:.3f}", "end": f"{scenario.t2:.3f}"}
