@@ -12,9 +12,13 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import jumpnet  # noqa: E402
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+try:
+    import jumpnet  # the installed package (run-tests.sh installs the working tree's)
+except ImportError:  # plain `pytest examples/python/tests` in a checkout
+    sys.path.insert(0, str(HERE.parent / "src"))
+    import jumpnet
 
 from cluster import LocalCluster  # noqa: E402
 
