@@ -30,8 +30,9 @@ def broker_binary() -> Path:
     env = os.environ.get("JUMPNET_BIN")
     if env:
         path = Path(env)
-        if not path.is_absolute():
-            path = REPO_ROOT / path
+        if not path.is_absolute() and not path.exists():
+            path = REPO_ROOT / path  # relative to the repository, when not to the working directory
+        path = path.resolve()
         if not os.access(path, os.X_OK):
             raise FileNotFoundError(f"JUMPNET_BIN={env} is not an executable file")
         return path
