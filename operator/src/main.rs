@@ -167,7 +167,10 @@ fn run_main(args: RunArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return usage_error(format!("tokio runtime: {e}")),
     };
-    match runtime.block_on(run(args)) {
+    let result = runtime.block_on(run(args));
+    // Do not wait for idle blocking threads (DNS lookups) to time out.
+    runtime.shutdown_background();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e:#}");

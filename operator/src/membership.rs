@@ -35,6 +35,8 @@ pub struct PodObservation {
     pub ready: bool,
     /// Has a deletionTimestamp.
     pub terminating: bool,
+    /// Created moments ago (a restart or a new pod): not ready yet is expected, not degraded.
+    pub starting: bool,
     /// `controller-revision-hash` label.
     pub revision: Option<String>,
     /// The broker's own view; `None` when not running or it did not answer.
@@ -530,7 +532,11 @@ fn rolling_step(o: &Observed, lv: &ClusterView) -> Step {
     let rolling = !stale_pods.is_empty()
         || (0..desired).any(|id| o.pods.get(&id).is_none_or(|p| p.terminating));
     if let Some(unready) = (0..desired).find(|id| !pod_ready(o, *id)) {
-        return Step::Wait(if rolling {
+        let starting = o
+            .pods
+            .get(&unready)
+            .is_none_or(|p| p.starting || p.terminating);
+        return Step::Wait(if rolling || starting {
             Wait::PodRestarting { ordinal: unready }
         } else {
             Wait::PodNotReady { ordinal: unready }

@@ -50,6 +50,7 @@ fn cluster(desired: u32, pods: u64, members: &[(u64, Role)], leader: u64) -> Obs
                 running: true,
                 ready: is_member,
                 terminating: false,
+                starting: false,
                 revision: Some("r1".into()),
                 view: Some(view),
             },
@@ -380,6 +381,13 @@ fn converged_cluster_with_an_unready_pod_is_degraded() {
     let s = next_step(&o);
     assert_eq!(s, Step::Wait(Wait::PodNotReady { ordinal: 2 }));
     assert_eq!(s.phase(true), "Degraded");
+    // the last pod of a rollout, just recreated: expected, not degraded
+    o.pods.get_mut(&2).unwrap().starting = true;
+    assert_eq!(
+        next_step(&o),
+        Step::Wait(Wait::PodRestarting { ordinal: 2 })
+    );
+    assert_eq!(next_step(&o).phase(true), "Updating");
 }
 
 #[test]

@@ -17,6 +17,16 @@ use crate::resources::{selector_string, AuthTokens, Names, API_PORT};
 use crate::{Error, Result};
 
 const REVISION_LABEL: &str = "controller-revision-hash";
+/// A pod younger than this that is not ready yet is starting, not failing.
+const STARTUP_GRACE: std::time::Duration = std::time::Duration::from_secs(120);
+
+fn pod_starting(pod: &Pod) -> bool {
+    let Some(created) = pod.metadata.creation_timestamp.as_ref() else {
+        return true;
+    };
+    let age = k8s_openapi::jiff::Timestamp::now().duration_since(created.0);
+    age.as_secs() < STARTUP_GRACE.as_secs() as i64
+}
 
 /// The auth material to apply: the live Secret's values, missing ones generated.
 pub async fn auth_tokens(
@@ -134,6 +144,7 @@ pub async fn observation(
             running: pod_running(pod),
             ready: pod_ready(pod),
             terminating: pod.metadata.deletion_timestamp.is_some(),
+            starting: pod_starting(pod),
             revision: pod
                 .metadata
                 .labels

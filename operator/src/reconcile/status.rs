@@ -1,7 +1,10 @@
 //! `status` of the JumpnetCluster: phase, counts, the Raft view (cluster id, leader, members)
-//! and the conditions Ready / Progressing / Degraded. Written with server-side apply, and only
-//! when something changed, so a converged cluster costs no writes (and triggers no watch
-//! events) per reconcile.
+//! and the conditions Ready / Progressing / Degraded. Written only when something changed, so a
+//! converged cluster costs no writes (and triggers no watch events) per reconcile.
+//!
+//! The status is the operator's alone and always written whole, so it goes as a JSON merge
+//! patch with explicit `null`s for absent fields: lists are replaced, vanished fields removed,
+//! with no dependence on how a server tracks list-item ownership under server-side apply.
 
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
@@ -10,7 +13,7 @@ use super::execute::Outcome;
 use super::Context;
 use crate::crd::{Condition, JumpnetCluster, JumpnetClusterStatus, MemberStatus};
 use crate::membership::{Facts, Observed, Step};
-use crate::resources::{selector_string, Names, MANAGER};
+use crate::resources::{selector_string, Names};
 use crate::{Error, Result};
 
 fn now() -> String {
@@ -112,6 +115,28 @@ pub fn compute(
     }
 }
 
+/// The status as JSON with every field present (`null` when unset), so a merge patch replaces
+/// the previous status entirely.
+fn whole(status: &JumpnetClusterStatus) -> Result<serde_json::Value> {
+    let mut value = serde_json::to_value(status).map_err(|source| Error::Json { source })?;
+    if let Some(map) = value.as_object_mut() {
+        for key in [
+            "phase",
+            "observedGeneration",
+            "replicas",
+            "readyReplicas",
+            "selector",
+            "clusterId",
+            "leader",
+            "members",
+            "conditions",
+        ] {
+            map.entry(key).or_insert(serde_json::Value::Null);
+        }
+    }
+    Ok(value)
+}
+
 pub async fn update(
     ctx: &Context,
     jc: &JumpnetCluster,
@@ -126,21 +151,13 @@ pub async fn update(
         return Ok(());
     }
     let api: Api<JumpnetCluster> = Api::namespaced(ctx.client.clone(), &names.namespace);
-    let patch = json!({
-        "apiVersion": "jumpnet.io/v1alpha1",
-        "kind": "JumpnetCluster",
-        "status": status,
-    });
-    api.patch_status(
-        &names.name,
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(Error::kube(format!(
-        "apply status of JumpnetCluster {}",
-        names.name
-    )))?;
+    let patch = json!({ "status": whole(&status)? });
+    api.patch_status(&names.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(Error::kube(format!(
+            "patch status of JumpnetCluster {}",
+            names.name
+        )))?;
     Ok(())
 }
 
@@ -206,6 +223,22 @@ mod tests {
         assert_eq!(degraded.conditions[2].status, "True");
         assert_eq!(degraded.conditions[2].last_transition_time, "T3");
         assert_eq!(degraded.phase.as_deref(), Some("Degraded"));
+    }
+
+    #[test]
+    fn patch_body_clears_what_is_gone() {
+        let status = JumpnetClusterStatus {
+            phase: Some("Running".into()),
+            ..Default::default()
+        };
+        let v = whole(&status).unwrap();
+        assert_eq!(v["phase"], "Running");
+        for key in ["leader", "members", "conditions", "clusterId"] {
+            assert!(
+                v.get(key).is_some_and(|x| x.is_null()),
+                "{key} must be an explicit null"
+            );
+        }
     }
 
     #[test]
