@@ -11,6 +11,7 @@
 //! resources/        one builder per owned object (StatefulSet, Services, PDB, ConfigMap,
 //!                   auth Secret, ServiceMonitor); `render` prints them without a cluster
 //! membership.rs     pure decision: observed pods + broker views -> StatefulSet size + next step
+//!   membership/step.rs  the steps and waits: reasons, messages, phases
 //! broker_client.rs  the broker admin API (trait + HTTP implementation)
 //! reconcile/        the controller: observe -> apply owned objects -> one step -> status
 //!   mod.rs            Context, reconcile(), error_policy(), run()
