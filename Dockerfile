@@ -40,11 +40,11 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --target "${TARGET}" -p jumpnet-broker -p jumpnet-operator --bins \
  && mkdir -p /out/data \
- && cp "target/${TARGET}/release/jumpnet" "target/${TARGET}/release/jumpnet-operator" /out/
+ && for b in jumpnet jumpnet-operator; do strip --strip-debug -o "/out/$b" "target/${TARGET}/release/$b"; done
 
 # ---- binaries from the workspace build (CI) ----
 # scripts/build-image.sh stages target/image/{jumpnet,jumpnet-operator,data/} from
-# `cargo build --release --target x86_64-unknown-linux-musl`.
+# `cargo build --release --target x86_64-unknown-linux-musl`, debug info stripped as above.
 FROM scratch AS prebuilt
 COPY target/image/ /out/
 
@@ -63,7 +63,9 @@ COPY --from=binaries --chown=65532:65532 /out/data /data
 USER 65532:65532
 WORKDIR /data
 VOLUME ["/data"]
-ENV JUMPNET_STATE_DIR=/data
+# scratch has no PATH; the operator's pods run the bare command `jumpnet`.
+ENV PATH=/usr/local/bin:/usr/bin:/bin \
+    JUMPNET_STATE_DIR=/data
 EXPOSE 8080 9090
 ENTRYPOINT ["/usr/local/bin/jumpnet"]
 CMD ["serve"]

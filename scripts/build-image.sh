@@ -36,9 +36,11 @@ if [[ $mode == prebuilt ]]; then
       || die "$b is dynamically linked: the image has no libc (build with --target $CARGO_TARGET_TRIPLE)"
   done
   # The staging directory is the only part of target/ in the build context (.dockerignore).
+  # --strip-debug as in the Dockerfile's own build: the release profile keeps line tables (~75 MB of the
+  # broker's ~92 MB); symbols stay, so backtraces still name functions.
   rm -rf target/image && mkdir -p target/image/data
-  cp "$JUMPNET_BIN" target/image/jumpnet
-  cp "$JUMPNET_OPERATOR_BIN" target/image/jumpnet-operator
+  strip --strip-debug -o target/image/jumpnet "$JUMPNET_BIN"
+  strip --strip-debug -o target/image/jumpnet-operator "$JUMPNET_OPERATOR_BIN"
 fi
 
 t0=$(date +%s%N)

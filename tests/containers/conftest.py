@@ -7,7 +7,8 @@ env of the operator's StatefulSet, and the cluster formed through the admin API 
 
 The test process reaches each container through a network of its own (`PREFIX-probe-N`, no DNS):
 the kubelet's and a port-forward's path. Partitioning a node disconnects it from the cluster network
-only, so the test can still ask the minority what it answers.
+only, so the test can still ask the minority what it answers. All networks are isolated from each
+other (podman would otherwise route between them), so the probe networks are no back door.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class ContainerCluster:
         self.volumes = [f"{PREFIX}-{c['metadata']['name']}-{spec.pod_name(i)}"
                         for i in range(REPLICAS) for c in spec.claim_templates]
         self.gateway = ""
+        self.disconnected: set[int] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def cleanup(self) -> None:
@@ -100,9 +102,12 @@ class ContainerCluster:
         pm.remove_networks(self.net, *self.probe_nets)
 
     def create_networks(self) -> None:
-        pm.podman("network", "create", self.net)
+        # isolate=true: podman routes between its bridge networks by default, so a node "disconnected"
+        # from the cluster network could still reach its peers through its probe network. Isolated
+        # networks only talk to the host, which makes a disconnect a real partition.
+        pm.podman("network", "create", "--opt", "isolate=true", self.net)
         for n in self.probe_nets:
-            pm.podman("network", "create", "--disable-dns", n)
+            pm.podman("network", "create", "--opt", "isolate=true", "--disable-dns", n)
         self.gateway = pm.inspect("network", self.net)["subnets"][0]["gateway"]
 
     def aliases(self, i: int) -> list[str]:
@@ -144,6 +149,7 @@ class ContainerCluster:
 
     def disconnect(self, i: int) -> None:
         pm.podman("network", "disconnect", self.net, self.names[i])
+        self.disconnected.add(i)
 
     def reconnect(self, i: int) -> None:
         """Back on the cluster network (with a new IP), under its DNS names again."""
@@ -151,6 +157,17 @@ class ContainerCluster:
         for a in self.aliases(i):
             cmd += ["--alias", a]
         pm.podman(*cmd, self.net, self.names[i])
+        self.disconnected.discard(i)
+
+    def restore(self) -> None:
+        """Undo what an earlier (failed) scenario left behind: every node running, connected, ready."""
+        for i in sorted(self.disconnected):
+            self.reconnect(i)
+        for i in range(REPLICAS):
+            if pm.inspect("container", self.names[i])["State"]["Status"] != "running":
+                self.start(i)
+        for i in range(REPLICAS):
+            wait_until(lambda i=i: self.node(i).readyz(), timeout=90, what=f"{self.names[i]} ready again")
 
     # -- addressing --------------------------------------------------------------------------
     def node(self, i: int) -> Node:
@@ -188,8 +205,16 @@ def cluster(image, pod_spec, request):
 
 
 @pytest.fixture(scope="module")
-def formed(cluster):
+def formed_once(cluster):
     t0 = time.monotonic()
     view = form_cluster([cluster.member(i) for i in range(REPLICAS)])
     report("cluster formation (init, 2 learners, 2 promotions)", f"{time.monotonic() - t0:.2f}s")
+    return cluster, view
+
+
+@pytest.fixture
+def formed(formed_once):
+    """The formed cluster, healed from whatever an earlier scenario did to it."""
+    cluster, view = formed_once
+    cluster.restore()
     return cluster, view

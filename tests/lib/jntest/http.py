@@ -44,8 +44,11 @@ class Node:
         return self.request("GET", "/readyz", timeout=(1.0, 2.0)).status_code == 200
 
     # -- messages ----------------------------------------------------------------------------
-    def publish(self, topic: str, values: Iterable[str], *, timeout=None) -> requests.Response:
-        body = {"messages": [{"value": v} for v in values]}
+    def publish(self, topic: str, values: Iterable[str], *, timeout=None, producer_id: str | None = None,
+                sequence: int | None = None) -> requests.Response:
+        body: dict[str, Any] = {"messages": [{"value": v} for v in values]}
+        if producer_id is not None:
+            body["producer_id"], body["sequence"] = producer_id, sequence
         return self.request("POST", f"/v1/topics/{topic}/messages", json=body, timeout=timeout)
 
     def publish_ok(self, topic: str, values: Iterable[str]) -> dict:

@@ -67,7 +67,7 @@ def logs(name: str, tail: int = 60) -> str:
 
 def remove_containers(*names: str) -> None:
     if names:
-        podman("rm", "-f", "-t", "0", *names, check=False)
+        podman("rm", "-f", "-v", "-t", "0", *names, check=False)  # -v: their anonymous volumes too
 
 
 def remove_volumes(*names: str) -> None:
