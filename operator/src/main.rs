@@ -129,7 +129,19 @@ fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help / --version
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid command line");
+            return usage_error(first.trim_start_matches("error: "));
+        }
+    };
     match cli.command {
         Some(Command::Crd) => match crd::crd_yaml() {
             Ok(yaml) => emit(&yaml),

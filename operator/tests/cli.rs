@@ -69,3 +69,22 @@ fn render_of_an_invalid_cluster_exits_64_with_one_line() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("spec.replicas"), "{err}");
 }
+
+#[test]
+fn a_bad_flag_exits_64_with_one_line() {
+    let out = operator()
+        .args(["run", "--metrics-addr", "nowhere"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--metrics-addr"), "{err}");
+}
+
+#[test]
+fn help_exits_zero() {
+    let out = operator().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8(out.stdout).unwrap().contains("render"));
+}
