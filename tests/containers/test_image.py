@@ -91,8 +91,9 @@ def test_default_run_serves_a_one_node_cluster_and_keeps_state_in_the_volume(ima
         node = Node(f"http://{pm.container_ip(name, net)}:9090")
         report("image size", f"{config['Size'] / 1048576:.1f} MiB ({config['Size']} bytes)")
         report("start-up, default run (podman run to /readyz, one node)", f"{time.monotonic() - t0:.2f}s")
-        cluster_id = node.cluster().get("cluster_id")
-        assert cluster_id
+        # (/readyz can answer 200 a moment before the bootstrap entry that records the id is applied)
+        cluster_id = wait_until(lambda: node.cluster().get("cluster_id"), timeout=10,
+                                what="the one-node cluster to have an id")
         node.publish_ok("image-check", ["kept"])
 
         pm.podman("restart", "-t", "10", name)
