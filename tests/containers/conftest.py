@@ -13,20 +13,21 @@ other (podman would otherwise route between them), so the probe networks are no 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import sys
 import tempfile
 import time
-import warnings
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 
 from jntest import podman as pm  # noqa: E402
-from jntest.cluster import Member, form_cluster  # noqa: E402
+from jntest.cluster import Member, form_cluster, summarize  # noqa: E402
 from jntest.http import Node  # noqa: E402
-from jntest.podspec import from_contract, from_render  # noqa: E402
+from jntest.podspec import from_render  # noqa: E402
 from jntest.report import print_report, report  # noqa: E402
 from jntest.wait import wait_until  # noqa: E402
 
@@ -37,7 +38,11 @@ OPERATOR_BIN = os.environ.get(
 PREFIX = os.environ.get("JUMPNET_CT_PREFIX", "jumpnet-ct")
 REPLICAS = 3
 
-CLUSTER_YAML = f"""\
+
+
+def cluster_yaml(auth: bool = False) -> str:
+    """The JumpnetCluster whose pods the containers reproduce: `jn` in `default`, 3 replicas."""
+    return f"""\
 apiVersion: jumpnet.io/v1alpha1
 kind: JumpnetCluster
 metadata:
@@ -46,11 +51,26 @@ metadata:
 spec:
   replicas: {REPLICAS}
   image: {IMAGE}
+  auth:
+    enabled: {str(auth).lower()}
 """
 
 
 def pytest_terminal_summary(terminalreporter):
     print_report(terminalreporter, "container measurements")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed scenario carries every broker's cluster view and last log lines in its report."""
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when != "call" or not rep.failed:
+        return
+    for value in (item.funcargs or {}).values():
+        for c in value if isinstance(value, tuple) else (value,):
+            if isinstance(c, ContainerCluster):
+                rep.sections.append(("broker containers", c.dump()))
 
 
 @pytest.fixture(scope="session")
@@ -62,26 +82,20 @@ def image() -> str:
     return IMAGE
 
 
-@pytest.fixture(scope="session")
-def pod_spec(tmp_path_factory):
-    """The operator's broker pod; the contract's when this build's operator cannot `render` yet."""
+def render_pod_spec(tmp_path_factory, auth: bool):
+    """The broker pod of the StatefulSet `jumpnet-operator render` prints (what the operator applies)."""
     work = str(tmp_path_factory.mktemp("render"))
     try:
-        spec = from_render(OPERATOR_BIN, CLUSTER_YAML, work)
+        return from_render(OPERATOR_BIN, cluster_yaml(auth), work)
     except (OSError, RuntimeError) as exc:
-        msg = (f"jumpnet-operator render is not usable ({exc}); the containers run with the args of "
-               f"docs/broker-contract.md instead of the operator's StatefulSet")
-        warnings.warn(msg)
-        print(f"\n!!!!!! {msg}\n", file=sys.stderr)
-        spec = from_contract("jn", "default")
-    report("broker pod spec from", spec.source)
-    return spec
+        pytest.fail(f"cannot take the broker pod spec from the operator: {exc}")
 
 
 class ContainerCluster:
     """Three broker containers on podman, addressed by ordinal."""
 
-    def __init__(self, image: str, spec, workdir: str):
+    def __init__(self, image: str, spec, workdir: str, token: str | None = None):
+        self.token = token  # sent on every call of node(): the admin token when auth is on
         self.image = image
         self.spec = spec
         self.workdir = workdir
@@ -170,10 +184,16 @@ class ContainerCluster:
             wait_until(lambda i=i: self.node(i).readyz(), timeout=90, what=f"{self.names[i]} ready again")
 
     # -- addressing --------------------------------------------------------------------------
-    def node(self, i: int) -> Node:
+    def node(self, i: int, token: str | None = None) -> Node:
         ip = pm.container_ip(self.names[i], self.probe_nets[i])
         assert ip, f"{self.names[i]} has no address on {self.probe_nets[i]}"
-        return Node(f"http://{ip}:{self.api_port}")
+        return Node(f"http://{ip}:{self.api_port}", token=token or self.token)
+
+    def anonymous(self, i: int) -> Node:
+        """Node i without any token (a probe, or a client that forgot it)."""
+        n = self.node(i)
+        n.session.headers.pop("Authorization", None)
+        return n
 
     def member(self, i: int) -> Member:
         return Member(id=i, raft_addr=f"{self.aliases(i)[0]}:{self.raft_port}",
@@ -181,27 +201,37 @@ class ContainerCluster:
 
     def dump(self) -> str:
         out = []
-        for n in self.names:
-            out.append(f"----- {n} (last lines) -----\n{pm.logs(n, 40)}")
+        for i, n in enumerate(self.names):
+            try:
+                view = summarize(self.node(i).cluster(local=True))
+            except Exception as exc:  # noqa: BLE001 - a dump must not fail
+                view = f"(no view: {exc!r:.200})"
+            out.append(f"----- {n}: {view}\n{pm.logs(n, 40)}")
         return "\n".join(out)
 
 
-@pytest.fixture(scope="module")
-def cluster(image, pod_spec, request):
-    """A formed 3-voter cluster; containers, volumes and networks are removed afterwards."""
+@contextlib.contextmanager
+def start_cluster(image, spec, token=None):
+    """Starts the containers (and removes them, their volumes and networks afterwards)."""
     workdir = tempfile.mkdtemp(prefix="jumpnet-ct-")
-    c = ContainerCluster(image, pod_spec, workdir)
+    c = ContainerCluster(image, spec, workdir, token=token)
     c.cleanup()  # leftovers of an interrupted run
     c.create_networks()
-    failed_before = request.session.testsfailed
     try:
         for i in range(REPLICAS):
             report(f"start-up {c.names[i]} (run to /livez)", f"{c.run(i):.2f}s")
         yield c
     finally:
-        if request.session.testsfailed > failed_before:
-            print("\n" + c.dump(), file=sys.stderr)
         c.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster(image, tmp_path_factory):
+    """Three brokers of a JumpnetCluster without auth, started, not yet formed."""
+    spec = render_pod_spec(tmp_path_factory, auth=False)
+    with start_cluster(image, spec) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
@@ -218,3 +248,18 @@ def formed(formed_once):
     cluster, view = formed_once
     cluster.restore()
     return cluster, view
+
+
+@pytest.fixture(scope="module")
+def auth_cluster(image, tmp_path_factory):
+    """Three brokers of a JumpnetCluster with auth on, formed with the operator's admin token.
+
+    Yields (cluster, tokens) with the tokens of the Secret the operator generates (`operator-token`,
+    `client-token`); the brokers read the token file and the cluster secret from that Secret's volume.
+    """
+    spec = render_pod_spec(tmp_path_factory, auth=True)
+    secret = spec.object_data("Secret", f"{spec.cluster}-auth")
+    tokens = {k: v.decode().strip() for k, v in secret.items()}
+    with start_cluster(image, spec, token=tokens["operator-token"]) as c:
+        form_cluster([c.member(i) for i in range(REPLICAS)])
+        yield c, tokens

@@ -55,8 +55,7 @@ class Producer:
             assert r.status_code == 200, f"publish via {node}: {r.status_code} {r.text}"
             return r.json()
 
-        return wait_until(attempt, timeout=timeout, interval=0.5, what=f"publish via {node} to succeed",
-                          describe=lambda: summarize(node.cluster(local=True)))
+        return wait_until(attempt, timeout=timeout, interval=0.5, what=f"publish via {node} to succeed")
 
 
 def assert_everywhere(c, t: str, values: list[str], nodes=range(N), timeout: float = 60) -> None:

@@ -1,10 +1,11 @@
 """How a broker pod is started: the container spec of the operator's StatefulSet, made runnable by podman.
 
 ``from_render`` takes the StatefulSet that ``jumpnet-operator render -f CLUSTER.yaml`` prints (what the
-operator applies), ``from_contract`` builds the same from docs/broker-contract.md for when no operator
-binary with ``render`` exists yet. ``PodSpec.podman_args`` then does the kubelet's part for one ordinal:
-``$(VAR)`` expansion, the downward-API env the broker reads (pod name, namespace), ConfigMap and Secret
-volumes as read-only bind mounts, the PVC template as a named volume, runAsUser/runAsGroup.
+operator applies); ``PodSpec.podman_args`` then does the kubelet's part for one ordinal: ``$(VAR)``
+expansion, the downward-API env the broker reads (pod name, namespace), ConfigMap and Secret volumes as
+read-only bind mounts (files owned by root and the pod's fsGroup, with the volume's defaultMode, as the
+kubelet writes them), the PVC template as a named volume, emptyDir, runAsUser/runAsGroup, a read-only
+root filesystem.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ class PodSpec:
     pod_spec: dict
     claim_templates: list[dict]
     objects: list[dict] = field(default_factory=list)  # the other rendered objects (ConfigMaps, Secrets)
-    source: str = "render"
 
     @property
     def headless_service(self) -> str:
@@ -66,7 +66,7 @@ class PodSpec:
                 elif "configMapKeyRef" in vf or "secretKeyRef" in vf:
                     ref = vf.get("configMapKeyRef") or vf["secretKeyRef"]
                     kind = "ConfigMap" if "configMapKeyRef" in vf else "Secret"
-                    data = self._object_data(kind, ref["name"])
+                    data = self.object_data(kind, ref["name"])
                     if ref["key"] not in data:
                         if ref.get("optional"):
                             continue
@@ -88,7 +88,7 @@ class PodSpec:
         cmd = self.container.get("command")
         return ([expand(c) for c in cmd] if cmd else None), [expand(a) for a in self.container.get("args") or []]
 
-    def _object_data(self, kind: str, name: str) -> dict[str, bytes]:
+    def object_data(self, kind: str, name: str) -> dict[str, bytes]:
         for o in self.objects:
             if o.get("kind") == kind and o["metadata"]["name"] == name:
                 data = {k: v.encode() for k, v in (o.get("data") or {}).items()} if kind == "ConfigMap" else \
@@ -129,14 +129,18 @@ class PodSpec:
                 ref = src.get("name") or src.get("secretName")
                 d = os.path.join(files_dir, f"{self.pod_name(ordinal)}-{name}")
                 os.makedirs(d, exist_ok=True)
-                data = self._object_data(kind, ref)
+                data = self.object_data(kind, ref)
                 items = src.get("items") or [{"key": k, "path": k} for k in data]
+                fs_group = (self.pod_spec.get("securityContext") or {}).get("fsGroup")
                 for it in items:
                     p = os.path.join(d, it["path"])
                     os.makedirs(os.path.dirname(p), exist_ok=True)
                     with open(p, "wb") as f:
                         f.write(data[it["key"]])
-                    os.chmod(p, 0o644)
+                    os.chmod(p, it.get("mode", src.get("defaultMode", 0o644)))
+                    if fs_group is not None:
+                        os.chown(p, 0, int(fs_group))
+                os.chmod(d, 0o755)
                 if vm.get("subPath"):
                     opts += ["--volume", f"{os.path.join(d, vm['subPath'])}:{path}:ro"]
                 else:
@@ -168,24 +172,5 @@ def from_render(operator_bin: str, cluster_yaml: str, workdir: str) -> PodSpec:
         pod_spec=pod_spec,
         claim_templates=sts["spec"].get("volumeClaimTemplates") or [],
         objects=[d for d in docs if d.get("kind") in ("ConfigMap", "Secret")],
-        source="render",
     )
 
-
-def from_contract(cluster: str = "jn", namespace: str = "default") -> PodSpec:
-    """The pod the contract describes (docs/broker-contract.md, 'Flags the operator/containers use')."""
-    fq = f"$(POD_NAME).{cluster}-headless.$(POD_NAMESPACE).svc.cluster.local"
-    container = {
-        "name": "jumpnet",
-        "args": ["serve", "--managed", "--state-dir", "/data", "--raft", "0.0.0.0:8080", "--api", "0.0.0.0:9090",
-                 "--advertise-raft", f"{fq}:8080", "--advertise-api", f"{fq}:9090", "--log-format", "json"],
-        "env": [
-            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-            {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-        ],
-        "ports": [{"name": "raft", "containerPort": 8080}, {"name": "http", "containerPort": 9090}],
-        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
-        "securityContext": {"runAsUser": 65532, "runAsGroup": 65532},
-    }
-    return PodSpec(cluster=cluster, namespace=namespace, container=container, pod_spec={"containers": [container]},
-                   claim_templates=[{"metadata": {"name": "data"}}], source="contract")
