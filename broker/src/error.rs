@@ -32,6 +32,19 @@ pub enum Error {
     Raft(String),
     #[error("peer {addr}: {reason}")]
     Peer { addr: String, reason: String },
+    /// The API answered with an error (client side).
+    #[error("{status} {code}: {message}")]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// No server could be reached or the answer was unusable (client side).
+    #[error("{0}")]
+    Http(String),
+    /// The outcome of a write is unknown: the connection broke after it was sent (client side).
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
 }
 
 impl Error {

@@ -1,5 +1,7 @@
 //! Command line: clap definitions and dispatch. Every flag also reads `JUMPNET_<FLAG>`.
 
+mod bench;
+mod client_cmds;
 mod dev;
 mod goflags;
 mod serve;
@@ -34,6 +36,17 @@ enum Cmd {
     Serve(Box<ServeArgs>),
     /// Start a local 3-node cluster (state under ./tempdata, APIs on 9090-9092); Ctrl-C stops it.
     Dev(dev::DevArgs),
+    /// Publish messages (arguments, or one per line of stdin).
+    Publish(client_cmds::PublishArgs),
+    /// Print a topic's messages, one value per line; exits at the end of the log unless --follow.
+    Consume(client_cmds::ConsumeArgs),
+    /// List topics with their stats.
+    Topics(client_cmds::Conn),
+    /// Cluster commands.
+    #[command(subcommand)]
+    Cluster(client_cmds::ClusterCmd),
+    /// Load generator: throughput and latency percentiles.
+    Bench(bench::BenchArgs),
 }
 
 fn known_long_flags() -> HashSet<String> {
@@ -80,6 +93,22 @@ pub fn main() -> i32 {
         None => serve::run(cli.serve),
         Some(Cmd::Serve(a)) => serve::run(*a),
         Some(Cmd::Dev(a)) => dev::run(a),
+        Some(Cmd::Publish(a)) => client(client_cmds::publish(a)),
+        Some(Cmd::Consume(a)) => client(client_cmds::consume(a)),
+        Some(Cmd::Topics(c)) => client(client_cmds::topics(c)),
+        Some(Cmd::Cluster(c)) => client(client_cmds::cluster(c)),
+        Some(Cmd::Bench(a)) => client(bench::run(a)),
+    }
+}
+
+/// Run a client command; errors are one line on stderr and exit 1.
+fn client(f: impl std::future::Future<Output = anyhow::Result<()>>) -> i32 {
+    match runtime().block_on(f) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("jumpnet: {e}");
+            1
+        }
     }
 }
 

@@ -1,1 +1,307 @@
-//! Rust client of the v1 API (see issue 7).
+//! A Rust client of the v1 API: publish (single, batch, exactly-once), read from an offset,
+//! long-poll, follow a topic over SSE, consumer positions, topics and cluster status.
+//!
+//! It knows every node's address; a request that finds a node down or without a leader (503)
+//! moves to the next node after a short backoff. Writes are retried only when that is safe: when
+//! nothing reached a node, or when the write carries a producer id and sequence (the broker
+//! answers a retry with the first result), which is what [`Producer`] does.
+//!
+//! ```no_run
+//! # async fn demo() -> jumpnet_broker::Result<()> {
+//! use jumpnet_broker::client::{Client, Producer};
+//! let client = Client::builder(["http://127.0.0.1:9090", "http://127.0.0.1:9091"]).build()?;
+//! let producer = Producer::new(client.clone());
+//! let sent = producer.send("orders", vec!["hello".into()]).await?;
+//! let page = client.read("orders", Some(sent.base_offset), 10, None).await?;
+//! # Ok(()) }
+//! ```
+
+mod http;
+mod sse;
+mod types;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use serde_json::json;
+
+pub use types::*;
+
+use crate::{Error, Result};
+
+/// Connection settings; see [`Client::builder`].
+pub struct ClientBuilder {
+    servers: Vec<String>,
+    token: Option<String>,
+    timeout: Duration,
+    retry_for: Duration,
+}
+
+impl ClientBuilder {
+    /// Bearer token for clusters started with `--auth-file`.
+    pub fn token(mut self, token: Option<String>) -> Self {
+        self.token = token.filter(|t| !t.is_empty());
+        self
+    }
+
+    /// Timeout of one HTTP request (long-polls add their wait to it).
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = t;
+        self
+    }
+
+    /// How long to keep retrying a request across nodes before giving up.
+    pub fn retry_for(mut self, t: Duration) -> Self {
+        self.retry_for = t;
+        self
+    }
+
+    pub fn build(self) -> Result<Client> {
+        if self.servers.is_empty() {
+            return Err(Error::Config("no server addresses given".into()));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| Error::Http(e.to_string()))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                servers: self.servers,
+                token: self.token,
+                timeout: self.timeout,
+                retry_for: self.retry_for,
+                http,
+                current: AtomicUsize::new(0),
+            }),
+        })
+    }
+}
+
+struct Inner {
+    servers: Vec<String>,
+    token: Option<String>,
+    timeout: Duration,
+    retry_for: Duration,
+    http: reqwest::Client,
+    /// The node requests go to until it fails.
+    current: AtomicUsize,
+}
+
+/// Cheap to clone; clones share connections.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+/// `host:port` or a URL → a base URL without a trailing slash.
+pub fn base_url(s: &str) -> String {
+    let s = s.trim().trim_end_matches('/');
+    if s.starts_with("http://") || s.starts_with("https://") {
+        s.to_string()
+    } else if let Some(port) = s.strip_prefix(':') {
+        format!("http://127.0.0.1:{port}")
+    } else {
+        format!("http://{s}")
+    }
+}
+
+impl Client {
+    /// A client of the nodes at `servers` (URLs, `host:port` or `:port`).
+    pub fn builder<S: AsRef<str>>(servers: impl IntoIterator<Item = S>) -> ClientBuilder {
+        ClientBuilder {
+            servers: servers
+                .into_iter()
+                .flat_map(|s| s.as_ref().split(',').map(base_url).collect::<Vec<_>>())
+                .filter(|s| s != "http://")
+                .collect(),
+            token: None,
+            timeout: Duration::from_secs(15),
+            retry_for: Duration::from_secs(30),
+        }
+    }
+
+    pub fn servers(&self) -> &[String] {
+        &self.inner.servers
+    }
+
+    /// Publish one batch without a producer id. Retried across nodes only while it cannot have
+    /// been stored; an unknown outcome is [`Error::Unknown`].
+    pub async fn publish(&self, topic: &str, messages: Vec<OutMessage>) -> Result<Published> {
+        let body = json!({ "messages": messages });
+        self.call(
+            reqwest::Method::POST,
+            &messages_path(topic),
+            Some(body),
+            Retry::UntilSent,
+        )
+        .await
+    }
+
+    /// Publish with a producer id and sequence: safe to retry, stored once.
+    pub async fn publish_idempotent(
+        &self,
+        topic: &str,
+        messages: Vec<OutMessage>,
+        producer_id: &str,
+        sequence: u64,
+    ) -> Result<Published> {
+        let body =
+            json!({ "messages": messages, "producer_id": producer_id, "sequence": sequence });
+        self.call(
+            reqwest::Method::POST,
+            &messages_path(topic),
+            Some(body),
+            Retry::Always,
+        )
+        .await
+    }
+
+    /// Read up to `limit` messages from `offset` (default: the log start); with `wait`, long-poll
+    /// until a message exists at `offset`.
+    pub async fn read(
+        &self,
+        topic: &str,
+        offset: Option<u64>,
+        limit: usize,
+        wait: Option<Duration>,
+    ) -> Result<ReadPage> {
+        let mut q = format!("{}?limit={limit}", messages_path(topic));
+        if let Some(o) = offset {
+            q.push_str(&format!("&offset={o}"));
+        }
+        if let Some(w) = wait {
+            q.push_str(&format!("&wait_ms={}", w.as_millis()));
+        }
+        self.call_with(
+            reqwest::Method::GET,
+            &q,
+            None,
+            Retry::Always,
+            wait.unwrap_or_default(),
+        )
+        .await
+    }
+
+    /// Follow a topic from `offset` (default: its end) as a stream of messages; reconnects to
+    /// another node and resumes after the last message seen when a node goes away.
+    pub fn stream(
+        &self,
+        topic: &str,
+        offset: Option<u64>,
+    ) -> impl Stream<Item = Result<Message>> + Send + 'static {
+        sse::follow(self.clone(), topic.to_string(), offset)
+    }
+
+    pub async fn position(&self, consumer: &str, topic: &str) -> Result<Position> {
+        self.call(
+            reqwest::Method::GET,
+            &position_path(consumer, topic),
+            None,
+            Retry::Always,
+        )
+        .await
+    }
+
+    /// Commit `offset` as the next one `consumer` reads on `topic`.
+    pub async fn commit(&self, consumer: &str, topic: &str, offset: u64) -> Result<Position> {
+        self.call(
+            reqwest::Method::PUT,
+            &position_path(consumer, topic),
+            Some(json!({ "offset": offset })),
+            Retry::Always,
+        )
+        .await
+    }
+
+    pub async fn topics(&self) -> Result<Vec<TopicInfo>> {
+        let list: TopicList = self
+            .call(reqwest::Method::GET, "/v1/topics", None, Retry::Always)
+            .await?;
+        Ok(list.topics)
+    }
+
+    pub async fn topic(&self, topic: &str) -> Result<TopicInfo> {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/v1/topics/{}", enc(topic)),
+            None,
+            Retry::Always,
+        )
+        .await
+    }
+
+    /// The cluster as the leader sees it.
+    pub async fn cluster(&self) -> Result<crate::cluster::ClusterView> {
+        self.call(reqwest::Method::GET, "/v1/cluster", None, Retry::Always)
+            .await
+    }
+}
+
+/// Exactly-once publishing: every batch gets the next sequence of this producer's id, and a batch
+/// whose outcome is unknown is retried (on any node) with the same sequence until it is answered.
+pub struct Producer {
+    client: Client,
+    id: String,
+    next: AtomicU64,
+}
+
+impl Producer {
+    /// A producer with a fresh random id.
+    pub fn new(client: Client) -> Producer {
+        Producer::with_id(client, format!("p-{}", uuid::Uuid::new_v4().simple()), 0)
+    }
+
+    /// Resume a producer id at `next_sequence` (e.g. after a restart that persisted them).
+    pub fn with_id(client: Client, id: String, next_sequence: u64) -> Producer {
+        Producer {
+            client,
+            id,
+            next: AtomicU64::new(next_sequence),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub async fn send(&self, topic: &str, messages: Vec<OutMessage>) -> Result<Published> {
+        let seq = self.next.fetch_add(1, Ordering::SeqCst);
+        self.client
+            .publish_idempotent(topic, messages, &self.id, seq)
+            .await
+    }
+}
+
+fn enc(s: &str) -> String {
+    // Topic and consumer names are restricted to URL-safe characters except for consumers,
+    // which may hold anything printable.
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn messages_path(topic: &str) -> String {
+    format!("/v1/topics/{}/messages", enc(topic))
+}
+
+fn position_path(consumer: &str, topic: &str) -> String {
+    format!("/v1/consumers/{}/topics/{}", enc(consumer), enc(topic))
+}
+
+/// When a request may be sent again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// Reads and idempotent writes.
+    Always,
+    /// Plain writes: only while no node received them.
+    UntilSent,
+}

@@ -192,8 +192,10 @@ impl Node {
             Err(RpcFailure::Timeout) => Err(ClusterError::Timeout(
                 "the leader did not confirm the write in time; its outcome is unknown".into(),
             )),
-            Err(e) => Err(ClusterError::Unavailable(format!(
-                "forwarding the write to the leader failed; its outcome is unknown: {e}"
+            // Sent, but no answer: the leader may or may not have committed it (504, not 503:
+            // 503 promises nothing was stored).
+            Err(e) => Err(ClusterError::Timeout(format!(
+                "the connection to the leader broke after the write was sent; its outcome is unknown: {e}"
             ))),
         }
     }

@@ -1,0 +1,329 @@
+//! Client subcommands: `publish`, `consume`, `topics`, `cluster status`. They talk to the v1 API
+//! through [`jumpnet_broker::client`] and print plain lines, or JSON with `--output json`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+use futures::StreamExt;
+use jumpnet_broker::client::{Client, Message, OutMessage, Producer};
+
+#[derive(Args, Debug, Clone)]
+pub struct Conn {
+    /// Node(s) to talk to, comma-separated (the client moves to the next one when a node is down).
+    #[arg(long, env = "JUMPNET_SERVER", default_value = "http://127.0.0.1:9090")]
+    pub server: String,
+    /// Bearer token (clusters with --auth-file).
+    #[arg(long, env = "JUMPNET_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+impl Conn {
+    pub fn client(&self) -> anyhow::Result<Client> {
+        Ok(Client::builder([self.server.as_str()])
+            .token(self.token.clone())
+            .build()?)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct PublishArgs {
+    pub topic: String,
+    /// Messages; without any, one message per line of stdin.
+    pub messages: Vec<String>,
+    /// Key of every message.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Messages per request when reading stdin.
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+pub async fn publish(a: PublishArgs) -> anyhow::Result<()> {
+    let producer = Producer::new(a.conn.client()?);
+    let to_msg = |v: String| OutMessage {
+        value: v,
+        key: a.key.clone(),
+        headers: None,
+    };
+    let mut out = std::io::stdout().lock();
+    let send = |batch: Vec<OutMessage>| {
+        let producer = &producer;
+        let topic = a.topic.clone();
+        async move { producer.send(&topic, batch).await }
+    };
+    let report = |p: jumpnet_broker::client::Published,
+                  out: &mut std::io::StdoutLock|
+     -> anyhow::Result<()> {
+        match a.conn.output {
+            Output::Json => writeln!(out, "{}", serde_json::to_string(&p)?)?,
+            Output::Text => {
+                for o in &p.offsets {
+                    writeln!(out, "{} {o}", p.topic)?;
+                }
+            }
+        }
+        Ok(())
+    };
+    if !a.messages.is_empty() {
+        let p = send(a.messages.iter().cloned().map(to_msg).collect()).await?;
+        return report(p, &mut out);
+    }
+    let stdin = std::io::stdin();
+    let mut batch = Vec::new();
+    for line in stdin.lock().lines() {
+        batch.push(to_msg(line?));
+        if batch.len() >= a.batch.max(1) {
+            let p = send(std::mem::take(&mut batch)).await?;
+            report(p, &mut out)?;
+        }
+    }
+    if !batch.is_empty() {
+        let p = send(batch).await?;
+        report(p, &mut out)?;
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct ConsumeArgs {
+    pub topic: String,
+    /// Start at the oldest retained message (default: the end, or the consumer's position).
+    #[arg(long)]
+    pub from_beginning: bool,
+    /// Start at this offset.
+    #[arg(long, conflicts_with = "from_beginning")]
+    pub offset: Option<u64>,
+    /// Keep waiting for new messages until Ctrl-C.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Named consumer: start at its committed position and commit as messages are printed.
+    #[arg(long)]
+    pub consumer: Option<String>,
+    /// Stop after this many messages.
+    #[arg(long)]
+    pub max_messages: Option<u64>,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+fn print_message(out: &mut impl Write, m: &Message, output: Output) -> std::io::Result<()> {
+    match output {
+        Output::Text => writeln!(out, "{}", m.value),
+        Output::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string(m).expect("message encodes")
+        ),
+    }
+}
+
+pub async fn consume(a: ConsumeArgs) -> anyhow::Result<()> {
+    let client = a.conn.client()?;
+    let info = client.topic(&a.topic).await?;
+    let mut next = match (a.offset, a.from_beginning, &a.consumer) {
+        (Some(o), _, _) => o,
+        (None, true, _) => info.log_start_offset,
+        (None, false, Some(c)) => {
+            let p = client.position(c, &a.topic).await?;
+            if p.committed {
+                p.offset.max(p.log_start_offset)
+            } else {
+                info.log_start_offset
+            }
+        }
+        (None, false, None) if a.follow => info.high_watermark,
+        (None, false, None) => info.log_start_offset,
+    };
+    let limit = a.max_messages.unwrap_or(u64::MAX);
+    let mut printed = 0u64;
+    let mut out = std::io::stdout().lock();
+    let commit = |next: u64| {
+        let (client, consumer, topic) = (client.clone(), a.consumer.clone(), a.topic.clone());
+        async move {
+            if let Some(c) = consumer {
+                client.commit(&c, &topic, next).await?;
+            }
+            anyhow::Ok(())
+        }
+    };
+    if a.follow {
+        let mut stream = Box::pin(client.stream(&a.topic, Some(next)));
+        loop {
+            tokio::select! {
+                m = stream.next() => match m {
+                    Some(Ok(m)) => {
+                        print_message(&mut out, &m, a.conn.output)?;
+                        out.flush()?;
+                        next = m.offset + 1;
+                        printed += 1;
+                        commit(next).await?;
+                        if printed >= limit { break }
+                    }
+                    Some(Err(e)) => return Err(e.into()),
+                    None => break,
+                },
+                _ = tokio::signal::ctrl_c() => break,
+            }
+        }
+        return Ok(());
+    }
+    // Read to the end of the log, page by page, then exit.
+    loop {
+        let page = client.read(&a.topic, Some(next), 1000, None).await?;
+        for m in &page.messages {
+            if printed >= limit {
+                break;
+            }
+            print_message(&mut out, m, a.conn.output)?;
+            next = m.offset + 1;
+            printed += 1;
+        }
+        commit(next).await?;
+        if page.messages.is_empty() || next >= page.high_watermark || printed >= limit {
+            return Ok(());
+        }
+    }
+}
+
+pub async fn topics(conn: Conn) -> anyhow::Result<()> {
+    let topics = conn.client()?.topics().await?;
+    let mut out = std::io::stdout().lock();
+    if conn.output == Output::Json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&topics)?)?;
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = topics
+        .iter()
+        .map(|t| {
+            let r = &t.retention;
+            let retention = [
+                r.max_messages.map(|v| format!("{v} msgs")),
+                r.max_bytes.map(|v| format!("{v} B")),
+                r.max_age_ms.map(|v| format!("{v} ms")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(", ");
+            vec![
+                t.name.clone(),
+                t.messages.to_string(),
+                t.bytes.to_string(),
+                t.log_start_offset.to_string(),
+                t.high_watermark.to_string(),
+                if retention.is_empty() {
+                    "default".into()
+                } else {
+                    retention
+                },
+            ]
+        })
+        .collect();
+    table(
+        &mut out,
+        &["TOPIC", "MESSAGES", "BYTES", "START", "END", "RETENTION"],
+        &rows,
+    )?;
+    Ok(())
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClusterCmd {
+    /// Members, roles, leader and replication lag.
+    Status(Conn),
+}
+
+pub async fn cluster(cmd: ClusterCmd) -> anyhow::Result<()> {
+    let ClusterCmd::Status(conn) = cmd;
+    let v = conn.client()?.cluster().await?;
+    let mut out = std::io::stdout().lock();
+    if conn.output == Output::Json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "cluster {}  leader {}  term {}  commit {}",
+        v.cluster_id.as_deref().unwrap_or("-"),
+        v.leader_id.map_or("none".into(), |l| l.to_string()),
+        v.term,
+        v.commit_index
+    )?;
+    let last = v
+        .members
+        .iter()
+        .find(|m| Some(m.id) == v.leader_id)
+        .and_then(|m| m.matched_index);
+    let rows: Vec<Vec<String>> = v
+        .members
+        .iter()
+        .map(|m| {
+            let role = if Some(m.id) == v.leader_id {
+                "leader".to_string()
+            } else {
+                m.role.clone()
+            };
+            let lag = match (last, m.matched_index) {
+                (Some(l), Some(x)) => l.saturating_sub(x).to_string(),
+                _ => "-".into(),
+            };
+            vec![
+                m.id.to_string(),
+                role,
+                m.api_addr.clone(),
+                m.raft_addr.clone(),
+                m.matched_index.map_or("-".into(), |x| x.to_string()),
+                lag,
+            ]
+        })
+        .collect();
+    table(
+        &mut out,
+        &["ID", "ROLE", "API", "RAFT", "MATCHED", "LAG"],
+        &rows,
+    )?;
+    Ok(())
+}
+
+/// Aligned columns, like kubectl.
+pub fn table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("   ")
+            .trim_end()
+            .to_string()
+    };
+    writeln!(out, "{}", line(header.to_vec()))?;
+    for r in rows {
+        writeln!(out, "{}", line(r.iter().map(String::as_str).collect()))?;
+    }
+    Ok(())
+}
+
+pub fn is_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+pub const TICK: Duration = Duration::from_millis(500);

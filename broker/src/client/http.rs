@@ -1,0 +1,118 @@
+//! One request with failover: which errors move to the next node, which are final.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{Client, Retry};
+use crate::{Error, Result};
+
+/// The SPEC §3 error body.
+#[derive(serde::Deserialize)]
+struct ErrorBody {
+    error: ErrorObject,
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorObject {
+    code: String,
+    message: String,
+}
+
+impl Client {
+    pub(super) async fn call<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        retry: Retry,
+    ) -> Result<T> {
+        self.call_with(method, path, body, retry, Duration::ZERO)
+            .await
+    }
+
+    /// `extra`: added to the request timeout (long-polls).
+    pub(super) async fn call_with<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        retry: Retry,
+        extra: Duration,
+    ) -> Result<T> {
+        let inner = &self.inner;
+        let deadline = tokio::time::Instant::now() + inner.retry_for;
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let idx = inner.current.load(Ordering::Relaxed);
+            let base = &inner.servers[idx % inner.servers.len()];
+            let mut req = inner
+                .http
+                .request(method.clone(), format!("{base}{path}"))
+                .timeout(inner.timeout + extra);
+            if let Some(t) = &inner.token {
+                req = req.bearer_auth(t);
+            }
+            if let Some(b) = &body {
+                req = req.json(b);
+            }
+            let err = match req.send().await {
+                Err(e) if e.is_connect() => Error::Http(format!("{base}: {e}")),
+                Err(e) if retry == Retry::UntilSent => {
+                    return Err(Error::Unknown(format!("{base}: {e}")))
+                }
+                Err(e) => Error::Http(format!("{base}: {e}")),
+                Ok(resp) => {
+                    let status = resp.status();
+                    if status.is_success() {
+                        return resp
+                            .json::<T>()
+                            .await
+                            .map_err(|e| Error::Http(format!("{base}: unreadable answer: {e}")));
+                    }
+                    let retry_after = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<u64>().ok());
+                    let text = resp.text().await.unwrap_or_default();
+                    let (code, message) = match serde_json::from_str::<ErrorBody>(&text) {
+                        Ok(b) => (b.error.code, b.error.message),
+                        Err(_) => ("http_error".to_string(), text),
+                    };
+                    let api = Error::Api {
+                        status: status.as_u16(),
+                        code,
+                        message,
+                    };
+                    match status.as_u16() {
+                        // Nothing was stored: another node, or the same one after an election.
+                        503 => {
+                            if let Some(s) = retry_after {
+                                backoff =
+                                    backoff.max(Duration::from_secs(s).min(Duration::from_secs(2)));
+                            }
+                            api
+                        }
+                        504 if retry == Retry::Always => api,
+                        504 => return Err(Error::Unknown(api.to_string())),
+                        _ => return Err(api),
+                    }
+                }
+            };
+            // Move on to the next node (others may have moved already).
+            let _ =
+                inner
+                    .current
+                    .compare_exchange(idx, idx + 1, Ordering::Relaxed, Ordering::Relaxed);
+            if tokio::time::Instant::now() + backoff >= deadline {
+                return Err(err);
+            }
+            tracing::debug!(error = %err, "request failed; trying the next node");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(1));
+        }
+    }
+}
