@@ -56,7 +56,8 @@ phase_build() {
   done
 }
 
-phase_cargo-test() { cargo test "${CARGO_FLAGS[@]}" --workspace; }
+# --no-fail-fast: one failing test binary must not hide the results of the others.
+phase_cargo-test() { cargo test "${CARGO_FLAGS[@]}" --workspace --no-fail-fast; }
 
 phase_python() { optional_script examples/python/run-tests.sh; }
 

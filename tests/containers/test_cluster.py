@@ -164,7 +164,8 @@ def test_killed_container_restarts_on_its_volume_and_catches_up(formed):
     t = topic("crash")
     acked = [f"before-{k}" for k in range(10)]
     victim = leader_of(c)
-    c.node(victim).publish_ok(t, acked)
+    producer = Producer()
+    producer.publish(c.node(victim), t, acked)
     before = c.node(victim).cluster(local=True)
 
     c.kill(victim)
@@ -172,8 +173,9 @@ def test_killed_container_restarts_on_its_volume_and_catches_up(formed):
     leader_of(c, among=rest)
     for k in range(3):  # the survivors commit while the victim is down: it has to catch up on these
         vals = [f"while-down-{k}-{j}" for j in range(10)]
-        c.node(rest[k % 2]).publish_ok(t, vals)
+        producer.publish(c.node(rest[k % 2]), t, vals)
         acked += vals
+    report("503 answers around killing the leader", str(producer.unavailable))
 
     secs = c.start(victim)
     report(f"restart {c.names[victim]} on its volume (start to /livez)", f"{secs:.2f}s")
