@@ -129,20 +129,19 @@ def test_image_digest_wins_over_the_tag_and_values_reach_the_pod(everything_docs
 
 # -- RBAC ---------------------------------------------------------------------------------------------
 
-EXPECTED_RULES = {
-    ("jumpnet.io", "jumpnetclusters"): {"get", "list", "watch", "patch", "update"},
-    ("jumpnet.io", "jumpnetclusters/status"): {"get", "patch", "update"},
+EXPECTED_RULES = {  # operator/README.md "RBAC needed", and nothing more
+    ("jumpnet.io", "jumpnetclusters"): {"get", "list", "watch"},
+    ("jumpnet.io", "jumpnetclusters/status"): {"get", "patch"},
     ("jumpnet.io", "jumpnetclusters/finalizers"): {"update"},
-    ("apps", "statefulsets"): {"get", "list", "watch", "create", "patch", "update", "delete"},
-    ("", "services"): {"get", "list", "watch", "create", "patch", "update", "delete"},
-    ("", "configmaps"): {"get", "list", "watch", "create", "patch", "update", "delete"},
-    ("", "secrets"): {"get", "list", "watch", "create", "patch", "update", "delete"},
-    ("policy", "poddisruptionbudgets"): {"get", "list", "watch", "create", "patch", "update", "delete"},
+    ("apps", "statefulsets"): {"get", "list", "watch", "create", "patch"},
+    ("", "services"): {"get", "list", "watch", "create", "patch"},
+    ("", "configmaps"): {"get", "list", "watch", "create", "patch"},
+    ("", "secrets"): {"get", "list", "watch", "create", "patch"},
+    ("policy", "poddisruptionbudgets"): {"get", "list", "watch", "create", "patch"},
     ("", "pods"): {"get", "list", "watch", "delete"},
-    ("", "persistentvolumeclaims"): {"get", "list", "watch", "delete"},
-    ("", "events"): {"create", "patch"},
+    ("", "persistentvolumeclaims"): {"list", "delete"},
     ("events.k8s.io", "events"): {"create", "patch"},
-    ("monitoring.coreos.com", "servicemonitors"): {"get", "list", "watch", "create", "patch", "update", "delete"},
+    ("monitoring.coreos.com", "servicemonitors"): {"get", "create", "patch"},
 }
 
 
@@ -178,7 +177,7 @@ def test_leader_election_may_only_touch_leases_in_the_operator_namespace(rendere
     assert len(le) == 1, f"[{name}] leader-election Role"
     assert le[0]["metadata"]["namespace"] == NAMESPACE
     assert flatten_rules(le[0]["rules"]) == {
-        ("coordination.k8s.io", "leases"): {"get", "list", "watch", "create", "update", "patch"}}
+        ("coordination.k8s.io", "leases"): {"get", "create", "update"}}
 
 
 def test_namespace_scope_rbac_grants_only_the_listed_namespaces(namespaced_docs):
