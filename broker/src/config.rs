@@ -29,8 +29,10 @@ pub struct Config {
     pub retention: Retention,
     pub retention_check_interval: Duration,
     pub election_timeout: Duration,
-    /// Build a snapshot (and purge the log) every this many entries.
+    /// Checkpoint the state machine (and purge the Raft log) every this many entries.
     pub snapshot_every: u64,
+    /// Size at which a topic's segment file is closed and a new one started.
+    pub segment_bytes: u64,
     /// How long a publish may wait for its commit before the client gets 504.
     pub commit_timeout: Duration,
     /// sled page cache size: bounded memory whatever the data size.
@@ -63,7 +65,8 @@ impl Config {
             retention: Retention::default(),
             retention_check_interval: Duration::from_secs(1),
             election_timeout: Duration::from_millis(300),
-            snapshot_every: 10_000,
+            snapshot_every: 1_000,
+            segment_bytes: 64 * 1024 * 1024,
             commit_timeout: Duration::from_secs(10),
             cache_bytes: 16 * 1024 * 1024,
             topic_metrics_limit: 0,
@@ -85,6 +88,11 @@ impl Config {
         if self.election_timeout < Duration::from_millis(50) {
             return Err(Error::Config(
                 "--election-timeout-ms must be at least 50".into(),
+            ));
+        }
+        if self.segment_bytes < 4096 {
+            return Err(Error::Config(
+                "--segment-bytes must be at least 4096".into(),
             ));
         }
         if self.snapshot_every < 10 {

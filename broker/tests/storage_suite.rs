@@ -19,7 +19,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Sle
             .expect("open sled");
         let flusher = Flusher::start(db.clone(), Metrics::new());
         let log = LogStore::open(&db, flusher.clone()).expect("log store");
-        let store = TopicStore::open(&db).expect("topic store");
+        let store = TopicStore::open(&db, dir.path(), 1 << 20).expect("topic store");
         let sm = StateMachine::open(store, flusher, dir.path().join("snapshots"))
             .await
             .expect("state machine");

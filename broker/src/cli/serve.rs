@@ -71,9 +71,12 @@ pub struct ServeArgs {
     /// Raft election timeout (randomized between this and twice this).
     #[arg(long, env = "JUMPNET_ELECTION_TIMEOUT_MS", default_value_t = 300)]
     pub election_timeout_ms: u64,
-    /// Snapshot and compact the Raft log every this many entries.
-    #[arg(long, env = "JUMPNET_SNAPSHOT_EVERY", default_value_t = 10_000)]
+    /// Checkpoint the state and compact the Raft log every this many entries.
+    #[arg(long, env = "JUMPNET_SNAPSHOT_EVERY", default_value_t = 1_000)]
     pub snapshot_every: u64,
+    /// Size of a topic's segment files.
+    #[arg(long, env = "JUMPNET_SEGMENT_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub segment_bytes: u64,
     /// A write not committed within this answers 504.
     #[arg(long, env = "JUMPNET_COMMIT_TIMEOUT_MS", default_value_t = 10_000)]
     pub commit_timeout_ms: u64,
@@ -134,6 +137,7 @@ impl ServeArgs {
         };
         c.election_timeout = Duration::from_millis(self.election_timeout_ms);
         c.snapshot_every = self.snapshot_every;
+        c.segment_bytes = self.segment_bytes;
         c.commit_timeout = Duration::from_millis(self.commit_timeout_ms);
         c.cache_bytes = self.cache_mb * 1024 * 1024;
         c.topic_metrics_limit = self.topic_metrics;

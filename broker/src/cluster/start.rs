@@ -73,7 +73,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
         })?;
     let flusher = Flusher::start(db.clone(), metrics.clone());
     let log_store = LogStore::open(&db, flusher.clone())?;
-    let store = TopicStore::open(&db)?;
+    let store = TopicStore::open(&db, &config.state_dir, config.segment_bytes)?;
     let sm = StateMachine::open(store.clone(), flusher, config.state_dir.join("snapshots")).await?;
     let applied = sm.applied_index();
     let committed = log_store.committed_index();

@@ -6,13 +6,13 @@
 //!                                       │   ▲  AppendEntries / Vote / Snapshot       (sled "raft_log",
 //!                                       │   └──────────── network/ ◀───▶ peers        "raft_meta")
 //!                                       ▼ committed entries
-//!                              state_machine.rs ──▶ topics/ (sled "sm": topics, messages,
-//!                                       │                   consumers, producers)
-//!                                       └──▶ snapshot.rs (a file per snapshot, streamed to peers)
+//!                              state_machine.rs ──▶ topics/ (segment files + sled "sm" metadata)
+//!                                       └──▶ snapshot.rs (streamed from the segments to peers)
 //! ```
 //!
 //! The Raft log and vote live in their own sled trees and are fsynced before openraft is told they
-//! are stored; the state machine is a third tree, applied in one atomic batch per `apply` call.
+//! are stored. The state machine keeps messages in segment files and metadata in a third tree;
+//! openraft's "build a snapshot" is a checkpoint that makes it durable so the log can be purged.
 
 pub mod command;
 pub mod flusher;
@@ -53,7 +53,7 @@ openraft::declare_raft_types!(
         NodeId = NodeId,
         Node = NodeAddr,
         Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = tokio::fs::File,
+        SnapshotData = snapshot::SnapshotData,
         AsyncRuntime = openraft::TokioRuntime,
 );
 
@@ -76,6 +76,7 @@ pub fn raft_config(election_timeout_ms: u64, snapshot_every: u64) -> openraft::C
         // Entries are batches of publishes already; keep AppendEntries frames a sane size.
         max_payload_entries: 64,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_every),
+        // Entries kept after a checkpoint, for followers that are only slightly behind.
         max_in_snapshot_log_to_keep: 1_000.min(snapshot_every),
         purge_batch_size: 256,
         snapshot_max_chunk_size: 1024 * 1024,

@@ -1,30 +1,35 @@
-//! Snapshot files. A snapshot is the state-machine tree at one applied log id, written as a
-//! stream of key/value records to `<state-dir>/snapshots/`, so it can be streamed to a peer in
-//! chunks and loaded without holding it in memory.
+//! Snapshots. The state machine is durable on its own (checkpoints), so a snapshot is only ever
+//! materialized to be sent: when a follower needs one, the leader captures its metadata (small)
+//! and pins the segment files (no copy), and the snapshot streams from them:
 //!
 //! ```text
-//!  "JNSNAP01" | u32 len | bincode(SnapshotHeader) | { u32 klen | key | u32 vlen | value }* | u32::MAX
+//!  "JNSNAP02" | u32 len | bincode(SnapshotHeader)
+//!  { u32 klen | key | u32 vlen | value }* | u32::MAX                 metadata (the sled tree)
+//!  u64 parts | { u64 topic id | u64 base | u64 len | len bytes }*     segment files
 //! ```
 //!
-//! Capture is cheap and happens between two applies: the small keys (topics, consumers, producers,
-//! cluster metadata) are copied, and for the message data only each topic's `[start, next)` range is
-//! noted. Message records in that range never change (offsets only grow), and the background
-//! deleter is paused while the file is written, so applies continue during the build.
+//! The receiver writes it to a file as it arrives ([`SnapshotData::File`]) and installs it by
+//! unpacking the segment files into a fresh data directory and replacing the metadata atomically.
 
-use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 
 use serde::{Deserialize, Serialize};
+use tokio::io::{
+    AsyncRead, AsyncReadExt, AsyncSeek, AsyncSeekExt, AsyncWrite, AsyncWriteExt, ReadBuf,
+};
 
 use super::{LogId, SnapshotMeta, StoredMembership};
-use crate::topics::deleter::Deleter;
-use crate::topics::{apply::decode, keys, TopicMeta};
-use crate::{Error, Result};
+use crate::topics::log::Pinned;
+use crate::topics::segment;
 
-const MAGIC: &[u8; 8] = b"JNSNAP01";
+const MAGIC: &[u8; 8] = b"JNSNAP02";
 const END: u32 = u32::MAX;
-const LOAD_BATCH: usize = 1024;
+const READ_CHUNK: usize = 1 << 20;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SnapshotHeader {
@@ -43,193 +48,318 @@ impl SnapshotHeader {
     }
 }
 
-/// What a snapshot holds, captured between two applies.
-pub struct Capture {
-    pub header: SnapshotHeader,
-    /// Every key outside `d/`, with its value.
-    small: Vec<(Vec<u8>, Vec<u8>)>,
-    /// (topic id, start, next) of every topic.
-    ranges: Vec<(u64, u64, u64)>,
+/// openraft's snapshot data: a file being received, or the state streamed out of this node.
+pub enum SnapshotData {
+    File(tokio::fs::File),
+    Outgoing(Outgoing),
 }
 
-impl Capture {
-    pub fn take(tree: &sled::Tree, header: SnapshotHeader) -> Result<Capture> {
-        let mut small = Vec::new();
-        let mut ranges = Vec::new();
-        let data_end = keys::prefix_end(keys::DATA_PREFIX);
-        for kv in tree
-            .range(..keys::DATA_PREFIX.to_vec())
-            .chain(tree.range(data_end..))
-        {
-            let (k, v) = kv?;
-            if k.starts_with(keys::TOPIC_PREFIX) {
-                let m: TopicMeta = decode(&v)?;
-                ranges.push((m.id, m.start, m.next));
-            }
-            small.push((k.to_vec(), v.to_vec()));
-        }
-        Ok(Capture {
-            header,
-            small,
-            ranges,
-        })
-    }
+/// A byte range of the snapshot stream: bytes in memory or a slice of a segment file.
+enum Piece {
+    Bytes(Vec<u8>),
+    File { path: PathBuf, len: u64 },
+}
 
-    /// Write the snapshot file into `dir`; returns its final path.
-    pub fn write(self, tree: &sled::Tree, deleter: &Deleter, dir: &SnapshotDir) -> Result<PathBuf> {
-        let _paused = deleter.pause();
-        let tmp = dir
-            .path
-            .join(format!("building-{}.tmp", uuid::Uuid::new_v4()));
-        let file =
-            File::create(&tmp).map_err(|e| Error::io(format!("create {}", tmp.display()), e))?;
-        let mut w = BufWriter::with_capacity(1 << 20, file);
-        let io = |e| Error::io("write snapshot", e);
-        w.write_all(MAGIC).map_err(io)?;
-        let header = bincode::serialize(&self.header).expect("header encodes");
-        write_chunk(&mut w, &header).map_err(io)?;
-        for (k, v) in &self.small {
-            write_chunk(&mut w, k).map_err(io)?;
-            write_chunk(&mut w, v).map_err(io)?;
+impl Piece {
+    fn len(&self) -> u64 {
+        match self {
+            Piece::Bytes(b) => b.len() as u64,
+            Piece::File { len, .. } => *len,
         }
-        for (id, start, next) in &self.ranges {
-            for kv in tree.range(keys::message(*id, *start)..keys::message(*id, *next)) {
-                let (k, v) = kv?;
-                write_chunk(&mut w, &k).map_err(io)?;
-                write_chunk(&mut w, &v).map_err(io)?;
-            }
-        }
-        w.write_all(&END.to_be_bytes()).map_err(io)?;
-        let file = w
-            .into_inner()
-            .map_err(|e| Error::io("flush snapshot", e.into_error()))?;
-        file.sync_all().map_err(io)?;
-        dir.promote(&tmp, &self.header.snapshot_id)
     }
 }
 
-fn write_chunk(w: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
-    w.write_all(&(bytes.len() as u32).to_be_bytes())?;
-    w.write_all(bytes)
+struct Layout {
+    /// (stream position of the piece, piece).
+    pieces: Vec<(u64, Piece)>,
+    total: u64,
+    /// Keeps the segment files from being deleted while the snapshot streams.
+    _pinned: Pinned,
 }
 
-fn read_chunk(r: &mut impl Read, what: &str) -> Result<Option<Vec<u8>>> {
-    let mut len = [0u8; 4];
-    r.read_exact(&mut len)
-        .map_err(|e| Error::io(format!("snapshot truncated before {what}"), e))?;
-    let len = u32::from_be_bytes(len);
+impl Layout {
+    /// Up to `n` bytes at stream position `pos`.
+    fn read_at(&self, pos: u64, n: usize) -> io::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(n);
+        let mut pos = pos;
+        let i = self
+            .pieces
+            .partition_point(|(start, _)| *start <= pos)
+            .saturating_sub(1);
+        for (start, piece) in &self.pieces[i..] {
+            if out.len() >= n || pos >= self.total {
+                break;
+            }
+            let within = pos - start;
+            if within >= piece.len() {
+                continue;
+            }
+            let take = ((piece.len() - within) as usize).min(n - out.len());
+            match piece {
+                Piece::Bytes(b) => {
+                    out.extend_from_slice(&b[within as usize..within as usize + take])
+                }
+                Piece::File { path, .. } => {
+                    let f = std::fs::File::open(path)?;
+                    let old = out.len();
+                    out.resize(old + take, 0);
+                    f.read_exact_at(&mut out[old..], within)?;
+                }
+            }
+            pos += take as u64;
+        }
+        Ok(out)
+    }
+}
+
+/// The current state as a stream, read on the blocking pool chunk by chunk.
+pub struct Outgoing {
+    layout: Arc<Layout>,
+    pos: u64,
+    pending: Option<tokio::task::JoinHandle<io::Result<Vec<u8>>>>,
+}
+
+fn chunk(bytes: &[u8]) -> Vec<u8> {
+    let mut v = (bytes.len() as u32).to_be_bytes().to_vec();
+    v.extend_from_slice(bytes);
+    v
+}
+
+impl Outgoing {
+    pub fn new(header: &SnapshotHeader, kvs: &[(Vec<u8>, Vec<u8>)], pinned: Pinned) -> Outgoing {
+        let mut head = MAGIC.to_vec();
+        head.extend(chunk(&bincode::serialize(header).expect("header encodes")));
+        for (k, v) in kvs {
+            head.extend(chunk(k));
+            head.extend(chunk(v));
+        }
+        head.extend_from_slice(&END.to_be_bytes());
+        head.extend_from_slice(&(pinned.parts.len() as u64).to_be_bytes());
+        let mut pieces = Vec::new();
+        let mut pos = 0u64;
+        let mut push = |p: Piece, pieces: &mut Vec<(u64, Piece)>| {
+            let l = p.len();
+            pieces.push((pos, p));
+            pos += l;
+        };
+        push(Piece::Bytes(head), &mut pieces);
+        for part in &pinned.parts {
+            let mut h = part.topic_id.to_be_bytes().to_vec();
+            h.extend_from_slice(&part.base.to_be_bytes());
+            h.extend_from_slice(&part.len.to_be_bytes());
+            push(Piece::Bytes(h), &mut pieces);
+            push(
+                Piece::File {
+                    path: part.path.clone(),
+                    len: part.len,
+                },
+                &mut pieces,
+            );
+        }
+        Outgoing {
+            layout: Arc::new(Layout {
+                pieces,
+                total: pos,
+                _pinned: pinned,
+            }),
+            pos: 0,
+            pending: None,
+        }
+    }
+}
+
+impl AsyncRead for SnapshotData {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            SnapshotData::File(f) => Pin::new(f).poll_read(cx, buf),
+            SnapshotData::Outgoing(o) => {
+                if o.pos >= o.layout.total || buf.remaining() == 0 {
+                    return Poll::Ready(Ok(()));
+                }
+                if o.pending.is_none() {
+                    let (layout, pos, n) =
+                        (o.layout.clone(), o.pos, buf.remaining().min(READ_CHUNK));
+                    o.pending = Some(tokio::task::spawn_blocking(move || layout.read_at(pos, n)));
+                }
+                let handle = o.pending.as_mut().expect("pending read");
+                let res = ready!(Pin::new(handle).poll(cx));
+                o.pending = None;
+                let bytes = res.map_err(io::Error::other)??;
+                let n = bytes.len().min(buf.remaining());
+                buf.put_slice(&bytes[..n]);
+                o.pos += n as u64;
+                Poll::Ready(Ok(()))
+            }
+        }
+    }
+}
+
+use std::future::Future;
+
+impl AsyncSeek for SnapshotData {
+    fn start_seek(self: Pin<&mut Self>, position: SeekFrom) -> io::Result<()> {
+        match self.get_mut() {
+            SnapshotData::File(f) => Pin::new(f).start_seek(position),
+            SnapshotData::Outgoing(o) => {
+                let total = o.layout.total as i128;
+                let target = match position {
+                    SeekFrom::Start(p) => p as i128,
+                    SeekFrom::End(d) => total + d as i128,
+                    SeekFrom::Current(d) => o.pos as i128 + d as i128,
+                };
+                if target < 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "seek before the start of the snapshot",
+                    ));
+                }
+                if let Some(h) = o.pending.take() {
+                    h.abort();
+                }
+                o.pos = target as u64;
+                Ok(())
+            }
+        }
+    }
+
+    fn poll_complete(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
+        match self.get_mut() {
+            SnapshotData::File(f) => Pin::new(f).poll_complete(cx),
+            SnapshotData::Outgoing(o) => Poll::Ready(Ok(o.pos)),
+        }
+    }
+}
+
+impl AsyncWrite for SnapshotData {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            SnapshotData::File(f) => Pin::new(f).poll_write(cx, buf),
+            SnapshotData::Outgoing(_) => {
+                Poll::Ready(Err(io::Error::other("an outgoing snapshot is read-only")))
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            SnapshotData::File(f) => Pin::new(f).poll_flush(cx),
+            SnapshotData::Outgoing(_) => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            SnapshotData::File(f) => Pin::new(f).poll_shutdown(cx),
+            SnapshotData::Outgoing(_) => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+async fn read_chunk(r: &mut (impl AsyncRead + Unpin), what: &str) -> io::Result<Option<Vec<u8>>> {
+    let len = r
+        .read_u32()
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("snapshot truncated before {what}")))?;
     if len == END {
         return Ok(None);
     }
     if len > 1 << 30 {
-        return Err(Error::Raft(format!(
-            "snapshot record of {len} bytes: corrupt snapshot"
-        )));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("snapshot {what} of {len} bytes: corrupt"),
+        ));
     }
     let mut buf = vec![0u8; len as usize];
-    r.read_exact(&mut buf)
-        .map_err(|e| Error::io(format!("snapshot truncated in {what}"), e))?;
+    r.read_exact(&mut buf).await?;
     Ok(Some(buf))
 }
 
-/// Read just the header of a snapshot file.
-pub fn read_header(path: &Path) -> Result<SnapshotHeader> {
-    let mut r = BufReader::new(
-        File::open(path).map_err(|e| Error::io(format!("open {}", path.display()), e))?,
-    );
-    header_from(&mut r)
+/// What an unpacked snapshot holds: its header and metadata; its segment files are in the
+/// directory passed to [`unpack`].
+pub struct Unpacked {
+    pub header: SnapshotHeader,
+    pub kvs: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
-fn header_from(r: &mut impl Read) -> Result<SnapshotHeader> {
+/// Read a snapshot stream from the start, writing its segment files (with fresh sparse indexes,
+/// fsynced) under `data_dir`.
+pub async fn unpack(data: &mut SnapshotData, data_dir: PathBuf) -> io::Result<Unpacked> {
+    data.seek(SeekFrom::Start(0)).await?;
+    let mut r = tokio::io::BufReader::with_capacity(READ_CHUNK, data);
     let mut magic = [0u8; 8];
-    r.read_exact(&mut magic)
-        .map_err(|e| Error::io("snapshot header", e))?;
+    r.read_exact(&mut magic).await?;
     if &magic != MAGIC {
-        return Err(Error::Raft("not a jumpnet snapshot (bad magic)".into()));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a jumpnet snapshot (bad magic)",
+        ));
     }
-    let header =
-        read_chunk(r, "header")?.ok_or_else(|| Error::Raft("snapshot without header".into()))?;
-    bincode::deserialize(&header).map_err(|e| Error::decode("snapshot header", e))
+    let header = read_chunk(&mut r, "header")
+        .await?
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "snapshot without header"))?;
+    let header: SnapshotHeader =
+        bincode::deserialize(&header).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let mut kvs = Vec::new();
+    while let Some(k) = read_chunk(&mut r, "a key").await? {
+        let v = read_chunk(&mut r, "a value").await?.ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, "snapshot ends inside a record")
+        })?;
+        kvs.push((k, v));
+    }
+    tokio::fs::create_dir_all(&data_dir).await?;
+    let parts = r.read_u64().await?;
+    let mut written = Vec::new();
+    for _ in 0..parts {
+        let (topic_id, base, len) = (
+            r.read_u64().await?,
+            r.read_u64().await?,
+            r.read_u64().await?,
+        );
+        let dir = data_dir.join(topic_id.to_string());
+        tokio::fs::create_dir_all(&dir).await?;
+        let mut f = tokio::fs::File::create(segment::log_path(&dir, base)).await?;
+        let copied = tokio::io::copy(&mut (&mut r).take(len), &mut f).await?;
+        if copied != len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "snapshot ends inside a segment",
+            ));
+        }
+        f.flush().await?;
+        written.push((dir, base, len));
+    }
+    // Indexes, then everything to disk before the metadata may point at it.
+    tokio::task::spawn_blocking(move || -> io::Result<()> {
+        for (dir, base, len) in &written {
+            rebuild_index(dir, *base, *len)?;
+            segment::sync(dir, *base)?;
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        std::fs::File::open(&data_dir)?.sync_all()
+    })
+    .await
+    .map_err(io::Error::other)??;
+    Ok(Unpacked { header, kvs })
 }
 
-/// Replace the whole state-machine tree with the snapshot in `path`; returns its header.
-pub fn load(tree: &sled::Tree, deleter: &Deleter, path: &Path) -> Result<SnapshotHeader> {
-    let _paused = deleter.pause();
-    let mut r = BufReader::with_capacity(
-        1 << 20,
-        File::open(path).map_err(|e| Error::io(format!("open {}", path.display()), e))?,
-    );
-    let header = header_from(&mut r)?;
-    tree.clear()?;
-    let mut batch = sled::Batch::default();
-    let mut n = 0;
-    while let Some(k) = read_chunk(&mut r, "key")? {
-        let v = read_chunk(&mut r, "value")?
-            .ok_or_else(|| Error::Raft("snapshot ends inside a record".into()))?;
-        batch.insert(k, v);
-        n += 1;
-        if n % LOAD_BATCH == 0 {
-            tree.apply_batch(std::mem::take(&mut batch))?;
+fn rebuild_index(dir: &std::path::Path, base: u64, len: u64) -> io::Result<()> {
+    let mut idx = Vec::new();
+    let mut next = 0u64;
+    segment::scan(&segment::log_path(dir, base), 0, len, |offset, _, pos| {
+        if pos >= next {
+            idx.extend_from_slice(&((offset - base) as u32).to_be_bytes());
+            idx.extend_from_slice(&(pos as u32).to_be_bytes());
+            next = pos + segment::INDEX_EVERY;
         }
-    }
-    tree.apply_batch(batch)?;
-    Ok(header)
-}
-
-/// `<state-dir>/snapshots`: at most one current snapshot (`snap-<id>.bin`), plus files being
-/// built or received.
-#[derive(Clone)]
-pub struct SnapshotDir {
-    path: PathBuf,
-}
-
-impl SnapshotDir {
-    pub fn open(path: PathBuf) -> Result<SnapshotDir> {
-        fs::create_dir_all(&path)
-            .map_err(|e| Error::io(format!("create {}", path.display()), e))?;
-        // Leftovers of builds or transfers that a crash interrupted.
-        for entry in fs::read_dir(&path)
-            .map_err(|e| Error::io("list snapshots", e))?
-            .flatten()
-        {
-            if entry.file_name().to_string_lossy().ends_with(".tmp") {
-                let _ = fs::remove_file(entry.path());
-            }
-        }
-        Ok(SnapshotDir { path })
-    }
-
-    pub fn new_receive_path(&self) -> PathBuf {
-        self.path
-            .join(format!("receiving-{}.tmp", uuid::Uuid::new_v4()))
-    }
-
-    /// The current snapshot file, if any.
-    pub fn current(&self) -> Option<PathBuf> {
-        fs::read_dir(&self.path)
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "bin"))
-            .max_by_key(|p| fs::metadata(p).and_then(|m| m.modified()).ok())
-    }
-
-    /// Make `tmp` the current snapshot (durably) and remove the previous ones.
-    pub fn promote(&self, tmp: &Path, snapshot_id: &str) -> Result<PathBuf> {
-        let target = self.path.join(format!("snap-{snapshot_id}.bin"));
-        fs::rename(tmp, &target).map_err(|e| Error::io("rename snapshot", e))?;
-        File::open(&self.path)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io("sync snapshot dir", e))?;
-        for entry in fs::read_dir(&self.path)
-            .map_err(|e| Error::io("list snapshots", e))?
-            .flatten()
-        {
-            let p = entry.path();
-            if p != target && p.extension().is_some_and(|x| x == "bin") {
-                let _ = fs::remove_file(p);
-            }
-        }
-        Ok(target)
-    }
+        true
+    })?;
+    std::fs::write(segment::idx_path(dir, base), idx)
 }

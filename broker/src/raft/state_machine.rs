@@ -1,5 +1,7 @@
-//! openraft's state machine over the `sm` tree: applies committed entries through
-//! [`crate::topics::apply`], builds and installs snapshots ([`super::snapshot`]).
+//! openraft's state machine over [`TopicStore`]: applies committed entries through
+//! [`crate::topics::apply`], checkpoints when openraft asks for a snapshot (that is what makes the
+//! applied state durable and lets openraft purge its log), streams snapshots to followers that
+//! need one, and installs snapshots from the leader.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,20 +13,21 @@ use openraft::{
 };
 
 use super::flusher::Flusher;
-use super::snapshot::{self, Capture, SnapshotDir, SnapshotHeader};
+use super::snapshot::{self, Outgoing, SnapshotData, SnapshotHeader};
 use super::{Entry, LogId, Response, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
-use crate::topics::apply::Applier;
+use crate::topics::apply::{encode, Applier};
+use crate::topics::log::Pinned;
 use crate::topics::{keys, TopicStore};
 
 pub struct StateMachine {
     store: TopicStore,
     flusher: Flusher,
-    snapshots: SnapshotDir,
+    /// Where snapshots being received are written.
+    incoming: PathBuf,
     last_applied: Option<LogId>,
     membership: StoredMembership,
     /// Shared with readiness and metrics.
     applied_index: Arc<AtomicU64>,
-    /// Where the snapshot being received is written (openraft receives one at a time).
     receiving: Arc<Mutex<Option<PathBuf>>>,
 }
 
@@ -47,38 +50,27 @@ fn snap_err(verb: ErrorVerb, e: impl ToString) -> StorageError {
 }
 
 impl StateMachine {
-    /// Open the state machine; if the current snapshot is ahead of what the tree recovered (a
-    /// crash after a snapshot but before the tree reached disk), reload the tree from it.
+    /// Open at the last checkpoint; openraft re-applies the log entries after it.
     pub async fn open(
         store: TopicStore,
         flusher: Flusher,
-        snapshot_dir: PathBuf,
+        incoming: PathBuf,
     ) -> crate::Result<StateMachine> {
-        let snapshots = SnapshotDir::open(snapshot_dir)?;
-        let tree = store.tree().clone();
-        let mut last_applied: Option<LogId> = store.get(keys::APPLIED)?.flatten();
-        let mut membership: StoredMembership = store.get(keys::MEMBERSHIP)?.unwrap_or_default();
-        if let Some(path) = snapshots.current() {
-            let header = snapshot::read_header(&path)?;
-            if header.last_applied > last_applied {
-                tracing::info!(snapshot = ?header.last_applied, applied = ?last_applied, "state behind the snapshot; loading it");
-                let deleter = store.deleter().clone();
-                let h = tokio::task::spawn_blocking(move || snapshot::load(&tree, &deleter, &path))
-                    .await
-                    .map_err(|e| crate::Error::Raft(e.to_string()))??;
-                last_applied = h.last_applied;
-                membership = h.membership;
-                flusher
-                    .flush()
-                    .await
-                    .map_err(|e| crate::Error::io("flush", e))?;
-            }
+        std::fs::create_dir_all(&incoming)
+            .map_err(|e| crate::Error::io(format!("create {}", incoming.display()), e))?;
+        for entry in std::fs::read_dir(&incoming)
+            .map_err(|e| crate::Error::io("list snapshots", e))?
+            .flatten()
+        {
+            let _ = std::fs::remove_file(entry.path());
         }
+        let last_applied: Option<LogId> = store.get(keys::APPLIED)?.flatten();
+        let membership: StoredMembership = store.get(keys::MEMBERSHIP)?.unwrap_or_default();
         let applied_index = Arc::new(AtomicU64::new(last_applied.map_or(0, |l| l.index)));
         Ok(StateMachine {
             store,
             flusher,
-            snapshots,
+            incoming,
             last_applied,
             membership,
             applied_index,
@@ -94,6 +86,39 @@ impl StateMachine {
         self.last_applied = last;
         self.applied_index
             .store(last.map_or(0, |l| l.index), Ordering::Release);
+    }
+
+    fn header(&self) -> SnapshotHeader {
+        SnapshotHeader {
+            last_applied: self.last_applied,
+            membership: self.membership.clone(),
+            // The state at one applied log id is the same everywhere: so is its snapshot's id.
+            snapshot_id: format!(
+                "{}-{}",
+                self.last_applied.map_or(0, |l| l.leader_id.term),
+                self.last_applied.map_or(0, |l| l.index)
+            ),
+        }
+    }
+
+    /// Make everything applied so far durable (between two applies, so it is consistent).
+    async fn checkpoint(&mut self) -> crate::Result<()> {
+        let extra = vec![
+            (keys::APPLIED.to_vec(), encode(&self.last_applied)),
+            (keys::MEMBERSHIP.to_vec(), encode(&self.membership)),
+        ];
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.checkpoint(extra))
+            .await
+            .map_err(|e| crate::Error::Raft(e.to_string()))??;
+        self.flusher
+            .flush()
+            .await
+            .map_err(|e| crate::Error::io("flush the checkpoint", e))?;
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.after_checkpoint())
+            .await
+            .map_err(|e| crate::Error::Raft(e.to_string()))?
     }
 }
 
@@ -113,83 +138,71 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let tree = self.store.tree().clone();
-        let applied = tokio::task::spawn_blocking(move || -> crate::Result<_> {
-            let mut a = Applier::new(&tree);
-            let mut responses = Vec::with_capacity(entries.len());
-            let mut last = None;
-            let mut membership = None;
-            for entry in entries {
-                last = Some(entry.log_id);
-                match entry.payload {
-                    EntryPayload::Blank => responses.push(Response::None),
-                    EntryPayload::Normal(cmd) => {
-                        let mut results = Vec::with_capacity(cmd.ops.len());
-                        for op in cmd.ops {
-                            results.push(a.apply(op, entry.log_id.index, cmd.ts_ms)?);
+        let store = self.store.clone();
+        let (responses, last, membership, applied) =
+            tokio::task::spawn_blocking(move || -> crate::Result<_> {
+                let mut a = Applier::new(&store);
+                let mut responses = Vec::with_capacity(entries.len());
+                let mut last = None;
+                let mut membership = None;
+                for entry in entries {
+                    last = Some(entry.log_id);
+                    match entry.payload {
+                        EntryPayload::Blank => responses.push(Response::None),
+                        EntryPayload::Normal(cmd) => {
+                            let mut results = Vec::with_capacity(cmd.ops.len());
+                            for op in cmd.ops {
+                                results.push(a.apply(op, entry.log_id.index, cmd.ts_ms)?);
+                            }
+                            responses.push(Response::Ops(results));
                         }
-                        responses.push(Response::Ops(results));
-                    }
-                    EntryPayload::Membership(m) => {
-                        for (id, node) in m.nodes() {
-                            a.note_node_id(&node.raft_addr, *id)?;
+                        EntryPayload::Membership(m) => {
+                            for (id, node) in m.nodes() {
+                                a.note_node_id(&node.raft_addr, *id)?;
+                            }
+                            membership = Some(StoredMembership::new(Some(entry.log_id), m));
+                            responses.push(Response::None);
                         }
-                        membership = Some(StoredMembership::new(Some(entry.log_id), m));
-                        responses.push(Response::None);
                     }
                 }
-            }
-            a.put(keys::APPLIED, &last);
-            if let Some(m) = &membership {
-                a.put(keys::MEMBERSHIP, m);
-            }
-            let applied = a.finish();
-            tree.apply_batch(applied.batch)?;
-            Ok((
-                responses,
-                last,
-                membership,
-                applied.touched,
-                applied.garbage,
-            ))
-        })
-        .await
-        .map_err(|e| sm_err(ErrorVerb::Write, e))?
-        .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+                Ok((responses, last, membership, a.finish()?))
+            })
+            .await
+            .map_err(|e| sm_err(ErrorVerb::Write, e))?
+            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
 
-        let (responses, last, membership, touched, garbage) = applied;
+        // Segment data is written; now readers may see the metadata that points at it.
+        self.store.merge(applied.changes);
+        let logs = self.store.logs();
+        for (topic_id, start) in applied.trims {
+            logs.defer_trim(topic_id, start);
+        }
+        for topic_id in applied.deleted_topics {
+            logs.defer_topic_delete(topic_id);
+        }
         self.set_applied(last);
         if let Some(m) = membership {
             self.membership = m;
         }
-        self.store.deleter().delete(garbage);
-        self.store.notifier().notify(&touched);
+        self.store.notifier().notify(&applied.touched);
         Ok(responses)
     }
 
     async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
-        let header = SnapshotHeader {
-            last_applied: self.last_applied,
-            membership: self.membership.clone(),
-            snapshot_id: format!(
-                "{}-{}-{}",
-                self.last_applied.map_or(0, |l| l.leader_id.term),
-                self.last_applied.map_or(0, |l| l.index),
-                &uuid::Uuid::new_v4().simple().to_string()[..8]
-            ),
-        };
-        // Between two applies: the capture is consistent with `last_applied`.
-        let capture = Capture::take(self.store.tree(), header);
+        let result = self
+            .checkpoint()
+            .await
+            .map(|()| self.header().meta())
+            .map_err(|e| snap_err(ErrorVerb::Write, e));
         SnapshotBuilder {
-            capture: Some(capture),
-            store: self.store.clone(),
-            flusher: self.flusher.clone(),
-            dir: self.snapshots.clone(),
+            result: Some(result),
         }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
-        let path = self.snapshots.new_receive_path();
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<SnapshotData>, StorageError> {
+        let path = self
+            .incoming
+            .join(format!("receiving-{}.tmp", uuid::Uuid::new_v4().simple()));
         let file = tokio::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -197,124 +210,104 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .open(&path)
             .await
             .map_err(|e| snap_err(ErrorVerb::Write, e))?;
-        *self.receiving.lock().expect("receiving lock") = Some(path);
-        Ok(Box::new(file))
+        if let Some(old) = self.receiving.lock().expect("receiving lock").replace(path) {
+            let _ = std::fs::remove_file(old);
+        }
+        Ok(Box::new(SnapshotData::File(file)))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        mut snapshot: Box<tokio::fs::File>,
+        mut snapshot: Box<SnapshotData>,
     ) -> Result<(), StorageError> {
-        use std::os::unix::fs::MetadataExt;
-        use tokio::io::AsyncSeekExt;
-
-        let rd = |e: std::io::Error| snap_err(ErrorVerb::Read, e);
-        let wr = |e: std::io::Error| snap_err(ErrorVerb::Write, e);
-        snapshot.sync_all().await.map_err(wr)?;
-        let receiving = self.receiving.lock().expect("receiving lock").take();
-        let handle_ino = snapshot.metadata().await.map_err(rd)?.ino();
-        // Normally the handle is the file `begin_receiving_snapshot` created: keep it as is.
-        // A handle from elsewhere gets its content copied into a file of our own.
-        let tmp = match receiving {
-            Some(p) if std::fs::metadata(&p).is_ok_and(|m| m.ino() == handle_ino) => p,
-            other => {
-                if let Some(p) = other {
-                    let _ = std::fs::remove_file(p);
-                }
-                let p = self.snapshots.new_receive_path();
-                let mut out = tokio::fs::File::create(&p).await.map_err(wr)?;
-                snapshot
-                    .seek(std::io::SeekFrom::Start(0))
-                    .await
-                    .map_err(rd)?;
-                tokio::io::copy(&mut *snapshot, &mut out)
-                    .await
-                    .map_err(wr)?;
-                out.sync_all().await.map_err(wr)?;
-                p
-            }
-        };
-        drop(snapshot);
-        let path = self
-            .snapshots
-            .promote(&tmp, &meta.snapshot_id)
-            .map_err(|e| snap_err(ErrorVerb::Write, e))?;
-        let tree = self.store.tree().clone();
-        let deleter = self.store.deleter().clone();
-        let header = tokio::task::spawn_blocking(move || snapshot::load(&tree, &deleter, &path))
+        let (name, dir) = self.store.new_data_dir();
+        let unpacked = snapshot::unpack(&mut snapshot, dir.clone())
             .await
-            .map_err(|e| snap_err(ErrorVerb::Read, e))?
             .map_err(|e| snap_err(ErrorVerb::Read, e))?;
-        if header.last_applied != meta.last_log_id {
+        drop(snapshot);
+        if let Some(p) = self.receiving.lock().expect("receiving lock").take() {
+            let _ = std::fs::remove_file(p);
+        }
+        if unpacked.header.last_applied != meta.last_log_id {
+            let _ = std::fs::remove_dir_all(&dir);
             return Err(snap_err(
                 ErrorVerb::Read,
                 format!(
-                    "snapshot file is at {:?}, expected {:?}",
-                    header.last_applied, meta.last_log_id
+                    "snapshot data is at {:?}, its meta says {:?}",
+                    unpacked.header.last_applied, meta.last_log_id
                 ),
             ));
         }
+        let mut kvs: Vec<(Vec<u8>, Vec<u8>)> = unpacked
+            .kvs
+            .into_iter()
+            .filter(|(k, _)| k != keys::APPLIED && k != keys::MEMBERSHIP && k != keys::DATA_DIR)
+            .collect();
+        kvs.push((keys::APPLIED.to_vec(), encode(&meta.last_log_id)));
+        kvs.push((keys::MEMBERSHIP.to_vec(), encode(&meta.last_membership)));
+        let store = self.store.clone();
+        let old = tokio::task::spawn_blocking(move || store.install(kvs, (name, dir)))
+            .await
+            .map_err(|e| snap_err(ErrorVerb::Write, e))?
+            .map_err(|e| snap_err(ErrorVerb::Write, e))?;
         self.flusher
             .flush()
             .await
             .map_err(|e| snap_err(ErrorVerb::Write, e))?;
+        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(old)).await;
         self.set_applied(meta.last_log_id);
         self.membership = meta.last_membership.clone();
-        self.store.notifier().notify_all();
         tracing::info!(last_log_id = ?meta.last_log_id, "installed snapshot from the leader");
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        let Some(path) = self.snapshots.current() else {
+        if self.last_applied.is_none() {
             return Ok(None);
-        };
-        let header = snapshot::read_header(&path).map_err(|e| snap_err(ErrorVerb::Read, e))?;
-        let file = tokio::fs::File::open(&path)
-            .await
-            .map_err(|e| snap_err(ErrorVerb::Read, e))?;
+        }
+        let header = self.header();
+        let kvs: Vec<(Vec<u8>, Vec<u8>)> = self
+            .store
+            .dump()
+            .map_err(|e| snap_err(ErrorVerb::Read, e))?
+            .into_iter()
+            .filter(|(k, _)| k != keys::APPLIED && k != keys::MEMBERSHIP && k != keys::DATA_DIR)
+            .collect();
+        let pinned = self.store.pin().map_err(|e| snap_err(ErrorVerb::Read, e))?;
+        let data = SnapshotData::Outgoing(Outgoing::new(&header, &kvs, pinned));
         Ok(Some(Snapshot {
             meta: header.meta(),
-            snapshot: Box::new(file),
+            snapshot: Box::new(data),
         }))
     }
 }
 
 pub struct SnapshotBuilder {
-    capture: Option<crate::Result<Capture>>,
-    store: TopicStore,
-    flusher: Flusher,
-    dir: SnapshotDir,
+    result: Option<Result<SnapshotMeta, StorageError>>,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        let capture = self
-            .capture
+        // The checkpoint happened when the builder was made (between two applies); openraft only
+        // keeps the meta of what is built here, and `get_current_snapshot` streams the data.
+        let meta = self
+            .result
             .take()
-            .ok_or_else(|| snap_err(ErrorVerb::Write, "snapshot builder used twice"))?
-            .map_err(|e| snap_err(ErrorVerb::Read, e))?;
-        // The tree state the snapshot describes must be on disk before openraft purges the log
-        // entries that produced it.
-        self.flusher
-            .flush()
-            .await
-            .map_err(|e| snap_err(ErrorVerb::Write, e))?;
-        let meta = capture.header.meta();
-        let (store, dir) = (self.store.clone(), self.dir.clone());
-        let path =
-            tokio::task::spawn_blocking(move || capture.write(store.tree(), store.deleter(), &dir))
-                .await
-                .map_err(|e| snap_err(ErrorVerb::Write, e))?
-                .map_err(|e| snap_err(ErrorVerb::Write, e))?;
-        let file = tokio::fs::File::open(&path)
-            .await
-            .map_err(|e| snap_err(ErrorVerb::Read, e))?;
-        tracing::info!(last_log_id = ?meta.last_log_id, path = %path.display(), "built snapshot");
+            .ok_or_else(|| snap_err(ErrorVerb::Write, "snapshot builder used twice"))??;
+        let header = SnapshotHeader {
+            last_applied: meta.last_log_id,
+            membership: meta.last_membership.clone(),
+            snapshot_id: meta.snapshot_id.clone(),
+        };
+        tracing::debug!(last_log_id = ?meta.last_log_id, "checkpoint");
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(file),
+            snapshot: Box::new(SnapshotData::Outgoing(Outgoing::new(
+                &header,
+                &[],
+                Pinned::none(),
+            ))),
         })
     }
 }

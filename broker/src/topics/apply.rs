@@ -1,38 +1,23 @@
-//! Applying committed ops to the state-machine tree. Everything one `apply` call writes goes into
-//! an overlay first (later ops read earlier ops' writes) and then into sled as one atomic batch
-//! together with the new last-applied log id, so a crash never leaves half an entry applied.
+//! Applying committed ops. Metadata reads see this call's own writes (a local overlay over the
+//! store); messages are encoded into per-topic buffers and appended to the segment files once per
+//! topic per call (or before an op that reads them back). [`Applier::finish`] returns the metadata
+//! changes for the store to publish after the data is written.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::keys;
 use super::model::{MessageRecord, ProducerState, TopicMeta};
-use crate::raft::command::{Op, OpError, OpResult, Publish};
+use super::segment;
+use super::store::TopicStore;
+use crate::raft::command::{Op, OpError, OpResult, Publish, Retention};
 
 /// Most (topic, producer) pairs remembered for exactly-once; the least recently used are forgotten.
 pub const MAX_PRODUCERS: u64 = 50_000;
 
-/// Reads see this apply call's own writes; [`Applier::finish`] turns them into one batch.
-pub struct Applier<'a> {
-    tree: &'a sled::Tree,
-    overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    /// Topics whose high watermark moved (readers waiting on them get woken).
-    pub touched: HashSet<String>,
-    /// Ranges of `d/` keys no longer reachable, deleted physically in the background.
-    pub garbage: Vec<(Vec<u8>, Vec<u8>)>,
-}
-
 type Res<T> = crate::Result<T>;
-
-/// What one apply call produced.
-pub struct Applied {
-    /// Everything written, to apply atomically.
-    pub batch: sled::Batch,
-    pub touched: HashSet<String>,
-    pub garbage: Vec<(Vec<u8>, Vec<u8>)>,
-}
 
 pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     bincode::serialize(v).expect("bincode encoding of plain data cannot fail")
@@ -42,20 +27,50 @@ pub(crate) fn decode<T: DeserializeOwned>(b: &[u8]) -> Res<T> {
     bincode::deserialize(b).map_err(|e| crate::Error::decode("state-machine record", e))
 }
 
+/// Frames of one topic not yet written: encoded bytes and (offset, position) of each frame.
+#[derive(Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    frames: Vec<(u64, usize)>,
+}
+
+/// What one apply call produced, for the store and the waiters.
+pub struct Applied {
+    pub changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pub touched: HashSet<String>,
+    /// (topic id, new start): segments below become deletable after the next checkpoint.
+    pub trims: Vec<(u64, u64)>,
+    pub deleted_topics: Vec<u64>,
+}
+
+pub struct Applier<'a> {
+    store: &'a TopicStore,
+    overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Topic metas this call changed (written to the overlay by `finish`).
+    metas: HashMap<String, Option<TopicMeta>>,
+    pending: HashMap<String, Pending>,
+    touched: HashSet<String>,
+    trims: Vec<(u64, u64)>,
+    deleted_topics: Vec<u64>,
+}
+
 impl<'a> Applier<'a> {
-    pub fn new(tree: &'a sled::Tree) -> Self {
+    pub fn new(store: &'a TopicStore) -> Self {
         Applier {
-            tree,
+            store,
             overlay: BTreeMap::new(),
+            metas: HashMap::new(),
+            pending: HashMap::new(),
             touched: HashSet::new(),
-            garbage: Vec::new(),
+            trims: Vec::new(),
+            deleted_topics: Vec::new(),
         }
     }
 
     fn get_raw(&self, key: &[u8]) -> Res<Option<Vec<u8>>> {
         match self.overlay.get(key) {
             Some(v) => Ok(v.clone()),
-            None => Ok(self.tree.get(key)?.map(|v| v.to_vec())),
+            None => self.store.get_raw(key),
         }
     }
 
@@ -71,12 +86,14 @@ impl<'a> Applier<'a> {
         self.overlay.insert(key.to_vec(), None);
     }
 
-    /// Keys under `prefix`, as the overlay and the tree together see them.
+    /// Keys under `prefix`, as the store and this call together see them.
     fn keys_with_prefix(&self, prefix: &[u8]) -> Res<Vec<Vec<u8>>> {
-        let mut keys: BTreeMap<Vec<u8>, bool> = BTreeMap::new();
-        for kv in self.tree.scan_prefix(prefix) {
-            keys.insert(kv?.0.to_vec(), true);
-        }
+        let mut keys: BTreeMap<Vec<u8>, bool> = self
+            .store
+            .scan_prefix(prefix)?
+            .into_iter()
+            .map(|(k, _)| (k, true))
+            .collect();
         for (k, v) in self
             .overlay
             .range(prefix.to_vec()..keys::prefix_end(prefix))
@@ -90,20 +107,58 @@ impl<'a> Applier<'a> {
             .collect())
     }
 
-    /// The atomic batch of everything applied.
-    pub fn finish(self) -> Applied {
-        let mut batch = sled::Batch::default();
-        for (k, v) in self.overlay {
-            match v {
-                Some(v) => batch.insert(k, v),
-                None => batch.remove(k),
+    pub fn topic(&mut self, name: &str) -> Res<Option<TopicMeta>> {
+        if let Some(m) = self.metas.get(name) {
+            return Ok(m.clone());
+        }
+        let m: Option<TopicMeta> = self.get(&keys::topic(name))?;
+        self.metas.insert(name.to_string(), m.clone());
+        Ok(m)
+    }
+
+    fn set_topic(&mut self, name: &str, meta: Option<TopicMeta>) {
+        self.metas.insert(name.to_string(), meta);
+    }
+
+    /// Write a topic's buffered frames to its segment files.
+    fn flush_topic(&mut self, name: &str) -> Res<()> {
+        let Some(p) = self.pending.remove(name) else {
+            return Ok(());
+        };
+        let Some(Some(mut meta)) = self.metas.get(name).cloned() else {
+            return Ok(());
+        };
+        self.store
+            .logs()
+            .append(&mut meta, &p.bytes, &p.frames)
+            .map_err(|e| crate::Error::io("append to a segment", e))?;
+        self.set_topic(name, Some(meta));
+        Ok(())
+    }
+
+    /// Write all buffered frames and hand over the metadata changes.
+    pub fn finish(mut self) -> Res<Applied> {
+        let names: Vec<String> = self.pending.keys().cloned().collect();
+        for n in names {
+            self.flush_topic(&n)?;
+        }
+        for (name, meta) in std::mem::take(&mut self.metas) {
+            let key = keys::topic(&name);
+            match meta {
+                Some(m) => self.put(&key, &m),
+                None => {
+                    if self.store.get_raw(&key)?.is_some() || self.overlay.contains_key(&key) {
+                        self.remove(&key)
+                    }
+                }
             }
         }
-        Applied {
-            batch,
+        Ok(Applied {
+            changes: self.overlay,
             touched: self.touched,
-            garbage: self.garbage,
-        }
+            trims: self.trims,
+            deleted_topics: self.deleted_topics,
+        })
     }
 
     /// Apply one op of the entry at `index`, proposed at `ts_ms`.
@@ -141,7 +196,7 @@ impl<'a> Applier<'a> {
                 Some(mut m) => {
                     if let Some(r) = retention {
                         m.retention = r;
-                        self.put(&keys::topic(&topic), &m);
+                        self.set_topic(&topic, Some(m));
                     }
                     OpResult::Topic { created: false }
                 }
@@ -153,14 +208,12 @@ impl<'a> Applier<'a> {
             Op::DeleteTopic { topic } => match self.topic(&topic)? {
                 None => OpResult::Deleted { existed: false },
                 Some(m) => {
-                    self.remove(&keys::topic(&topic));
+                    self.pending.remove(&topic);
+                    self.set_topic(&topic, None);
                     for k in self.keys_with_prefix(&keys::consumer_topic_prefix(&topic))? {
                         self.remove(&k);
                     }
-                    self.garbage.push((
-                        keys::message(m.id, 0).to_vec(),
-                        keys::message(m.id, u64::MAX).to_vec(),
-                    ));
+                    self.deleted_topics.push(m.id);
                     self.touched.insert(topic);
                     OpResult::Deleted { existed: true }
                 }
@@ -170,25 +223,28 @@ impl<'a> Applier<'a> {
                 topic_id,
                 new_start,
             } => match self.topic(&topic)? {
-                Some(mut m) if m.id == topic_id => {
+                Some(m) if m.id == topic_id => {
                     let new_start = new_start.min(m.next);
-                    if new_start > m.start {
-                        m.start_bytes = if new_start == m.next {
-                            m.appended_bytes
-                        } else {
-                            self.get::<MessageRecord>(&keys::message(m.id, new_start))?
-                                .map_or(m.appended_bytes, |r| r.cum_bytes)
-                        };
-                        self.garbage.push((
-                            keys::message(m.id, m.start).to_vec(),
-                            keys::message(m.id, new_start).to_vec(),
-                        ));
-                        m.start = new_start;
-                        self.put(&keys::topic(&topic), &m);
-                        self.touched.insert(topic);
+                    if new_start <= m.start {
+                        return Ok(OpResult::Trimmed {
+                            log_start_offset: m.start,
+                        });
                     }
+                    self.flush_topic(&topic)?;
+                    let mut m = self.topic(&topic)?.expect("topic exists");
+                    m.start_bytes = if new_start == m.next {
+                        m.appended_bytes
+                    } else {
+                        self.store
+                            .record(&m, new_start)?
+                            .map_or(m.appended_bytes, |r| r.cum_bytes)
+                    };
+                    m.start = new_start;
+                    self.trims.push((m.id, new_start));
+                    self.set_topic(&topic, Some(m));
+                    self.touched.insert(topic);
                     OpResult::Trimmed {
-                        log_start_offset: m.start,
+                        log_start_offset: new_start,
                     }
                 }
                 // Deleted (or deleted and recreated) since the leader decided: nothing to trim.
@@ -231,16 +287,7 @@ impl<'a> Applier<'a> {
         Ok(())
     }
 
-    pub fn topic(&self, name: &str) -> Res<Option<TopicMeta>> {
-        self.get(&keys::topic(name))
-    }
-
-    fn create_topic(
-        &mut self,
-        name: &str,
-        retention: crate::raft::command::Retention,
-        ts_ms: u64,
-    ) -> Res<TopicMeta> {
+    fn create_topic(&mut self, name: &str, retention: Retention, ts_ms: u64) -> Res<TopicMeta> {
         let id: u64 = self.get(keys::NEXT_TOPIC_ID)?.unwrap_or(1);
         self.put(keys::NEXT_TOPIC_ID, &(id + 1));
         let meta = TopicMeta {
@@ -249,7 +296,7 @@ impl<'a> Applier<'a> {
             retention,
             ..Default::default()
         };
-        self.put(&keys::topic(name), &meta);
+        self.set_topic(name, Some(meta.clone()));
         Ok(meta)
     }
 
@@ -284,6 +331,7 @@ impl<'a> Applier<'a> {
 
         let base = meta.next;
         let ts = ts_ms.max(meta.last_ts_ms);
+        let pending = self.pending.entry(p.topic.clone()).or_default();
         for m in p.messages {
             let record = MessageRecord {
                 ts_ms: ts,
@@ -294,11 +342,12 @@ impl<'a> Applier<'a> {
                 value: m.value,
             };
             meta.appended_bytes += record.size();
-            self.put(&keys::message(meta.id, meta.next), &record);
+            pending.frames.push((meta.next, pending.bytes.len()));
+            segment::encode_frame(&mut pending.bytes, meta.next, &record);
             meta.next += 1;
         }
         meta.last_ts_ms = ts;
-        self.put(&keys::topic(&p.topic), &meta);
+        self.set_topic(&p.topic, Some(meta.clone()));
         self.touched.insert(p.topic);
 
         if let (Some(ps), Some((key, mut state))) = (p.producer, producer_state) {
@@ -331,23 +380,19 @@ impl<'a> Applier<'a> {
             self.put(keys::PRODUCER_COUNT, &n);
             return Ok(());
         }
-        // The oldest entry in the tree is older than anything this call wrote (indexes only grow).
         let oldest = self
-            .tree
-            .scan_prefix(keys::PRODUCER_ORDER_PREFIX)
-            .keys()
-            .next()
-            .transpose()?;
+            .store
+            .first_key(keys::PRODUCER_ORDER_PREFIX, &self.overlay)?;
         match oldest
             .as_deref()
             .and_then(|k| keys::parse_producer_order(k).map(|p| (k.to_vec(), p)))
         {
-            Some((order_key, (topic_id, producer_id))) if self.get_raw(&order_key)?.is_some() => {
+            Some((order_key, (topic_id, producer_id))) => {
                 self.remove(&order_key);
                 self.remove(&keys::producer(topic_id, &producer_id));
                 self.put(keys::PRODUCER_COUNT, &(n - 1));
             }
-            _ => self.put(keys::PRODUCER_COUNT, &n),
+            None => self.put(keys::PRODUCER_COUNT, &n),
         }
         Ok(())
     }
@@ -359,34 +404,26 @@ impl<'a> Applier<'a> {
         limit: u32,
         max_bytes: u64,
     ) -> Res<OpResult> {
-        let Some(meta) = self.topic(&topic)? else {
+        if self.topic(&topic)?.is_none() {
             return Ok(OpResult::Consumed {
                 values: vec![],
                 next_offset: 0,
             });
-        };
+        }
+        self.flush_topic(&topic)?;
+        let meta = self.topic(&topic)?.expect("topic exists");
         let key = keys::consumer(&topic, &consumer);
         let pos: u64 = self.get(&key)?.unwrap_or(0);
-        let mut offset = pos.max(meta.start);
-        let mut values = Vec::new();
-        let mut bytes = 0u64;
-        while offset < meta.next && values.len() < limit as usize {
-            let Some(rec) = self.get::<MessageRecord>(&keys::message(meta.id, offset))? else {
-                break;
-            };
-            bytes += rec.value.len() as u64;
-            if !values.is_empty() && bytes > max_bytes {
-                break;
-            }
-            values.push(rec.value);
-            offset += 1;
-        }
-        if offset != pos {
-            self.put(&key, &offset);
+        let messages = self.store.read(&meta, pos, limit as usize, max_bytes)?;
+        let next_offset = messages
+            .last()
+            .map_or(pos.max(meta.start), |m| m.offset + 1);
+        if next_offset != pos {
+            self.put(&key, &next_offset);
         }
         Ok(OpResult::Consumed {
-            values,
-            next_offset: offset,
+            values: messages.into_iter().map(|m| m.record.value).collect(),
+            next_offset,
         })
     }
 }

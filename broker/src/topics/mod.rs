@@ -1,23 +1,25 @@
-//! The topic log on top of the state-machine tree: the key layout, the stored records, how
-//! committed ops change them (`apply`), how readers see them (`read`), retention arithmetic, and
-//! the background deletion of data that retention or topic deletion made unreachable.
+//! The topic log: metadata (topics, consumer positions, producers) in the state-machine tree,
+//! messages in per-topic segment files; how committed ops change them (`apply`), how readers see
+//! them (`store`), retention arithmetic, and checkpoints that make applied state durable.
 //!
 //! ```text
-//!  write: state_machine ─▶ apply::Applier ─▶ one sled batch ─▶ notify waiters of touched topics
-//!                                                 └──▶ deleter (trimmed ranges, deleted topics)
-//!  read:  api ─▶ TopicStore::{topic, read, ...} ─▶ sled range scan (on the blocking pool)
+//!  write: state_machine ─▶ apply::Applier ─▶ segment files (log.rs, segment.rs) ─▶ metadata overlay
+//!                                                                               ─▶ wake waiters
+//!  checkpoint (snapshot policy): fsync segments ─▶ sled batch ─▶ delete trimmed segments
+//!  read:  api ─▶ TopicStore::{topic, read} ─▶ segment scan from the sparse index (blocking pool)
 //! ```
 
 pub mod apply;
-pub mod deleter;
 pub mod keys;
+pub mod log;
 pub mod model;
 pub mod notify;
-pub mod read;
 pub mod retention;
+pub mod segment;
+pub mod store;
 
 pub use model::{Message, MessageRecord, TopicMeta};
-pub use read::TopicStore;
+pub use store::TopicStore;
 
 /// Topic names: Kafka's rule (letters, digits, `.`, `_`, `-`; 1–249 chars), minus names the seed's
 /// routes use at the top level.

@@ -24,6 +24,10 @@ pub struct TopicMeta {
     pub created_ms: u64,
     /// Explicit retention; unset fields use the node-wide default.
     pub retention: Retention,
+    /// Base offset of the segment file being appended to, and its length in bytes: what recovery
+    /// cuts the segment back to when this meta is the checkpointed one.
+    pub active_base: u64,
+    pub active_pos: u64,
 }
 
 impl TopicMeta {

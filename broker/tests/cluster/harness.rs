@@ -2,7 +2,7 @@
 //! and HTTP helpers. Everything waits on conditions (polling the API), never on fixed sleeps.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -320,11 +320,4 @@ where
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-pub fn dir_has_snapshot(dir: &Path) -> bool {
-    std::fs::read_dir(dir.join("snapshots")).is_ok_and(|rd| {
-        rd.flatten()
-            .any(|e| e.file_name().to_string_lossy().ends_with(".bin"))
-    })
 }

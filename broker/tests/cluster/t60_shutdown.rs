@@ -72,8 +72,12 @@ async fn sigterm_on_the_leader_hands_over_and_exits_cleanly() {
     let new_leader = c.wait_new_leader(&others, leader).await;
     assert_ne!(new_leader, leader);
     c.put(others[0], "t", "after").await.unwrap();
-    assert_eq!(
-        c.history(others[1], "t").await.unwrap(),
-        vec!["before", "after"]
-    );
+    let h = wait_until(
+        "the other survivor applied it",
+        Duration::from_secs(5),
+        || async { c.history(others[1], "t").await.filter(|h| h.len() == 2) },
+    )
+    .await
+    .unwrap();
+    assert_eq!(h, vec!["before", "after"]);
 }

@@ -42,10 +42,17 @@ async fn batches_get_dense_offsets_and_reads_page_by_offset() {
     let v = publish(&c, 2, "orders", json!({"messages": [{"value": "d"}]})).await;
     assert_eq!(v["offsets"], json!([3]));
 
-    let (s, r) = c
-        .get(1, "/v1/topics/orders/messages?offset=0&limit=2")
-        .await
-        .unwrap();
+    let (s, r) = wait_until(
+        "node 1 applied both batches",
+        Duration::from_secs(5),
+        || async {
+            c.get(1, "/v1/topics/orders/messages?offset=0&limit=2")
+                .await
+                .filter(|(_, r)| r["high_watermark"] == 4)
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(s, 200);
     let msgs = r["messages"].as_array().unwrap();
     assert_eq!(msgs.len(), 2);
@@ -216,6 +223,11 @@ async fn events(resp: reqwest::Response, n: usize) -> Vec<(u64, String)> {
 async fn sse_follows_a_fast_producer_and_resumes_without_gap_or_duplicate() {
     let c = Cluster::three(&[]).await;
     publish(&c, 0, "feed", json!({"messages": [{"value": "m0"}]})).await;
+    wait_until("node 2 has the topic", Duration::from_secs(5), || async {
+        c.get(2, "/v1/topics/feed").await.filter(|(s, _)| *s == 200)
+    })
+    .await
+    .unwrap();
     let url = format!("{}/v1/topics/feed/stream?offset=0", c.nodes[2].api());
     let reader = {
         let url = url.clone();
@@ -251,7 +263,18 @@ async fn consumer_positions_are_replicated_report_lag_and_survive_leader_change(
     for i in 0..10 {
         c.put(0, "pos", &format!("v{i}")).await.unwrap();
     }
-    let (s, p) = c.get(1, "/v1/consumers/billing/topics/pos").await.unwrap();
+    // Reads are served from each node's applied state: wait until node 1 has all ten.
+    let (s, p) = wait_until(
+        "node 1 applied the publishes",
+        Duration::from_secs(5),
+        || async {
+            c.get(1, "/v1/consumers/billing/topics/pos")
+                .await
+                .filter(|(_, p)| p["high_watermark"] == 10)
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(s, 200);
     assert_eq!(
         (

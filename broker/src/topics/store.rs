@@ -1,0 +1,304 @@
+//! The state machine's storage: metadata in the sled tree `sm`, messages in segment files
+//! ([`super::log`]). Applies change metadata in memory (an overlay over the tree) and append to
+//! segments; a checkpoint fsyncs the segments and writes the overlay to sled in one atomic batch.
+//! So sled always holds exactly a checkpoint, the segments hold at least as much, and a restart
+//! re-applies the Raft log entries after the checkpoint.
+//!
+//! ```text
+//!  apply ──▶ segments (write) ──▶ overlay (memory) ──▶ readers see it
+//!  checkpoint: fsync segments ─▶ sled batch(overlay + applied) ─▶ fsync ─▶ overlay cleared
+//!                                                               └─▶ deferred segment deletions
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+
+use super::apply::decode;
+use super::keys;
+use super::log::{Pinned, TopicLogs};
+use super::model::{Message, MessageRecord, TopicMeta};
+use super::notify::Notifier;
+use crate::{Error, Result};
+
+type Overlay = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+#[derive(Clone)]
+pub struct TopicStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tree: sled::Tree,
+    state_dir: PathBuf,
+    segment_bytes: u64,
+    /// Metadata changed since the last checkpoint (`None`: deleted).
+    overlay: RwLock<Overlay>,
+    logs: RwLock<Arc<TopicLogs>>,
+    notifier: Notifier,
+}
+
+fn io_err(context: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |e| Error::io(context, e)
+}
+
+impl TopicStore {
+    /// Open the store in `state_dir` (segments under the data directory the checkpoint names).
+    pub fn open(db: &sled::Db, state_dir: &Path, segment_bytes: u64) -> Result<TopicStore> {
+        let tree = db.open_tree("sm")?;
+        let data_dir: String = tree
+            .get(keys::DATA_DIR)?
+            .map(|v| decode(&v))
+            .transpose()?
+            .unwrap_or_else(|| "data".into());
+        // Directories of interrupted snapshot installs.
+        for entry in std::fs::read_dir(state_dir)
+            .map_err(io_err("list the state dir"))?
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with("data") && name != data_dir && entry.path().is_dir() {
+                std::fs::remove_dir_all(entry.path()).map_err(io_err("remove an old data dir"))?;
+            }
+        }
+        let metas = metas_of(&tree)?;
+        let logs = TopicLogs::open(state_dir.join(&data_dir), segment_bytes, &metas)
+            .map_err(io_err("open segment files"))?;
+        Ok(TopicStore {
+            inner: Arc::new(Inner {
+                tree,
+                state_dir: state_dir.to_path_buf(),
+                segment_bytes,
+                overlay: RwLock::default(),
+                logs: RwLock::new(Arc::new(logs)),
+                notifier: Notifier::default(),
+            }),
+        })
+    }
+
+    pub fn notifier(&self) -> &Notifier {
+        &self.inner.notifier
+    }
+
+    pub fn logs(&self) -> Arc<TopicLogs> {
+        self.inner.logs.read().expect("logs lock").clone()
+    }
+
+    /// Run a read on the blocking pool.
+    pub async fn blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&TopicStore) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(&this))
+            .await
+            .map_err(|e| Error::Raft(format!("read task failed: {e}")))?
+    }
+
+    /// A metadata value as of the last apply.
+    pub fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if let Some(v) = self.inner.overlay.read().expect("overlay lock").get(key) {
+            return Ok(v.clone());
+        }
+        Ok(self.inner.tree.get(key)?.map(|v| v.to_vec()))
+    }
+
+    pub fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
+        self.get_raw(key)?.map(|b| decode(&b)).transpose()
+    }
+
+    /// Keys and values under `prefix`, overlay applied.
+    pub fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        for kv in self.inner.tree.scan_prefix(prefix) {
+            let (k, v) = kv?;
+            merged.insert(k.to_vec(), Some(v.to_vec()));
+        }
+        let end = keys::prefix_end(prefix);
+        for (k, v) in self
+            .inner
+            .overlay
+            .read()
+            .expect("overlay lock")
+            .range(prefix.to_vec()..end)
+        {
+            merged.insert(k.clone(), v.clone());
+        }
+        Ok(merged
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect())
+    }
+
+    /// The first live key under `prefix`, with `local` (an apply's own changes) over the store.
+    pub fn first_key(&self, prefix: &[u8], local: &Overlay) -> Result<Option<Vec<u8>>> {
+        let overlay = self.inner.overlay.read().expect("overlay lock");
+        let end = keys::prefix_end(prefix);
+        let live = |k: &[u8]| -> Option<bool> {
+            local.get(k).or_else(|| overlay.get(k)).map(Option::is_some)
+        };
+        // The first key only the overlays hold, and the first key of the tree they do not delete.
+        let from_overlays = local
+            .range(prefix.to_vec()..end.clone())
+            .chain(overlay.range(prefix.to_vec()..end))
+            .filter(|(k, _)| live(k) == Some(true))
+            .map(|(k, _)| k.clone())
+            .min();
+        let mut from_tree = None;
+        for k in self.inner.tree.scan_prefix(prefix).keys() {
+            let k = k?;
+            if live(&k) != Some(false) {
+                from_tree = Some(k.to_vec());
+                break;
+            }
+        }
+        Ok(match (from_overlays, from_tree) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+
+    /// Every metadata key and value (a snapshot's small part).
+    pub fn dump(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.scan_prefix(b"")
+    }
+
+    pub fn topic(&self, name: &str) -> Result<Option<TopicMeta>> {
+        self.get(&keys::topic(name))
+    }
+
+    /// Every topic, by name.
+    pub fn topics(&self) -> Result<Vec<(String, TopicMeta)>> {
+        self.scan_prefix(keys::TOPIC_PREFIX)?
+            .into_iter()
+            .filter_map(|(k, v)| keys::topic_name(&k).map(|n| (n.to_string(), v)))
+            .map(|(n, v)| Ok((n, decode(&v)?)))
+            .collect()
+    }
+
+    /// Messages from `from` (clamped to the log start), up to `limit` and about `max_bytes` of
+    /// values; the first message is returned even when it alone is bigger.
+    pub fn read(
+        &self,
+        meta: &TopicMeta,
+        from: u64,
+        limit: usize,
+        max_bytes: u64,
+    ) -> Result<Vec<Message>> {
+        self.logs()
+            .read(meta, from, limit, max_bytes)
+            .map_err(io_err("read segments"))
+    }
+
+    pub fn record(&self, meta: &TopicMeta, offset: u64) -> Result<Option<MessageRecord>> {
+        Ok(self
+            .read(meta, offset, 1, u64::MAX)?
+            .into_iter()
+            .find(|m| m.offset == offset)
+            .map(|m| m.record))
+    }
+
+    pub fn consumer_offset(&self, topic: &str, consumer: &str) -> Result<Option<u64>> {
+        self.get(&keys::consumer(topic, consumer))
+    }
+
+    pub fn cluster_id(&self) -> Result<Option<String>> {
+        self.get(keys::CLUSTER_ID)
+    }
+
+    pub fn subscribe(&self, topic: &str) -> watch::Receiver<u64> {
+        self.inner.notifier.subscribe(topic)
+    }
+
+    /// Publish an apply's metadata changes to readers (after its segment data was written).
+    pub fn merge(&self, changes: Overlay) {
+        self.inner
+            .overlay
+            .write()
+            .expect("overlay lock")
+            .extend(changes);
+    }
+
+    /// Make everything applied so far durable: fsync segments, then write the overlay and `extra`
+    /// (applied log id, membership) to sled in one batch. The caller flushes sled and then calls
+    /// [`TopicStore::after_checkpoint`].
+    pub fn checkpoint(&self, extra: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
+        self.logs().sync_dirty().map_err(io_err("fsync segments"))?;
+        let mut batch = sled::Batch::default();
+        for (k, v) in self.inner.overlay.read().expect("overlay lock").iter() {
+            match v {
+                Some(v) => batch.insert(k.as_slice(), v.as_slice()),
+                None => batch.remove(k.as_slice()),
+            }
+        }
+        for (k, v) in extra {
+            batch.insert(k, v);
+        }
+        self.inner.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Once the checkpoint's sled batch is on disk: drop the overlay (the tree has the same
+    /// values) and delete the segments the checkpointed state no longer needs.
+    pub fn after_checkpoint(&self) -> Result<()> {
+        self.inner.overlay.write().expect("overlay lock").clear();
+        self.logs()
+            .run_deferred()
+            .map_err(io_err("delete old segments"))
+    }
+
+    /// Pin the segment bytes of the current state for a snapshot.
+    pub fn pin(&self) -> Result<Pinned> {
+        let metas: Vec<TopicMeta> = self.topics()?.into_iter().map(|(_, m)| m).collect();
+        Ok(self.logs().pin(&metas))
+    }
+
+    /// A fresh directory for an incoming snapshot's segment files.
+    pub fn new_data_dir(&self) -> (String, PathBuf) {
+        let name = format!("data-{}", uuid::Uuid::new_v4().simple());
+        let path = self.inner.state_dir.join(&name);
+        (name, path)
+    }
+
+    /// Replace the whole state with an installed snapshot: `kvs` (metadata) and the segment files
+    /// already written and fsynced under `data_dir`. The caller flushes sled, then removes the
+    /// returned directory (the old segments: until the flush, the old state is what a crash finds).
+    pub fn install(
+        &self,
+        kvs: Vec<(Vec<u8>, Vec<u8>)>,
+        data_dir: (String, PathBuf),
+    ) -> Result<PathBuf> {
+        let tree = &self.inner.tree;
+        let mut batch = sled::Batch::default();
+        for kv in tree.iter() {
+            batch.remove(kv?.0);
+        }
+        for (k, v) in kvs {
+            batch.insert(k, v);
+        }
+        batch.insert(keys::DATA_DIR, super::apply::encode(&data_dir.0));
+        tree.apply_batch(batch)?;
+        let metas = metas_of(tree)?;
+        let logs = TopicLogs::open(data_dir.1, self.inner.segment_bytes, &metas)
+            .map_err(io_err("open installed segments"))?;
+        let old = std::mem::replace(
+            &mut *self.inner.logs.write().expect("logs lock"),
+            Arc::new(logs),
+        );
+        self.inner.overlay.write().expect("overlay lock").clear();
+        self.inner.notifier.notify_all();
+        Ok(old.root().to_path_buf())
+    }
+}
+
+fn metas_of(tree: &sled::Tree) -> Result<Vec<TopicMeta>> {
+    let mut out = Vec::new();
+    for kv in tree.scan_prefix(keys::TOPIC_PREFIX) {
+        out.push(decode(&kv?.1)?);
+    }
+    Ok(out)
+}
