@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds the Jumpnet image localhost/jumpnet:dev (override with JUMPNET_IMAGE) from the repo's Dockerfile.
 #
-#   scripts/build-image.sh              # BINARIES=prebuilt: packs the binaries of the one release musl
+#   scripts/build-image.sh              # target image-prebuilt: packs the binaries of the one release musl
 #                                       # build ($JUMPNET_BIN, $JUMPNET_OPERATOR_BIN; built if missing)
-#   scripts/build-image.sh --in-image   # BINARIES=build: compiles inside the image, as `docker build .`
+#   scripts/build-image.sh --in-image   # target image: compiles inside the image, as `docker build .`
 #                                       # does for users (needs BUILDER_IMAGE available to podman)
 #
 # Env: RUNTIME_IMAGE (default scratch: nothing can be pulled here; users get distroless static),
@@ -13,16 +13,16 @@ set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 cd "$JUMPNET_ROOT"
 
-mode=prebuilt
+mode=prebuilt target=image-prebuilt
 case ${1:-} in
-  --in-image) mode=build ;;
+  --in-image) mode=build target=image ;;
   "") ;;
   *) die "usage: $0 [--in-image]" ;;
 esac
 
 write_containers_conf
 command -v podman >/dev/null || die "podman missing: run scripts/install-deps.sh"
-args=(--runtime "$PODMAN_RUNTIME" --build-arg "BINARIES=$mode" --build-arg "RUNTIME_IMAGE=${RUNTIME_IMAGE:-scratch}")
+args=(--runtime "$PODMAN_RUNTIME" --target "$target" --build-arg "RUNTIME_IMAGE=${RUNTIME_IMAGE:-scratch}")
 [[ -n ${BUILDER_IMAGE:-} ]] && args+=(--build-arg "BUILDER_IMAGE=$BUILDER_IMAGE")
 
 if [[ $mode == prebuilt ]]; then
@@ -49,4 +49,4 @@ podman build "${args[@]}" -t "$JUMPNET_IMAGE" -f Dockerfile . >target/build-imag
 t1=$(date +%s%N)
 size=$(podman image inspect "$JUMPNET_IMAGE" --format '{{.Size}}')
 awk -v s="$size" -v ns=$((t1 - t0)) -v img="$JUMPNET_IMAGE" -v m="$mode" \
-  'BEGIN { printf "built %s (BINARIES=%s): %d bytes (%.1f MiB) in %.1fs\n", img, m, s, s / 1048576, ns / 1e9 }'
+  'BEGIN { printf "built %s (target image%s): %d bytes (%.1f MiB) in %.1fs\n", img, (m == "prebuilt" ? "-prebuilt" : ""), s, s / 1048576, ns / 1e9 }'

@@ -106,3 +106,27 @@ def test_default_run_serves_a_one_node_cluster_and_keeps_state_in_the_volume(ima
         pm.remove_containers(name)
         pm.remove_volumes(vol)
         pm.remove_networks(net)
+
+
+def test_dockerfile_default_target_compiles_in_the_image_and_both_targets_pack_alike():
+    """What users get from a plain `docker build .` is the last stage; CI builds `image-prebuilt`.
+    Both must be the same instructions apart from the stage the binaries come from."""
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    with open(os.path.join(root, "Dockerfile")) as f:
+        lines = [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
+    stages: dict[str, list[str]] = {}
+    order: list[str] = []
+    current = None
+    for ln in lines:
+        if ln.upper().startswith("FROM "):
+            current = ln.split()[-1] if " AS " in ln.upper() else f"stage{len(order)}"
+            order.append(current)
+            stages[current] = [ln]
+        elif current:
+            stages[current].append(ln)
+    assert order[-1] == "image", f"the default (last) stage must be the in-image build, not {order[-1]}"
+    assert stages["image"][0] == "FROM runtime AS image"
+    assert stages["image-prebuilt"][0] == "FROM runtime AS image-prebuilt"
+    assert [ln.replace("--from=build", "--from=X") for ln in stages["image"][1:]] == \
+        [ln.replace("--from=prebuilt", "--from=X") for ln in stages["image-prebuilt"][1:]]
+    assert any("cargo build --release --locked" in ln for ln in stages["build"])
