@@ -11,6 +11,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CLUSTER=${KIND_CLUSTER:-jumpnet}
 IMAGE=${JUMPNET_IMAGE:-localhost/jumpnet:dev}
+# The same image under a second name: the suite's rolling-update scenario changes spec.image to it.
+IMAGE2=${JUMPNET_IMAGE2:-${IMAGE%:*}:dev2}
 for tool in docker kind kubectl helm; do
   command -v "$tool" >/dev/null || { echo "ERROR: $tool not found" >&2; exit 1; }
 done
@@ -30,7 +32,8 @@ kind get kubeconfig --name "$CLUSTER" >"$KUBECONFIG"
 
 # The image users build: the Dockerfile's default in-image build (BINARIES=build), not CI's prebuilt mode.
 docker build -t "$IMAGE" "$ROOT"
-kind load docker-image "$IMAGE" --name "$CLUSTER"
+docker tag "$IMAGE" "$IMAGE2"
+kind load docker-image "$IMAGE" "$IMAGE2" --name "$CLUSTER"
 
-export JUMPNET_IMAGE=$IMAGE
+export JUMPNET_IMAGE=$IMAGE JUMPNET_IMAGE2=$IMAGE2
 bash "$ROOT/tests/e2e/run.sh"
