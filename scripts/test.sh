@@ -15,10 +15,13 @@
 #   chart         tests/chart: helm lint/template, rendered-object checks, kubernetes-validate, deploy/
 #   image         scripts/build-image.sh (Dockerfile, BINARIES=prebuilt) + image checks
 #   containers    tests/containers: a 3-node cluster of that image on a podman network
-#   e2e           tests/e2e/run.sh against KUBECONFIG, or kube-emu started here (skipped while absent)
+#   e2e           tests/e2e/run.sh against ../shared/kube-emu started here (scripts/kube-emu-up.sh), with
+#                 KUBECONFIG, JUMPNET_IMAGE, JUMPNET_IMAGE2 and E2E_TEST_IMAGE set (skipped while absent)
 #
 # Env: JUMPNET_BIN, JUMPNET_OPERATOR_BIN (default target/x86_64-unknown-linux-musl/release/...),
-#      JUMPNET_IMAGE (localhost/jumpnet:dev), KUBECONFIG (e2e: use that cluster instead of kube-emu).
+#      JUMPNET_IMAGE (localhost/jumpnet:dev),
+#      JUMPNET_E2E_KUBECONFIG (e2e against that cluster instead of kube-emu; an explicit opt-in, so a
+#      KUBECONFIG that happens to point at a real cluster is never used by accident).
 set -uo pipefail
 source "$(dirname "$0")/lib/common.sh"
 cd "$JUMPNET_ROOT"
@@ -74,9 +77,16 @@ phase_containers() { "${PYTEST[@]}" tests/containers --ignore=tests/containers/t
 
 phase_e2e() {
   [[ -e tests/e2e/run.sh ]] || { skip "tests/e2e/run.sh is not in the repo yet"; return; }
-  if [[ -n ${KUBECONFIG:-} ]]; then
-    echo "e2e against the cluster in KUBECONFIG=$KUBECONFIG"
-    bash tests/e2e/run.sh
+  # The suite installs the chart with the image of the `image` phase; the helm test pod and the
+  # rolling update need two more local images.
+  local images
+  images=$(scripts/build-test-images.sh) || return 1
+  export JUMPNET_IMAGE2 E2E_TEST_IMAGE
+  JUMPNET_IMAGE2=$(sed -n 2p <<<"$images")
+  E2E_TEST_IMAGE=$(sed -n 1p <<<"$images")
+  if [[ -n ${JUMPNET_E2E_KUBECONFIG:-} ]]; then
+    echo "e2e against the cluster in JUMPNET_E2E_KUBECONFIG=$JUMPNET_E2E_KUBECONFIG"
+    KUBECONFIG=$JUMPNET_E2E_KUBECONFIG bash tests/e2e/run.sh
     return
   fi
   local rc=0
