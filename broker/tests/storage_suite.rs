@@ -1,7 +1,6 @@
 //! openraft's storage test suite against the sled log store and state machine.
 
 use jumpnet_broker::metrics::Metrics;
-use jumpnet_broker::raft::flusher::Flusher;
 use jumpnet_broker::raft::log_store::LogStore;
 use jumpnet_broker::raft::state_machine::StateMachine;
 use jumpnet_broker::raft::{StorageError, TypeConfig};
@@ -17,8 +16,8 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Sle
             .path(dir.path().join("db"))
             .open()
             .expect("open sled");
-        let flusher = Flusher::start(db.clone(), Metrics::new());
-        let log = LogStore::open(&db, flusher.clone()).expect("log store");
+        let (log, flusher) =
+            LogStore::open(&db, dir.path().join("raft"), Metrics::new()).expect("log store");
         let store = TopicStore::open(&db, dir.path(), 1 << 20).expect("topic store");
         let sm = StateMachine::open(store, flusher, dir.path().join("snapshots"))
             .await

@@ -18,7 +18,6 @@ use tokio_util::sync::CancellationToken;
 use super::{identity, leader, ClusterError, Node};
 use crate::config::{join_addr, Config};
 use crate::metrics::{register_process_collector, Metrics};
-use crate::raft::flusher::Flusher;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{
     self, AdminRequest, AdminResponse, NetworkFactory, PeerPool, RpcFailure, RpcRequest,
@@ -71,8 +70,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
                 "cannot open the database ({e}); is another jumpnet using this state dir?"
             ),
         })?;
-    let flusher = Flusher::start(db.clone(), metrics.clone());
-    let log_store = LogStore::open(&db, flusher.clone())?;
+    let (log_store, flusher) = LogStore::open(&db, config.state_dir.join("raft"), metrics.clone())?;
     let store = TopicStore::open(&db, &config.state_dir, config.segment_bytes)?;
     let sm = StateMachine::open(store.clone(), flusher, config.state_dir.join("snapshots")).await?;
     let applied = sm.applied_index();

@@ -1,44 +1,48 @@
-//! Group commit: one thread owns `fsync`. Writers put their bytes into sled (memory) and hand a
-//! completion to this thread; it drains every completion queued so far, flushes sled once, and
-//! completes them all. Under load, one fsync covers many appends and many publishes.
+//! Group commit: one thread owns `fsync`. Appends write their entries to the Raft log file
+//! (memory-speed) and hand a completion to this thread; it drains every completion queued so far,
+//! syncs the log files once, and completes them all. Under load, one fsync covers many appends
+//! and many publishes. Requests to make sled durable (the vote, checkpoints) are served the same
+//! way with one `sled::Db::flush`.
 //!
 //! ```text
-//!   append(entries) ─▶ sled batch (memory) ─▶ queue ─▶ [flusher] drain all ─▶ db.flush() ─▶ callbacks
+//!   append(entries) ─▶ write(wal) ─▶ queue ─▶ [fsync thread] drain all ─▶ fdatasync(wal) ─▶ callbacks
+//!   save_vote ─▶ sled insert ─▶ queue ─────────────────────────────────▶ sled flush ─▶ wake
 //! ```
 
 use std::io;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::Instant;
 
 use openraft::storage::LogFlushed;
 use tokio::sync::oneshot;
 
+use super::wal::Wal;
 use super::TypeConfig;
 use crate::metrics::Metrics;
 
 enum Job {
     Log(LogFlushed<TypeConfig>),
-    Notify(oneshot::Sender<io::Result<()>>),
+    Sled(oneshot::Sender<io::Result<()>>),
 }
 
-/// Handle to the flusher thread; cloning shares the thread. The thread ends when every handle is gone.
+/// Handle to the fsync thread; the thread ends when every handle is gone.
 #[derive(Clone)]
 pub struct Flusher {
     tx: mpsc::Sender<Job>,
 }
 
 impl Flusher {
-    pub fn start(db: sled::Db, metrics: Metrics) -> Flusher {
+    pub fn start(db: sled::Db, wal: Arc<Mutex<Wal>>, metrics: Metrics) -> Flusher {
         let (tx, rx) = mpsc::channel::<Job>();
         thread::Builder::new()
             .name("jumpnet-fsync".into())
-            .spawn(move || run(db, rx, metrics))
+            .spawn(move || run(db, wal, rx, metrics))
             .expect("spawn fsync thread");
         Flusher { tx }
     }
 
-    /// Complete `callback` once everything written to sled so far is on disk.
+    /// Complete `callback` once every log entry written so far is on disk.
     pub fn log_flushed(&self, callback: LogFlushed<TypeConfig>) {
         if let Err(mpsc::SendError(Job::Log(cb))) = self.tx.send(Job::Log(callback)) {
             cb.log_io_completed(Err(io::Error::other("fsync thread stopped")));
@@ -49,31 +53,48 @@ impl Flusher {
     pub async fn flush(&self) -> io::Result<()> {
         let (tx, rx) = oneshot::channel();
         self.tx
-            .send(Job::Notify(tx))
+            .send(Job::Sled(tx))
             .map_err(|_| io::Error::other("fsync thread stopped"))?;
         rx.await
             .map_err(|_| io::Error::other("fsync thread stopped"))?
     }
 }
 
-fn run(db: sled::Db, rx: mpsc::Receiver<Job>, metrics: Metrics) {
+fn sync_wal(wal: &Mutex<Wal>) -> io::Result<()> {
+    let (files, dir) = wal.lock().expect("wal lock").take_dirty();
+    for f in files {
+        f.sync()?;
+    }
+    if let Some(dir) = dir {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+fn run(db: sled::Db, wal: Arc<Mutex<Wal>>, rx: mpsc::Receiver<Job>, metrics: Metrics) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         jobs.extend(rx.try_iter());
         let started = Instant::now();
-        let res = db.flush().map(|_| ());
+        let wal_res = sync_wal(&wal);
         metrics
             .fsync_duration
             .observe(started.elapsed().as_secs_f64());
+        let sled_res = if jobs.iter().any(|j| matches!(j, Job::Sled(_))) {
+            db.flush().map(|_| ()).map_err(io::Error::other)
+        } else {
+            Ok(())
+        };
         for job in jobs {
-            let r = match &res {
-                Ok(()) => Ok(()),
-                Err(e) => Err(io::Error::other(e.to_string())),
+            let copy = |r: &io::Result<()>| {
+                r.as_ref()
+                    .map(|_| ())
+                    .map_err(|e| io::Error::new(e.kind(), e.to_string()))
             };
             match job {
-                Job::Log(cb) => cb.log_io_completed(r),
-                Job::Notify(tx) => {
-                    let _ = tx.send(r);
+                Job::Log(cb) => cb.log_io_completed(copy(&wal_res)),
+                Job::Sled(tx) => {
+                    let _ = tx.send(copy(&wal_res).and(copy(&sled_res)));
                 }
             }
         }

@@ -1,49 +1,88 @@
-//! The Raft log and vote in sled: tree `raft_log` (index, big-endian → entry) and tree `raft_meta`
-//! (vote, last purged log id, committed log id). Appends are acknowledged to openraft only after the
-//! fsync thread flushed them ([`super::flusher`]); the vote is flushed before `save_vote` returns.
+//! openraft's log storage: the entries in the Raft log files ([`super::wal`]), the vote, the last
+//! purged and the committed log id in the sled tree `raft_meta`. Appends are acknowledged to
+//! openraft only after the fsync thread synced them ([`super::flusher`]); the vote is flushed
+//! before `save_vote` returns.
 
 // openraft's StorageError is what its traits return; boxing it here would only add a conversion.
 #![allow(clippy::result_large_err)]
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
-use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogId, StorageIOError};
+use openraft::{ErrorSubject, ErrorVerb, OptionalSend, StorageIOError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::flusher::Flusher;
+use super::wal::{self, Wal};
 use super::{Entry, LogId, NodeId, StorageError, TypeConfig, Vote};
+use crate::metrics::Metrics;
 
 const VOTE: &[u8] = b"vote";
 const LAST_PURGED: &[u8] = b"last_purged";
 const COMMITTED: &[u8] = b"committed";
 
-/// Log storage handle; clones share the same trees (openraft wants a separate reader).
+/// Log storage handle; clones share the same log (openraft wants a separate reader).
 #[derive(Clone)]
 pub struct LogStore {
-    log: sled::Tree,
+    wal: Arc<Mutex<Wal>>,
     meta: sled::Tree,
     flusher: Flusher,
     /// Latest committed index this node learned, for readiness and metrics (0 = none).
     committed: Arc<AtomicU64>,
 }
 
+fn read_err(subject: ErrorSubject<NodeId>, e: impl ToString) -> StorageError {
+    StorageIOError::new(
+        subject,
+        ErrorVerb::Read,
+        openraft::AnyError::error(e.to_string()),
+    )
+    .into()
+}
+
+fn write_err(subject: ErrorSubject<NodeId>, e: impl ToString) -> StorageError {
+    StorageIOError::new(
+        subject,
+        ErrorVerb::Write,
+        openraft::AnyError::error(e.to_string()),
+    )
+    .into()
+}
+
 impl LogStore {
-    pub fn open(db: &sled::Db, flusher: Flusher) -> Result<LogStore, sled::Error> {
-        let store = LogStore {
-            log: db.open_tree("raft_log")?,
-            meta: db.open_tree("raft_meta")?,
-            flusher,
-            committed: Arc::new(AtomicU64::new(0)),
+    /// Open the log files in `dir` and the metadata in `db`; starts the fsync thread, which
+    /// the returned [`Flusher`] (also used for sled) talks to.
+    pub fn open(
+        db: &sled::Db,
+        dir: PathBuf,
+        metrics: Metrics,
+    ) -> crate::Result<(LogStore, Flusher)> {
+        let meta = db.open_tree("raft_meta")?;
+        let get = |k: &[u8]| -> crate::Result<Option<LogId>> {
+            meta.get(k)?
+                .map(|v| {
+                    bincode::deserialize(&v).map_err(|e| crate::Error::decode("raft metadata", e))
+                })
+                .transpose()
         };
-        if let Ok(Some(c)) = store.get_meta::<LogId>(COMMITTED) {
-            store.committed.store(c.index, Ordering::Relaxed);
-        }
-        Ok(store)
+        let purged = get(LAST_PURGED)?;
+        let committed = get(COMMITTED)?;
+        let wal = Wal::open(dir.clone(), purged.map(|p| p.index))
+            .map_err(|e| crate::Error::io(format!("open the Raft log in {}", dir.display()), e))?;
+        let wal = Arc::new(Mutex::new(wal));
+        let flusher = Flusher::start(db.clone(), wal.clone(), metrics);
+        let store = LogStore {
+            wal,
+            meta,
+            flusher: flusher.clone(),
+            committed: Arc::new(AtomicU64::new(committed.map_or(0, |c| c.index))),
+        };
+        Ok((store, flusher))
     }
 
     /// Shared view of the committed index, updated as openraft reports it.
@@ -77,28 +116,9 @@ impl LogStore {
         Ok(())
     }
 
-    fn last_entry_log_id(&self) -> Result<Option<LogId>, StorageError> {
-        match self
-            .log
-            .last()
-            .map_err(|e| read_err(ErrorSubject::Logs, e))?
-        {
-            Some((_, v)) => Ok(Some(*decode_entry(&v)?.get_log_id())),
-            None => Ok(None),
-        }
+    fn wal(&self) -> std::sync::MutexGuard<'_, Wal> {
+        self.wal.lock().expect("wal lock")
     }
-}
-
-fn decode_entry(bytes: &[u8]) -> Result<Entry, StorageError> {
-    bincode::deserialize(bytes).map_err(|e| read_err(ErrorSubject::Logs, e))
-}
-
-fn read_err(subject: ErrorSubject<NodeId>, e: impl std::error::Error + 'static) -> StorageError {
-    StorageIOError::new(subject, ErrorVerb::Read, openraft::AnyError::new(&e)).into()
-}
-
-fn write_err(subject: ErrorSubject<NodeId>, e: impl std::error::Error + 'static) -> StorageError {
-    StorageIOError::new(subject, ErrorVerb::Write, openraft::AnyError::new(&e)).into()
 }
 
 fn bound_start(b: Bound<&u64>) -> u64 {
@@ -109,23 +129,24 @@ fn bound_start(b: Bound<&u64>) -> u64 {
     }
 }
 
+fn bound_end(b: Bound<&u64>) -> u64 {
+    match b {
+        Bound::Included(i) => i.saturating_add(1),
+        Bound::Excluded(i) => *i,
+        Bound::Unbounded => u64::MAX,
+    }
+}
+
 impl RaftLogReader<TypeConfig> for LogStore {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
-        let start = bound_start(range.start_bound()).to_be_bytes();
-        let iter = match range.end_bound() {
-            Bound::Included(e) => self.log.range(start..=e.to_be_bytes()),
-            Bound::Excluded(e) => self.log.range(start..e.to_be_bytes()),
-            Bound::Unbounded => self.log.range(start..),
-        };
-        let mut out = Vec::new();
-        for kv in iter {
-            let (_, v) = kv.map_err(|e| read_err(ErrorSubject::Logs, e))?;
-            out.push(decode_entry(&v)?);
-        }
-        Ok(out)
+        let slots = self.wal().locate(
+            bound_start(range.start_bound()),
+            bound_end(range.end_bound()),
+        );
+        wal::read_slots(slots).map_err(|e| read_err(ErrorSubject::Logs, e))
     }
 }
 
@@ -134,7 +155,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
         let last_purged: Option<LogId> = self.get_meta(LAST_PURGED)?;
-        let last = self.last_entry_log_id()?.or(last_purged);
+        let last = self.wal().last_log_id().or(last_purged);
         Ok(LogState {
             last_purged_log_id: last_purged,
             last_log_id: last,
@@ -158,7 +179,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        // Not flushed on its own: it is a hint for faster restarts; the next log flush carries it.
+        // Not flushed on its own: it is a hint for faster restarts; the next sled flush carries it.
         if let Some(c) = committed {
             self.put_meta(COMMITTED, &c, ErrorSubject::Store)?;
             self.committed.fetch_max(c.index, Ordering::Relaxed);
@@ -179,41 +200,27 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut batch = sled::Batch::default();
-        for entry in entries {
-            let bytes = bincode::serialize(&entry).map_err(|e| write_err(ErrorSubject::Logs, e))?;
-            batch.insert(&entry.get_log_id().index.to_be_bytes(), bytes);
-        }
-        self.log
-            .apply_batch(batch)
+        self.wal()
+            .append(entries)
             .map_err(|e| write_err(ErrorSubject::Logs, e))?;
         self.flusher.log_flushed(callback);
         Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        let mut batch = sled::Batch::default();
-        for kv in self.log.range(log_id.index.to_be_bytes()..) {
-            let (k, _) = kv.map_err(|e| read_err(ErrorSubject::Logs, e))?;
-            batch.remove(k);
-        }
-        self.log
-            .apply_batch(batch)
-            .map_err(|e| write_err(ErrorSubject::Logs, e))?;
-        Ok(())
+        self.wal()
+            .truncate(log_id.index)
+            .map_err(|e| write_err(ErrorSubject::Logs, e))
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         // Record the purge point first: a crash mid-purge leaves extra entries, never a gap.
         self.put_meta(LAST_PURGED, &log_id, ErrorSubject::Store)?;
-        let mut batch = sled::Batch::default();
-        for kv in self.log.range(..=log_id.index.to_be_bytes()) {
-            let (k, _) = kv.map_err(|e| read_err(ErrorSubject::Logs, e))?;
-            batch.remove(k);
-        }
-        self.log
-            .apply_batch(batch)
-            .map_err(|e| write_err(ErrorSubject::Logs, e))?;
+        self.flusher
+            .flush()
+            .await
+            .map_err(|e| write_err(ErrorSubject::Store, e))?;
+        self.wal().purge(log_id.index);
         Ok(())
     }
 }

@@ -20,6 +20,7 @@ pub mod log_store;
 pub mod network;
 pub mod snapshot;
 pub mod state_machine;
+pub mod wal;
 
 use std::fmt;
 
