@@ -11,6 +11,7 @@
 #   JUMPNET_IMAGE2      the same image under a second name, for the rolling update (default: IMAGE with
 #                       "-b" appended to its tag, tagged here with podman, or docker + `kind load`)
 #   E2E_RELEASE         helm release (jn-e2e); E2E_OPERATOR_NAMESPACE: its namespace (jumpnet-e2e)
+#   E2E_HELM_ARGS       extra `helm install` arguments, split on spaces (e.g. "--set operator.logLevel=debug")
 #   E2E_ACCESS          how the host reaches brokers: auto (default) | direct (pod IPs) | port-forward
 #   E2E_KEEP=1          leave the release and the test namespaces in place (for a look after a failure)
 #   E2E_DUMP_DIR        also write each failed scenario's state dump to this directory
@@ -103,7 +104,7 @@ say "helm install $REL charts/jumpnet-operator -n $NS (image $IMAGE)"
 t=$SECONDS
 if ! "$HELM" install "$REL" charts/jumpnet-operator -n "$NS" --create-namespace \
   --set image.repository="$REPO" --set image.tag="$TAG" --set image.pullPolicy=IfNotPresent \
-  --wait --timeout 180s >/dev/null; then
+  ${E2E_HELM_ARGS:-} --wait --timeout 180s >/dev/null; then
   "$KUBECTL" -n "$NS" get deploy,pods -o wide >&2
   "$KUBECTL" -n "$NS" logs -l "app.kubernetes.io/instance=$REL" --tail=50 >&2
   exit 1
