@@ -12,3 +12,5 @@ mod t70_topic_log;
 mod t75_auth;
 mod t80_retention;
 mod t85_exactly_once;
+mod t90_cli;
+mod t91_client;
