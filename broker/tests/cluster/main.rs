@@ -14,3 +14,4 @@ mod t80_retention;
 mod t85_exactly_once;
 mod t90_cli;
 mod t91_client;
+mod t95_examples;
