@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Stops what scripts/kube-emu-up.sh started (by the pids it recorded) and removes the kubelet's leftovers:
-# its containers, podman pods and PVC volumes. Idempotent.
+# its containers, podman pods, and the volumes of this emulator's PVCs and pods (looked up through its API
+# before it stops: the machine may run other emulators whose volumes are not ours). Idempotent.
 set -uo pipefail
 source "$(dirname "$0")/lib/common.sh"
 
 DIR=$JUMPNET_ROOT/target/kube-emu
-NODE=${KUBE_EMU_NODE:-kube-emu-podman}
+NODE=${KUBE_EMU_NODE:-jumpnet-kubelet}
 
 stop() {  # stop NAME: SIGTERM, wait up to 30 s, then SIGKILL
   local f=$DIR/$1.pid pid
@@ -20,6 +21,14 @@ stop() {  # stop NAME: SIGTERM, wait up to 30 s, then SIGKILL
   rm -f "$f"
 }
 
+# What this emulator's kubelet made volumes for: PVCs (volume NS-CLAIM) and pods (label kube-emu.pod-uid).
+pvc_volumes="" pod_uids=""
+if [[ -f $DIR/kubeconfig ]] && KUBECONFIG=$DIR/kubeconfig "$KUBECTL" --request-timeout=3s get --raw /readyz >/dev/null 2>&1; then
+  pvc_volumes=$(KUBECONFIG=$DIR/kubeconfig "$KUBECTL" get pvc -A \
+    -o jsonpath='{range .items[*]}{.metadata.namespace}-{.metadata.name}{"\n"}{end}' 2>/dev/null)
+  pod_uids=$(KUBECONFIG=$DIR/kubeconfig "$KUBECTL" get pods -A -o jsonpath='{range .items[*]}{.metadata.uid}{"\n"}{end}' 2>/dev/null)
+fi
+
 # The kubelet first: with --cleanup-on-exit it removes its containers while the API is still there.
 stop kubelet
 stop emu
@@ -29,7 +38,9 @@ if command -v podman >/dev/null; then
   [[ -n $ids ]] && podman rm -f -t 0 $ids >/dev/null 2>&1
   ids=$(podman pod ps -q --filter "label=kube-emu.managed=$NODE" 2>/dev/null)
   [[ -n $ids ]] && podman pod rm -f -t 0 $ids >/dev/null 2>&1
-  vols=$(podman volume ls -q --filter label=kube-emu.pvc 2>/dev/null; podman volume ls -q --filter label=kube-emu.pod-uid 2>/dev/null)
+  vols=$pvc_volumes
+  for uid in $pod_uids; do vols+=$'\n'$(podman volume ls -q --filter "label=kube-emu.pod-uid=$uid" 2>/dev/null); done
+  vols=$(echo "$vols" | sed '/^$/d' | sort -u)
   [[ -n $vols ]] && podman volume rm -f $vols >/dev/null 2>&1
 fi
 log "kube-emu down"

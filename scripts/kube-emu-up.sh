@@ -7,15 +7,17 @@
 #   scripts/kube-emu-down.sh
 #
 # Idempotent: when both processes of an earlier run still answer, it only prints the KUBECONFIG line.
-# Env: KUBE_EMU_PORT (16443), KUBE_EMU_TLS_PORT (16444), KUBE_EMU_NETWORK (kube-emu),
-#      KUBE_EMU_NODE (kube-emu-podman). State, logs and pid files: target/kube-emu/.
+# Env: KUBE_EMU_PORT (16453), KUBE_EMU_TLS_PORT (16454), KUBE_EMU_NETWORK (jumpnet-kube-emu),
+#      KUBE_EMU_NODE (jumpnet-kubelet). Not kube-emu's defaults, so another emulator on the same machine
+#      (a developer's) neither collides with this one nor has its containers and volumes cleaned up by it.
+# State, logs and pid files: target/kube-emu/.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 
-PORT=${KUBE_EMU_PORT:-16443}
-TLS_PORT=${KUBE_EMU_TLS_PORT:-16444}
-NET=${KUBE_EMU_NETWORK:-kube-emu}
-NODE=${KUBE_EMU_NODE:-kube-emu-podman}
+PORT=${KUBE_EMU_PORT:-16453}
+TLS_PORT=${KUBE_EMU_TLS_PORT:-16454}
+NET=${KUBE_EMU_NETWORK:-jumpnet-kube-emu}
+NODE=${KUBE_EMU_NODE:-jumpnet-kubelet}
 DIR=$JUMPNET_ROOT/target/kube-emu
 export KUBECONFIG=$DIR/kubeconfig
 
