@@ -128,17 +128,20 @@ def test_partitioned_leader_minority_refuses_majority_serves_healing_loses_nothi
     report("503 answers of the majority right after the election", str(producer.unavailable))
 
     # The minority refuses writes: 503 in the error shape, with Retry-After; nothing of it is stored.
-    refused = []
+    refused, answers = [], []
 
     def minority_refuses():
         v = f"refused-{len(refused)}"
         refused.append(v)
         r = c.node(old).publish(t, [v], timeout=(2.0, 30.0))
+        answers.append(f"{r.status_code} {r.text[:120]}")
         assert r.status_code != 200, f"the cut-off node acknowledged a write: {r.text}"
         return r if r.status_code == 503 else None
 
     r = wait_until(minority_refuses, timeout=60, what=f"the partitioned node {old} to refuse writes with 503",
-                   interval=0.5, describe=lambda: summarize(c.node(old).cluster(local=True)))
+                   interval=0.5, describe=lambda: f"{summarize(c.node(old).cluster(local=True))}; "
+                                                  f"its /readyz: {c.node(old).request('GET', '/readyz').status_code}; "
+                                                  f"its answers: {answers[-2:]}")
     assert error_code(r), f"503 without the error shape: {r.text}"
     assert r.headers.get("Retry-After"), f"503 without Retry-After: {dict(r.headers)}"
     wait_until(lambda: not c.node(old).readyz(), timeout=30, what=f"the partitioned node {old} to be unready")
