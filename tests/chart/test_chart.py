@@ -332,3 +332,15 @@ def test_chart_crd_is_the_operator_crd():
     assert out.returncode == 0, out.stderr
     assert load_all(out.stdout) == [c], "`jumpnet-operator crd` differs from the chart's (and deploy/) CRD"
 
+
+
+def test_chart_app_version_is_the_workspace_version():
+    """The chart's default image tag (appVersion) is the version the operator defaults clusters to."""
+    import tomllib
+
+    with open(os.path.join(ROOT, "Cargo.toml"), "rb") as f:
+        version = tomllib.load(f)["workspace"]["package"]["version"]
+    assert chart_meta()["appVersion"] == version
+    for path in glob.glob(os.path.join(ROOT, "deploy", "examples", "*.yaml")):
+        for d in find(load_file(path), "JumpnetCluster"):
+            assert d["spec"]["image"] == f"ghcr.io/jumpnet/jumpnet:{version}", path
