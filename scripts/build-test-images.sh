@@ -4,8 +4,8 @@
 #   localhost/jumpnet-test-busybox:dev  sh + wget for the chart's `helm test` pod
 #                                        (helm ... --set test.image.repository=localhost/jumpnet-test-busybox
 #                                         --set test.image.tag=dev --set test.image.pullPolicy=Never)
-# and tags $JUMPNET_IMAGE a second time as $JUMPNET_IMAGE2 (default localhost/jumpnet:dev2) for the
-# rolling-update scenario. Idempotent; prints the names.
+# and tags $JUMPNET_IMAGE a second time as $JUMPNET_IMAGE2 (default: its tag with "-b" appended, as
+# tests/e2e/run.sh names it) for the rolling-update scenario. Idempotent; prints the names.
 #
 # Debian's busybox-static crashes on name lookups (static glibc), so the image holds the dynamic busybox
 # with the few glibc files it links (glibc >= 2.34 has DNS and files lookups built in).
@@ -13,7 +13,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 
 BUSYBOX_IMAGE=${BUSYBOX_IMAGE:-localhost/jumpnet-test-busybox:dev}
-export JUMPNET_IMAGE2=${JUMPNET_IMAGE2:-localhost/jumpnet:dev2}
+export JUMPNET_IMAGE2=${JUMPNET_IMAGE2:-${JUMPNET_IMAGE%:*}:${JUMPNET_IMAGE##*:}-b}
 write_containers_conf
 
 if ! podman image exists "$BUSYBOX_IMAGE"; then

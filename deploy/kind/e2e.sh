@@ -12,7 +12,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CLUSTER=${KIND_CLUSTER:-jumpnet}
 IMAGE=${JUMPNET_IMAGE:-localhost/jumpnet:dev}
 # The same image under a second name: the suite's rolling-update scenario changes spec.image to it.
-IMAGE2=${JUMPNET_IMAGE2:-${IMAGE%:*}:dev2}
+IMAGE2=${JUMPNET_IMAGE2:-${IMAGE%:*}:${IMAGE##*:}-b}
 for tool in docker kind kubectl helm; do
   command -v "$tool" >/dev/null || { echo "ERROR: $tool not found" >&2; exit 1; }
 done
