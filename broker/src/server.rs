@@ -69,6 +69,7 @@ impl Running {
             tracing::warn!("in-flight requests did not finish in time");
         }
         node.shutdown.cancel();
+        checkpoint_before_exit(&node).await;
         if let Err(e) = node.raft.shutdown().await {
             tracing::warn!(error = %e, "raft did not stop cleanly");
         }
@@ -83,6 +84,27 @@ impl Running {
         self.node.stopping.cancel();
         self.node.shutdown.cancel();
         let _ = self.node.raft.shutdown().await;
+    }
+}
+
+/// A checkpoint now saves the next start re-applying the log written since the last one.
+async fn checkpoint_before_exit(node: &Node) {
+    let applied = node.applied.load(Ordering::Acquire);
+    if node.metrics_now().snapshot.map_or(0, |s| s.index) >= applied
+        || node.raft.trigger().snapshot().await.is_err()
+    {
+        return;
+    }
+    let wait = node.raft.wait(Some(Duration::from_secs(5)));
+    if wait
+        .metrics(
+            |m| m.snapshot.map_or(0, |s| s.index) >= applied,
+            "checkpoint before exit",
+        )
+        .await
+        .is_err()
+    {
+        tracing::warn!("no checkpoint before exit; the next start re-applies the recent log");
     }
 }
 

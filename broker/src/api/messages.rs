@@ -189,7 +189,13 @@ pub async fn read(
     caller.require(Role::Consume)?;
     topic_name(&topic)?;
     read_consistency(&s, q.consistency.as_deref()).await?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
+    if q.limit == Some(0) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be at least 1",
+        ));
+    }
+    let limit = q.limit.unwrap_or(100).min(10_000);
     let max_bytes = q
         .max_bytes
         .unwrap_or(1 << 20)

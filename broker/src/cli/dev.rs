@@ -48,7 +48,10 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
         std::fs::remove_dir_all(&args.dir)?;
     }
     let exe = std::env::current_exe()?;
+    let http = reqwest::Client::new();
     let mut children: Vec<Child> = Vec::new();
+    // One at a time, each ready before the next starts: node N gets Raft id N and API port
+    // api_port + N - 1, every run.
     for n in 1..=args.nodes {
         let mut cmd = Command::new(&exe);
         cmd.arg("serve")
@@ -84,14 +87,8 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
             });
         }
         children.push(child);
-    }
-
-    let apis: Vec<String> = (0..args.nodes)
-        .map(|i| format!("127.0.0.1:{}", args.api_port + i))
-        .collect();
-    let http = reqwest::Client::new();
-    let ready = async {
-        for api in &apis {
+        let api = format!("127.0.0.1:{}", args.api_port + n - 1);
+        let ready = async {
             loop {
                 let ok = http
                     .get(format!("http://{api}/readyz"))
@@ -104,13 +101,14 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
+        };
+        tokio::select! {
+            _ = ready => {}
+            _ = tokio::signal::ctrl_c() => { stop(&mut children).await; return Ok(()) }
+            r = wait_any(&mut children) => { stop(&mut children).await; anyhow::bail!("node {n} exited during start-up ({r})") }
         }
-    };
-    tokio::select! {
-        _ = ready => print_welcome(&args),
-        _ = tokio::signal::ctrl_c() => { stop(&mut children).await; return Ok(()) }
-        r = wait_any(&mut children) => { stop(&mut children).await; anyhow::bail!("a node exited during start-up ({r})") }
     }
+    print_welcome(&args);
     tokio::select! {
         _ = tokio::signal::ctrl_c() => eprintln!("\nstopping the cluster..."),
         r = wait_any(&mut children) => eprintln!("a node exited ({r}); stopping the cluster..."),

@@ -80,7 +80,9 @@ impl Node {
                 Ok(AdminResponse::View(self.local_view()))
             }
             AdminRequest::TransferLeader { to } => {
-                let leader = self.transfer_leadership(to).await?;
+                let leader = self
+                    .transfer_leadership(to, self.config.commit_timeout)
+                    .await?;
                 let mut view = self.local_view();
                 view.leader_id = Some(leader);
                 Ok(AdminResponse::View(view))

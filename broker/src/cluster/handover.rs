@@ -15,7 +15,11 @@ const NUDGE_EVERY: Duration = Duration::from_millis(40);
 
 impl Node {
     /// Hand leadership to `to`; returns the new leader (normally `to`).
-    pub async fn transfer_leadership(&self, to: NodeId) -> Result<NodeId, ClusterError> {
+    pub async fn transfer_leadership(
+        &self,
+        to: NodeId,
+        catch_up: Duration,
+    ) -> Result<NodeId, ClusterError> {
         if to == self.id {
             return Ok(self.id);
         }
@@ -37,8 +41,7 @@ impl Node {
 
         self.transferring.store(true, Ordering::Release);
         let result = async {
-            self.wait_caught_up_exactly(to, self.config.commit_timeout)
-                .await?;
+            self.wait_caught_up_exactly(to, catch_up).await?;
             self.raft.runtime_config().heartbeat(false);
             self.raft.runtime_config().elect(false);
             let deadline = tokio::time::Instant::now() + self.config.election_timeout * 8;
@@ -121,7 +124,11 @@ impl Node {
                     .map(|l| l.index)
             });
         if let Some(to) = best {
-            match self.transfer_leadership(to).await {
+            // Peers that do not catch up quickly are likely stopping too: do not hold shutdown for long.
+            match self
+                .transfer_leadership(to, self.config.election_timeout * 4)
+                .await
+            {
                 Ok(l) => tracing::info!(new_leader = l, "handed leadership over before shutdown"),
                 Err(e) => {
                     tracing::warn!(error = %e, "could not hand leadership over before shutdown")

@@ -2,6 +2,7 @@
 //! `tests/` style), files named by priority.
 
 mod harness;
+mod t05_dev;
 mod t10_seed;
 mod t20_failover;
 mod t30_snapshot;
