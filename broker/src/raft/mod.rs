@@ -75,7 +75,7 @@ pub fn raft_config(election_timeout_ms: u64, snapshot_every: u64) -> openraft::C
         election_timeout_min: election_timeout_ms,
         election_timeout_max: election_timeout_ms * 2,
         // Entries are batches of publishes already; keep AppendEntries frames a sane size.
-        max_payload_entries: 64,
+        max_payload_entries: 16,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_every),
         // Entries kept after a checkpoint, for followers that are only slightly behind.
         max_in_snapshot_log_to_keep: 1_000.min(snapshot_every),

@@ -257,6 +257,22 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = decode_frame(&bytes);
+        }
+
+        #[test]
+        fn any_record_round_trips(offset: u64, value in ".{0,200}", key in proptest::option::of(".{0,20}"), ts: u64) {
+            let r = MessageRecord { ts_ms: ts, cum_bytes: 7, publisher: None, key, headers: None, value };
+            let mut buf = Vec::new();
+            encode_frame(&mut buf, offset, &r);
+            let (o, got, n) = decode_frame(&buf).unwrap().unwrap();
+            proptest::prop_assert_eq!((o, got, n), (offset, r, buf.len()));
+        }
+    }
+
     #[test]
     fn frames_round_trip_and_corruption_is_detected() {
         let mut buf = Vec::new();
