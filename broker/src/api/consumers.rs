@@ -12,7 +12,7 @@ use super::{topic_name, AppState, Caller};
 use crate::auth::Role;
 use crate::raft::command::{Op, OpResult};
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ConsumerPosition {
     pub consumer: String,
     pub topic: String,

@@ -16,12 +16,33 @@ use crate::auth::Role;
 use crate::raft::command::{NewMessage, Op, OpResult, ProducerSeq, Publish};
 use crate::topics::{Message, TopicMeta};
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// A message to publish (also what the Rust client sends).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageIn {
     pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<BTreeMap<String, String>>,
+}
+
+impl From<&str> for MessageIn {
+    fn from(v: &str) -> Self {
+        MessageIn {
+            value: v.to_string(),
+            ..Default::default()
+        }
+    }
+}
+
+impl From<String> for MessageIn {
+    fn from(value: String) -> Self {
+        MessageIn {
+            value,
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -34,12 +55,13 @@ pub struct PublishRequest {
     pub sequence: Option<u64>,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PublishResponse {
     pub topic: String,
     pub base_offset: u64,
     pub offsets: Vec<u64>,
     /// True when this was a retry of a batch already stored.
+    #[serde(default)]
     pub duplicate: bool,
 }
 
@@ -143,7 +165,7 @@ pub struct ReadQuery {
     pub consistency: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MessageOut {
     pub offset: u64,
     pub value: String,
@@ -166,7 +188,7 @@ impl From<Message> for MessageOut {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ReadResponse {
     pub messages: Vec<MessageOut>,
     /// Where to read next.
@@ -205,13 +227,7 @@ pub async fn read(
     // Subscribe before looking, so a publish between the look and the wait still wakes us.
     let mut changes = s.node.store.subscribe(&topic);
     loop {
-        let t = topic.clone();
-        let meta: TopicMeta = s
-            .node
-            .store
-            .blocking(move |st| st.topic(&t))
-            .await?
-            .ok_or_else(|| ApiError::topic_not_found(&topic))?;
+        let meta: TopicMeta = super::topic_meta(&s, &topic).await?;
         let offset = q.offset.unwrap_or(meta.start);
         if offset < meta.start || offset > meta.next {
             return Err(ApiError::offset_out_of_range(offset, meta.start, meta.next));

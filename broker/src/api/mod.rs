@@ -229,6 +229,16 @@ async fn observe(State(state): State<AppState>, mut req: Request, next: Next) ->
     resp
 }
 
+/// The topic's metadata as this node applied it, or 404.
+pub async fn topic_meta(s: &AppState, topic: &str) -> Result<crate::topics::TopicMeta, ApiError> {
+    let t = topic.to_string();
+    s.node
+        .store
+        .blocking(move |st| st.topic(&t))
+        .await?
+        .ok_or_else(|| ApiError::topic_not_found(topic))
+}
+
 /// Validate a topic name from a path or body.
 pub fn topic_name(name: &str) -> Result<(), ApiError> {
     crate::topics::validate_topic_name(name).map_err(|m| ApiError::bad_request("invalid_topic", m))

@@ -56,13 +56,7 @@ pub async fn stream(
         ),
         None => None,
     };
-    let t = topic.clone();
-    let meta = s
-        .node
-        .store
-        .blocking(move |st| st.topic(&t))
-        .await?
-        .ok_or_else(|| ApiError::topic_not_found(&topic))?;
+    let meta = super::topic_meta(&s, &topic).await?;
     let start = resume.or(q.offset).unwrap_or(meta.next);
     if start < meta.start || start > meta.next {
         return Err(ApiError::offset_out_of_range(start, meta.start, meta.next));

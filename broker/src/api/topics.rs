@@ -44,7 +44,7 @@ impl From<RetentionJson> for Retention {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TopicInfo {
     pub name: String,
     pub high_watermark: u64,
@@ -72,7 +72,7 @@ impl TopicInfo {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TopicList {
     pub topics: Vec<TopicInfo>,
 }
@@ -104,13 +104,7 @@ pub async fn get(
 }
 
 async fn info(s: &AppState, topic: String) -> Result<TopicInfo, ApiError> {
-    let t = topic.clone();
-    let meta = s
-        .node
-        .store
-        .blocking(move |st| st.topic(&t))
-        .await?
-        .ok_or_else(|| ApiError::topic_not_found(&topic))?;
+    let meta = super::topic_meta(s, &topic).await?;
     Ok(TopicInfo::new(topic, &meta))
 }
 

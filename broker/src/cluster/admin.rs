@@ -15,6 +15,13 @@ use crate::raft::{NodeAddr, NodeId};
 const CAUGHT_UP_ENTRIES: u64 = 64;
 const PROMOTE_WAIT: Duration = Duration::from_secs(10);
 
+/// Why [`Node::wait_caught_up`] gave up.
+pub enum CatchUp {
+    NotLeader(ClusterError),
+    /// Still behind by this many entries (`None`: no replication progress known yet).
+    Behind(Option<u64>),
+}
+
 impl Node {
     /// Run an admin request on the leader, wherever it was received.
     pub async fn admin(&self, req: AdminRequest) -> Result<AdminResponse, ClusterError> {
@@ -132,7 +139,13 @@ impl Node {
         if membership.voter_ids().any(|v| v == id) {
             return Ok(());
         }
-        self.wait_caught_up(id, PROMOTE_WAIT).await?;
+        self.wait_caught_up(id, CAUGHT_UP_ENTRIES, PROMOTE_WAIT).await.map_err(|e| match e {
+            CatchUp::NotLeader(e) => e,
+            CatchUp::Behind(lag) => ClusterError::conflict(
+                "learner_lagging",
+                format!("node {id} is not caught up with the leader (behind by {lag:?} entries); try again"),
+            ),
+        })?;
         tracing::info!(id, "promoting learner to voter");
         self.raft
             .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
@@ -141,8 +154,14 @@ impl Node {
         Ok(())
     }
 
-    /// Wait until member `id`'s replicated log is within [`CAUGHT_UP_ENTRIES`] of the leader's.
-    pub async fn wait_caught_up(&self, id: NodeId, timeout: Duration) -> Result<(), ClusterError> {
+    /// Wait until member `id`'s replicated log is at most `max_lag` entries behind the leader's,
+    /// up to `timeout`; the callers name the failure in their own terms.
+    pub async fn wait_caught_up(
+        &self,
+        id: NodeId,
+        max_lag: u64,
+        timeout: Duration,
+    ) -> Result<(), CatchUp> {
         let mut rx = self.raft.metrics();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -161,21 +180,18 @@ impl Node {
                 )
             };
             if !leading {
-                return Err(ClusterError::NotLeader {
+                return Err(CatchUp::NotLeader(ClusterError::NotLeader {
                     leader: self.leader_id(),
-                });
+                }));
             }
-            if lag.is_some_and(|l| l <= CAUGHT_UP_ENTRIES) {
+            if lag.is_some_and(|l| l <= max_lag) {
                 return Ok(());
             }
             if tokio::time::timeout_at(deadline, rx.changed())
                 .await
                 .is_err()
             {
-                return Err(ClusterError::conflict(
-                    "learner_lagging",
-                    format!("node {id} is not caught up with the leader (behind by {lag:?} entries); try again"),
-                ));
+                return Err(CatchUp::Behind(lag));
             }
         }
     }

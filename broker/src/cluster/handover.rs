@@ -7,6 +7,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use super::admin::CatchUp;
 use super::{ClusterError, Node};
 use crate::raft::network::RpcRequest;
 use crate::raft::NodeId;
@@ -41,7 +42,14 @@ impl Node {
 
         self.transferring.store(true, Ordering::Release);
         let result = async {
-            self.wait_caught_up_exactly(to, catch_up).await?;
+            self.wait_caught_up(to, 0, catch_up)
+                .await
+                .map_err(|e| match e {
+                    CatchUp::NotLeader(e) => e,
+                    CatchUp::Behind(_) => ClusterError::Timeout(format!(
+                        "node {to} did not catch up with the leader in time"
+                    )),
+                })?;
             self.raft.runtime_config().heartbeat(false);
             self.raft.runtime_config().elect(false);
             let deadline = tokio::time::Instant::now() + self.config.election_timeout * 8;
@@ -70,39 +78,6 @@ impl Node {
             tracing::info!(from = self.id, to = *l, "leadership handed over");
         }
         result
-    }
-
-    /// Like `wait_caught_up` but requires the target to have every entry.
-    async fn wait_caught_up_exactly(
-        &self,
-        id: NodeId,
-        timeout: Duration,
-    ) -> Result<(), ClusterError> {
-        let mut rx = self.raft.metrics();
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let done = {
-                let m = rx.borrow_and_update();
-                let matched = m
-                    .replication
-                    .as_ref()
-                    .and_then(|r| r.get(&id).cloned())
-                    .flatten()
-                    .map(|l| l.index);
-                matched.is_some() && matched >= m.last_log_index
-            };
-            if done {
-                return Ok(());
-            }
-            if tokio::time::timeout_at(deadline, rx.changed())
-                .await
-                .is_err()
-            {
-                return Err(ClusterError::Timeout(format!(
-                    "node {id} did not catch up with the leader in time"
-                )));
-            }
-        }
     }
 
     /// Before stopping: if this node leads, hand over to the most caught-up other voter.

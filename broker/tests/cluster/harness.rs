@@ -286,6 +286,28 @@ impl Cluster {
 }
 
 impl Cluster {
+    /// Wait until node `i` is answering exactly one request besides the metrics scrape that
+    /// asks (a long-poll or a stream that is parked).
+    pub async fn wait_one_request_parked(&self, i: usize) {
+        wait_until(
+            "a request is parked on the node",
+            Duration::from_secs(5),
+            || async {
+                let text = reqwest::get(format!("{}/metrics", self.nodes[i].api()))
+                    .await
+                    .ok()?
+                    .text()
+                    .await
+                    .ok()?;
+                text.lines()
+                    .any(|l| l == "jumpnet_http_requests_in_flight 2")
+                    .then_some(())
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", self.logs()));
+    }
+
     /// After killing node `old`: wait until every node in `which` follows one leader that is not `old`.
     pub async fn wait_new_leader(&self, which: &[usize], old: usize) -> usize {
         wait_until("a new leader", Duration::from_secs(15), || async {

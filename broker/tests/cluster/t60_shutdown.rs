@@ -19,24 +19,7 @@ async fn sigterm_on_the_leader_hands_over_and_exits_cleanly() {
         );
         tokio::spawn(async move { reqwest::get(url).await.map(|r| r.status().as_u16()) })
     };
-    wait_until(
-        "the long-poll is waiting",
-        Duration::from_secs(5),
-        || async {
-            let text = reqwest::get(format!("{}/metrics", c.nodes[leader].api()))
-                .await
-                .ok()?
-                .text()
-                .await
-                .ok()?;
-            // The scrape itself is one request in flight; the long-poll is the other.
-            text.lines()
-                .any(|l| l == "jumpnet_http_requests_in_flight 2")
-                .then_some(())
-        },
-    )
-    .await
-    .unwrap();
+    c.wait_one_request_parked(leader).await;
 
     c.nodes[leader].signal_term();
     let not_ready = wait_until(

@@ -133,19 +133,7 @@ async fn long_poll_wakes_as_soon_as_the_message_exists() {
             (Instant::now(), r)
         });
         // The poll is parked (nothing at its offset yet) before we publish.
-        wait_until("the poll is parked", Duration::from_secs(5), || async {
-            let text = reqwest::get(format!("{}/metrics", c.nodes[reader].api()))
-                .await
-                .ok()?
-                .text()
-                .await
-                .ok()?;
-            text.lines()
-                .any(|l| l == "jumpnet_http_requests_in_flight 2")
-                .then_some(())
-        })
-        .await
-        .unwrap();
+        c.wait_one_request_parked(reader).await;
         let v = publish(
             &c,
             (reader + 1) % 3,
