@@ -12,6 +12,8 @@
 #                       "-b" appended to its tag, tagged here with podman, or docker + `kind load`)
 #   E2E_RELEASE         helm release (jn-e2e); E2E_OPERATOR_NAMESPACE: its namespace (jumpnet-e2e)
 #   E2E_HELM_ARGS       extra `helm install` arguments, split on spaces (e.g. "--set operator.logLevel=debug")
+#   E2E_TEST_IMAGE      image of the chart's `helm test` pod (default: scripts/build-test-images.sh's local
+#                       busybox where podman is the engine, else the chart's default)
 #   E2E_ACCESS          how the host reaches brokers: auto (default) | direct (pod IPs) | port-forward
 #   E2E_KEEP=1          leave the release and the test namespaces in place (for a look after a failure)
 #   E2E_DUMP_DIR        also write each failed scenario's state dump to this directory
@@ -68,6 +70,16 @@ if [[ -z ${JUMPNET_IMAGE2:-} && -n $engine ]]; then
   fi
 fi
 export JUMPNET_IMAGE=$IMAGE JUMPNET_IMAGE2=$IMAGE2
+# The `helm test` pod's image (sh + wget): scripts/build-test-images.sh makes a local busybox where nothing
+# can be pulled (podman, kube-emu); without it the chart's default (busybox from Docker Hub) is used.
+if [[ -z ${E2E_TEST_IMAGE:-} && $engine == podman && -x scripts/build-test-images.sh ]]; then
+  E2E_TEST_IMAGE=$(JUMPNET_IMAGE2=$IMAGE2 scripts/build-test-images.sh | sed -n 1p) || fail "scripts/build-test-images.sh failed"
+fi
+TEST_IMAGE_ARGS=()
+if [[ -n ${E2E_TEST_IMAGE:-} ]]; then
+  TEST_IMAGE_ARGS=(--set test.image.repository="${E2E_TEST_IMAGE%:*}" --set test.image.tag="${E2E_TEST_IMAGE##*:}"
+    --set test.image.pullPolicy=IfNotPresent)
+fi
 
 # -- the operator, installed as users install it -------------------------------------------------
 export E2E_RELEASE=${E2E_RELEASE:-jn-e2e}
@@ -104,7 +116,7 @@ say "helm install $REL charts/jumpnet-operator -n $NS (image $IMAGE)"
 t=$SECONDS
 if ! "$HELM" install "$REL" charts/jumpnet-operator -n "$NS" --create-namespace \
   --set image.repository="$REPO" --set image.tag="$TAG" --set image.pullPolicy=IfNotPresent \
-  ${E2E_HELM_ARGS:-} --wait --timeout 180s >/dev/null; then
+  "${TEST_IMAGE_ARGS[@]}" ${E2E_HELM_ARGS:-} --wait --timeout 180s >/dev/null; then
   "$KUBECTL" -n "$NS" get deploy,pods -o wide >&2
   "$KUBECTL" -n "$NS" logs -l "app.kubernetes.io/instance=$REL" --tail=50 >&2
   exit 1
