@@ -120,7 +120,12 @@ def operator(kube) -> dict:
         pytest.fail(f"want one operator Deployment with labels {sel} in namespace {OPERATOR_NS}, found "
                     f"{len(deps)}: tests/e2e/run.sh helm-installs it (release {RELEASE})")
     dep = deps[0]
-    labels = dep["spec"]["selector"]["matchLabels"]
+    labels = dict(dep["spec"]["selector"]["matchLabels"])
+    # The Deployment's selector (name + instance) also matches the chart's `helm test` pod: narrow it to
+    # the operator's own pods by the component label of the pod template.
+    component = dep["spec"]["template"]["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+    if component:
+        labels["app.kubernetes.io/component"] = component
     args = dep["spec"]["template"]["spec"]["containers"][0].get("args") or []
     opt = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in args if a.startswith("--") and "=" in a}
     info = {
