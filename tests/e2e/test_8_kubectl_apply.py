@@ -5,8 +5,8 @@ reconcile every JumpnetCluster) and restored afterwards.
 `kubectl apply -f deploy/` (deploy/crd.yaml and deploy/operator.yaml), then `kubectl set image` to the
 image under test (the manifests name the released image, which a test cluster cannot pull); the operator
 Deployment becomes available and holds its Lease; the dev example (deploy/examples/jumpnetcluster-dev.yaml,
-in the suite's namespace with the image under test) becomes Ready and serves a publish through its client
-Service; the cluster is deleted (and collected), then `kubectl delete -f deploy/ --ignore-not-found` removes
+in the suite's namespace with the image under test) becomes Ready and answers deploy/README.md's curl calls
+(`PUT /`, `GET /greetings`) through its client Service; the cluster is deleted (and collected), then `kubectl delete -f deploy/ --ignore-not-found` removes
 the CRD, the operator's namespace and its cluster-wide RBAC. Runs last: it deletes the CRD, which this
 test re-applies from the chart afterwards (helm never re-creates a CRD) before restoring the chart's
 operator."""
@@ -70,11 +70,13 @@ def test_kubectl_apply_deploy_runs_the_operator_and_delete_removes_it(kube, acce
         c = Cluster(kube, access, namespace, dev["metadata"]["name"])
         c.wait_converged(dev["spec"]["replicas"], timeout=180)
         report("deploy/examples/jumpnetcluster-dev.yaml -> Ready", f"{time.monotonic() - t0:.1f}s")
+        # deploy/README.md's two curl calls (the seed's API), through the client Service
         backend, node = c.via_service()
-        t = topic("dev")
-        r = node.publish(t, ["from the dev example"])
-        assert r.status_code == 200, f"publish via {backend}: {r.status_code} {r.text}"
-        c.assert_data({t: ["from the dev example"]})
+        t = topic("greetings")
+        r = node.request("PUT", "/", json={"Key": t, "Value": "hello"})
+        assert r.status_code == 200, f"PUT / via {backend}: {r.status_code} {r.text}"
+        assert node.get_json(f"/{t}") == ["hello"]
+        c.assert_data({t: ["hello"]})
 
         # Removal in the order a user must follow: the clusters first, while the operator and the CRD
         # still exist (once the CRD is gone, the garbage collector cannot resolve the owner references of
