@@ -81,10 +81,18 @@ def test_image_change_rolls_one_pod_at_a_time_leader_last(kube, cluster, ledger)
     changes = [(a, b) for a, b in zip(leaders, leaders[1:]) if a != b]
     assert len(changes) == 1 and changes[0][0] == leader, f"leader changes {changes}{where}"
     # -- publishes kept succeeding apart from one election --------------------------------------------
+    # A request that reached a pod in the middle of its own restart (the Service had not dropped it yet)
+    # fails on any Kubernetes and is retried elsewhere; every other failure must fall in one outage.
+    def pod_going(a) -> bool:
+        if not a.backend.startswith(f"{cluster.name}-"):
+            return False
+        i = cluster.ordinal(a.backend)
+        return any(not s.up(i) for s in mon.samples if abs(s.t - a.t) <= 1.0)
+
     outages = pub.outages()
-    long = [o for o in outages if len(o.attempts) > 1]
-    assert len(long) <= 1, "publishes failed in more than one outage:\n" + "\n".join(
-        f"{o}\nsamples around it:\n{mon.timeline(around=o.start)}" for o in long)
+    election = [o for o in outages if not all(pod_going(a) for a in o.attempts)]
+    assert len(election) <= 1, "publishes failed in more than one outage:\n" + "\n".join(
+        f"{o}\nsamples around it:\n{mon.timeline(around=o.start)}" for o in election)
     report("rolling update: publishes / failed attempts / outages",
            f"{len(pub.acked)} / {len(pub.failures)} / " + ("; ".join(str(o) for o in outages) or "none"))
     # -- nothing lost, everywhere ------------------------------------------------------------------------
