@@ -98,12 +98,16 @@ def test_scale_to_five_and_back_to_three(kube, cluster, ledger):
 
     # -- PVCs of the removed pods are deleted, the others kept --------------------------------------
     gone = [f"data-{p}" for p in new]
-    wait_until(lambda: not set(gone) & set(cluster.pvcs()), timeout=60, what=f"PVCs {gone} deleted",
-               describe=lambda: sorted(cluster.pvcs()))
+
+    def claims_deleted():
+        claims = sorted(e.related for e in cluster.step_events(mark_down) if e.reason == "DeleteClaim")
+        return not set(gone) & set(cluster.pvcs()) and claims == sorted(gone)
+
+    wait_until(claims_deleted, timeout=60, what=f"PVCs {gone} deleted, with a DeleteClaim event each",
+               describe=lambda: f"PVCs {sorted(cluster.pvcs())}; events "
+                                f"{[str(e) for e in cluster.step_events(mark_down)]}")
     after = {n: p["metadata"]["uid"] for n, p in cluster.pvcs().items()}
     assert after == pvcs_before, f"the remaining brokers' PVCs must be kept: {pvcs_before} -> {after}"
-    claims = sorted(e.related for e in down_events if e.reason == "DeleteClaim")
-    assert claims == sorted(gone), f"DeleteClaim events: {claims}"
 
     # -- nothing acknowledged is lost ------------------------------------------------------------------
     ledger[t] = list(pub.acked)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from jntest.cluster import summarize, voters
+from jntest.cluster import summarize
 from jntest.http import Node
 from jntest.wait import wait_until
 
 from .access import Access
-from .kube import Kube, condition, core, group, jn_path, pod_ready
+from .kube import Kube, condition, core, group, jn_path
 
 SELECTOR = "app.kubernetes.io/name=jumpnet,app.kubernetes.io/instance={name}"
 
@@ -167,7 +167,3 @@ def _have(c: Cluster, i: int, topic: str, want: list[str]) -> str:
     missing = [v for v in want if v not in set(got)]
     return (f"{len(got)} values, {len(missing)} acknowledged missing (first: {missing[:5]}), "
             f"{len(got) - len(set(got))} duplicates; view: {summarize(c.node(i).cluster(local=True))}")
-
-
-def voter_ids(view: dict) -> set[int]:
-    return voters(view)

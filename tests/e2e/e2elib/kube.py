@@ -15,7 +15,6 @@ import os
 import re
 import subprocess
 import threading
-import time
 from typing import Any
 
 import requests
@@ -113,7 +112,3 @@ def condition(obj: dict | None, type_: str) -> dict:
 
 def pod_ready(pod: dict) -> bool:
     return condition(pod, "Ready").get("status") == "True"
-
-
-def now() -> float:
-    return time.monotonic()
