@@ -127,6 +127,7 @@ impl From<ClusterError> for ApiError {
     fn from(e: ClusterError) -> ApiError {
         match e {
             ClusterError::NoLeader => ApiError::unavailable("no_leader", e.to_string()),
+            ClusterError::NoQuorum => ApiError::unavailable("no_quorum", e.to_string()),
             ClusterError::NotLeader { .. } => {
                 ApiError::unavailable("no_leader", "leadership is changing; retry")
             }

@@ -49,6 +49,18 @@ pub async fn readyz(State(s): State<AppState>) -> Result<Json<Health>, ApiError>
     if m.current_leader.is_none() {
         return Err(ApiError::unavailable("not_ready", "no leader is known"));
     }
+    if m.current_leader == Some(node.id) && !node.has_quorum() {
+        return Err(ApiError::unavailable(
+            "not_ready",
+            "this leader has lost contact with the majority",
+        ));
+    }
+    if node.store.cluster_id().ok().flatten().is_none() {
+        return Err(ApiError::unavailable(
+            "not_ready",
+            "the cluster id is not recorded yet",
+        ));
+    }
     let applied = m.last_applied.map_or(0, |l| l.index);
     let committed = node.committed.load(Ordering::Acquire);
     if applied < committed {

@@ -10,6 +10,8 @@ use crate::raft::{NodeAddr, NodeId};
 pub enum ClusterError {
     #[error("no leader is known right now; the cluster may be electing one or lost its quorum")]
     NoLeader,
+    #[error("this node leads but has lost contact with the majority of the cluster; it takes no writes until it is back")]
+    NoQuorum,
     #[error("this node is not the leader (leader: {leader:?})")]
     NotLeader { leader: Option<NodeId> },
     #[error("{0}")]

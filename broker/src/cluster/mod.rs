@@ -72,6 +72,23 @@ impl Node {
         self.leader_id() == Some(self.id)
     }
 
+    /// On the leader: does a majority of the voters (this node included) still answer it? A peer
+    /// counts while its last answer is younger than the leader lease (twice the election timeout),
+    /// after which the others may have elected someone else.
+    pub fn has_quorum(&self) -> bool {
+        let m = self.raft.metrics().borrow().clone();
+        if m.current_leader != Some(self.id) {
+            return false;
+        }
+        let lease = self.config.election_timeout * 2;
+        let voters: Vec<NodeId> = m.membership_config.membership().voter_ids().collect();
+        let reached = voters
+            .iter()
+            .filter(|v| **v == self.id || self.pool.since_contact(**v).is_some_and(|d| d <= lease))
+            .count();
+        reached * 2 > voters.len()
+    }
+
     /// A member's addresses, from the current membership.
     pub fn member_addr(&self, id: NodeId) -> Option<NodeAddr> {
         self.raft

@@ -20,6 +20,9 @@ pub struct ClusterView {
     pub last_log_index: u64,
     pub snapshot_index: u64,
     pub purged_index: u64,
+    /// On the leader: milliseconds since a quorum last acknowledged it (`null` elsewhere). A leader
+    /// cut off from the majority sees this grow, and stops taking writes past the election timeout.
+    pub quorum_ack_ms: Option<u64>,
     pub members: Vec<MemberView>,
 }
 
@@ -83,6 +86,7 @@ impl Node {
             last_log_index: m.last_log_index.unwrap_or(0),
             snapshot_index: m.snapshot.map_or(0, |l| l.index),
             purged_index: m.purged.map_or(0, |l| l.index),
+            quorum_ack_ms: m.millis_since_quorum_ack,
             members,
         }
     }

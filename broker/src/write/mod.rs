@@ -148,6 +148,10 @@ impl Node {
         if self.transferring.load(Ordering::Acquire) {
             return Err(ClusterError::NotLeader { leader: None });
         }
+        // A leader cut off from the majority would only time out (504); answer 503 at once.
+        if self.is_leader() && !self.has_quorum() {
+            return Err(ClusterError::NoQuorum);
+        }
         let cmd = Command {
             ts_ms: now_ms(),
             ops,

@@ -96,6 +96,17 @@ impl Node {
         .unwrap();
     }
 
+    /// Freeze (SIGSTOP) or thaw (SIGCONT) the process: to its peers it looks cut off.
+    pub fn freeze(&self, frozen: bool) {
+        let c = self.child.as_ref().expect("running");
+        let sig = if frozen {
+            nix::sys::signal::Signal::SIGSTOP
+        } else {
+            nix::sys::signal::Signal::SIGCONT
+        };
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), sig).unwrap();
+    }
+
     pub fn has_exited(&mut self) -> bool {
         match &mut self.child {
             Some(c) => c.try_wait().unwrap().is_some(),

@@ -5,6 +5,7 @@ mod harness;
 mod t05_dev;
 mod t10_seed;
 mod t20_failover;
+mod t22_isolated_leader;
 mod t30_snapshot;
 mod t40_restart;
 mod t50_bad_input;

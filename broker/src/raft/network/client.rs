@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -48,6 +48,8 @@ pub struct PeerPool {
     secret: Vec<u8>,
     idle: Mutex<HashMap<String, Vec<Conn>>>,
     metrics: Metrics,
+    /// When each peer last answered a Raft RPC: how a leader knows it still reaches a majority.
+    contact: Mutex<HashMap<NodeId, Instant>>,
 }
 
 impl PeerPool {
@@ -56,6 +58,7 @@ impl PeerPool {
             secret: secret.unwrap_or_default(),
             idle: Mutex::new(HashMap::new()),
             metrics,
+            contact: Mutex::default(),
         })
     }
 
@@ -152,6 +155,23 @@ impl PeerPool {
         }
     }
 
+    /// Peer `id` answered just now.
+    pub fn touch(&self, id: NodeId) {
+        self.contact
+            .lock()
+            .expect("contact lock")
+            .insert(id, Instant::now());
+    }
+
+    /// How long ago peer `id` last answered (`None`: never).
+    pub fn since_contact(&self, id: NodeId) -> Option<Duration> {
+        self.contact
+            .lock()
+            .expect("contact lock")
+            .get(&id)
+            .map(Instant::elapsed)
+    }
+
     /// Forget pooled connections to `addr` (after a failure: the peer may have a new address).
     pub fn forget(&self, addr: &str) {
         self.idle.lock().expect("pool lock").remove(addr);
@@ -204,7 +224,10 @@ impl PeerNetwork {
     ) -> Result<RpcResponse, RpcErr<E>> {
         let name = req.name();
         match self.pool.call(&self.addr, &req, timeout).await {
-            Ok(resp) => Ok(resp),
+            Ok(resp) => {
+                self.pool.touch(self.target);
+                Ok(resp)
+            }
             Err(e) => {
                 let peer = self.target.to_string();
                 self.pool
