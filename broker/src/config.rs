@@ -35,6 +35,9 @@ pub struct Config {
     pub segment_bytes: u64,
     /// How long a publish may wait for its commit before the client gets 504.
     pub commit_timeout: Duration,
+    /// After shutdown begins, keep serving (with `/readyz` at 503) this long so load balancers and
+    /// Kubernetes endpoints stop sending new requests before the API closes.
+    pub shutdown_grace: Duration,
     /// sled page cache size: bounded memory whatever the data size.
     pub cache_bytes: u64,
     /// Per-topic metric labels, off by default (topic names are user input); capped at this many topics.
@@ -68,6 +71,7 @@ impl Config {
             snapshot_every: 1_000,
             segment_bytes: 64 * 1024 * 1024,
             commit_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(1),
             cache_bytes: 16 * 1024 * 1024,
             topic_metrics_limit: 0,
         })

@@ -1,9 +1,10 @@
 //! Wiring of a whole node: [`spawn`] starts Raft, the raft port and the API and returns a handle
 //! (what tests use); [`run`] is the binary's `serve`: spawn, wait for SIGTERM/Ctrl-C, shut down.
 //!
-//! Graceful shutdown, in order: `/readyz` turns 503 → a leader hands leadership over → the API
-//! stops accepting and finishes in-flight requests (long-polls and streams end) → Raft stops →
-//! the database is flushed.
+//! Graceful shutdown, in order: `/readyz` turns 503 → a leader hands leadership over → requests
+//! are still served for a grace period (so load balancers notice) → the API stops accepting and
+//! finishes in-flight requests (long-polls and streams end) → a checkpoint → Raft stops → the
+//! database is flushed.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -63,7 +64,9 @@ impl Running {
     pub async fn shutdown(self) {
         let node = self.node;
         node.shutting_down.store(true, Ordering::Release);
+        let grace = tokio::time::sleep(node.config.shutdown_grace);
         node.step_down_for_shutdown().await;
+        grace.await;
         node.stopping.cancel();
         if tokio::time::timeout(DRAIN, self.api).await.is_err() {
             tracing::warn!("in-flight requests did not finish in time");

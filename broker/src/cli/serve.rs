@@ -80,6 +80,9 @@ pub struct ServeArgs {
     /// A write not committed within this answers 504.
     #[arg(long, env = "JUMPNET_COMMIT_TIMEOUT_MS", default_value_t = 10_000)]
     pub commit_timeout_ms: u64,
+    /// On SIGTERM, keep serving this long with /readyz at 503 before the API closes.
+    #[arg(long, env = "JUMPNET_SHUTDOWN_GRACE_MS", default_value_t = 1_000)]
+    pub shutdown_grace_ms: u64,
     /// Storage page cache.
     #[arg(long, env = "JUMPNET_CACHE_MB", default_value_t = 16)]
     pub cache_mb: u64,
@@ -139,6 +142,7 @@ impl ServeArgs {
         c.snapshot_every = self.snapshot_every;
         c.segment_bytes = self.segment_bytes;
         c.commit_timeout = Duration::from_millis(self.commit_timeout_ms);
+        c.shutdown_grace = Duration::from_millis(self.shutdown_grace_ms);
         c.cache_bytes = self.cache_mb * 1024 * 1024;
         c.topic_metrics_limit = self.topic_metrics;
         c.validate()?;

@@ -273,10 +273,11 @@ impl Cluster {
 
     /// Wait until every node in `which` sees `voters` voters and the same leader.
     pub async fn wait_voters(&self, which: &[usize], voters: usize) -> usize {
-        let what = format!("nodes {which:?} agree on a leader with {voters} voters");
+        let what = format!("nodes {which:?} are ready and agree on a leader with {voters} voters");
         wait_until(&what, Duration::from_secs(30), || async {
             let mut leader = None;
             for &i in which {
+                self.get(i, "/readyz").await.filter(|(s, _)| *s == 200)?;
                 let v = self.view(i).await?;
                 let n = v["members"]
                     .as_array()?

@@ -196,7 +196,7 @@ async fn malformed_requests_get_documented_errors_and_the_node_keeps_serving() {
     // Still serving, nothing lost, nothing extra stored.
     assert_eq!(c.put(0, "t", "after").await.unwrap(), 1);
     assert_eq!(c.history(0, "t").await.unwrap(), vec!["before", "after"]);
-    let (s, _) = c.get(0, "/readyz").await.unwrap();
-    assert_eq!(s, 200);
+    let (s, v) = c.get(0, "/readyz").await.unwrap();
+    assert_eq!(s, 200, "{v}");
     assert!(!c.nodes[0].has_exited());
 }

@@ -23,8 +23,13 @@ use crate::raft::{NodeAddr, NodeId, TypeConfig};
 
 const MAX_IDLE_PER_PEER: usize = 4;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(3);
+/// Pooled connections idle longer than this are not trusted (closed instead of reused).
+const MAX_IDLE: Duration = Duration::from_secs(10);
 
 type Conn = BufReader<TcpStream>;
+/// A pooled connection and when it was last used.
+type Idle = (Conn, Instant);
 
 /// Why an RPC failed: `Unreachable` means nothing was sent, so retrying elsewhere is safe.
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +51,7 @@ pub enum RpcFailure {
 /// Persistent connections to peers, shared by replication, forwarding and admin calls.
 pub struct PeerPool {
     secret: Vec<u8>,
-    idle: Mutex<HashMap<String, Vec<Conn>>>,
+    idle: Mutex<HashMap<String, Vec<Idle>>>,
     metrics: Metrics,
     /// When each peer last answered a Raft RPC: how a leader knows it still reaches a majority.
     contact: Mutex<HashMap<NodeId, Instant>>,
@@ -68,6 +73,17 @@ impl PeerPool {
             .map_err(|_| RpcFailure::Unreachable(format!("connecting to {addr} timed out")))?
             .map_err(|e| RpcFailure::Unreachable(format!("{addr}: {e}")))?;
         let _ = stream.set_nodelay(true);
+        // A peer that vanished from the network (a partition, a pod gone with its IP) sends no RST:
+        // have the kernel give up on unacknowledged data and probe idle connections, so a dead
+        // connection fails in seconds instead of hanging until some request's timeout.
+        let sock = socket2::SockRef::from(&stream);
+        let _ = sock.set_tcp_user_timeout(Some(TCP_USER_TIMEOUT));
+        let _ = sock.set_tcp_keepalive(
+            &socket2::TcpKeepalive::new()
+                .with_time(Duration::from_secs(2))
+                .with_interval(Duration::from_secs(1))
+                .with_retries(2),
+        );
         let mut conn = BufReader::with_capacity(64 * 1024, stream);
         match tokio::time::timeout(
             CONNECT_TIMEOUT,
@@ -103,7 +119,7 @@ impl PeerPool {
         let mut idle = self.idle.lock().expect("pool lock");
         let v = idle.entry(addr.to_string()).or_default();
         if v.len() < MAX_IDLE_PER_PEER {
-            v.push(conn);
+            v.push((conn, Instant::now()));
         }
     }
 
@@ -114,12 +130,7 @@ impl PeerPool {
         req: &RpcRequest,
         timeout: Duration,
     ) -> Result<RpcResponse, RpcFailure> {
-        let pooled = self
-            .idle
-            .lock()
-            .expect("pool lock")
-            .get_mut(addr)
-            .and_then(Vec::pop);
+        let pooled = self.pooled(addr);
         let (mut conn, reused) = match pooled {
             Some(c) => (c, true),
             None => (self.connect(addr).await?, false),
@@ -150,9 +161,36 @@ impl PeerPool {
                     Err(_) => Err(RpcFailure::Timeout),
                 }
             }
-            Ok(Err(e)) => Err(RpcFailure::Failed(format!("{addr}: {e}"))),
-            Err(_) => Err(RpcFailure::Timeout),
+            Ok(Err(e)) => {
+                // Its siblings in the pool are likely dead too (a partition, a restarted peer).
+                self.forget(addr);
+                Err(RpcFailure::Failed(format!("{addr}: {e}")))
+            }
+            Err(_) => {
+                self.forget(addr);
+                Err(RpcFailure::Timeout)
+            }
         }
+    }
+
+    /// A pooled connection to `addr` that still looks alive, if any.
+    fn pooled(&self, addr: &str) -> Option<Conn> {
+        let mut idle = self.idle.lock().expect("pool lock");
+        let conns = idle.get_mut(addr)?;
+        while let Some((c, since)) = conns.pop() {
+            if since.elapsed() > MAX_IDLE {
+                continue;
+            }
+            // A peer that closed the connection, or a connection the kernel gave up on, left an
+            // EOF or an error behind; the peek asks the kernel directly (the socket is
+            // non-blocking), not tokio's readiness cache.
+            let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+            match socket2::SockRef::from(c.get_ref()).peek(&mut probe) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Some(c),
+                _ => continue,
+            }
+        }
+        None
     }
 
     /// Peer `id` answered just now.
