@@ -344,3 +344,16 @@ def test_chart_app_version_is_the_workspace_version():
     for path in glob.glob(os.path.join(ROOT, "deploy", "examples", "*.yaml")):
         for d in find(load_file(path), "JumpnetCluster"):
             assert d["spec"]["image"] == f"ghcr.io/jumpnet/jumpnet:{version}", path
+
+
+def test_no_selector_of_the_chart_matches_the_helm_test_pod(everything_docs, namespaced_docs):
+    # A Deployment (or Service) whose selector matched the test pod would adopt (or route to) it.
+    for docs in (everything_docs, namespaced_docs):
+        labels = one(docs, "Pod")["metadata"]["labels"]
+        for kind in ("Deployment", "Service"):
+            for obj in find(docs, kind):
+                sel = obj["spec"].get("selector") or {}
+                sel = sel.get("matchLabels", sel) if kind == "Deployment" else sel
+                assert sel, f"{kind} {obj['metadata']['name']} has no selector"
+                matches = all(labels.get(k) == v for k, v in sel.items())
+                assert not matches, f"{kind} {obj['metadata']['name']} selects the helm test pod ({sel})"
