@@ -12,6 +12,13 @@ export K8STOOLS_DIR=${K8STOOLS_DIR:-/opt/k8stools}
 export HELM=${HELM:-$K8STOOLS_DIR/helm}
 export KUBECTL=${KUBECTL:-$K8STOOLS_DIR/kubectl}
 # The Kubernetes API emulator is test infrastructure beside the repo, never copied into it.
+# The emulator lives beside the checkout (../shared/kube-emu); a clone made elsewhere on the same
+# machine (e.g. a fresh clone under /tmp) finds the machine's copy.
+if [[ -z ${KUBE_EMU_DIR:-} ]]; then
+  for d in "$JUMPNET_ROOT/../shared/kube-emu" "$JUMPNET_ROOT/../../shared/kube-emu" /work/shared/kube-emu; do
+    if [[ -f $d/kube_emu.py ]]; then KUBE_EMU_DIR=$(cd "$d" && pwd); break; fi
+  done
+fi
 export KUBE_EMU_DIR=${KUBE_EMU_DIR:-$JUMPNET_ROOT/../shared/kube-emu}
 
 # The one cargo build every phase re-uses.
