@@ -14,6 +14,9 @@
 //! scale up    pod running, not a member ──▶ AddLearner ; learner caught up ──▶ Promote
 //! roll        pods on an old revision, all ready and caught up: followers (highest first)
 //!             ──▶ RestartPod ; the leader last ──▶ TransferLeader, then RestartPod
+//!             except when the cluster secret changed (auth turned on or off, secret rotated):
+//!             pods with different secrets cannot talk, so one by one would stall with the
+//!             first restarted pod ──▶ RestartAll pods still on the old secret, together
 //! otherwise   Converged
 //! ```
 //! Every change is gated on health: a leader is known and every voter's pod is ready, and a
@@ -39,6 +42,8 @@ pub struct PodObservation {
     pub starting: bool,
     /// `controller-revision-hash` label.
     pub revision: Option<String>,
+    /// Fingerprint of the cluster secret the pod runs with (its annotation); `None`: none.
+    pub cluster_secret: Option<String>,
     /// The broker's own view; `None` when not running or it did not answer.
     pub view: Option<ClusterView>,
 }
@@ -55,6 +60,8 @@ pub struct Observed {
     /// `.status.updateRevision` of the StatefulSet, only when its status is current
     /// (`observedGeneration == generation`).
     pub update_revision: Option<String>,
+    /// Fingerprint of the cluster secret of the current pod template; `None` without auth.
+    pub cluster_secret: Option<String>,
     /// Pods by ordinal.
     pub pods: BTreeMap<u64, PodObservation>,
 }
@@ -177,6 +184,9 @@ pub fn next_step(o: &Observed) -> Step {
     if let Some(w) = f.conflict.clone() {
         return Step::Wait(w);
     }
+    if let Some(step) = cluster_secret_step(o) {
+        return step;
+    }
     let Some(_) = f.cluster_id else {
         return bootstrap_step(o);
     };
@@ -192,6 +202,27 @@ pub fn next_step(o: &Observed) -> Step {
         });
     };
     membership_step(o, lv).unwrap_or_else(|| rolling_step(o, lv))
+}
+
+/// Pods that run with another cluster secret than the template's refuse (and are refused by)
+/// the others: restart all of them at once, whatever the health (a cluster split by secrets has
+/// no healthy state to wait for). The data stays on the volumes; Raft re-forms from it.
+fn cluster_secret_step(o: &Observed) -> Option<Step> {
+    let ordinals: Vec<u64> = o
+        .pods
+        .iter()
+        .filter(|(_, p)| !p.terminating && p.cluster_secret != o.cluster_secret)
+        .map(|(id, _)| *id)
+        .collect();
+    if ordinals.is_empty() {
+        return None;
+    }
+    // Pods deleted before the StatefulSet controller saw the new template would come back old.
+    Some(if o.update_revision.is_none() {
+        Step::Wait(Wait::StatefulSetSyncing)
+    } else {
+        Step::RestartAll { ordinals }
+    })
 }
 
 fn bootstrap_step(o: &Observed) -> Step {

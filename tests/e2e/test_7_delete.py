@@ -1,7 +1,7 @@
 """Scenario 7: `kubectl delete jn e2e`. Everything the JumpnetCluster owned (StatefulSet, Services, PDB,
-ConfigMap, and through the StatefulSet the pods) is garbage-collected. The PVCs are not owned by the
-JumpnetCluster and stay, as a StatefulSet's do (operator/README.md: deletion is the garbage collector's
-job, volumes are kept); the suite removes them with its namespace."""
+ConfigMap, the auth Secret, and through the StatefulSet the pods) is garbage-collected. The PVCs are not
+owned by the JumpnetCluster and stay, as a StatefulSet's do (operator/README.md: deletion is the garbage
+collector's job, volumes are kept); the suite removes them with its namespace."""
 
 from __future__ import annotations
 
@@ -37,7 +37,11 @@ def test_deleting_the_cluster_garbage_collects_what_it_owned(kube, cluster):
     owned = owned_by(kube, ns, uid)
     want = sorted([f"StatefulSet/{name}", f"Service/{name}", f"Service/{name}-headless",
                    f"PodDisruptionBudget/{name}", f"ConfigMap/{name}-config"])
-    assert owned == want, f"owned objects before deletion: {owned}"
+    # Secret NAME-auth exists once auth was on (scenario 5b) and is kept when it is turned off again.
+    secrets = [o for o in owned if o.startswith("Secret/")]
+    assert secrets in ([], [f"Secret/{name}-auth"]), f"owned Secrets before deletion: {secrets}"
+    assert [o for o in owned if not o.startswith("Secret/")] == want, f"owned objects before deletion: {owned}"
+    want += secrets
     pods = sorted(p["metadata"]["name"] for p in cluster.pods().values())
     assert pods, "no broker pods to collect"
     claims = sorted(cluster.pvcs())
@@ -55,7 +59,8 @@ def test_deleting_the_cluster_garbage_collects_what_it_owned(kube, cluster):
                            ("Service", core(ns, "services", name)),
                            ("Service", core(ns, "services", f"{name}-headless")),
                            ("PodDisruptionBudget", group("policy/v1", ns, "poddisruptionbudgets", name)),
-                           ("ConfigMap", core(ns, "configmaps", f"{name}-config"))):
+                           ("ConfigMap", core(ns, "configmaps", f"{name}-config")),
+                           ("Secret", core(ns, "secrets", f"{name}-auth"))):
             if kube.get(path) is not None:
                 left.append(f"{kind}/{path.rsplit('/', 1)[1]}")
         return not left

@@ -73,6 +73,10 @@ pub enum Step {
     RestartPod {
         ordinal: u64,
     },
+    /// Delete these pods together (the cluster secret changed).
+    RestartAll {
+        ordinals: Vec<u64>,
+    },
     Wait(Wait),
     Converged,
 }
@@ -94,6 +98,7 @@ impl Step {
             } => "RemoveMemberWithLostData",
             Self::TransferLeader { .. } => "TransferLeader",
             Self::RestartPod { .. } => "RestartPod",
+            Self::RestartAll { .. } => "RestartAllPods",
             Self::Converged => "ClusterReady",
             Self::Wait(w) => match w {
                 Wait::PodsStarting => "WaitingForPods",
@@ -134,6 +139,10 @@ impl Step {
                 }
             ),
             Self::RestartPod { ordinal } => format!("restarting {} on the new pod template", pod(*ordinal)),
+            Self::RestartAll { ordinals } => format!(
+                "restarting {} together: the cluster secret changed and brokers with different secrets cannot talk; unavailable until they are back",
+                ordinals.iter().map(|o| pod(*o)).collect::<Vec<_>>().join(", ")
+            ),
             Self::Converged => "all members are voters, ready and up to date".into(),
             Self::Wait(w) => match w {
                 Wait::PodsStarting => "waiting for broker pods to start and answer".into(),
@@ -189,6 +198,7 @@ impl Step {
             _ if !bootstrapped => "Bootstrapping",
             Self::Converged => "Running",
             Self::RestartPod { .. }
+            | Self::RestartAll { .. }
             | Self::TransferLeader {
                 purpose: Purpose::RollingUpdate,
                 ..

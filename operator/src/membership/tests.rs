@@ -31,6 +31,7 @@ fn cluster(desired: u32, pods: u64, members: &[(u64, Role)], leader: u64) -> Obs
         recorded_cluster_id: Some(CID.into()),
         statefulset_replicas: Some(pods as u32),
         update_revision: Some("r1".into()),
+        cluster_secret: None,
         pods: BTreeMap::new(),
     };
     for i in 0..pods {
@@ -52,6 +53,7 @@ fn cluster(desired: u32, pods: u64, members: &[(u64, Role)], leader: u64) -> Obs
                 terminating: false,
                 starting: false,
                 revision: Some("r1".into()),
+                cluster_secret: None,
                 view: Some(view),
             },
         );
@@ -363,6 +365,70 @@ fn single_node_cluster_restarts_its_only_pod() {
     let mut o = cluster(1, 1, &voters(&[0]), 0);
     o.update_revision = Some("r2".into());
     assert_eq!(next_step(&o), Step::RestartPod { ordinal: 0 });
+}
+
+#[test]
+fn changed_cluster_secret_restarts_every_pod_still_on_the_old_one_at_once() {
+    // auth turned on: the template carries a secret no running pod has
+    let mut o = cluster(3, 3, &voters(&[0, 1, 2]), 1);
+    o.update_revision = Some("r2".into());
+    o.cluster_secret = Some("sha256:new".into());
+    let step = next_step(&o);
+    assert_eq!(
+        step,
+        Step::RestartAll {
+            ordinals: vec![0, 1, 2]
+        }
+    );
+    assert_eq!(step.phase(true), "Updating");
+    assert!(!step.degraded());
+
+    // a roll that already restarted demo-2 on the new secret and stalled there (it cannot
+    // talk to the others, so it never gets ready): the rest goes together, leader included
+    o.pods.get_mut(&2).unwrap().cluster_secret = Some("sha256:new".into());
+    o.pods.get_mut(&2).unwrap().ready = false;
+    assert_eq!(
+        next_step(&o),
+        Step::RestartAll {
+            ordinals: vec![0, 1]
+        }
+    );
+
+    // all deleted: terminating pods are not deleted twice; recreated ones roll on as usual
+    for p in o.pods.values_mut() {
+        if p.cluster_secret.is_none() {
+            p.terminating = true;
+        }
+    }
+    assert!(!matches!(next_step(&o), Step::RestartAll { .. }));
+    for (id, p) in o.pods.iter_mut() {
+        *p = PodObservation {
+            starting: true,
+            ready: false,
+            revision: Some("r2".into()),
+            cluster_secret: Some("sha256:new".into()),
+            view: Some(fresh_view(*id)),
+            running: true,
+            terminating: false,
+        };
+    }
+    assert!(!matches!(next_step(&o), Step::RestartAll { .. }));
+
+    // auth turned off again: the annotated pods go, together
+    let mut o = cluster(3, 3, &voters(&[0, 1, 2]), 1);
+    for p in o.pods.values_mut() {
+        p.cluster_secret = Some("sha256:new".into());
+    }
+    o.update_revision = Some("r3".into());
+    assert_eq!(
+        next_step(&o),
+        Step::RestartAll {
+            ordinals: vec![0, 1, 2]
+        }
+    );
+    // ... once the StatefulSet controller saw the new template, not before
+    o.update_revision = None;
+    assert_eq!(next_step(&o), Step::Wait(Wait::StatefulSetSyncing));
 }
 
 #[test]

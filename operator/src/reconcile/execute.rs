@@ -42,7 +42,7 @@ fn step_pod(step: &Step) -> Option<u64> {
         Step::Bootstrap { ordinal } | Step::RestartPod { ordinal } => Some(*ordinal),
         Step::AddLearner { id } | Step::Promote { id } | Step::RemoveMember { id, .. } => Some(*id),
         Step::TransferLeader { to, .. } => Some(*to),
-        Step::Wait(_) | Step::Converged => None,
+        Step::RestartAll { .. } | Step::Wait(_) | Step::Converged => None,
     }
 }
 
@@ -154,13 +154,8 @@ pub async fn run(
             let t = target(targets, names, Some(*from), "transfer leader")?;
             broker.transfer_leader(&t, *to).await?;
         }
-        Step::RestartPod { ordinal } => {
-            let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &names.namespace);
-            let pod = names.pod(*ordinal);
-            api.delete(&pod, &DeleteParams::default())
-                .await
-                .map_err(Error::kube(format!("delete Pod {pod}")))?;
-        }
+        Step::RestartPod { ordinal } => delete_pods(ctx, names, &[*ordinal]).await?,
+        Step::RestartAll { ordinals } => delete_pods(ctx, names, ordinals).await?,
         Step::Wait(_) | Step::Converged => {}
     }
     if outcome.done {
@@ -173,6 +168,26 @@ pub async fn run(
         publish(ctx, jc, type_, step.reason(), note, pod).await;
     }
     Ok(outcome)
+}
+
+/// Deletes broker pods; the StatefulSet controller re-creates them from the current template.
+async fn delete_pods(ctx: &Context, names: &Names, ordinals: &[u64]) -> Result<()> {
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &names.namespace);
+    for ordinal in ordinals {
+        let pod = names.pod(*ordinal);
+        match api.delete(&pod, &DeleteParams::default()).await {
+            Ok(_) => {}
+            // Already gone (e.g. deleted by hand): the controller re-creates it anyway.
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(source) => {
+                return Err(Error::Kube {
+                    action: format!("delete Pod {pod}"),
+                    source,
+                })
+            }
+        }
+    }
+    Ok(())
 }
 
 /// After a scale-down (`spec.storage.deleteClaimOnScaleDown`): deletes the PVCs of ordinals

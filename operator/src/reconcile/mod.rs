@@ -152,6 +152,7 @@ async fn reconcile_cluster(jc: &JumpnetCluster, ctx: &Context) -> Result<Action>
     let mut observed =
         observe::observation(ctx, jc, &names, live_sts.as_ref(), &pods, &targets).await;
 
+    observed.cluster_secret = auth.as_ref().map(|t| t.cluster_secret_fingerprint());
     let replicas = membership::statefulset_replicas(&observed);
     let opts = BuildOptions {
         cluster_domain: ctx.settings.cluster_domain.clone(),

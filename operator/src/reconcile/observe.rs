@@ -13,7 +13,7 @@ use super::{BrokerAddressing, Context};
 use crate::broker_client::Target;
 use crate::crd::JumpnetCluster;
 use crate::membership::{Observed, PodObservation};
-use crate::resources::{selector_string, AuthTokens, Names, API_PORT};
+use crate::resources::{selector_string, AuthTokens, Names, API_PORT, CLUSTER_SECRET_ANNOTATION};
 use crate::{Error, Result};
 
 const REVISION_LABEL: &str = "controller-revision-hash";
@@ -128,6 +128,7 @@ pub async fn observation(
         recorded_cluster_id: jc.status.as_ref().and_then(|s| s.cluster_id.clone()),
         statefulset_replicas: sts.and_then(|s| s.spec.replicas).map(|r| r.max(0) as u32),
         update_revision: None,
+        cluster_secret: None,
         pods: BTreeMap::new(),
     };
     let mut askable = Vec::new();
@@ -150,6 +151,11 @@ pub async fn observation(
                 .labels
                 .as_ref()
                 .and_then(|l| l.get(REVISION_LABEL).cloned()),
+            cluster_secret: pod
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(CLUSTER_SECRET_ANNOTATION).cloned()),
             view: None,
         };
         if obs.running && !obs.terminating {

@@ -555,6 +555,84 @@ async fn auth_secret_is_generated_once_and_the_operator_uses_its_admin_token() {
     assert!(args.contains("--auth-file=/etc/jumpnet/auth/tokens"));
 }
 
+#[tokio::test]
+async fn turning_auth_on_or_off_restarts_every_pod_at_once_not_one_by_one() {
+    let h = Harness::running(json!({"replicas": 3})).await;
+    let pod_deletes = |journal: &[String]| -> Vec<String> {
+        actions(journal)
+            .into_iter()
+            .filter(|l| l.starts_with("k8s DELETE") && l.contains("/pods/"))
+            .collect()
+    };
+    let all_three = [0, 1, 2].map(|i| format!("k8s DELETE {PODS}/demo-{i}"));
+
+    h.edit_spec(|spec| spec["auth"] = json!({"enabled": true}));
+    h.reconcile().await.unwrap();
+    let journal = h.take();
+    assert_eq!(pod_deletes(&journal), all_three, "one reconcile, every pod");
+    assert!(
+        journal.iter().any(|l| l.contains("reason=RestartAllPods")),
+        "{journal:#?}"
+    );
+    assert_eq!(h.status()["phase"], "Updating");
+    h.settle();
+    let journal = h.converge().await;
+    assert!(pod_deletes(&journal).is_empty(), "no second round");
+    let secret = h.get("/api/v1/namespaces/ns/secrets/demo-auth").unwrap();
+    let fingerprint = crate::resources::AuthTokens::keep_or_generate(Some(
+        &serde_json::from_value(secret).unwrap(),
+    ))
+    .cluster_secret_fingerprint();
+    for i in 0..3 {
+        let pod = h.get(&format!("{PODS}/demo-{i}")).unwrap();
+        assert_eq!(
+            pod["metadata"]["annotations"]["jumpnet.io/cluster-secret"],
+            fingerprint.as_str()
+        );
+    }
+    assert_eq!(h.broker.inits(), 1, "the cluster re-forms from its data");
+    assert_eq!(h.status()["members"].as_array().unwrap().len(), 3);
+
+    h.edit_spec(|spec| spec["auth"] = json!({"enabled": false}));
+    h.reconcile().await.unwrap();
+    assert_eq!(pod_deletes(&h.take()), all_three);
+    h.settle();
+    h.converge().await;
+    for i in 0..3 {
+        let pod = h.get(&format!("{PODS}/demo-{i}")).unwrap();
+        assert!(pod["metadata"]["annotations"]["jumpnet.io/cluster-secret"].is_null());
+    }
+    assert_eq!(h.broker.inits(), 1);
+}
+
+#[tokio::test]
+async fn editing_the_token_file_rolls_the_pods_one_by_one() {
+    let h = Harness::running(json!({"replicas": 3, "auth": {"enabled": true}})).await;
+    let path = "/api/v1/namespaces/ns/secrets/demo-auth";
+    h.world.lock().unwrap().edit(path, |o| {
+        let tokens = base64_decode(o["data"]["tokens"].as_str().unwrap());
+        let edited = format!("{tokens}usertok alice consume\n");
+        o["data"]["tokens"] =
+            serde_json::to_value(k8s_openapi::ByteString(edited.into_bytes())).unwrap();
+    });
+    let journal = h.converge().await;
+    let restarts: Vec<String> = actions(&journal)
+        .into_iter()
+        .filter(|l| l.contains("/pods/") || l.starts_with("raft"))
+        .collect();
+    assert_eq!(
+        restarts,
+        [
+            format!("k8s DELETE {PODS}/demo-2"),
+            format!("k8s DELETE {PODS}/demo-1"),
+            "raft POST demo-0 /v1/cluster/transfer-leader to=1".into(),
+            format!("k8s DELETE {PODS}/demo-0"),
+        ]
+    );
+    let secret = h.get(path).unwrap();
+    assert!(base64_decode(secret["data"]["tokens"].as_str().unwrap()).contains("usertok alice"));
+}
+
 /// Minimal standard base64 decoding for the test (Secret data is base64 on the wire).
 fn base64_decode(s: &str) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

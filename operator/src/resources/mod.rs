@@ -36,7 +36,9 @@ pub use pdb::{max_unavailable, pod_disruption_budget};
 pub use secret::{auth_secret, AuthTokens, CLUSTER_SECRET_KEY, OPERATOR_TOKEN_KEY, TOKENS_KEY};
 pub use service::{client_service, headless_service};
 pub use servicemonitor::{service_monitor, service_monitor_resource};
-pub use statefulset::{broker_args, statefulset, AUTH_MOUNT, DATA_VOLUME};
+pub use statefulset::{
+    broker_args, statefulset, AUTH_MOUNT, CLUSTER_SECRET_ANNOTATION, DATA_VOLUME, TOKENS_ANNOTATION,
+};
 
 use crate::crd::JumpnetCluster;
 use crate::{Error, Result};
@@ -219,7 +221,7 @@ pub fn owned_objects(jc: &JumpnetCluster, opts: &BuildOptions) -> Result<OwnedOb
             .service_monitor
             .enabled
             .then(|| service_monitor(jc, &names)),
-        statefulset: statefulset(jc, &names, replicas),
+        statefulset: statefulset(jc, &names, replicas, opts.auth.as_ref()),
     })
 }
 

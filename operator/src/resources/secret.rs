@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::ByteString;
 use rand::distributions::{Alphanumeric, DistString};
+use sha2::{Digest, Sha256};
 
 use super::{object_meta, Names};
 use crate::crd::JumpnetCluster;
@@ -72,6 +73,26 @@ impl AuthTokens {
             cluster_secret,
             tokens_file,
         }
+    }
+}
+
+/// A short, non-reversible fingerprint of a secret value, for pod template annotations: the
+/// template changes (and pods restart) when the value changes, without showing the value.
+fn fingerprint(value: &str) -> String {
+    let digest = Sha256::digest(value.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+impl AuthTokens {
+    /// Fingerprint of the cluster secret: pods with different ones cannot talk to each other.
+    pub fn cluster_secret_fingerprint(&self) -> String {
+        fingerprint(&self.cluster_secret)
+    }
+
+    /// Fingerprint of the token file: the brokers read it at start, so a change restarts them.
+    pub fn tokens_fingerprint(&self) -> String {
+        fingerprint(&self.tokens_file)
     }
 }
 
@@ -163,5 +184,20 @@ mod tests {
             .ends_with(&format!("{} jumpnet-operator admin\n", t.operator_token)));
         let secret = auth_secret(&jc, &names, &t);
         assert_eq!(text(&secret, OPERATOR_TOKEN_KEY), t.operator_token);
+    }
+
+    #[test]
+    fn fingerprints_follow_the_values_and_do_not_show_them() {
+        let t = AuthTokens::generate();
+        let fp = t.cluster_secret_fingerprint();
+        assert!(fp.starts_with("sha256:") && fp.len() == "sha256:".len() + 16);
+        assert!(!fp.contains(&t.cluster_secret));
+        assert_eq!(fp, t.clone().cluster_secret_fingerprint(), "stable");
+        let mut edited = t.clone();
+        edited.tokens_file.push_str("usertok alice consume\n");
+        assert_ne!(edited.tokens_fingerprint(), t.tokens_fingerprint());
+        assert_eq!(edited.cluster_secret_fingerprint(), fp);
+        edited.cluster_secret = "rotated".into();
+        assert_ne!(edited.cluster_secret_fingerprint(), fp);
     }
 }

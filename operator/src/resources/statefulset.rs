@@ -17,13 +17,18 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{common_labels, object_meta, selector_labels, Names, API_PORT, RAFT_PORT};
-use super::{CLUSTER_SECRET_KEY, TOKENS_KEY};
+use super::{AuthTokens, CLUSTER_SECRET_KEY, TOKENS_KEY};
 use crate::crd::JumpnetCluster;
 
 /// Name of the PVC template and its volume (PVCs are `data-NAME-i`).
 pub const DATA_VOLUME: &str = "data";
 /// Where the auth Secret's files are mounted.
 pub const AUTH_MOUNT: &str = "/etc/jumpnet/auth";
+/// Pod annotation: fingerprint of the cluster secret the pod was started with (auth on only).
+/// Pods with different cluster secrets cannot talk, so a change restarts every pod at once.
+pub const CLUSTER_SECRET_ANNOTATION: &str = "jumpnet.io/cluster-secret";
+/// Pod annotation: fingerprint of the token file; a change is a normal rolling restart.
+pub const TOKENS_ANNOTATION: &str = "jumpnet.io/tokens";
 /// The distroless "nonroot" uid/gid.
 const NONROOT: i64 = 65532;
 
@@ -104,7 +109,7 @@ fn port(name: &str, number: i32) -> ContainerPort {
 }
 
 fn container(jc: &JumpnetCluster, names: &Names) -> Container {
-    let mut mounts = vec![
+    let mounts = vec![
         VolumeMount {
             name: DATA_VOLUME.into(),
             mount_path: "/data".into(),
@@ -115,15 +120,14 @@ fn container(jc: &JumpnetCluster, names: &Names) -> Container {
             mount_path: "/tmp".into(),
             ..VolumeMount::default()
         },
-    ];
-    if jc.spec.auth.enabled {
-        mounts.push(VolumeMount {
+        // Declared with auth off too (see `volumes`).
+        VolumeMount {
             name: "auth".into(),
             mount_path: AUTH_MOUNT.into(),
             read_only: Some(true),
             ..VolumeMount::default()
-        });
-    }
+        },
+    ];
     Container {
         name: "jumpnet".into(),
         image: Some(jc.spec.image.clone()),
@@ -163,46 +167,58 @@ fn runtime_default() -> SeccompProfile {
     }
 }
 
+/// The `auth` volume is declared whether or not auth is on (optional while it is off, when Secret
+/// `NAME-auth` need not exist): turning auth on or off then changes only the broker's flags and the
+/// annotations, never the shape of the volume lists, which some API servers do not prune cleanly
+/// under server-side apply (the Kubernetes API emulator leaves empty list items behind).
 fn volumes(jc: &JumpnetCluster, names: &Names) -> Vec<Volume> {
-    let mut volumes = vec![Volume {
-        name: "tmp".into(),
-        empty_dir: Some(EmptyDirVolumeSource::default()),
-        ..Volume::default()
-    }];
-    if jc.spec.auth.enabled {
-        let item = |key: &str| KeyToPath {
-            key: key.into(),
-            path: key.into(),
-            ..KeyToPath::default()
-        };
-        volumes.push(Volume {
+    let item = |key: &str| KeyToPath {
+        key: key.into(),
+        path: key.into(),
+        ..KeyToPath::default()
+    };
+    vec![
+        Volume {
+            name: "tmp".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Volume::default()
+        },
+        Volume {
             name: "auth".into(),
             secret: Some(SecretVolumeSource {
                 secret_name: Some(names.auth()),
                 // Only what the broker reads: the operator's own token stays out of the pods' files.
                 items: Some(vec![item(TOKENS_KEY), item(CLUSTER_SECRET_KEY)]),
                 default_mode: Some(0o440),
+                optional: Some(!jc.spec.auth.enabled),
                 ..SecretVolumeSource::default()
             }),
             ..Volume::default()
-        });
-    }
-    volumes
+        },
+    ]
 }
 
 fn non_empty_vec<T: Clone>(v: &[T]) -> Option<Vec<T>> {
     (!v.is_empty()).then(|| v.to_vec())
 }
 
-fn pod_template(jc: &JumpnetCluster, names: &Names) -> PodTemplateSpec {
+fn pod_template(jc: &JumpnetCluster, names: &Names, auth: Option<&AuthTokens>) -> PodTemplateSpec {
     let extra = &jc.spec.pod_template;
     let mut labels: BTreeMap<String, String> = extra.labels.clone();
     labels.extend(common_labels(&names.name));
+    let mut annotations = extra.annotations.clone();
+    if let Some(auth) = auth.filter(|_| jc.spec.auth.enabled) {
+        annotations.insert(
+            CLUSTER_SECRET_ANNOTATION.into(),
+            auth.cluster_secret_fingerprint(),
+        );
+        annotations.insert(TOKENS_ANNOTATION.into(), auth.tokens_fingerprint());
+    }
     let non_empty = |m: &BTreeMap<String, String>| (!m.is_empty()).then(|| m.clone());
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(labels),
-            annotations: non_empty(&extra.annotations),
+            annotations: non_empty(&annotations),
             ..ObjectMeta::default()
         }),
         spec: Some(PodSpec {
@@ -254,8 +270,14 @@ fn claim_template(jc: &JumpnetCluster, names: &Names) -> PersistentVolumeClaim {
 }
 
 /// The StatefulSet `NAME` with `replicas` pods (decided by the membership logic, which keeps
-/// it above `spec.replicas` until removed members are out of Raft).
-pub fn statefulset(jc: &JumpnetCluster, names: &Names, replicas: u32) -> StatefulSet {
+/// it above `spec.replicas` until removed members are out of Raft). With auth on, `auth` is the
+/// material of Secret `NAME-auth`: its fingerprints go into the pod template.
+pub fn statefulset(
+    jc: &JumpnetCluster,
+    names: &Names,
+    replicas: u32,
+    auth: Option<&AuthTokens>,
+) -> StatefulSet {
     StatefulSet {
         metadata: object_meta(jc, names, names.name.clone()),
         spec: StatefulSetSpec {
@@ -270,7 +292,7 @@ pub fn statefulset(jc: &JumpnetCluster, names: &Names, replicas: u32) -> Statefu
                 type_: Some("OnDelete".into()),
                 ..StatefulSetUpdateStrategy::default()
             }),
-            template: pod_template(jc, names),
+            template: pod_template(jc, names, auth),
             volume_claim_templates: Some(vec![claim_template(jc, names)]),
             ..StatefulSetSpec::default()
         },
@@ -286,7 +308,7 @@ mod tests {
     fn build(spec: &str) -> StatefulSet {
         let jc = cluster(spec);
         let names = Names::of(&jc, "cluster.local").unwrap();
-        statefulset(&jc, &names, jc.spec.replica_count())
+        statefulset(&jc, &names, jc.spec.replica_count(), None)
     }
 
     fn broker(sts: &StatefulSet) -> Container {
@@ -401,6 +423,63 @@ mod tests {
         assert_eq!(secret.secret_name.as_deref(), Some("demo-auth"));
         let keys: Vec<_> = secret.items.unwrap().into_iter().map(|i| i.key).collect();
         assert_eq!(keys, ["tokens", "cluster-secret"]);
+    }
+
+    #[test]
+    fn toggling_auth_changes_flags_not_the_volume_lists() {
+        let (on, off) = (build("auth: {enabled: true}"), build(""));
+        let shape = |sts: &StatefulSet| {
+            let pod = sts.spec.template.spec.clone().unwrap();
+            let volumes: Vec<String> = pod.volumes.unwrap().into_iter().map(|v| v.name).collect();
+            let mounts: Vec<(String, String)> = pod.containers[0]
+                .volume_mounts
+                .clone()
+                .unwrap()
+                .into_iter()
+                .map(|m| (m.name, m.mount_path))
+                .collect();
+            (volumes, mounts)
+        };
+        assert_eq!(shape(&on), shape(&off));
+        let optional = |sts: &StatefulSet| {
+            let pod = sts.spec.template.spec.clone().unwrap();
+            let auth = pod.volumes.unwrap().into_iter().find(|v| v.name == "auth");
+            auth.unwrap().secret.unwrap().optional
+        };
+        assert_eq!(
+            optional(&on),
+            Some(false),
+            "a missing Secret must stop the pod"
+        );
+        assert_eq!(optional(&off), Some(true), "no Secret needed without auth");
+        let secret_flags = |sts: &StatefulSet| {
+            broker(sts)
+                .args
+                .unwrap()
+                .into_iter()
+                .filter(|a| a.starts_with("--auth-file") || a.starts_with("--cluster-secret"))
+                .count()
+        };
+        assert_eq!((secret_flags(&on), secret_flags(&off)), (2, 0));
+    }
+
+    #[test]
+    fn auth_fingerprints_annotate_the_pod_template() {
+        let jc = cluster("auth: {enabled: true}\npodTemplate:\n  annotations: {note: x}");
+        let names = Names::of(&jc, "cluster.local").unwrap();
+        let tokens = AuthTokens::generate();
+        let annotations = |sts: StatefulSet| sts.spec.template.metadata.unwrap().annotations;
+        let a = annotations(statefulset(&jc, &names, 3, Some(&tokens))).unwrap();
+        assert_eq!(
+            a[CLUSTER_SECRET_ANNOTATION],
+            tokens.cluster_secret_fingerprint()
+        );
+        assert_eq!(a[TOKENS_ANNOTATION], tokens.tokens_fingerprint());
+        assert_eq!(a["note"], "x", "user annotations kept");
+
+        let open = cluster("podTemplate:\n  annotations: {note: x}");
+        let a = annotations(statefulset(&open, &names, 3, Some(&tokens))).unwrap();
+        assert!(!a.contains_key(CLUSTER_SECRET_ANNOTATION) && !a.contains_key(TOKENS_ANNOTATION));
     }
 
     #[test]

@@ -129,8 +129,13 @@ class PodSpec:
                 ref = src.get("name") or src.get("secretName")
                 d = os.path.join(files_dir, f"{self.pod_name(ordinal)}-{name}")
                 os.makedirs(d, exist_ok=True)
-                data = self.object_data(kind, ref)
-                items = src.get("items") or [{"key": k, "path": k} for k in data]
+                try:
+                    data = self.object_data(kind, ref)
+                except UnsupportedSpec:
+                    if not src.get("optional"):
+                        raise
+                    data, src = {}, {**src, "items": []}  # as the kubelet: an empty directory
+                items = src.get("items") if "items" in src else [{"key": k, "path": k} for k in data]
                 fs_group = (self.pod_spec.get("securityContext") or {}).get("fsGroup")
                 for it in items:
                     p = os.path.join(d, it["path"])
