@@ -141,7 +141,7 @@ EXPECTED_RULES = {  # operator/README.md "RBAC needed", and nothing more
     ("", "pods"): {"get", "list", "watch", "delete"},
     ("", "persistentvolumeclaims"): {"list", "delete"},
     ("events.k8s.io", "events"): {"create", "patch"},
-    ("monitoring.coreos.com", "servicemonitors"): {"get", "create", "patch"},
+    ("monitoring.coreos.com", "servicemonitors"): {"get", "create", "patch", "delete"},
 }
 
 

@@ -4,10 +4,10 @@
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::NamespaceResourceScope;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::Resource;
 use serde::{de::DeserializeOwned, Serialize};
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::Context;
 use crate::resources::{service_monitor_resource, Names, OwnedObjects, MANAGER};
@@ -58,8 +58,52 @@ async fn apply_service_monitor(ctx: &Context, names: &Names, sm: &DynamicObject)
     Ok(())
 }
 
-/// Applies everything; returns the StatefulSet as the API server now has it.
-pub async fn apply_owned(ctx: &Context, names: &Names, owned: OwnedObjects) -> Result<StatefulSet> {
+/// `spec.metrics.serviceMonitor` is off: deletes the ServiceMonitor this cluster owns, if it made
+/// one while it was on. One GET when there is none: 404 covers both "no such object" and "no
+/// ServiceMonitor CRD", 403 an operator installed without the monitoring RBAC.
+async fn remove_service_monitor(ctx: &Context, names: &Names, owner_uid: &str) -> Result<()> {
+    let ar = service_monitor_resource();
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &names.namespace, &ar);
+    let sm = match api.get(&names.name).await {
+        Ok(sm) => sm,
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 403 => return Ok(()),
+        Err(source) => {
+            return Err(Error::Kube {
+                action: format!("get ServiceMonitor {}", names.name),
+                source,
+            })
+        }
+    };
+    let ours = sm
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|r| r.uid == owner_uid);
+    if !ours {
+        return Ok(()); // somebody else's, by the same name: not ours to delete
+    }
+    match api.delete(&names.name, &DeleteParams::default()).await {
+        Ok(_) => {
+            info!(cluster = %names.name, "spec.metrics.serviceMonitor disabled: ServiceMonitor deleted");
+            Ok(())
+        }
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(source) => Err(Error::Kube {
+            action: format!("delete ServiceMonitor {}", names.name),
+            source,
+        }),
+    }
+}
+
+/// Applies everything; returns the StatefulSet as the API server now has it. `owner_uid` is the
+/// JumpnetCluster's: objects it no longer wants are deleted only when it owns them.
+pub async fn apply_owned(
+    ctx: &Context,
+    names: &Names,
+    owner_uid: &str,
+    owned: OwnedObjects,
+) -> Result<StatefulSet> {
     if let Some(secret) = &owned.auth_secret {
         apply(ctx, names, secret).await?;
     }
@@ -67,8 +111,9 @@ pub async fn apply_owned(ctx: &Context, names: &Names, owned: OwnedObjects) -> R
     apply(ctx, names, &owned.headless_service).await?;
     apply(ctx, names, &owned.client_service).await?;
     apply(ctx, names, &owned.pdb).await?;
-    if let Some(sm) = &owned.service_monitor {
-        apply_service_monitor(ctx, names, sm).await?;
+    match &owned.service_monitor {
+        Some(sm) => apply_service_monitor(ctx, names, sm).await?,
+        None => remove_service_monitor(ctx, names, owner_uid).await?,
     }
     apply(ctx, names, &owned.statefulset).await
 }

@@ -160,7 +160,8 @@ async fn reconcile_cluster(jc: &JumpnetCluster, ctx: &Context) -> Result<Action>
         auth,
     };
     let owned = resources::owned_objects(jc, &opts)?;
-    let applied = apply::apply_owned(ctx, &names, owned).await?;
+    let uid = jc.metadata.uid.as_deref().unwrap_or_default();
+    let applied = apply::apply_owned(ctx, &names, uid, owned).await?;
     observed.update_revision = observe::update_revision(&applied);
 
     let step = membership::next_step(&observed);

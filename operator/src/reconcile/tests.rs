@@ -92,6 +92,8 @@ async fn first_reconcile_applies_every_owned_object_then_reports_bootstrapping()
             "k8s PATCH /api/v1/namespaces/ns/services/demo-headless",
             "k8s PATCH /api/v1/namespaces/ns/services/demo",
             "k8s PATCH /apis/policy/v1/namespaces/ns/poddisruptionbudgets/demo",
+            // ServiceMonitor off: is there one of ours to remove? (404: no)
+            "k8s GET /apis/monitoring.coreos.com/v1/namespaces/ns/servicemonitors/demo",
             "k8s PATCH /apis/apps/v1/namespaces/ns/statefulsets/demo replicas=3",
             "k8s PATCH /apis/jumpnet.io/v1alpha1/namespaces/ns/jumpnetclusters/demo/status phase=Bootstrapping",
         ])
@@ -142,6 +144,7 @@ async fn first_reconcile_applies_every_owned_object_then_reports_bootstrapping()
             "k8s PATCH /api/v1/namespaces/ns/services/demo-headless",
             "k8s PATCH /api/v1/namespaces/ns/services/demo",
             "k8s PATCH /apis/policy/v1/namespaces/ns/poddisruptionbudgets/demo",
+            "k8s GET /apis/monitoring.coreos.com/v1/namespaces/ns/servicemonitors/demo",
             "k8s PATCH /apis/apps/v1/namespaces/ns/statefulsets/demo replicas=3",
             "raft POST demo-0 /v1/cluster/init",
             &event("Bootstrap", "demo-0"),
@@ -652,7 +655,7 @@ fn base64_decode(s: &str) -> String {
 }
 
 #[tokio::test]
-async fn service_monitor_only_when_enabled_and_its_crd_exists() {
+async fn service_monitor_only_when_enabled_and_its_crd_exists_and_removed_when_disabled() {
     let h = Harness::new(json!({"replicas": 1, "metrics": {"serviceMonitor": {"enabled": true}}}));
     h.reconcile().await.unwrap();
     let journal = h.take();
@@ -677,6 +680,24 @@ async fn service_monitor_only_when_enabled_and_its_crd_exists() {
         .get("/apis/monitoring.coreos.com/v1/namespaces/ns/servicemonitors/demo")
         .unwrap();
     assert_eq!(obj["spec"]["endpoints"][0]["port"], "http");
+
+    // Turned off again: the ServiceMonitor it made goes.
+    const SM: &str = "/apis/monitoring.coreos.com/v1/namespaces/ns/servicemonitors/demo";
+    h.edit_spec(|spec| spec["metrics"]["serviceMonitor"]["enabled"] = json!(false));
+    h.reconcile().await.unwrap();
+    assert!(h.take().contains(&format!("k8s DELETE {SM}")));
+    assert!(h.get(SM).is_none());
+    h.reconcile().await.unwrap();
+    assert!(!h.take().iter().any(|l| l.contains("DELETE")), "once");
+
+    // One somebody else made under the same name is left alone.
+    h.world.lock().unwrap().insert(json!({
+        "apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+        "metadata": {"name": "demo", "namespace": "ns"}, "spec": {"endpoints": []},
+    }));
+    h.reconcile().await.unwrap();
+    assert!(!h.take().iter().any(|l| l.contains("DELETE")));
+    assert!(h.get(SM).is_some());
 }
 
 #[tokio::test]
