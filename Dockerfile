@@ -31,7 +31,7 @@ ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
 # ---- binaries compiled in the image (users' default) ----
 FROM ${BUILDER_IMAGE} AS build
 ARG TARGET=x86_64-unknown-linux-musl
-# musl-gcc: ring's build script compiles C and assembly for the musl target.
+# musl-gcc: ring's and mimalloc's build scripts compile C (and assembly) for the musl target.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends musl-tools \
  && rm -rf /var/lib/apt/lists/* \
