@@ -152,7 +152,6 @@ async fn reconcile_cluster(jc: &JumpnetCluster, ctx: &Context) -> Result<Action>
     let mut observed =
         observe::observation(ctx, jc, &names, live_sts.as_ref(), &pods, &targets).await;
 
-    observed.cluster_secret = auth.as_ref().map(|t| t.cluster_secret_fingerprint());
     let replicas = membership::statefulset_replicas(&observed);
     let opts = BuildOptions {
         cluster_domain: ctx.settings.cluster_domain.clone(),
@@ -160,6 +159,14 @@ async fn reconcile_cluster(jc: &JumpnetCluster, ctx: &Context) -> Result<Action>
         auth,
     };
     let owned = resources::owned_objects(jc, &opts)?;
+    // What the pods are to run with is what the template says (the annotation the pods carry).
+    observed.cluster_secret = owned
+        .statefulset
+        .spec
+        .template
+        .metadata
+        .as_ref()
+        .and_then(observe::cluster_secret_of);
     let uid = jc.metadata.uid.as_deref().unwrap_or_default();
     let applied = apply::apply_owned(ctx, &names, uid, owned).await?;
     observed.update_revision = observe::update_revision(&applied);

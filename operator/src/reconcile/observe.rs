@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use futures::future::join_all;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ListParams};
 use tracing::debug;
 
@@ -114,6 +115,14 @@ impl Targets {
     }
 }
 
+/// The cluster-secret fingerprint a pod (or a pod template) carries; `None` without auth.
+pub fn cluster_secret_of(meta: &ObjectMeta) -> Option<String> {
+    meta.annotations
+        .as_ref()?
+        .get(CLUSTER_SECRET_ANNOTATION)
+        .cloned()
+}
+
 /// The input of the membership decision; asks every running broker for its own view.
 pub async fn observation(
     ctx: &Context,
@@ -151,11 +160,7 @@ pub async fn observation(
                 .labels
                 .as_ref()
                 .and_then(|l| l.get(REVISION_LABEL).cloned()),
-            cluster_secret: pod
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(CLUSTER_SECRET_ANNOTATION).cloned()),
+            cluster_secret: cluster_secret_of(&pod.metadata),
             view: None,
         };
         if obs.running && !obs.terminating {

@@ -40,6 +40,14 @@ fn admin(lines: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Pod deletions and broker admin calls: the steps of a restart, in order.
+fn restart_steps(lines: &[String]) -> Vec<String> {
+    actions(lines)
+        .into_iter()
+        .filter(|l| l.contains("/pods/") || l.starts_with("raft"))
+        .collect()
+}
+
 fn position(lines: &[String], needle: &str) -> usize {
     lines
         .iter()
@@ -467,10 +475,7 @@ async fn image_change_restarts_followers_first_and_the_leader_last_after_a_trans
 
     h.settle();
     let journal = h.converge().await;
-    let steps: Vec<String> = actions(&journal)
-        .into_iter()
-        .filter(|l| l.contains("/pods/") || l.starts_with("raft"))
-        .collect();
+    let steps = restart_steps(&journal);
     assert_eq!(
         steps,
         [
@@ -619,10 +624,7 @@ async fn editing_the_token_file_rolls_the_pods_one_by_one() {
             serde_json::to_value(k8s_openapi::ByteString(edited.into_bytes())).unwrap();
     });
     let journal = h.converge().await;
-    let restarts: Vec<String> = actions(&journal)
-        .into_iter()
-        .filter(|l| l.contains("/pods/") || l.starts_with("raft"))
-        .collect();
+    let restarts = restart_steps(&journal);
     assert_eq!(
         restarts,
         [

@@ -74,17 +74,7 @@ impl AuthTokens {
             tokens_file,
         }
     }
-}
 
-/// A short, non-reversible fingerprint of a secret value, for pod template annotations: the
-/// template changes (and pods restart) when the value changes, without showing the value.
-fn fingerprint(value: &str) -> String {
-    let digest = Sha256::digest(value.as_bytes());
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
-}
-
-impl AuthTokens {
     /// Fingerprint of the cluster secret: pods with different ones cannot talk to each other.
     pub fn cluster_secret_fingerprint(&self) -> String {
         fingerprint(&self.cluster_secret)
@@ -94,6 +84,14 @@ impl AuthTokens {
     pub fn tokens_fingerprint(&self) -> String {
         fingerprint(&self.tokens_file)
     }
+}
+
+/// A short, non-reversible fingerprint of a secret value, for pod template annotations: the
+/// template changes (and pods restart) when the value changes, without showing the value.
+fn fingerprint(value: &str) -> String {
+    let digest = Sha256::digest(value.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
 }
 
 pub fn auth_secret(jc: &JumpnetCluster, names: &Names, tokens: &AuthTokens) -> Secret {
