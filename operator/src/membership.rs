@@ -190,14 +190,14 @@ fn pod_ready(o: &Observed, id: u64) -> bool {
     o.pods.get(&id).is_some_and(|p| p.ready && !p.terminating)
 }
 
-/// A member whose pod answers as someone else: no cluster data at all, or another incarnation
-/// (state-dir id) than the member was added with. Its volume was replaced; it must never vote as
-/// the old member.
+/// A member whose pod answers as someone else: another incarnation (state-dir id) than the member
+/// was added with, or, for a voter, no cluster data at all (a learner just added has none until it
+/// receives the log). Its volume was replaced; it must never vote as the old member.
 fn lost_data(o: &Observed, m: &Member) -> bool {
     o.pods.get(&m.id).is_some_and(|p| {
         !p.terminating
             && p.view.as_ref().is_some_and(|v| {
-                v.cluster_id.is_none()
+                (m.role == Role::Voter && v.cluster_id.is_none())
                     || matches!((&v.incarnation, &m.incarnation), (Some(a), Some(b)) if a != b)
             })
     })

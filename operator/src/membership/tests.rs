@@ -686,6 +686,22 @@ fn a_member_back_with_another_incarnation_is_removed_never_trusted() {
             reason: RemoveReason::LostData
         }
     );
+    // a learner just added has no data yet: that is no loss
+    let mut members = voters(&[0, 1, 2]);
+    members.push((3, Role::Learner));
+    let mut o = cluster(4, 4, &members, 0);
+    o.pods
+        .get_mut(&3)
+        .unwrap()
+        .view
+        .as_mut()
+        .unwrap()
+        .cluster_id = None;
+    assert!(
+        !matches!(next_step(&o), Step::RemoveMember { .. }),
+        "{:?}",
+        next_step(&o)
+    );
     // an unknown incarnation (an older broker) is no evidence
     let mut o = cluster(3, 3, &voters(&[0, 1, 2]), 0);
     o.pods

@@ -232,6 +232,8 @@ async fn scale_up_adds_learners_and_promotes_them_once_caught_up() {
     for _ in 0..4 {
         h.settle();
         h.reconcile().await.unwrap();
+        // again before the learners received any log: a learner without data yet is no loss
+        h.reconcile().await.unwrap();
         journal.extend(h.take());
     }
     assert_eq!(
@@ -241,7 +243,7 @@ async fn scale_up_adds_learners_and_promotes_them_once_caught_up() {
             add(4),
             "raft POST demo-0 /v1/cluster/members/3/promote".into()
         ],
-        "4 lags: never promoted while behind"
+        "4 lags: never promoted while behind; nothing removed"
     );
     assert_eq!(
         members(&h.status()),
