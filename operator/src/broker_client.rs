@@ -47,19 +47,30 @@ pub struct ClusterView {
     pub members: Vec<Member>,
 }
 
-/// A leader no quorum acknowledged for this long has lost it (the broker stops taking writes
-/// after one election timeout; this leaves room for a slow reconcile).
+/// A leader no quorum acknowledged for this long may have lost it (the broker stops taking writes
+/// after one election timeout). The broker's figure is only refreshed when its Raft state changes,
+/// so on an idle cluster it can be old: it only counts together with the leader's pod not being
+/// ready (its `/readyz` fails once it lost the majority).
 pub const LEADER_LEASE_LOST_MS: u64 = 5_000;
 
 impl ClusterView {
-    /// True when this is the leader speaking about itself (its matched indexes are real) and a
-    /// quorum still acknowledges it: a leader cut off from the majority leads nothing.
+    /// True when this is the leader speaking about itself (its matched indexes are real).
     pub fn is_leader_view(&self) -> bool {
-        self.node_id.is_some()
-            && self.node_id == self.leader_id
-            && self
-                .quorum_ack_ms
-                .is_none_or(|ms| ms < LEADER_LEASE_LOST_MS)
+        self.node_id.is_some() && self.node_id == self.leader_id
+    }
+
+    /// The leader's own figure says no quorum acknowledged it for a while.
+    pub fn lease_stale(&self) -> bool {
+        self.quorum_ack_ms
+            .is_some_and(|ms| ms >= LEADER_LEASE_LOST_MS)
+    }
+
+    /// Voters of this node's own membership configuration.
+    pub fn voter_count(&self) -> usize {
+        self.members
+            .iter()
+            .filter(|m| m.role == Role::Voter)
+            .count()
     }
 }
 

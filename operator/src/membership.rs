@@ -150,9 +150,12 @@ pub fn facts(o: &Observed) -> Facts<'_> {
             })
         });
     }
+    // A leader cut off from the majority leads nothing: its pod's readiness fails and its lease
+    // figure is old (either alone is not enough: probes lag, and the figure is refreshed lazily).
     let leader_view = cluster_id.as_deref().and_then(|id| {
         o.pods
             .values()
+            .filter(|p| p.ready || !p.view.as_ref().is_some_and(|v| v.lease_stale()))
             .filter_map(|p| p.view.as_ref())
             .filter(|v| v.is_leader_view() && v.cluster_id.as_deref() == Some(id))
             .max_by_key(|v| v.term)
@@ -206,18 +209,26 @@ fn lost_data(o: &Observed, m: &Member) -> bool {
 /// The voters a PodDisruptionBudget must keep a majority of: the leader's voters that stay (below
 /// `spec.replicas`, volume intact), so the budget is already the smaller one while a voter is being
 /// removed. Learners never count: an eviction budget of `(n - 1) / 2` pods over *all* pods then
-/// cannot take a majority of the voters, whether learners are ready or not. Without a leader view
-/// the voters of the last status (never more than `spec.replicas`), else none.
+/// cannot take a majority of the voters, whether learners are ready or not. Without a leader view:
+/// the configuration the most recent answering member knows, else the voters of the last status
+/// (never more than `spec.replicas`), else none.
 pub fn protected_voters(o: &Observed) -> u32 {
     let f = facts(o);
-    match f.leader_view {
-        Some(lv) => lv
+    if let Some(lv) = f.leader_view {
+        return lv
             .members
             .iter()
             .filter(|m| m.role == Role::Voter && m.id < u64::from(o.desired) && !lost_data(o, m))
-            .count() as u32,
-        None => o.recorded_voters.unwrap_or(0).min(o.desired),
+            .count() as u32;
     }
+    let known = o
+        .pods
+        .values()
+        .filter_map(|p| p.view.as_ref())
+        .filter(|v| v.cluster_id.is_some() && v.cluster_id == f.cluster_id && v.voter_count() > 0)
+        .max_by_key(|v| v.term)
+        .map(|v| v.voter_count() as u32);
+    known.or(o.recorded_voters).unwrap_or(0).min(o.desired)
 }
 
 fn caught_up(view: &ClusterView, m: &Member) -> bool {

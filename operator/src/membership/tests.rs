@@ -627,12 +627,18 @@ fn the_disruption_budget_protects_the_current_voters_only() {
     let mut o = cluster(3, 3, &voters(&[0, 1, 2]), 0);
     o.pods.get_mut(&2).unwrap().view = Some(fresh_view(2));
     assert_eq!(protected_voters(&o), 2);
-    // no leader: the voters of the last status, never more than spec.replicas
+    // no leader: the configuration a member knows, else the last status, never above spec.replicas
     let mut o = cluster(3, 3, &voters(&[0, 1, 2]), 0);
     o.pods.get_mut(&0).unwrap().view = None;
     assert_eq!(protected_voters(&o), 0);
     o.recorded_voters = Some(5);
     assert_eq!(protected_voters(&o), 3);
+    o.recorded_voters = None;
+    o.pods.get_mut(&1).unwrap().view.as_mut().unwrap().members = voters(&[0, 1, 2])
+        .iter()
+        .map(|(id, r)| member(*id, *r, None))
+        .collect();
+    assert_eq!(protected_voters(&o), 3, "a follower's own configuration");
 }
 
 #[test]
@@ -645,6 +651,11 @@ fn a_leader_without_a_quorum_is_no_leader() {
         .as_mut()
         .unwrap()
         .quorum_ack_ms = Some(60_000);
+    assert!(
+        facts(&o).leader_view.is_some(),
+        "an old lease figure of a ready leader is only an idle cluster's stale metric"
+    );
+    o.pods.get_mut(&0).unwrap().ready = false; // its /readyz fails: it lost the majority
     assert!(facts(&o).leader_view.is_none());
     assert_eq!(next_step(&o), Step::Wait(Wait::NoLeader));
 }

@@ -1110,8 +1110,9 @@ async fn a_survivor_with_an_old_copy_is_discarded_before_it_rejoins() {
         w.handle("DELETE", &format!("{PODS}/demo-2"), None, "", b"");
         w.settle();
     }
-    // demo-2 still has its data but is down (its node is gone): no quorum
+    // demo-2 still has its data but is down (its node is gone): no quorum, demo-0's /readyz fails
     h.broker.stop(2);
+    h.settle();
     h.world.lock().unwrap().edit(CR_PATH, |o| {
         o["metadata"]["annotations"] = json!({"jumpnet.io/force-new-cluster": "demo-0"});
     });
