@@ -2,6 +2,7 @@
 # Durable single-message publish, Jumpnet vs NATS JetStream, side by side on this machine.
 #
 #   bench/compare-nats.sh [DURATION_SECONDS=10] [ROUNDS=3]
+#   BENCH_CONNECTIONS="8 16 32 64 128" bench/compare-nats.sh 5 3   # points for bench/plot
 #
 # Two 3-node clusters on loopback, both up for the whole run: NATS 2.9 JetStream (file storage, an R3
 # stream) and Jumpnet. One load generator (bench/loadgen, Rust) drives both the same way: 64
@@ -44,33 +45,35 @@ VALUE=$(printf 'x%.0s' $(seq 1 "$VALUE_SIZE"))
 curl -sf -X POST "http://$JN_LEADER/v1/topics/bench-v1/messages" -H 'content-type: application/json' \
   -d "{\"messages\":[{\"value\":\"$VALUE\"}]}" >/dev/null
 
-shape=(--connections "$CONNECTIONS" --message-size "$VALUE_SIZE" --note nodes=3)
+shape=(--message-size "$VALUE_SIZE" --note nodes=3)
 common=("${shape[@]}" --duration "$DUR")
-run_nats() {
+run_nats() { # run_nats ROUND CONNECTIONS
   "$LOADGEN" nats --servers "$NATS_LEADER" --subject bench.publish "${common[@]}" --system nats \
-    --label "nats jetstream R3 file (64 sync publishers)" --json "$OUT/nats.r$1.json" \
+    --label "nats jetstream R3 file (64 sync publishers)" --connections "$2" --json "$OUT/nats.c$2.r$1.json" \
     --note "durability=ack after a quorum buffered it; fsync every 2 min (nats-server 2.9 default)"
 }
 run_seed() {
   "$LOADGEN" http --url "http://$JN_LEADER/" --method PUT --body '{"Key":"bench","Value":"{VALUE}"}' \
-    "${common[@]}" --system jumpnet --label "jumpnet PUT / (leader)" --json "$OUT/jumpnet-seed.r$1.json" \
+    "${common[@]}" --system jumpnet --label "jumpnet PUT / (leader)" --connections "$2" --json "$OUT/jumpnet-seed.c$2.r$1.json" \
     --note "durability=ack after a quorum fsynced it"
 }
 run_v1() {
   "$LOADGEN" http --url "http://$JN_LEADER/v1/topics/bench-v1/messages" --method POST \
     --body '{"messages":[{"value":"{VALUE}"}]}' "${common[@]}" --system jumpnet \
-    --label "jumpnet v1 publish, 1 message (leader)" --json "$OUT/jumpnet-v1.r$1.json" \
+    --label "jumpnet v1 publish, 1 message (leader)" --connections "$2" --json "$OUT/jumpnet-v1.c$2.r$1.json" \
     --note "durability=ack after a quorum fsynced it"
 }
 order=(run_nats run_seed run_v1)
 for r in $(seq 1 "$ROUNDS"); do
-  log "round $r/$ROUNDS (load average $(cut -d' ' -f1 /proc/loadavg))"
-  for k in 0 1 2; do "${order[$(((k + r - 1) % 3))]}" "$r"; done
+  for c in $CONNECTIONS_LIST; do
+    log "round $r/$ROUNDS, $c connections (load average $(cut -d' ' -f1 /proc/loadavg))"
+    for k in 0 1 2; do "${order[$(((k + r - 1) % 3))]}" "$r" "$c"; done
+  done
 done
 
 log "client ceiling: the same load generator against an R1 in-memory stream"
 CEIL=$(nats_stream --name CEILING --subjects 'ceiling.>' --replicas 1 --storage memory)
-"$LOADGEN" nats --servers "$CEIL" --subject ceiling.publish "${shape[@]}" --duration "$(((DUR + 1) / 2))" \
+"$LOADGEN" nats --servers "$CEIL" --subject ceiling.publish "${shape[@]}" --connections 64 --duration "$(((DUR + 1) / 2))" \
   --system nats --label "client ceiling: nats R1 memory" --json "$OUT/ceiling.json"
 stop_nats3
 stop_jumpnet3

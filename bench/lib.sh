@@ -12,12 +12,22 @@ LOADGEN=${LOADGEN_BIN:-$BENCH_DIR/loadgen/target/release/jumpnet-loadgen}
 WORK=$(mktemp -d /tmp/jumpnet-bench.XXXXXX)
 PIDS=()
 VALUE_SIZE=${BENCH_MESSAGE_SIZE:-100}
-CONNECTIONS=${BENCH_CONNECTIONS:-64}
+# Connection counts to run at (a list gives the points of bench/plot's throughput-vs-connections).
+CONNECTIONS_LIST=${BENCH_CONNECTIONS:-64}
 
+# spawn CMD...: run in the background, remembered for cleanup (disowned: no job-control noise).
+spawn() { "$@" & LAST_PID=$!; PIDS+=("$LAST_PID"); disown "$LAST_PID"; }
+# reap PID...: TERM, then KILL whatever still runs after 5 s.
+reap() {
+  local p end=$((SECONDS + 5))
+  for p in "$@"; do kill "$p" 2>/dev/null || true; done
+  for p in "$@"; do
+    while kill -0 "$p" 2>/dev/null && ((SECONDS < end)); do sleep 0.1; done
+    kill -9 "$p" 2>/dev/null || true
+  done
+}
 bench_cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  ((${#PIDS[@]})) && reap "${PIDS[@]}"
   rm -rf "$WORK"
 }
 trap bench_cleanup EXIT
@@ -63,12 +73,11 @@ jn_start() { # jn_start N [extra flags...]: (re)start node N on its state dir
   local i=$1; shift
   local join=()
   [[ $i != 1 ]] && join=(-join "127.0.0.1:$((BASE + 21))")
-  "$JUMPNET" -state_dir "$WORK/jn$i" -raft "127.0.0.1:$((BASE + 20 + i))" -api "${JN_API[$i]}" \
-    "${join[@]}" "$@" >>"$WORK/jn$i.log" 2>&1 &
-  JN_PIDS[i]=$!
-  PIDS+=($!)
+  spawn "$JUMPNET" -state_dir "$WORK/jn$i" -raft "127.0.0.1:$((BASE + 20 + i))" -api "${JN_API[$i]}" \
+    "${join[@]}" "$@" >>"$WORK/jn$i.log" 2>&1
+  JN_PIDS[i]=$LAST_PID
 }
-stop_jumpnet3() { local i; for i in 1 2 3; do kill -9 "${JN_PIDS[$i]}" 2>/dev/null || true; done; }
+stop_jumpnet3() { reap "${JN_PIDS[@]:1}"; }
 jn_leader_api() { # the API address of the current leader
   local id
   id=$(curl -sf "http://${JN_API[1]}/v1/cluster" | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader_id"])')
@@ -82,16 +91,16 @@ start_etcd3() {
   local i cluster=""
   for i in 1 2 3; do cluster+="${cluster:+,}e$i=http://127.0.0.1:$((BASE + 40 + i))"; done
   for i in 1 2 3; do
-    etcd --name "e$i" --data-dir "$WORK/etcd$i" \
+    spawn etcd --name "e$i" --data-dir "$WORK/etcd$i" \
       --listen-client-urls "http://127.0.0.1:$((BASE + 30 + i))" --advertise-client-urls "http://127.0.0.1:$((BASE + 30 + i))" \
       --listen-peer-urls "http://127.0.0.1:$((BASE + 40 + i))" --initial-advertise-peer-urls "http://127.0.0.1:$((BASE + 40 + i))" \
-      --initial-cluster "$cluster" --initial-cluster-state new --log-level error >"$WORK/etcd$i.log" 2>&1 &
-    ETCD_PIDS+=($!); PIDS+=($!)
+      --initial-cluster "$cluster" --initial-cluster-state new --log-level error >"$WORK/etcd$i.log" 2>&1
+    ETCD_PIDS+=("$LAST_PID")
   done
   for i in 1 2 3; do wait_http "http://127.0.0.1:$((BASE + 30 + i))/health"; done
   ETCD_CLIENT="127.0.0.1:$((BASE + 31))"
 }
-stop_etcd3() { local p; for p in "${ETCD_PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; ETCD_PIDS=(); }
+stop_etcd3() { reap "${ETCD_PIDS[@]}"; ETCD_PIDS=(); }
 
 # NATS JetStream 2.9, 3 servers, file storage: clients on BASE+51..53, routes on BASE+61..63.
 NATS_URL=()
@@ -107,12 +116,12 @@ listen: 127.0.0.1:$((BASE + 50 + i))
 jetstream { store_dir: "$WORK/nats$i", max_file_store: 20GB, max_memory_store: 1GB }
 cluster { name: bench, listen: 127.0.0.1:$((BASE + 60 + i)), routes: [ $routes ] }
 CONF
-    nats-server -c "$WORK/nats$i.conf" >"$WORK/nats$i.log" 2>&1 &
-    NATS_PIDS+=($!); PIDS+=($!)
+    spawn nats-server -c "$WORK/nats$i.conf" >"$WORK/nats$i.log" 2>&1
+    NATS_PIDS+=("$LAST_PID")
     NATS_URL[i]="nats://127.0.0.1:$((BASE + 50 + i))"
   done
 }
-stop_nats3() { local p; for p in "${NATS_PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; NATS_PIDS=(); }
+stop_nats3() { reap "${NATS_PIDS[@]}"; NATS_PIDS=(); }
 # nats_stream ARGS...: create the stream once JetStream has its meta leader; prints the stream leader's URL.
 nats_stream() {
   local end=$((SECONDS + 60)) leader

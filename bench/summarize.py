@@ -20,7 +20,7 @@ def load(directory):
             doc = json.load(f)
         if doc.get("schema") != "jumpnet-bench/1":
             continue
-        runs.setdefault(doc["label"], []).append(doc)
+        runs.setdefault((doc["label"], doc["config"]["connections"]), []).append(doc)
     return runs
 
 
@@ -63,11 +63,11 @@ def main():
     runs = load(a.dir)
     if not runs:
         sys.exit(f"no results in {a.dir}")
-    table = {label: summary(docs) for label, docs in runs.items()}
-    print(f"{'label':<44} {'runs':>4} {'median/s':>10} {'range':>17} {'p50 ms':>8} {'p99 ms':>8} {'p99.9':>8} {'max ms':>8} {'client':>6} {'errors':>6}")
-    for label, s in table.items():
+    table = {key: summary(docs) for key, docs in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0]))}
+    print(f"{'label':<44} {'conns':>5} {'runs':>4} {'median/s':>10} {'range':>17} {'p50 ms':>8} {'p99 ms':>8} {'p99.9':>8} {'max ms':>8} {'client':>6} {'errors':>6}")
+    for (label, conns), s in table.items():
         client = f"{s['client_cores_median']:.2f}" if s["client_cores_median"] is not None else "-"
-        print(f"{label:<44} {s['runs']:>4} {s['throughput_median']:>10.0f} {s['throughput_min']:>8.0f}-{s['throughput_max']:<8.0f}"
+        print(f"{label:<44} {conns:>5} {s['runs']:>4} {s['throughput_median']:>10.0f} {s['throughput_min']:>8.0f}-{s['throughput_max']:<8.0f}"
               f" {s['p50_ms']:>8.2f} {s['p99_ms']:>8.2f} {s['p999_ms']:>8.2f} {s['max_ms']:>8.1f} {client:>6} {s['errors']:>6}")
     loads = [l for s in table.values() for l in s["loadavg_1m"]]
     if loads:
@@ -75,22 +75,20 @@ def main():
               " 'client' = cores the load generator used")
     ratios = {}
     if len(a.ratio) >= 2:
-        def pick(sub):
-            hits = [l for l in table if sub in l]
-            if not hits:
-                sys.exit(f"--ratio {sub!r} matches no label")
-            return hits[0]
-        base = pick(a.ratio[0])
-        for sub in a.ratio[1:]:
-            other = pick(sub)
-            for mine in [l for l in table if a.ratio[0] in l]:
-                r = table[mine]["throughput_median"] / table[other]["throughput_median"]
-                ratios[f"{mine} / {other}"] = r
-                print(f"{mine} / {other}: {r:.2f}x")
-        del base
+        for conns in sorted({c for _, c in table}):
+            for sub in a.ratio[1:]:
+                others = [k for k in table if sub in k[0] and k[1] == conns]
+                if not others:
+                    continue
+                other = others[0]
+                for mine in [k for k in table if a.ratio[0] in k[0] and k[1] == conns]:
+                    r = table[mine]["throughput_median"] / table[other]["throughput_median"]
+                    name = f"{mine[0]} / {other[0]} @{conns}"
+                    ratios[name] = r
+                    print(f"{name}: {r:.2f}x")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"labels": table, "ratios": ratios}, f, indent=2)
+            json.dump({"labels": [{"label": k[0], "connections": k[1], **v} for k, v in table.items()], "ratios": ratios}, f, indent=2)
 
 
 if __name__ == "__main__":
