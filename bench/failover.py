@@ -241,12 +241,14 @@ def run(args):
             old = ids[leader_id]
             survivors = [n for n in nodes if n is not old]
             term = view["term"]
-            t0, wall0 = now(), time.time()
-            print(f"trial {trial:2d}: fault at {time.strftime('%H:%M:%S', time.gmtime(wall0))}.{int(wall0 % 1 * 1e6):06d}Z", flush=True)
             if args.mode == "kill":
+                t0, wall0 = now(), time.time()
                 old.kill()
             else:
-                cut(old, [n for n in survivors], args)
+                # The fault starts when the rules are in force: requests sent before may still pass.
+                cut(old, survivors)
+                t0, wall0 = now(), time.time()
+            print(f"trial {trial:2d}: fault at {time.strftime('%H:%M:%S', time.gmtime(wall0))}.{int(wall0 % 1 * 1e6):06d}Z", flush=True)
             elected = None
             first_ok = None
             end = t0 + TRIAL_LIMIT_S
@@ -331,10 +333,14 @@ def iptables(ns, *rule):
     subprocess.run(["ip", "netns", "exec", ns, "iptables", *rule], check=True)
 
 
-def cut(old, peers, args):
+def cut(old, peers):
+    """Drop everything between `old` and `peers`, both ways, in one atomic iptables-restore."""
+    rules = ["*filter"]
     for p in peers:
-        iptables(old.netns, "-A", "INPUT", "-s", p.host, "-j", "DROP")
-        iptables(old.netns, "-A", "OUTPUT", "-d", p.host, "-j", "DROP")
+        rules += [f"-A INPUT -s {p.host} -j DROP", f"-A OUTPUT -d {p.host} -j DROP"]
+    rules.append("COMMIT\n")
+    subprocess.run(["ip", "netns", "exec", old.netns, "iptables-restore", "--noflush"],
+                   input="\n".join(rules).encode(), check=True)
 
 
 def heal(old, args):
@@ -357,8 +363,10 @@ def main():
     ap.add_argument("--log", default="info", help="the nodes' log filter (JUMPNET_LOG)")
     ap.add_argument("--debug", action="store_true", help="show the firewall counters after each cut")
     ap.add_argument("--keep", action="store_true", help="keep the work dir with the nodes' logs")
-    ap.add_argument("extra", nargs="*", help="extra flags for every node (after --)")
-    args = ap.parse_args()
+    argv = sys.argv[1:]
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = ap.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    args.extra = extra
     if args.mode == "partition" and not (args.netns and args.hosts):
         sys.exit("partition mode runs through bench/failover.sh (it builds the namespaces)")
     run(args)
