@@ -8,16 +8,17 @@
 # batched: jumpnet bench --producers 4 --concurrency 16 --batch-size 100 (the batched load)
 #
 # perf: `perf record -e cpu-clock --call-graph dwarf` on the leader while the load runs (no hardware
-# counters in this VM, so software-clock samples), then `perf report` top symbols and an inferno
-# flamegraph (SVG). callgrind: the leader (node 1) and one follower each run under
+# counters in this VM, so software-clock samples, kernel included), then the top functions (self and
+# inclusive) and an inferno flamegraph (SVG). callgrind: the leader (node 1) and one follower each run under
 # `valgrind --tool=callgrind` from start, with counters zeroed right before the load and dumped
 # right after, so the counts cover exactly COUNT messages; instruction counts do not depend on the
 # machine's other load, so they compare across runs and branches. Under valgrind the nodes are
 # ~50x slower, so batches grow: the report gives messages per Raft entry next to the counts.
 # Election timeouts are raised for the callgrind run (nodes that slow miss heartbeats otherwise).
 #
-# Output: bench/results/tmp-profile-MODE-LOAD-DATE/ (perf: top.txt, flame.svg; callgrind:
-# summary.txt, annotate-leader.txt, annotate-follower.txt). Needs bench/install.sh.
+# Output: bench/results/tmp-profile-MODE-LOAD-DATE/ (perf: top.txt, folded.txt, flame.svg; callgrind:
+# summary.txt, categories-{leader,follower}.txt: self cost per message by category (cg_categories.py),
+# annotate-*.txt: callgrind_annotate's top functions). Needs bench/install.sh.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 TOOL=${1:?perf or callgrind}
@@ -47,15 +48,14 @@ if [[ $TOOL == perf ]]; then
   sleep 1
   perf record -q -e cpu-clock -F 400 --call-graph dwarf,32768 -p "$LPID" -o "$OUT/perf.data" -- sleep "$DUR" 2>/dev/null
   wait "$BPID"
-  perf report -i "$OUT/perf.data" --no-children --sort symbol --percent-limit 0.7 --stdio 2>/dev/null \
-    | grep -v '^$' | grep -E '^ +[0-9]' | head -60 >"$OUT/top.txt"
-  perf report -i "$OUT/perf.data" --children --sort symbol --percent-limit 3 --stdio -g none 2>/dev/null \
-    | grep -E '^ +[0-9]' | head -60 >"$OUT/top-inclusive.txt"
-  perf script -i "$OUT/perf.data" 2>/dev/null | inferno-collapse-perf >"$OUT/folded.txt"
+  # perf leaves the static-PIE binary's frames unresolved: perf_symbolize.py resolves them.
+  perf script -i "$OUT/perf.data" 2>/dev/null | python3 "$BENCH_DIR/perf_symbolize.py" "$(readlink -f "$JUMPNET")" \
+    | inferno-collapse-perf >"$OUT/folded.txt"
+  python3 "$BENCH_DIR/perf_symbolize.py" --top "$OUT/folded.txt" 60 >"$OUT/top.txt"
   inferno-flamegraph --title "jumpnet leader, 3 nodes, $LOAD publish load" <"$OUT/folded.txt" >"$OUT/flame.svg"
   rm -f "$OUT/perf.data"
   cat "$OUT/load.txt" | head -2
-  echo "top symbols (self): $OUT/top.txt"; head -25 "$OUT/top.txt"
+  echo "top symbols: $OUT/top.txt"; head -25 "$OUT/top.txt"
   exit 0
 fi
 
@@ -91,6 +91,7 @@ entries=$((after - before))
     echo "$who: $ir instructions, $(python3 -c "print(round($ir / $COUNT))") per message, $(python3 -c "print(round($ir / max($entries,1)))") per entry"
     callgrind_annotate --inclusive=yes "$f" 2>/dev/null | sed -n 1,90p >"$OUT/annotate-$who-inclusive.txt" || true
     callgrind_annotate "$f" 2>/dev/null | sed -n 1,90p >"$OUT/annotate-$who.txt" || true
+    python3 "$BENCH_DIR/cg_categories.py" "$f" "$COUNT" "$entries" >"$OUT/categories-$who.txt"
   done
 } | tee "$OUT/summary.txt"
 rm -f "$OUT"/callgrind.*.out*
