@@ -3,6 +3,7 @@
 #
 #   bench/compare-etcd.sh [DURATION_SECONDS=10] [ROUNDS=3]
 #   BENCH_CONNECTIONS="8 16 32 64 128" bench/compare-etcd.sh 5 3   # points for bench/plot
+#   BENCH_WRK_CHECK=1 bench/compare-etcd.sh 10 1                 # + wrk on the same Jumpnet load
 #
 # Two 3-node clusters on loopback, both up for the whole run: etcd 3.4 (default durability: the
 # leader and followers fsync the WAL before a put is answered) and Jumpnet (a publish is answered
@@ -66,6 +67,22 @@ for r in $(seq 1 "$ROUNDS"); do
     for k in 0 1 2 3; do "${order[$(((k + r - 1) % 4))]}" "$r" "$c"; done
   done
 done
+# BENCH_WRK_CHECK=1: the same Jumpnet load from wrk (C, event-driven) right
+# after, to show the Rust load generator is not what limits the figures.
+if [[ ${BENCH_WRK_CHECK:-0} == 1 ]] && command -v wrk >/dev/null; then
+  cat >"$WORK/put.lua" <<LUA
+wrk.method = "PUT"
+wrk.body = '{"Key":"bench","Value":"$VALUE"}'
+wrk.headers["Content-Type"] = "application/json"
+done = function(s, l, r) io.write(string.format("WRK %.0f %.2f %.2f %d\n", (s.requests - s.errors.status) / (s.duration / 1e6), l:percentile(50) / 1000, l:percentile(99) / 1000, s.errors.status)) end
+LUA
+  for c in $CONNECTIONS_LIST; do
+    run_seed wrkcheck "$c" | sed 's/^/loadgen: /'
+    read -r _ rps p50 p99 errs < <(wrk -t2 -c"$c" -d"${DUR}s" --latency -s "$WORK/put.lua" "http://$JN_LEADER/" | grep '^WRK')
+    printf 'wrk:     jumpnet PUT / (leader), %s connections: %s req/s   p50 %s ms   p99 %s ms   (%s non-2xx)\n' "$c" "$rps" "$p50" "$p99" "$errs"
+  done
+  rm -f "$OUT"/jumpnet-seed.c*.rwrkcheck.json
+fi
 stop_etcd3
 stop_jumpnet3
 
