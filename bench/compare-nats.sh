@@ -49,7 +49,7 @@ shape=(--message-size "$VALUE_SIZE" --note nodes=3)
 common=("${shape[@]}" --duration "$DUR")
 run_nats() { # run_nats ROUND CONNECTIONS
   "$LOADGEN" nats --servers "$NATS_LEADER" --subject bench.publish "${common[@]}" --system nats \
-    --label "nats jetstream R3 file (64 sync publishers)" --connections "$2" --json "$OUT/nats.c$2.r$1.json" \
+    --label "nats jetstream R3 file (sync publishers)" --connections "$2" --json "$OUT/nats.c$2.r$1.json" \
     --note "durability=ack after a quorum buffered it; fsync every 2 min (nats-server 2.9 default)"
 }
 run_seed() {
