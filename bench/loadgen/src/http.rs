@@ -41,8 +41,12 @@ pub async fn run(a: HttpArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..a.load.connections {
-        let (authority, path, body, method) =
-            (authority.clone(), path.clone(), body.clone(), method.clone());
+        let (authority, path, body, method) = (
+            authority.clone(),
+            path.clone(),
+            body.clone(),
+            method.clone(),
+        );
         workers.push(tokio::spawn(async move {
             let mut tally = Tally::new();
             let mut conn = None;

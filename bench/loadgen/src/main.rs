@@ -20,7 +20,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "jumpnet-loadgen", about = "closed-loop load for bench/compare-*.sh")]
+#[command(
+    name = "jumpnet-loadgen",
+    about = "closed-loop load for bench/compare-*.sh"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,

@@ -58,7 +58,11 @@ pub async fn create_stream(a: StreamArgs) -> anyhow::Result<()> {
         })
         .await?;
     let info = s.info().await?;
-    let leader = info.cluster.as_ref().and_then(|c| c.leader.clone()).unwrap_or_default();
+    let leader = info
+        .cluster
+        .as_ref()
+        .and_then(|c| c.leader.clone())
+        .unwrap_or_default();
     println!("{leader}");
     Ok(())
 }

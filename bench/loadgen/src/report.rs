@@ -29,12 +29,18 @@ pub struct Tally {
 
 impl Tally {
     pub fn new() -> Tally {
-        Tally { latency: histogram(), ok: 0, errors: 0, first_error: None }
+        Tally {
+            latency: histogram(),
+            ok: 0,
+            errors: 0,
+            first_error: None,
+        }
     }
 
     pub fn record(&mut self, took: Duration) {
         self.ok += 1;
-        self.latency.saturating_record(took.as_micros().max(1) as u64);
+        self.latency
+            .saturating_record(took.as_micros().max(1) as u64);
     }
 
     pub fn error(&mut self, e: impl std::fmt::Display) {
@@ -89,9 +95,11 @@ pub fn phase(name: &str, tallies: Vec<Tally>, elapsed: Duration, message_size: u
 
 /// The 1-minute load average and the CPU count, recorded with every result.
 pub fn machine() -> Value {
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()));
+    let load = std::fs::read_to_string("/proc/loadavg").ok().and_then(|s| {
+        s.split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+    });
     json!({
         "loadavg_1m": load,
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
@@ -125,7 +133,9 @@ pub fn finish(load: &Load, tool_config: Value, phase: Value) -> anyhow::Result<(
     if let Some(e) = phase["first_error"].as_str() {
         eprintln!("  first error: {e}");
     }
-    let Some(path) = &load.json else { return Ok(()) };
+    let Some(path) = &load.json else {
+        return Ok(());
+    };
     let mut config = json!({
         "connections": load.connections,
         "in_flight_per_connection": 1,
