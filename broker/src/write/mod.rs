@@ -181,25 +181,11 @@ impl Node {
             .member_addr(leader)
             .ok_or(ClusterError::NotLeader { leader: None })?;
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let req = RpcRequest::Forward(ops);
-        let call = self.pool.call(&addr.raft_addr, &req, remaining);
-        tokio::pin!(call);
-        // A forward to a leader that the cluster replaced (it was cut off, or died without a
-        // reset) would hold one of the batcher's few slots until TCP gives up on it (seconds):
-        // give up on it as soon as another leader is known, so the next batches go there.
-        let result = tokio::select! {
-            r = &mut call => r,
-            _ = self.wait_leader_change(leader, remaining) => {
-                if self.leader_id().is_some_and(|l| l != leader) {
-                    return Err(ClusterError::Timeout(
-                        "the leader changed while the write was in flight; its outcome is unknown"
-                            .into(),
-                    ));
-                }
-                call.await
-            }
-        };
-        match result {
+        match self
+            .pool
+            .call(&addr.raft_addr, &RpcRequest::Forward(ops), remaining)
+            .await
+        {
             Ok(RpcResponse::Forward(r)) => r,
             Ok(_) => Err(ClusterError::Internal(
                 "unexpected answer to a forwarded write".into(),
