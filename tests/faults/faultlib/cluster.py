@@ -1,0 +1,183 @@
+"""Real ``jumpnet`` processes, one per network namespace, formed into a cluster the operator's way.
+
+Each node listens on its own namespace address (10.77.0.N, ports ``RAFT_PORT``/``API_PORT``: the
+namespace is private, so no port is shared with anything else on the machine), runs ``--managed
+--node-id N`` and is joined by :func:`jntest.cluster.form_cluster`. Logs go to ``<dir>/nN.log``
+(appended across restarts, each start marked).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+from jntest.cluster import Member, form_cluster, summarize
+from jntest.http import Node
+from jntest.wait import GiveUp, wait_until
+
+from .netns import Net
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+JUMPNET_BIN = os.environ.get("JUMPNET_BIN", os.path.join(ROOT, "target/x86_64-unknown-linux-musl/release/jumpnet"))
+RAFT_PORT = 7080
+API_PORT = 7090
+ELECTION_TIMEOUT_MS = 300  # jumpnet's default, stated so the recovery bound is derived from it
+START_TIMEOUT_S = 30.0
+CONVERGE_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+# connect, read: a node that is partitioned or frozen must not hang the test's own calls
+ADMIN_TIMEOUT = (1.0, 5.0)
+
+
+class JumpnetNode:
+    def __init__(self, net: Net, n: int, state_dir: str, log_dir: str, args: list[str] | None = None):
+        self.net, self.n, self.state_dir, self.log_dir = net, n, state_dir, log_dir
+        self.args = list(args or [])
+        self.proc: subprocess.Popen | None = None
+        self.ip = net.ip(n)
+        self.api = Node(f"http://{self.ip}:{API_PORT}", timeout=ADMIN_TIMEOUT)
+        self.starts = 0
+
+    @property
+    def log_path(self) -> str:
+        return os.path.join(self.log_dir, f"n{self.n}.log")
+
+    def command(self) -> list[str]:
+        return self.net.exec_prefix(self.n) + [
+            JUMPNET_BIN, "serve",
+            "--state-dir", self.state_dir,
+            "--raft", f"{self.ip}:{RAFT_PORT}", "--api", f"{self.ip}:{API_PORT}",
+            "--advertise-raft", f"{self.ip}:{RAFT_PORT}", "--advertise-api", f"{self.ip}:{API_PORT}",
+            "--managed", "--node-id", str(self.n),
+            "--election-timeout-ms", str(ELECTION_TIMEOUT_MS),
+        ] + self.args
+
+    def start(self) -> None:
+        assert not self.alive(), f"node {self.n} is already running"
+        os.makedirs(self.state_dir, exist_ok=True)
+        self.starts += 1
+        log = open(self.log_path, "ab")
+        log.write(f"\n===== jnf: start #{self.starts} of node {self.n} at {time.time():.3f} =====\n".encode())
+        log.flush()
+        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        log.close()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def exit_code(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def wait_listening(self, timeout: float = START_TIMEOUT_S) -> None:
+        def up():
+            if not self.alive():
+                raise GiveUp(f"node {self.n} exited with {self.exit_code()}; log tail:\n{self.log_tail()}")
+            return self.api.livez()
+
+        wait_until(up, timeout=timeout, what=f"node {self.n} to listen")
+
+    def kill(self) -> None:
+        """SIGKILL (a crash that keeps the page cache; power loss is the filesystem's part)."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait(timeout=STOP_TIMEOUT_S)
+
+    def stop(self) -> None:
+        if not self.alive():
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                return b"".join(f.readlines()[-lines:]).decode(errors="replace")
+        except OSError:
+            return "(no log)"
+
+    def view(self) -> dict:
+        return self.api.get_json("/v1/cluster", params={"local": "true"})
+
+
+class Cluster:
+    def __init__(self, net: Net, state_dirs: dict[int, str], log_dir: str, args: list[str] | None = None):
+        self.net = net
+        self.nodes = {n: JumpnetNode(net, n, state_dirs[n], log_dir, args) for n in net.nodes}
+
+    def __getitem__(self, n: int) -> JumpnetNode:
+        return self.nodes[n]
+
+    def start(self) -> None:
+        for node in self.nodes.values():
+            node.start()
+        for node in self.nodes.values():
+            node.wait_listening()
+
+    def form(self) -> dict:
+        members = [Member(n, f"{x.ip}:{RAFT_PORT}", f"{x.ip}:{API_PORT}", x.api) for n, x in self.nodes.items()]
+        return form_cluster(members, timeout=START_TIMEOUT_S)
+
+    def describe(self) -> str:
+        out = []
+        for n, x in self.nodes.items():
+            try:
+                out.append(summarize(x.view()))
+            except Exception as e:  # noqa: BLE001 - a node that is down is part of the picture
+                out.append(f"node {n}: {type(e).__name__} (alive={x.alive()})")
+        return " | ".join(out)
+
+    def leader(self, among: list[int] | None = None, timeout: float = START_TIMEOUT_S) -> int:
+        """The leader that the nodes ``among`` (default all) agree on."""
+        ids = among or list(self.nodes)
+
+        def agreed():
+            seen = {self.nodes[n].view().get("leader_id") for n in ids}
+            return len(seen) == 1 and None not in seen and seen.pop()
+
+        return int(wait_until(agreed, timeout=timeout, what=f"nodes {ids} to agree on a leader",
+                              describe=self.describe))
+
+    def wait_converged(self, ids: list[int] | None = None, timeout: float = CONVERGE_TIMEOUT_S) -> dict:
+        """Every node in ``ids`` knows the same leader and applied the same, latest commit index."""
+        ids = ids or list(self.nodes)
+
+        def same():
+            views = {n: self.nodes[n].view() for n in ids}
+            leaders = {v.get("leader_id") for v in views.values()}
+            commits = {v.get("commit_index") for v in views.values()}
+            applied = {v.get("applied_index") for v in views.values()}
+            return len(leaders) == 1 and None not in leaders and len(commits) == 1 and applied == commits and views
+
+        return wait_until(same, timeout=timeout, what=f"nodes {ids} to converge", describe=self.describe)
+
+    def read_log(self, n: int, topic: str) -> list[tuple[int, str]]:
+        """Node n's whole log of ``topic`` from its own applied state, as (offset, value)."""
+        node = self.nodes[n].api
+        out: list[tuple[int, str]] = []
+        offset = 0
+        while True:
+            r = node.request("GET", f"/v1/topics/{topic}/messages",
+                             params={"offset": offset, "limit": 1000}, timeout=(2.0, 30.0))
+            if r.status_code == 404:
+                return out
+            r.raise_for_status()
+            page = r.json()
+            msgs = page.get("messages", [])
+            out.extend((int(m["offset"]), m["value"]) for m in msgs)
+            if not msgs or page["next_offset"] >= page["high_watermark"]:
+                return out
+            offset = page["next_offset"]
+
+    def close(self) -> None:
+        for node in self.nodes.values():
+            try:
+                node.kill()
+            except Exception:  # noqa: BLE001 - best effort on the way out
+                pass
