@@ -38,7 +38,7 @@ def run(net: Net, outdir: str, name: str, nemesis: Callable[[Cluster, Net, Histo
         with net.entered():
             cluster.start()
             cluster.form()
-            wl = Workload(h, urls(net), TOPIC, **(workload_kw or {})).start()
+            wl = Workload(h, urls(net), TOPIC, net=net, **(workload_kw or {})).start()
             try:
                 assert wl.wait_acks(WARMUP_ACKS, WARMUP_TIMEOUT_S), (
                     f"no {WARMUP_ACKS} acks within {WARMUP_TIMEOUT_S}s before any fault: {cluster.describe()}")

@@ -15,10 +15,12 @@
 //! | `disarm` | forget the trigger |
 //! | `freeze` | freeze now: the instant of the power cut |
 //! | `sync` | make everything durable (the kernel's writeback plus `sync(1)`) |
+//! | `drain` | answer the parked requests `EIO`, staying frozen: a killed process waiting on them exits (the kernel does not abort a FUSE request already handed to the filesystem, even for SIGKILL) |
 //! | `crash` / `crash torn SEED` | power loss: drop everything not synced (torn: keep a random prefix of it), answer parked requests `EIO`, thaw |
 //! | `unmount` | unmount and exit |
 //!
-//! Kill the process using the files before `crash`: its open handles die with the crash.
+//! Power loss, in order: `freeze` (or an armed trigger fires), SIGKILL the processes using the
+//! files, `drain` until they are gone (they die before they see the `EIO`), then `crash`.
 
 #![forbid(unsafe_code)]
 
@@ -49,6 +51,10 @@ struct Args {
     /// Unix socket for the control commands.
     #[arg(long)]
     control: PathBuf,
+    /// When directory changes (create, rename, unlink, mkdir) become durable: `strict` (only an
+    /// fsync of that directory, POSIX) or `journaled` (any fsync, as on ext4 and XFS).
+    #[arg(long, value_enum, default_value = "strict")]
+    metadata: model::Metadata,
 }
 
 fn command(state: &Shared, line: &str, unmount: &mut fuser::SessionUnmounter) -> Value {
@@ -65,6 +71,7 @@ fn command(state: &Shared, line: &str, unmount: &mut fuser::SessionUnmounter) ->
             json!({
                 "ok": true,
                 "frozen": st.frozen,
+                "metadata": st.model.metadata,
                 "fired": st.model.fired,
                 "armed": st.model.trigger(),
                 "crashes": st.model.crashes,
@@ -91,6 +98,15 @@ fn command(state: &Shared, line: &str, unmount: &mut fuser::SessionUnmounter) ->
         ["freeze"] => {
             st.frozen = true;
             json!({"ok": true})
+        }
+        ["drain"] => {
+            let parked = std::mem::take(&mut st.parked);
+            drop(st);
+            let n = parked.len();
+            for p in parked {
+                p(libc::EIO);
+            }
+            json!({"ok": true, "answered": n})
         }
         ["sync"] => {
             st.model.sync_all();
@@ -137,8 +153,10 @@ fn serve(listener: UnixListener, state: Shared, mut unmount: fuser::SessionUnmou
 
 fn main() -> std::io::Result<()> {
     let args = Args::parse();
+    let mut model = Model::new();
+    model.metadata = args.metadata;
     let state: Shared = Arc::new(Mutex::new(State {
-        model: Model::new(),
+        model,
         frozen: false,
         parked: Vec::new(),
     }));

@@ -10,7 +10,10 @@
 //! ```
 //!
 //! A file's data is durable once the file is fsynced (fdatasync included: it covers the size); its
-//! name is durable once its parent directory is fsynced. A new file fsynced but whose directory
+//! name is durable once its parent directory is fsynced ([`Metadata::Strict`], POSIX to the letter)
+//! or once anything at all is fsynced ([`Metadata::Journaled`]: ext4 and XFS keep one journal for
+//! all metadata, and any fsync commits it, so a rename or a new directory entry becomes durable at
+//! the next fsync of any file). A new file fsynced but whose directory
 //! never was is lost, like an orphan inode after a real power cut. `sync_file_range` never reaches
 //! a FUSE filesystem, so it persists nothing here — as its man page warns for real disks.
 
@@ -151,7 +154,18 @@ struct Handle {
     sync: bool,
 }
 
+/// When directory changes become durable.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Metadata {
+    /// Only by an fsync of the directory itself.
+    Strict,
+    /// By any fsync on the filesystem (one metadata journal, as ext4 and XFS have).
+    Journaled,
+}
+
 pub struct Model {
+    pub metadata: Metadata,
     inodes: HashMap<Ino, Inode>,
     next_ino: Ino,
     handles: HashMap<u64, Handle>,
@@ -199,6 +213,7 @@ impl Default for Model {
 impl Model {
     pub fn new() -> Model {
         let mut m = Model {
+            metadata: Metadata::Strict,
             inodes: HashMap::new(),
             next_ino: ROOT + 1,
             handles: HashMap::new(),
@@ -590,22 +605,46 @@ impl Model {
 
     // -- durability ------------------------------------------------------------------------
 
-    /// fsync / fdatasync of a file, or fsync of a directory.
+    /// fsync / fdatasync of a file, or fsync of a directory (with journaled metadata, every
+    /// directory change made so far becomes durable too).
     pub fn fsync(&mut self, ino: Ino) -> R<bool> {
+        if self.metadata == Metadata::Journaled {
+            let dirs: Vec<Ino> = self
+                .inodes
+                .iter()
+                .filter(|(i, x)| {
+                    **i != ino && matches!(&x.body, Body::Dir(d) if !d.pending.is_empty())
+                })
+                .map(|(i, _)| *i)
+                .collect();
+            for d in dirs {
+                self.sync_one(d);
+            }
+        }
+        self.sync_one(ino);
         let path = self.path(ino);
-        let (op, refs) = match &mut self.get_mut(ino)?.body {
-            Body::File(f) => {
+        let op = if self.get(ino)?.is_dir() {
+            OpKind::Fsyncdir
+        } else {
+            OpKind::Fsync
+        };
+        Ok(self.note(op, &path))
+    }
+
+    fn sync_one(&mut self, ino: Ino) {
+        let refs = match self.inodes.get_mut(&ino).map(|i| &mut i.body) {
+            Some(Body::File(f)) => {
                 f.dur = f.cur.clone();
                 f.pending.clear();
-                (OpKind::Fsync, None)
+                None
             }
-            Body::Dir(d) => {
+            Some(Body::Dir(d)) => {
                 let old: Vec<Ino> = d.dur.values().copied().collect();
                 d.dur = d.cur.clone();
                 d.pending.clear();
-                let new: Vec<Ino> = d.dur.values().copied().collect();
-                (OpKind::Fsyncdir, Some((old, new)))
+                Some((old, d.dur.values().copied().collect::<Vec<Ino>>()))
             }
+            None => None,
         };
         if let Some((old, new)) = refs {
             for i in &new {
@@ -617,7 +656,6 @@ impl Model {
                 self.unref(i);
             }
         }
-        Ok(self.note(op, &path))
     }
 
     /// Everything durable, as after the kernel's writeback and a `sync(1)`.
@@ -625,7 +663,7 @@ impl Model {
         let inos: Vec<Ino> = self.inodes.keys().copied().collect();
         for i in inos {
             if self.inodes.contains_key(&i) {
-                let _ = self.fsync(i);
+                self.sync_one(i);
             }
         }
     }
@@ -875,6 +913,29 @@ mod tests {
         assert!(m.create(d, os("2.wal"), 0o644).unwrap().1);
         assert_eq!(m.fired.as_deref(), Some("create raft/2.wal"));
         assert!(!m.create(d, os("3.wal"), 0o644).unwrap().1, "fires once");
+    }
+
+    #[test]
+    fn journaled_metadata_is_committed_by_any_fsync() {
+        let mut m = Model::new();
+        m.metadata = Metadata::Journaled;
+        let (d, _) = m.mkdir(ROOT, os("raft"), 0o755).unwrap();
+        let (f, _) = m.create(d, os("1.wal"), 0o644).unwrap();
+        let (g, _) = m.create(ROOT, os("other"), 0o644).unwrap();
+        let fh = m.open(f, false).unwrap();
+        m.write(fh, 0, b"entry").unwrap();
+        m.fsync(g).unwrap(); // an unrelated fsync commits the journal: names, not data
+        m.crash(None);
+        assert_eq!(content(&m, &["raft", "1.wal"]).unwrap(), b"");
+        let mut s = Model::new();
+        let (d, _) = s.mkdir(ROOT, os("raft"), 0o755).unwrap();
+        let (g, _) = s.create(d, os("other"), 0o644).unwrap();
+        s.fsync(g).unwrap();
+        s.crash(None);
+        assert!(
+            content(&s, &["raft"]).is_none(),
+            "strict: the mkdir was never synced"
+        );
     }
 
     #[test]

@@ -31,13 +31,25 @@ STOP_TIMEOUT_S = 15.0
 ADMIN_TIMEOUT = (1.0, 5.0)
 
 
+class NsNode(Node):
+    """A node's API, reachable only from inside the clients' namespace (checked on every call)."""
+
+    def __init__(self, net: Net, base_url: str):
+        super().__init__(base_url, timeout=ADMIN_TIMEOUT)
+        self.net = net
+
+    def request(self, method, path, **kw):
+        self.net.assert_inside()
+        return super().request(method, path, **kw)
+
+
 class JumpnetNode:
     def __init__(self, net: Net, n: int, state_dir: str, log_dir: str, args: list[str] | None = None):
         self.net, self.n, self.state_dir, self.log_dir = net, n, state_dir, log_dir
         self.args = list(args or [])
         self.proc: subprocess.Popen | None = None
         self.ip = net.ip(n)
-        self.api = Node(f"http://{self.ip}:{API_PORT}", timeout=ADMIN_TIMEOUT)
+        self.api = NsNode(net, f"http://{self.ip}:{API_PORT}")
         self.starts = 0
 
     @property
@@ -79,12 +91,23 @@ class JumpnetNode:
 
         wait_until(up, timeout=timeout, what=f"node {self.n} to listen")
 
-    def kill(self) -> None:
-        """SIGKILL (a crash that keeps the page cache; power loss is the filesystem's part)."""
+    def kill(self, unblock=None) -> None:
+        """SIGKILL (a crash that keeps the page cache; power loss is the filesystem's part).
+
+        ``unblock``: called until the process is gone (a frozen jnf-faultfs's ``drain``: a process
+        waiting on a FUSE request cannot die before the request is answered).
+        """
         if self.alive():
             self.proc.send_signal(signal.SIGKILL)
-        if self.proc is not None:
-            self.proc.wait(timeout=STOP_TIMEOUT_S)
+        if self.proc is None:
+            return
+        if unblock is not None:
+            def gone():
+                unblock()
+                return self.proc.poll() is not None
+
+            wait_until(gone, timeout=STOP_TIMEOUT_S, interval=0.02, what=f"node {self.n} to die")
+        self.proc.wait(timeout=STOP_TIMEOUT_S)
 
     def stop(self) -> None:
         if not self.alive():

@@ -52,6 +52,14 @@ def cleanup_stale(prefix: str = "jnf-") -> list[str]:
     return names
 
 
+def current_netns() -> str:
+    return os.readlink("/proc/thread-self/ns/net")
+
+
+def netns_id(name: str) -> str:
+    return f"net:[{os.stat(f'/run/netns/{name}').st_ino}]"
+
+
 class Net:
     def __init__(self, nodes: int, run: str | None = None):
         self.run = run or uuid.uuid4().hex[:5]
@@ -93,6 +101,13 @@ class Net:
             sh("ip", "-n", c, "link", "set", veth, "up")
             sh("ip", "-n", self.ns(n), "addr", "add", f"{self.ip(n)}/24", "dev", "eth0")
             sh("ip", "-n", self.ns(n), "link", "set", "eth0", "up")
+
+    def assert_inside(self) -> None:
+        """Refuses to send test traffic from anywhere but the clients' namespace (it would leave
+        through the machine's own routes)."""
+        here, want = current_netns(), netns_id(self.client_ns)
+        if here != want:
+            raise RuntimeError(f"test traffic outside the client namespace {self.client_ns} ({here} != {want})")
 
     def exec_prefix(self, n: int) -> list[str]:
         return ["ip", "netns", "exec", self.ns(n)]

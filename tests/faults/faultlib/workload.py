@@ -52,8 +52,8 @@ def classify(resp: requests.Response | None, exc: Exception | None) -> tuple[str
 
 class Workload:
     def __init__(self, history: History, nodes: dict[int, str], topic: str, *, producers_per_node: int = 1,
-                 probes: bool = True, readers: bool = True, value_pad: int = 0):
-        """``nodes``: node id -> API base URL."""
+                 probes: bool = True, readers: bool = True, value_pad: int = 0, net=None):
+        """``nodes``: node id -> API base URL; ``net``: the Net whose client namespace it must run in."""
         self.h, self.nodes, self.topic = history, nodes, topic
         self.stop_ev = threading.Event()
         self.threads: list[threading.Thread] = []
@@ -61,6 +61,7 @@ class Workload:
         self.pad = "x" * value_pad
         self._probe_ids = itertools.count(1)
         self._lock = threading.Lock()
+        self.net = net
 
     def _publish(self, s: requests.Session, node: int, producer: str, seq: int, timeout) -> Attempt:
         body = {"messages": [{"value": value_of(producer, seq), **({"key": self.pad} if self.pad else {})}],
@@ -123,6 +124,8 @@ class Workload:
                 self.h.read(Read(name, node, t0, t1, offset, [], offset))
 
     def start(self) -> "Workload":
+        if self.net is not None:
+            self.net.assert_inside()  # threads inherit the namespace of the thread starting them
         def spawn(fn, *args):
             t = threading.Thread(target=fn, args=args, daemon=True, name=f"jnf-{fn.__name__}-{args[0]}")
             t.start()

@@ -1,0 +1,128 @@
+"""Power loss, not kill -9: every node's state dir (Raft log, segments, sled) is a jnf-faultfs
+mount, and a cut drops everything not fsynced (torn: a random prefix survives, the last write cut
+mid-way). Cuts land on a chosen operation — a WAL append, a WAL rotation, a checkpoint's segment
+fsync, a WAL sync, a snapshot being received or unpacked, a log truncation — or at a random instant.
+After each cut the node restarts on what survived; see power.py for what is checked.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+from conftest import SOAK
+from power import POINTS, PowerScenario
+from scenario import assert_all_pass
+
+from faultlib.wait import hold
+
+SEED = int(os.environ.get("JNF_SEED", random.randrange(1 << 30)))
+CUTS = 6 if SOAK else 2
+# message size for the rotation scenario: a 16 MiB WAL file fills in a few seconds
+ROTATION_PAD = 32 * 1024
+ISOLATION_S = 3.0
+# entries a stopped follower must miss for the leader to purge past it (several checkpoints of 100)
+SNAPSHOT_GAP_ACKS = 600
+GAP_TIMEOUT_S = 120.0
+
+
+@pytest.mark.parametrize("point,torn,metadata", [
+    ("append", False, "journaled"), ("append", True, "journaled"), ("rotation", True, "journaled"),
+    ("checkpoint", False, "journaled"), ("checkpoint", True, "journaled"), ("wal sync", True, "journaled"),
+    (None, True, "journaled"), ("append", False, "strict"),
+], ids=lambda v: {None: "instant", True: "torn", False: "clean"}.get(v, v) if not isinstance(v, str) else v)
+def test_single_node_power_loss(net1, outdir, point, torn, metadata):
+    print(f"seed {SEED}")
+    with PowerScenario(net1, outdir, SEED, metadata=metadata) as s:
+        s.start({"value_pad": ROTATION_PAD} if point == "rotation" else None)
+        for k in range(CUTS):
+            if point is None:
+                hold(s.rng.uniform(0.2, 2.0))
+            if not s.power_loss([1], point, torn, f"cut {k + 1}"):
+                break
+        res = s.finish(f"power loss, 1 node: {point or 'random instant'} ({'torn' if torn else 'clean'}, "
+                       f"{metadata} metadata)")
+    assert_all_pass(res)
+
+
+def test_power_loss_right_after_first_start(net1, outdir):
+    """No writeback at all and strict metadata: only jumpnet's own fsyncs (files and directories) make
+    anything durable. A node cut a moment after it was formed must come back as the same member
+    with every acknowledged message."""
+    print(f"seed {SEED}")
+    with PowerScenario(net1, outdir, SEED, metadata="strict") as s:
+        s.start(writeback=False)
+        s.power_loss([1], None, torn=False, label="cut right after the first start")
+        res = s.finish("power loss, 1 node, right after its first start (no writeback, strict metadata)")
+    assert_all_pass(res)
+
+
+def test_one_node_power_loss_while_the_others_live(net3, outdir):
+    print(f"seed {SEED}")
+    with PowerScenario(net3, outdir, SEED) as s:
+        s.start()
+        for k in range(CUTS * 2):
+            leader = s.cluster.leader()
+            victim = leader if k % 2 == 0 else next(n for n in net3.nodes if n != leader)
+            point = s.rng.choice(["append", "checkpoint", "wal sync", None])
+            role = "leader" if victim == leader else "follower"
+            if not s.power_loss([victim], point, torn=s.rng.random() < 0.5,
+                                label=f"cut {k + 1} ({role} {victim}, {point or 'instant'})"):
+                break
+        res = s.finish("power loss, 1 of 3 nodes (leader and follower in turn)")
+    assert_all_pass(res)
+
+
+@pytest.mark.parametrize("torn", [False, True], ids=["clean", "torn"])
+def test_whole_cluster_power_loss(net3, outdir, torn):
+    print(f"seed {SEED}")
+    with PowerScenario(net3, outdir, SEED) as s:
+        s.start()
+        for k in range(CUTS):
+            hold(s.rng.uniform(0.5, 2.0))
+            if not s.power_loss(list(net3.nodes), None, torn, f"cut {k + 1}"):
+                break
+        res = s.finish(f"power loss, whole cluster ({'torn' if torn else 'clean'})")
+    assert_all_pass(res)
+
+
+def test_power_loss_during_snapshot_install(net3, outdir):
+    """A follower that missed enough entries catches up from a snapshot; its power fails mid-install."""
+    print(f"seed {SEED}")
+    with PowerScenario(net3, outdir, SEED) as s:
+        s.start()
+        for k in range(CUTS):
+            leader = s.cluster.leader()
+            follower = next(n for n in net3.nodes if n != leader)
+            s.cluster[follower].kill()
+            acked = s.h.acked_count()
+            assert s.wl.wait_acks(acked + SNAPSHOT_GAP_ACKS, GAP_TIMEOUT_S), "the majority stopped serving"
+            point = s.rng.choice(["snapshot receive", "snapshot unpack"])
+            fs = s.fss[follower]
+            op, glob, most = POINTS[point]
+            fs.arm(op, glob, s.rng.randint(1, most))
+            s.cluster[follower].start()
+            # power_loss waits for the armed point on this node (it is armed already: re-arming is the same)
+            if not s.power_loss([follower], point, torn=True, label=f"cut {k + 1} (follower {follower}, {point})"):
+                break
+        res = s.finish("power loss during snapshot install")
+    assert_all_pass(res)
+
+
+def test_power_loss_during_log_truncation(net3, outdir):
+    """An isolated leader appends entries it cannot commit; after the heal it truncates them, and its
+    power fails right then."""
+    print(f"seed {SEED}")
+    with PowerScenario(net3, outdir, SEED) as s:
+        s.start()
+        for k in range(CUTS):
+            old = s.cluster.leader()
+            s.fss[old].arm("truncate", "raft/*.wal", 1)
+            net3.isolate(old)
+            hold(ISOLATION_S)
+            net3.heal()
+            if not s.power_loss([old], "truncate", torn=True, label=f"cut {k + 1} (old leader {old})"):
+                break
+        res = s.finish("power loss during log truncation")
+    assert_all_pass(res)
