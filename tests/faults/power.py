@@ -87,17 +87,19 @@ class PowerScenario:
         finally:
             self._inside.__exit__(*exc)
 
-    def start(self, workload_kw: dict | None = None, writeback: bool = True) -> None:
+    def start(self, workload_kw: dict | None = None, writeback: bool = True, voters: list[int] | None = None) -> None:
         """Forms the cluster and starts the workload. ``writeback``: once the cluster is formed, make
         everything durable, as the kernel's periodic writeback (ext4 commits every 5 s) does on a
         node that has run a while; the cuts that follow then test the write path's own fsyncs. Without
-        it (``test_power_loss_right_after_first_start``), nothing but jumpnet's own fsyncs counts."""
+        it (``test_power_loss_right_after_first_start``), nothing but jumpnet's own fsyncs counts.
+        ``voters``: form the cluster of these nodes only (the others are started, not added)."""
         self.cluster.start()
-        self.cluster.form()
+        self.cluster.form(voters)
         if writeback:
             for fs in self.fss.values():
                 fs.sync()
-        self.wl = Workload(self.h, urls(self.net), TOPIC, probes=False, net=self.net, **(workload_kw or {})).start()
+        kw = {"probes": False, **(workload_kw or {})}
+        self.wl = Workload(self.h, urls(self.net, voters), TOPIC, net=self.net, **kw).start()
         assert self.wl.wait_acks(WARMUP_ACKS, WARMUP_TIMEOUT_S), f"no warm-up acks: {self.cluster.describe()}"
 
     def close(self) -> None:
@@ -123,8 +125,9 @@ class PowerScenario:
         return out
 
     # -- the cut ---------------------------------------------------------------------------
-    def power_loss(self, nodes: list[int], point: str | None, torn: bool, label: str) -> bool:
-        """Cuts the power of ``nodes`` at ``point`` (None: now), restarts them; False if one stays down."""
+    def power_loss(self, nodes: list[int], point: str | None, torn: bool, label: str, armed: bool = False) -> bool:
+        """Cuts the power of ``nodes`` at ``point`` (None: now), restarts them; False if one stays down.
+        ``armed``: the caller armed the point already (it may fire before this is called)."""
         before = self._views(self.cluster.nodes)
         pre_terms = {n: int(v["term"]) for n, v in before.items()}
         pre_commit = max((int(v["commit_index"]) for v in before.values()), default=0)
@@ -135,14 +138,17 @@ class PowerScenario:
         else:
             op, glob, most = POINTS[point]
             count = self.rng.randint(1, most)
-            for n in nodes:
-                self.fss[n].arm(op, glob, count)
+            if not armed:
+                for n in nodes:
+                    self.fss[n].arm(op, glob, count)
             try:
                 wait_until(lambda: all(self.fss[n].status()["frozen"] for n in nodes), timeout=TRIGGER_TIMEOUT_S,
                            what=f"{point} ({op} {glob} #{count}) on nodes {nodes}",
                            describe=self.cluster.describe)
             except WaitTimeout as e:
-                raise AssertionError(f"the crash point '{point}' was never reached, so it was not tested: {e}")
+                ops = {n: self.fss[n].status()["ops"] for n in nodes}
+                raise AssertionError(f"the crash point '{point}' was never reached, so it was not tested "
+                                     f"(operations seen: {ops}): {e}")
             fired = ", ".join(str(self.fss[n].status()["fired"]) for n in nodes)
         for n in nodes:
             self.cluster[n].kill(unblock=self.fss[n].drain)

@@ -22,8 +22,8 @@ RECOVERY_MARGIN_S = 1.0
 RECOVERY_BOUND_S = 2 * ELECTION_TIMEOUT_MS / 1000 + RECOVERY_MARGIN_S
 
 
-def urls(net: Net) -> dict[int, str]:
-    return {n: f"http://{net.ip(n)}:{API_PORT}" for n in net.nodes}
+def urls(net: Net, only: list[int] | None = None) -> dict[int, str]:
+    return {n: f"http://{net.ip(n)}:{API_PORT}" for n in (only or net.nodes)}
 
 
 def run(net: Net, outdir: str, name: str, nemesis: Callable[[Cluster, Net, History], None], *,

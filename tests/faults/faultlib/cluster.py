@@ -143,9 +143,13 @@ class Cluster:
         for node in self.nodes.values():
             node.wait_listening()
 
-    def form(self) -> dict:
-        members = [Member(n, f"{x.ip}:{RAFT_PORT}", f"{x.ip}:{API_PORT}", x.api) for n, x in self.nodes.items()]
-        return form_cluster(members, timeout=START_TIMEOUT_S)
+    def member(self, n: int) -> Member:
+        x = self.nodes[n]
+        return Member(n, f"{x.ip}:{RAFT_PORT}", f"{x.ip}:{API_PORT}", x.api)
+
+    def form(self, ids: list[int] | None = None) -> dict:
+        """Forms the cluster of ``ids`` (default: every node) the operator's way."""
+        return form_cluster([self.member(n) for n in (ids or self.nodes)], timeout=START_TIMEOUT_S)
 
     def describe(self) -> str:
         out = []

@@ -40,11 +40,11 @@ def classify(resp: requests.Response | None, exc: Exception | None) -> tuple[str
     assert resp is not None
     if resp.status_code == 200:
         return OK, int(resp.json()["offsets"][0]), ""
-    code = ""
     try:
-        code = resp.json()["error"]["code"]
-    except Exception:  # noqa: BLE001 - not an error body
-        code = resp.text[:80]
+        err = resp.json()["error"]
+        code = err["code"] if isinstance(err.get("message"), str) else f"raw:{resp.text[:80]}"
+    except Exception:  # noqa: BLE001 - not the SPEC §3 error shape
+        code = f"raw:{resp.text[:80]}"
     if resp.status_code == 503:
         return ABSENT, None, code  # the contract: "503 means nothing was stored"
     return MAYBE, None, code
