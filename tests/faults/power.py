@@ -47,16 +47,21 @@ POINTS = {
     "rotation": ("create", "raft/*.wal", 1),
     "checkpoint": ("fsync", "data*", 4),
     "wal sync": ("fsync", "raft/*.wal", 20),
-    "snapshot receive": ("write", "snapshots/*", 5),
-    "snapshot unpack": ("write", "data-*", 5),
+    "snapshot receive": ("write", "snapshots/*", 2),  # a small snapshot arrives in a few writes
+    "snapshot unpack": ("write", "data-*", 3),
     "truncate": ("truncate", "raft/*.wal", 1),
 }
+
+
+def kind(torn) -> str:
+    """``torn``: False (clean), True (torn) or "data" (directory changes kept, files torn)."""
+    return {False: "clean", True: "torn", "data": "torn-data"}[torn]
 
 
 class PowerScenario:
     """Use as a context manager: inside it the test process is in the clients' namespace."""
 
-    def __init__(self, net: Net, outdir: str, seed: int, args: list[str] | None = None,
+    def __init__(self, net: Net, outdir: str, seed: int, args: list[str] | None = None,  # default NODE_ARGS
                  metadata: str = "journaled"):
         self.net, self.outdir = net, outdir
         self._inside = net.entered()
@@ -71,7 +76,7 @@ class PowerScenario:
                 self.fss[n] = FaultFs(os.path.join(outdir, f"mnt{n}"), os.path.join(outdir, f"ctl{n}"),
                                       os.path.join(outdir, f"faultfs{n}.log"), metadata)
             self.cluster = Cluster(net, {n: fs.mount for n, fs in self.fss.items()}, outdir,
-                                   NODE_ARGS + (args or []))
+                                   (args if args is not None else NODE_ARGS))
         except Exception:
             self.close()
             raise
@@ -125,7 +130,7 @@ class PowerScenario:
         return out
 
     # -- the cut ---------------------------------------------------------------------------
-    def power_loss(self, nodes: list[int], point: str | None, torn: bool, label: str, armed: bool = False) -> bool:
+    def power_loss(self, nodes: list[int], point: str | None, torn, label: str, armed: bool = False) -> bool:
         """Cuts the power of ``nodes`` at ``point`` (None: now), restarts them; False if one stays down.
         ``armed``: the caller armed the point already (it may fire before this is called)."""
         before = self._views(self.cluster.nodes)
@@ -152,9 +157,12 @@ class PowerScenario:
             fired = ", ".join(str(self.fss[n].status()["fired"]) for n in nodes)
         for n in nodes:
             self.cluster[n].kill(unblock=self.fss[n].drain)
-        reports = {n: self.fss[n].crash(self.rng.randrange(1 << 30) if torn else None) for n in nodes}
+        reports = {n: self.fss[n].crash(self.rng.randrange(1 << 30) if torn else None, data_only=torn == "data")
+                   for n in nodes}
         dropped = sum(r["dropped_writes"] for r in reports.values())
-        self.cuts.append(f"{label}: {'torn' if torn else 'clean'} cut {fired} (dropped {dropped} unsynced writes)")
+        wal_torn = [t for r in reports.values() for t in r.get("torn_files", []) if t.startswith("raft/")]
+        self.cuts.append(f"{label}: {kind(torn)} cut {fired} (dropped {dropped} unsynced writes"
+                         + (f"; WAL torn at {', '.join(wal_torn)}" if wal_torn else "") + ")")
         for n in nodes:
             self.cluster[n].start()
         for n in nodes:
@@ -167,7 +175,7 @@ class PowerScenario:
                 why = last[-1] if last else "(no log)"
                 self.res["restarts"].append(
                     f"{label}: node {n} {'exited ' + str(node.exit_code()) if not node.alive() else 'never ready'}"
-                    f" after a {'torn' if torn else 'clean'} cut {fired}: {why.strip()[:300]}")
+                    f" after a {kind(torn)} cut {fired}: {why.strip()[:300]}")
                 return False
         after = self._views(self.cluster.nodes)
         for n in nodes:

@@ -49,9 +49,10 @@ def isolate_follower(cluster, net, h):
 
 def random_splits(cluster, net, h):
     rng = random.Random(SEED)
-    for _ in range(RANDOM_SPLITS):
+    for k in range(RANDOM_SPLITS):
         leader = cluster.leader()
-        alone = rng.choice(net.nodes)
+        # the first split always cuts the leader off: every run covers both kinds of split
+        alone = leader if k == 0 else rng.choice(net.nodes)
         net.split([alone])
         kind = "1|2 split, leader alone" if alone == leader else "1|2 split, follower alone"
         h.event(kind, [n for n in net.nodes if n != alone], needs_new_leader=alone == leader)

@@ -33,8 +33,11 @@ PUBLISH_TIMEOUT_S = 15.0
 P99_BOUND_S = 1.0  # a normal single publish takes milliseconds
 IDLE_CONNECTIONS = 2_000  # per port
 RSS_GROWTH_BOUND_MB = 256
-OVERSIZE_CONNECTIONS = 8
-OVERSIZE_BODY = 32 << 20  # sent after a frame header that announces 512 MiB
+MAX_FRAME = 512 << 20  # the raft port's largest frame (raft/network/codec.rs)
+OVERSIZE_CONNECTIONS = 16
+OVERSIZE_SENT = 1 << 20  # body bytes actually sent behind each announcement
+OVERSIZE_RSS_BOUND_MB = 64  # what was sent plus slack; 16 x 512 MiB if announcements were allocated
+OVER_MAX_CONNECTIONS = 4
 START_REFUSAL_TIMEOUT_S = 10.0
 MAGIC = b"JNRAFT1\n"
 
@@ -214,36 +217,45 @@ def test_h4_raft_port_refuses_a_wrong_secret_and_garbage(net1, outdir):
 
 
 def test_oversize_frames_on_the_raft_port(net1, outdir):
-    """Frames announcing 512 MiB: the node must not allocate (and fill) them on the length alone."""
+    """Frames announcing the maximum size with little behind them must not cost the announced memory,
+    and frames announcing more than the maximum must be refused (the connection closed)."""
     with net1.entered():
         c = start_one(net1, outdir)
         socks = []
         try:
             pid = c[1].proc.pid
             base = rss_mb(pid)
-            peak = base
             for _ in range(OVERSIZE_CONNECTIONS):
                 s, verdict = raft_handshake(net1.ip(1), b"")
                 socks.append(s)
-                if verdict != 0:
-                    continue
-                s.settimeout(10)
-                try:
-                    s.sendall(struct.pack(">I", 512 * 1024 * 1024))
-                    chunk = b"\0" * (1 << 20)
-                    for _ in range(OVERSIZE_BODY >> 20):
-                        s.sendall(chunk)
-                except OSError:
-                    pass  # the node closed it: what a cap does
-                peak = max(peak, rss_mb(pid))
-            peak = max(peak, rss_mb(pid))
+                if verdict == 0:
+                    s.sendall(struct.pack(">I", MAX_FRAME) + b"\0" * OVERSIZE_SENT)
+            hold(1.0)
+            grown = rss_mb(pid) - base
+            closed = 0
+            for _ in range(OVER_MAX_CONNECTIONS):
+                s, verdict = raft_handshake(net1.ip(1), b"")
+                if verdict == 0:
+                    s.sendall(struct.pack(">I", 0xFFFF_FFFF))
+                    s.settimeout(5)
+                    try:
+                        closed += s.recv(1) == b""
+                    except OSError:
+                        closed += 1
+                else:
+                    closed += 1
+                s.close()
             during = publish_latencies(node_url(net1), "oversize", n=20)
-            res = [Result("memory_bounded", peak - base <= RSS_GROWTH_BOUND_MB,
-                          f"RSS grew {peak - base:.0f} MB (bound {RSS_GROWTH_BOUND_MB})",
-                          f"RSS {base:.0f} -> {peak:.0f} MB"),
+            res = [Result("memory_bounded", grown <= OVERSIZE_RSS_BOUND_MB,
+                          f"RSS grew {grown:.0f} MB for {OVERSIZE_CONNECTIONS} frames announcing "
+                          f"{MAX_FRAME >> 20} MiB with {OVERSIZE_SENT >> 20} MiB sent each",
+                          f"+{grown:.0f} MB (bound {OVERSIZE_RSS_BOUND_MB})"),
+                   Result("over_max_refused", closed == OVER_MAX_CONNECTIONS,
+                          f"{OVER_MAX_CONNECTIONS - closed} connections announcing 4 GiB were kept open"),
                    Result("node_alive", c[1].alive()),
                    Result("publishes_served", not during[1], f"{during[1][:3]}")]
-            results.record(f"hostile: {OVERSIZE_CONNECTIONS} oversize frames on the raft port", res)
+            results.record(f"hostile: oversize frames on the raft port ({OVERSIZE_CONNECTIONS} x "
+                           f"{MAX_FRAME >> 20} MiB announced)", res)
         finally:
             for s in socks:
                 s.close()

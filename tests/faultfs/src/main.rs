@@ -16,7 +16,7 @@
 //! | `freeze` | freeze now: the instant of the power cut |
 //! | `sync` | make everything durable (the kernel's writeback plus `sync(1)`) |
 //! | `drain` | answer the parked requests `EIO`, staying frozen: a killed process waiting on them exits (the kernel does not abort a FUSE request already handed to the filesystem, even for SIGKILL) |
-//! | `crash` / `crash torn SEED` | power loss: drop everything not synced (torn: keep a random prefix of it), answer parked requests `EIO`, thaw |
+//! | `crash` / `crash torn SEED` / `crash torn-data SEED` | power loss: drop everything not synced (torn: keep a random prefix of it; torn-data: keep every directory change and tear each file inside a write), answer parked requests `EIO`, thaw |
 //! | `unmount` | unmount and exit |
 //!
 //! Power loss, in order: `freeze` (or an armed trigger fires), SIGKILL the processes using the
@@ -38,7 +38,7 @@ use fuser::MountOption;
 use serde_json::{json, Value};
 
 use fuse::{lock, FaultFs, Shared, State};
-use model::{Model, OpKind, Trigger};
+use model::{Loss, Model, OpKind, Trigger};
 
 #[derive(Parser)]
 #[command(
@@ -112,13 +112,15 @@ fn command(state: &Shared, line: &str, unmount: &mut fuser::SessionUnmounter) ->
             st.model.sync_all();
             json!({"ok": true})
         }
-        ["crash"] | ["crash", "torn", _] => {
-            let seed = match words.get(2).map(|s| s.parse::<u64>()) {
-                None => None,
-                Some(Ok(s)) => Some(s),
-                Some(Err(_)) => return json!({"ok": false, "error": "bad seed"}),
+        ["crash"] | ["crash", "torn" | "torn-data", _] => {
+            let seed = words.get(2).map(|s| s.parse::<u64>());
+            let loss = match (words.get(1).copied(), seed) {
+                (None, _) => Loss::Clean,
+                (Some("torn"), Some(Ok(s))) => Loss::Torn(s),
+                (Some(_), Some(Ok(s))) => Loss::TornData(s),
+                _ => return json!({"ok": false, "error": "bad seed"}),
             };
-            let report = st.model.crash(seed);
+            let report = st.model.crash(loss);
             st.frozen = false;
             let parked = std::mem::take(&mut st.parked);
             drop(st);

@@ -7,6 +7,8 @@
 //!   crash                            ─▶ cur := dur everywhere; inodes no durable dir links are gone
 //!   crash torn SEED                  ─▶ like crash, but each file and dir keeps a random prefix of its
 //!                                       pending operations, the last write cut at a random byte
+//!   crash torn-data SEED             ─▶ every pending directory change kept (the metadata journal
+//!                                       was committed), every file with pending writes torn inside one
 //! ```
 //!
 //! A file's data is durable once the file is fsynced (fdatasync included: it covers the size); its
@@ -139,6 +141,17 @@ pub struct Trigger {
 }
 
 /// What a crash threw away.
+/// How much of what was not synced survives a crash.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Loss {
+    /// Nothing.
+    Clean,
+    /// A random prefix of each file's and directory's pending operations.
+    Torn(u64),
+    /// Every directory change; each file torn inside one of its pending writes.
+    TornData(u64),
+}
+
 #[derive(Default, Serialize)]
 pub struct CrashReport {
     pub torn: bool,
@@ -147,6 +160,8 @@ pub struct CrashReport {
     pub dropped_dir_changes: u64,
     pub kept_writes: u64,
     pub inodes_lost: u64,
+    /// Files left with a write cut mid-way: `path@offset`.
+    pub torn_files: Vec<String>,
 }
 
 struct Handle {
@@ -670,16 +685,36 @@ impl Model {
 
     /// Power loss: every layer back to what was synced (with `torn`, plus a random prefix of what
     /// was not). Open handles die with the processes that held them.
-    pub fn crash(&mut self, torn: Option<u64>) -> CrashReport {
-        let mut rng = torn.map(StdRng::seed_from_u64);
+    pub fn crash(&mut self, loss: Loss) -> CrashReport {
+        let (mut rng, tear_files, keep_dirs) = match loss {
+            Loss::Clean => (None, false, false),
+            Loss::Torn(seed) => (Some(StdRng::seed_from_u64(seed)), false, false),
+            Loss::TornData(seed) => (Some(StdRng::seed_from_u64(seed)), true, true),
+        };
         let mut rep = CrashReport {
-            torn: torn.is_some(),
+            torn: rng.is_some(),
             ..CrashReport::default()
         };
-        for inode in self.inodes.values_mut() {
+        let paths: HashMap<Ino, String> = self
+            .inodes
+            .iter()
+            .filter(|(_, i)| matches!(&i.body, Body::File(f) if !f.pending.is_empty()))
+            .map(|(n, _)| (*n, self.path(*n)))
+            .collect();
+        for (ino, inode) in self.inodes.iter_mut() {
             match &mut inode.body {
                 Body::File(f) => {
-                    let keep = rng.as_mut().map_or(0, |r| r.gen_range(0..=f.pending.len()));
+                    let writes: Vec<usize> = (0..f.pending.len())
+                        .filter(|&i| matches!(&f.pending[i], Pending::Write(_, d) if d.len() > 1))
+                        .collect();
+                    let keep = match rng.as_mut() {
+                        // torn inside one of the writes, so a torn frame is left for certain
+                        Some(r) if tear_files && !writes.is_empty() => {
+                            writes[r.gen_range(0..writes.len())]
+                        }
+                        Some(r) => r.gen_range(0..=f.pending.len()),
+                        None => 0,
+                    };
                     for (n, p) in f.pending.drain(..).enumerate() {
                         match p {
                             Pending::Write(off, data) if n < keep => {
@@ -687,8 +722,16 @@ impl Model {
                                 rep.kept_writes += 1;
                             }
                             Pending::Write(off, data) if n == keep && !data.is_empty() => {
-                                let cut = rng.as_mut().map_or(0, |r| r.gen_range(0..data.len()));
+                                let cut = match rng.as_mut() {
+                                    Some(r) if tear_files => r.gen_range(1..data.len()),
+                                    Some(r) => r.gen_range(0..data.len()),
+                                    None => 0,
+                                };
                                 f.dur.write(off, &data[..cut]);
+                                if cut > 0 {
+                                    let p = paths.get(ino).cloned().unwrap_or_default();
+                                    rep.torn_files.push(format!("{p}@{}", off + cut as u64));
+                                }
                                 rep.dropped_writes += 1;
                                 rep.dropped_bytes += (data.len() - cut) as u64;
                             }
@@ -703,7 +746,11 @@ impl Model {
                     f.cur = f.dur.clone();
                 }
                 Body::Dir(d) => {
-                    let keep = rng.as_mut().map_or(0, |r| r.gen_range(0..=d.pending.len()));
+                    let keep = match rng.as_mut() {
+                        _ if keep_dirs => d.pending.len(),
+                        Some(r) => r.gen_range(0..=d.pending.len()),
+                        None => 0,
+                    };
                     for (n, change) in d.pending.drain(..).enumerate() {
                         if n >= keep {
                             rep.dropped_dir_changes += 1;
@@ -806,7 +853,7 @@ mod tests {
         m.fsync(f).unwrap();
         m.write(fh, 6, b"+lost").unwrap();
         assert_eq!(content(&m, &["wal"]).unwrap(), b"synced+lost");
-        m.crash(None);
+        m.crash(Loss::Clean);
         assert_eq!(content(&m, &["wal"]).unwrap(), b"synced");
         assert_eq!(
             m.write(fh, 0, b"x"),
@@ -824,7 +871,7 @@ mod tests {
         let fh = m.open(f, false).unwrap();
         m.write(fh, 0, b"entry").unwrap();
         m.fsync(f).unwrap();
-        m.crash(None);
+        m.crash(Loss::Clean);
         assert_eq!(
             content(&m, &["raft", "1.wal"]),
             None,
@@ -843,11 +890,11 @@ mod tests {
         m.fsync(ROOT).unwrap();
         m.rename(ROOT, os("a"), ROOT, os("b"), 0).unwrap();
         assert!(content(&m, &["a"]).is_none());
-        m.crash(None);
+        m.crash(Loss::Clean);
         assert_eq!(content(&m, &["a"]).unwrap(), b"A");
         assert!(content(&m, &["b"]).is_none());
         m.unlink(ROOT, os("a")).unwrap();
-        m.crash(None);
+        m.crash(Loss::Clean);
         assert_eq!(
             content(&m, &["a"]).unwrap(),
             b"A",
@@ -855,7 +902,7 @@ mod tests {
         );
         m.unlink(ROOT, os("a")).unwrap();
         m.fsync(ROOT).unwrap();
-        m.crash(None);
+        m.crash(Loss::Clean);
         assert!(content(&m, &["a"]).is_none());
         assert_eq!(m.inode_count(), 1, "only the root is left");
     }
@@ -869,11 +916,11 @@ mod tests {
         m.write(fh, 0, b"0123456789").unwrap();
         m.fsync(f).unwrap();
         m.set_len(f, 3).unwrap();
-        m.crash(None);
+        m.crash(Loss::Clean);
         assert_eq!(content(&m, &["f"]).unwrap(), b"0123456789");
         m.set_len(f, 3).unwrap();
         m.fsync(f).unwrap();
-        m.crash(None);
+        m.crash(Loss::Clean);
         assert_eq!(content(&m, &["f"]).unwrap(), b"012");
     }
 
@@ -887,11 +934,35 @@ mod tests {
             m.write(fh, 0, b"aaaa").unwrap();
             m.write(fh, 4, b"bbbb").unwrap();
             m.write(fh, 8, b"cccc").unwrap();
-            m.crash(Some(seed));
+            m.crash(Loss::Torn(seed));
             let got = content(&m, &["f"]).unwrap();
             assert!(
                 b"aaaabbbbcccc".starts_with(&got),
                 "seed {seed}: {got:?} is not a prefix"
+            );
+        }
+    }
+
+    #[test]
+    fn a_torn_data_crash_keeps_new_names_and_tears_inside_a_write() {
+        for seed in 0..50 {
+            let mut m = Model::new();
+            let (f, _) = m.create(ROOT, os("old"), 0o644).unwrap();
+            m.fsync(ROOT).unwrap();
+            let fh = m.open(f, false).unwrap();
+            m.write(fh, 0, b"aaaa").unwrap();
+            m.fsync(f).unwrap();
+            m.write(fh, 4, b"bbbbbbbb").unwrap();
+            m.create(ROOT, os("new"), 0o644).unwrap();
+            m.crash(Loss::TornData(seed));
+            let got = content(&m, &["old"]).unwrap();
+            assert!(
+                got.len() > 4 && got.len() < 12,
+                "seed {seed}: not torn inside: {got:?}"
+            );
+            assert!(
+                content(&m, &["new"]).is_some(),
+                "seed {seed}: the new name was kept"
             );
         }
     }
@@ -925,13 +996,13 @@ mod tests {
         let fh = m.open(f, false).unwrap();
         m.write(fh, 0, b"entry").unwrap();
         m.fsync(g).unwrap(); // an unrelated fsync commits the journal: names, not data
-        m.crash(None);
+        m.crash(Loss::Clean);
         assert_eq!(content(&m, &["raft", "1.wal"]).unwrap(), b"");
         let mut s = Model::new();
         let (d, _) = s.mkdir(ROOT, os("raft"), 0o755).unwrap();
         let (g, _) = s.create(d, os("other"), 0o644).unwrap();
         s.fsync(g).unwrap();
-        s.crash(None);
+        s.crash(Loss::Clean);
         assert!(
             content(&s, &["raft"]).is_none(),
             "strict: the mkdir was never synced"

@@ -67,8 +67,12 @@ class FaultFs:
     def sync(self) -> None:
         self.cmd("sync")
 
-    def crash(self, torn_seed: int | None = None) -> dict:
-        return self.cmd("crash" if torn_seed is None else f"crash torn {torn_seed}")["report"]
+    def crash(self, torn_seed: int | None = None, data_only: bool = False) -> dict:
+        """Power loss. ``torn_seed``: keep a random prefix of what was not synced; with ``data_only``
+        keep every directory change and tear each file inside one of its unsynced writes."""
+        if torn_seed is None:
+            return self.cmd("crash")["report"]
+        return self.cmd(f"crash {'torn-data' if data_only else 'torn'} {torn_seed}")["report"]
 
     def close(self) -> None:
         if self.proc.poll() is None:
