@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import os
 import random
+import threading
+import time
+
+import requests
 
 import pytest
 from conftest import SOAK
 from power import POINTS, PowerScenario, kind
-from scenario import assert_all_pass
+from scenario import TOPIC, assert_all_pass, urls
 
+from faultlib.history import Attempt, History, now, value_of
 from faultlib.wait import hold
+from faultlib.workload import classify
+from jntest.wait import WaitTimeout, wait_until
 
 SEED = int(os.environ.get("JNF_SEED", random.randrange(1 << 30)))
 CUTS = 6 if SOAK else 2  # per single-node scenario
@@ -23,6 +30,10 @@ CUTS_3 = 6 if SOAK else 1  # per 3-node scenario
 # message size for the rotation scenarios: a 16 MiB WAL file fills in a few seconds
 ROTATION_PAD = 32 * 1024
 ISOLATION_S = 3.0
+BURST = 20  # publishes sent to a cut-off leader so it appends entries it cannot commit
+BURST_TIMEOUT_S = 2.0
+TRUNCATE_TRIES = 3
+TRUNCATE_WAIT_S = 15.0
 # entries a stopped follower must miss for the leader to purge past it (several checkpoints of 100)
 SNAPSHOT_GAP_ACKS = 600
 GAP_TIMEOUT_S = 120.0
@@ -128,19 +139,44 @@ def test_power_loss_during_snapshot_install(net3, outdir, point):
     assert_all_pass(res)
 
 
+def burst(h: History, net, node: int, n: int) -> None:
+    """``n`` concurrent publishes to one node, recorded, not waited for: a cut-off leader appends them."""
+    url = urls(net)[node]
+
+    def one(pid):
+        t0, resp, exc = now(), None, None
+        try:
+            resp = requests.post(f"{url}/v1/topics/{TOPIC}/messages", timeout=BURST_TIMEOUT_S,
+                                 json={"messages": [{"value": value_of(pid, 1)}], "producer_id": pid, "sequence": 1})
+        except requests.RequestException as e:
+            exc = e
+        outcome, offset, detail = classify(resp, exc)
+        h.attempt(Attempt(pid, 1, node, t0, now(), outcome, offset, resp and resp.status_code, detail))
+
+    for k in range(n):
+        threading.Thread(target=one, args=(f"burst{time.monotonic_ns()}-{k}",), daemon=True).start()
+
+
 def test_power_loss_during_log_truncation(net3, outdir):
-    """An isolated leader appends entries it cannot commit; after the heal it truncates them, and its
-    power fails right then."""
+    """An isolated leader appends entries it cannot commit (a burst of publishes sent right after the
+    cut, inside its lease); after the heal it truncates them, and its power fails right then."""
     print(f"seed {SEED}")
     with PowerScenario(net3, outdir, SEED) as s:
-        # probes: many concurrent publishes, so the cut-off leader appends entries it cannot commit
-        s.start({"probes": True})
+        s.start()
         for k in range(CUTS_3):
-            old = s.cluster.leader()
-            s.fss[old].arm("truncate", "raft/*.wal", 1)
-            net3.isolate(old)
-            hold(ISOLATION_S)
-            net3.heal()
+            for _ in range(TRUNCATE_TRIES):
+                old = s.cluster.leader()
+                s.fss[old].arm("truncate", "raft/*.wal", 1)
+                net3.isolate(old)
+                burst(s.h, net3, old, BURST)
+                hold(ISOLATION_S)
+                net3.heal()
+                try:
+                    wait_until(lambda: s.fss[old].status()["frozen"], timeout=TRUNCATE_WAIT_S,
+                               what=f"old leader {old} to truncate")
+                    break
+                except WaitTimeout:
+                    s.fss[old].cmd("disarm")
             if not s.power_loss([old], "truncate", torn=True, label=f"cut {k + 1} (old leader {old})", armed=True):
                 break
         res = s.finish("power loss during log truncation")
