@@ -23,6 +23,16 @@
 //! | [`records`], [`compression`] | record batches v2 and their codecs |
 //! | [`metrics`] | `jumpnet_kafka_*` |
 //! | [`testing`] | an in-memory backend for tests and the test server |
+//!
+//! ## Untrusted counts
+//! kafka-protocol 0.18's generated decoders size a vector from an array's wire count before
+//! reading its elements (`Vec::with_capacity(n)`), so a 20-byte request may claim 2^31 elements.
+//! The listener survives that only because the jumpnet binary's allocator (mimalloc) reserves such
+//! a never-touched block without committing memory (its mmap uses `MAP_NORESERVE`) and the decode
+//! fails at the first missing element; a platform allocator under `vm.overcommit_memory=0` would
+//! abort the process instead. The unit tests run on mimalloc for that reason
+//! (`huge_array_counts_in_tiny_frames_are_survived`). Record batches, decoded by the same crate,
+//! are checked here before decoding (`records::check_records`), as are frame sizes (`frame`).
 
 pub mod backend;
 pub mod compression;
@@ -160,3 +170,9 @@ impl<B: KafkaBackend> KafkaServer<B> {
         result
     }
 }
+
+/// The unit tests run on the jumpnet binary's allocator: the listener's survival of absurd
+/// array counts in requests depends on it (module docs, "Untrusted counts").
+#[cfg(test)]
+#[global_allocator]
+static TEST_ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -51,10 +51,13 @@ struct Topic {
     partitions: Vec<Partition>,
 }
 
+/// (topic, partition) → (offset, metadata)
+type GroupOffsets = BTreeMap<(String, i32), (i64, Option<String>)>;
+
 #[derive(Default)]
 struct State {
     topics: HashMap<String, Topic>,
-    offsets: HashMap<String, BTreeMap<(String, i32), (i64, Option<String>)>>,
+    offsets: HashMap<String, GroupOffsets>,
     next_producer_id: i64,
 }
 

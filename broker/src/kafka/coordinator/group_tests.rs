@@ -226,7 +226,9 @@ fn a_missing_leader_assignment_restarts_the_rebalance() {
     let t0 = Instant::now();
     let (_id, mut rx) = join_new(&mut g, &["range"], t0);
     g.tick(t0 + DELAY);
-    rx.try_recv().unwrap();
+    let r = rx.try_recv().unwrap();
+    // The member stays alive (heartbeats) but its leader never sends the assignment.
+    assert_eq!(g.heartbeat(&r.member_id, 1, t0 + DELAY + S / 2), None);
     g.tick(t0 + DELAY + S + Duration::from_millis(1));
     assert_eq!(g.state, GroupState::PreparingRebalance);
 }

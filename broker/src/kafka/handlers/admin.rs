@@ -212,8 +212,13 @@ pub async fn create_topics<B: KafkaBackend>(
             ctx.backend().create_topic(spec).await
         };
         results.push(match created {
-            Ok(info) => base
-                .with_topic_id(info.id)
+            // v5 added the created topic's settings; v7 its id.
+            Ok(info) if ctx.version >= 5 => base
+                .with_topic_id(if ctx.version >= 7 {
+                    info.id
+                } else {
+                    uuid::Uuid::nil()
+                })
                 .with_num_partitions(info.partitions as i32)
                 .with_replication_factor(brokers)
                 .with_configs(Some(
@@ -232,6 +237,7 @@ pub async fn create_topics<B: KafkaBackend>(
                         })
                         .collect(),
                 )),
+            Ok(_) => base,
             Err(e) => base
                 .with_error_code(ctx.code(Some(partition_error(&e))))
                 .with_error_message(error_message(&e)),
@@ -300,7 +306,7 @@ pub async fn create_partitions<B: KafkaBackend>(
         let current = ctx.backend().topic(t.name.as_str());
         let outcome: Result<(), (ResponseError, String)> = if let Some(e) = refuse_non_admin(ctx) {
             Err((e, "the token may not administer topics".into()))
-        } else if t.assignments.is_some() {
+        } else if t.assignments.as_ref().is_some_and(|a| !a.is_empty()) {
             Err((
                 ResponseError::InvalidReplicaAssignment,
                 "every voter replicates every topic".into(),

@@ -38,10 +38,15 @@ pub async fn handle<B: KafkaBackend>(
                 .list_offset(t.name.as_str(), p.partition_index, spec)
                 .await
             {
-                Ok(o) => resp
-                    .with_offset(o.offset)
-                    .with_timestamp(o.timestamp_ms)
-                    .with_leader_epoch(ctx.backend().cluster().leader_epoch),
+                Ok(o) => {
+                    let resp = resp.with_offset(o.offset).with_timestamp(o.timestamp_ms);
+                    // v4 added the leader epoch.
+                    if ctx.version >= 4 {
+                        resp.with_leader_epoch(ctx.backend().cluster().leader_epoch)
+                    } else {
+                        resp
+                    }
+                }
                 Err(e) => resp
                     .with_offset(-1)
                     .with_timestamp(-1)

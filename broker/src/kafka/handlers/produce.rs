@@ -48,7 +48,7 @@ async fn partition<B: KafkaBackend>(
     index: i32,
     data: Option<&bytes::Bytes>,
 ) -> Outcome {
-    if req.transactional_id.is_some() {
+    if req.transactional_id.as_ref().is_some_and(|t| !t.is_empty()) {
         return Outcome::error(
             ResponseError::TransactionalIdAuthorizationFailed,
             "transactions are not supported",

@@ -19,7 +19,7 @@ pub async fn handle<B: KafkaBackend>(
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1)
     };
-    if req.transactional_id.is_some() {
+    if req.transactional_id.as_ref().is_some_and(|t| !t.is_empty()) {
         return refuse(ResponseError::TransactionalIdAuthorizationFailed);
     }
     if !ctx.principal().publish {
