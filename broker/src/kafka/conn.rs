@@ -68,6 +68,13 @@ pub async fn run<B: KafkaBackend>(
             let started = Instant::now();
             let request = frame::parse_request(frame)?;
             let api = versions::name(request.api);
+            tracing::trace!(
+                %peer,
+                api,
+                version = request.header.request_api_version,
+                client = request.header.client_id.as_deref().unwrap_or(""),
+                "kafka: request"
+            );
             let answer = tokio::select! {
                 _ = stop.cancelled() => return Ok(()),
                 a = handlers::dispatch(&server, &mut session, request) => a,
