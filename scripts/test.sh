@@ -10,6 +10,7 @@
 #   lint          cargo fmt --check; cargo clippy -D warnings (workspace, all targets)
 #   build         the one release build: --target x86_64-unknown-linux-musl --workspace --all-targets
 #   cargo-test    cargo test on that build
+#   kafka         tests/kafka: kcat, confluent-kafka, kafka-python and KafkaJS against the Kafka listener
 #   python        examples/python/run-tests.sh          (skipped, loudly, while that file is absent)
 #   observability tests/observability/run.sh            (skipped, loudly, while that file is absent)
 #   chart         tests/chart: helm lint/template, rendered-object checks, kubernetes-validate, deploy/
@@ -26,7 +27,7 @@ set -uo pipefail
 source "$(dirname "$0")/lib/common.sh"
 cd "$JUMPNET_ROOT"
 
-ALL_PHASES=(deps lint build cargo-test python observability chart image containers e2e)
+ALL_PHASES=(deps lint build cargo-test kafka python observability chart image containers e2e)
 CARGO_FLAGS=(--release --locked --target "$CARGO_TARGET_TRIPLE")
 PYTEST=("$JUMPNET_PYTHON" -m pytest -p no:cacheprovider -ra)
 export PYTHONPATH=$JUMPNET_ROOT/tests/lib${PYTHONPATH:+:$PYTHONPATH}
@@ -61,6 +62,8 @@ phase_build() {
 
 # --no-fail-fast: one failing test binary must not hide the results of the others.
 phase_cargo-test() { cargo test "${CARGO_FLAGS[@]}" --workspace --no-fail-fast; }
+
+phase_kafka() { "${PYTEST[@]}" -W ignore::DeprecationWarning tests/kafka; }
 
 phase_python() { optional_script examples/python/run-tests.sh; }
 

@@ -23,13 +23,26 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn tokens(path: &str) -> anyhow::Result<Vec<(String, Principal)>> {
     let text = std::fs::read_to_string(path)?;
     let mut out = Vec::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let mut parts = line.split_whitespace();
-        let (Some(token), Some(name), Some(roles)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(token), Some(name), Some(roles)) = (parts.next(), parts.next(), parts.next())
+        else {
             anyhow::bail!("{path}: expected `<token> <publisher-id> <roles>`, got {line:?}");
         };
         let has = |r: &str| roles.split(',').any(|x| x == r);
-        out.push((token.to_string(), Principal { name: name.into(), publish: has("publish"), consume: has("consume"), admin: has("admin") }));
+        out.push((
+            token.to_string(),
+            Principal {
+                name: name.into(),
+                publish: has("publish"),
+                consume: has("consume"),
+                admin: has("admin"),
+            },
+        ));
     }
     Ok(out)
 }
@@ -46,11 +59,16 @@ async fn main() -> anyhow::Result<()> {
     let mut config = KafkaConfig::default();
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
-        let mut value = || args.next().ok_or_else(|| anyhow::anyhow!("{flag} needs a value"));
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| anyhow::anyhow!("{flag} needs a value"))
+        };
         match flag.as_str() {
             "--listen" => listen = value()?,
             "--auth-file" => auth = Some(tokens(&value()?)?),
-            "--initial-rebalance-delay-ms" => config.groups.initial_rebalance_delay = Duration::from_millis(value()?.parse()?),
+            "--initial-rebalance-delay-ms" => {
+                config.groups.initial_rebalance_delay = Duration::from_millis(value()?.parse()?)
+            }
             other => anyhow::bail!("unknown flag {other}"),
         }
     }
@@ -64,10 +82,12 @@ async fn main() -> anyhow::Result<()> {
     let server = KafkaServer::new(Arc::new(backend), config, metrics);
     println!("KAFKA_LISTENING {addr}");
     let shutdown = async {
-        let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+        let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("signal handler");
         let mut stdin = tokio::io::stdin();
         let mut buf = [0u8; 64];
-        let stdin_closed = async move { while stdin.read(&mut buf).await.map(|n| n > 0).unwrap_or(false) {} };
+        let stdin_closed =
+            async move { while stdin.read(&mut buf).await.map(|n| n > 0).unwrap_or(false) {} };
         tokio::select! {
             _ = sigterm.recv() => {}
             _ = tokio::signal::ctrl_c() => {}

@@ -39,11 +39,15 @@ pub fn find_coordinator<B: KafkaBackend>(
     let view = ctx.backend().cluster();
     let lookup = |key: &str| -> (Option<ResponseError>, i32, String, i32) {
         let error = match req.key_type {
-            // Transactions are not supported: a fatal, non-retriable answer, never a retry loop.
-            TRANSACTION_KEY => Some(ResponseError::TransactionalIdAuthorizationFailed),
             GROUP_KEY if !ctx.principal().consume => Some(ResponseError::GroupAuthorizationFailed),
-            GROUP_KEY if key.is_empty() => Some(ResponseError::InvalidRequest),
-            GROUP_KEY => None,
+            // Transactions are refused where clients expect it to be fatal at once:
+            // InitProducerId answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED. The lookup itself
+            // succeeds so every client reaches that answer instead of retrying the lookup.
+            TRANSACTION_KEY if !ctx.principal().publish => {
+                Some(ResponseError::TransactionalIdAuthorizationFailed)
+            }
+            GROUP_KEY | TRANSACTION_KEY if key.is_empty() => Some(ResponseError::InvalidRequest),
+            GROUP_KEY | TRANSACTION_KEY => None,
             _ => Some(ResponseError::InvalidRequest),
         };
         if error.is_some() {

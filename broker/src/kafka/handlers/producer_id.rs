@@ -1,7 +1,8 @@
 //! InitProducerId for idempotent producers: a fresh, cluster-unique producer id (replicated
 //! counter) with epoch 0, as Kafka gives every non-transactional producer — also when it asks to
 //! bump an existing epoch (KIP-360). A transactional id is refused with
-//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED: fatal and immediate in every client, never a hang.
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED: fatal and immediate in every client, never a hang
+//! (FindCoordinator for a transactional id succeeds so clients get this far).
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use kafka_protocol::ResponseError;
