@@ -459,6 +459,8 @@ async fn transactions_are_refused_with_kafkas_code_not_a_hang() {
         )
         .await;
     assert_eq!(r.error_code, code(E::TransactionalIdAuthorizationFailed));
+    // The transaction coordinator is found (the leader), so clients reach InitProducerId's refusal
+    // instead of retrying the lookup.
     let r = c
         .call(
             &FindCoordinatorRequest::default()
@@ -467,7 +469,7 @@ async fn transactions_are_refused_with_kafkas_code_not_a_hang() {
             3,
         )
         .await;
-    assert_eq!(r.error_code, code(E::TransactionalIdAuthorizationFailed));
+    assert_eq!((r.error_code, r.node_id.0), (0, 1));
     let r = c
         .call(
             &FindCoordinatorRequest::default()
@@ -477,8 +479,8 @@ async fn transactions_are_refused_with_kafkas_code_not_a_hang() {
         )
         .await;
     assert_eq!(
-        r.coordinators[0].error_code,
-        code(E::TransactionalIdAuthorizationFailed)
+        (r.coordinators[0].error_code, r.coordinators[0].node_id.0),
+        (0, 1)
     );
 }
 
