@@ -70,6 +70,9 @@ pub struct KafkaConfig {
     pub max_fetch_wait: Duration,
     /// Codec of the batches Fetch returns (stored records are kept uncompressed).
     pub fetch_compression: Compression,
+    /// Most partitions a topic may have (CreateTopics, CreatePartitions): each costs state on
+    /// every node, and a request must not be able to claim billions of them.
+    pub max_partitions: u32,
     /// Metadata for an unknown topic creates it (1 partition) when the client allows it and may
     /// publish: Kafka's auto.create.topics.enable, and the HTTP API's create-on-first-publish.
     pub auto_create_topics: bool,
@@ -85,6 +88,7 @@ impl Default for KafkaConfig {
             max_batch_bytes: 16 * 1024 * 1024,
             max_fetch_wait: Duration::from_secs(30),
             fetch_compression: Compression::None,
+            max_partitions: 1000,
             auto_create_topics: true,
             groups: GroupConfig::default(),
             group_tick: Duration::from_millis(100),

@@ -142,6 +142,7 @@ pub async fn create_topics<B: KafkaBackend>(
     req: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
     let brokers = ctx.backend().cluster().replicas.len().max(1) as i16;
+    let max_partitions = ctx.server.config.max_partitions;
     let mut results = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
         let base = CreatableTopicResult::default().with_name(t.name.clone());
@@ -156,11 +157,11 @@ pub async fn create_topics<B: KafkaBackend>(
         }
         let partitions = match t.num_partitions {
             -1 => 1,
-            n if n >= 1 => n as u32,
+            n if n >= 1 && n as u32 <= max_partitions => n as u32,
             n => {
                 results.push(fail(
                     ResponseError::InvalidPartitions,
-                    format!("{n} partitions"),
+                    format!("{n} partitions (1 to {max_partitions})"),
                 ));
                 continue;
             }
@@ -316,6 +317,13 @@ pub async fn create_partitions<B: KafkaBackend>(
                 None => Err((
                     ResponseError::UnknownTopicOrPartition,
                     "no such topic".into(),
+                )),
+                Some(_) if t.count as i64 > i64::from(ctx.server.config.max_partitions) => Err((
+                    ResponseError::InvalidPartitions,
+                    format!(
+                        "{} partitions (at most {})",
+                        t.count, ctx.server.config.max_partitions
+                    ),
                 )),
                 Some(info) if t.count <= info.partitions as i32 => Err((
                     ResponseError::InvalidPartitions,

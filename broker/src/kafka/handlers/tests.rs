@@ -895,6 +895,18 @@ async fn topic_admin_creates_raises_describes_and_deletes() {
         c.call(&raise(2), 0).await.results[0].error_code,
         code(E::InvalidPartitions)
     );
+    let capped = c.call(&raise(i32::MAX), 3).await;
+    assert_eq!(
+        capped.results[0].error_code,
+        code(E::InvalidPartitions),
+        "counts are capped"
+    );
+    let huge = c.call(&create("huge", i32::MAX, vec![]), 7).await;
+    assert_eq!(
+        huge.topics[0].error_code,
+        code(E::InvalidPartitions),
+        "counts are capped"
+    );
 
     let described = c
         .call(
@@ -1327,27 +1339,118 @@ mod fuzz {
     use crate::kafka::versions::SUPPORTED;
     use proptest::prelude::*;
 
+    /// Runs one raw request (header without client id) through parsing and dispatch.
+    fn run_one(api: i16, version: i16, body: &[u8], header_tail: &[u8]) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let config = KafkaConfig {
+                max_fetch_wait: Duration::from_millis(5),
+                ..fast_config()
+            };
+            let h = Harness::start(config, None).await;
+            topic(&h, "t", 1).await;
+            let mut frame = vec![];
+            frame.extend_from_slice(&api.to_be_bytes());
+            frame.extend_from_slice(&version.to_be_bytes());
+            frame.extend_from_slice(&7i32.to_be_bytes());
+            frame.extend_from_slice(header_tail);
+            frame.extend_from_slice(body);
+            if let Ok(raw) = parse_request(Bytes::from(frame)) {
+                let mut session = Session::new("127.0.0.1:1".parse().unwrap(), false);
+                let _ = tokio::time::timeout(
+                    PATIENCE,
+                    super::super::dispatch(&h.server, &mut session, raw),
+                )
+                .await;
+            }
+        });
+    }
+
+    /// Valid requests of several APIs, encoded at the given versions (flexible ones: header v2).
+    fn seeds() -> Vec<(ApiKey, i16, Bytes)> {
+        use kafka_protocol::protocol::Encodable;
+        fn enc<T: Encodable>(api: ApiKey, v: i16, req: T) -> (ApiKey, i16, Bytes) {
+            let mut b = bytes::BytesMut::new();
+            req.encode(&mut b, v).unwrap();
+            (api, v, b.freeze())
+        }
+        let commit = OffsetCommitRequest::default()
+            .with_group_id(group_id("g"))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(vec![
+                offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(topic_name("t"))
+                    .with_partitions(vec![
+                        offset_commit_request::OffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(1),
+                    ]),
+            ]);
+        let create = CreateTopicsRequest::default().with_topics(vec![
+            create_topics_request::CreatableTopic::default()
+                .with_name(topic_name("n"))
+                .with_num_partitions(2)
+                .with_replication_factor(-1),
+        ]);
+        let metadata = MetadataRequest::default().with_topics(Some(vec![
+            metadata_request::MetadataRequestTopic::default().with_name(Some(topic_name("t"))),
+        ]));
+        vec![
+            enc(
+                ApiKey::Produce,
+                9,
+                produce_req(
+                    "t",
+                    0,
+                    batch(&[("k", "v"), ("", "w")], Compression::Gzip, Some((1, 0, 0))),
+                    -1,
+                ),
+            ),
+            enc(
+                ApiKey::Produce,
+                9,
+                produce_req("t", 0, batch(&[("k", "v")], Compression::None, None), 1),
+            ),
+            enc(ApiKey::Fetch, 12, fetch_req("t", 0, 0, 0, 0)),
+            enc(ApiKey::Metadata, 12, metadata),
+            enc(ApiKey::JoinGroup, 9, join_req("")),
+            enc(ApiKey::OffsetCommit, 8, commit),
+            enc(ApiKey::CreateTopics, 7, create),
+        ]
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(3000))]
+        #![proptest_config(ProptestConfig::with_cases(2000))]
         /// Random bodies for every served API at every served version go through header parsing,
         /// the generated decoders and the handlers without a panic.
         #[test]
         fn random_requests_never_panic_the_dispatcher(api in 0..SUPPORTED.len(), v in 0i16..20, body in proptest::collection::vec(any::<u8>(), 0..200)) {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async {
-                let h = Harness::start(KafkaConfig { max_fetch_wait: Duration::from_millis(5), ..fast_config() }, None).await;
-                let (key, min, max) = SUPPORTED[api];
-                let version = min + v % (max - min + 1);
-                let mut frame = vec![];
-                frame.extend_from_slice(&(key as i16).to_be_bytes());
-                frame.extend_from_slice(&version.to_be_bytes());
-                frame.extend_from_slice(&7i32.to_be_bytes());
-                frame.extend_from_slice(&body);
-                if let Ok(raw) = parse_request(Bytes::from(frame)) {
-                    let mut session = Session::new("127.0.0.1:1".parse().unwrap(), false);
-                    let _ = tokio::time::timeout(PATIENCE, super::super::dispatch(&h.server, &mut session, raw)).await;
-                }
-            });
+            let (key, min, max) = SUPPORTED[api];
+            run_one(key as i16, min + v % (max - min + 1), &body, &[0xff, 0xff]);
+        }
+
+        /// Valid requests with bytes flipped and cut go through the decoders and handlers without
+        /// a panic (the answer may be an error code or a closed connection).
+        #[test]
+        fn mutated_requests_never_panic_the_dispatcher(
+            seed in 0usize..7,
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+            cut in proptest::option::of(any::<prop::sample::Index>()),
+        ) {
+            let (api, version, body) = seeds().swap_remove(seed);
+            let mut body = body.to_vec();
+            for (at, byte) in flips {
+                let i = at.index(body.len());
+                body[i] = byte;
+            }
+            if let Some(c) = cut {
+                body.truncate(c.index(body.len()));
+            }
+            // Flexible header: no client id, no tagged fields.
+            run_one(api as i16, version, &body, &[0xff, 0xff, 0]);
         }
     }
 }
