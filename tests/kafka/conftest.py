@@ -84,15 +84,28 @@ def start_server(tmp_dir: str, auth_file: str | None = None) -> Server:
     return Server(proc, m.group(1), log_path)
 
 
+STARTED: list[Server] = []
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Writes the versions every client negotiated (from every server of the run)."""
+    merged: dict[str, dict[str, int]] = collections.defaultdict(dict)
+    for server in STARTED:
+        for client, apis in server.negotiated().items():
+            for api, v in apis.items():
+                merged[client][api] = max(v, merged[client].get(api, -1))
+    if merged:
+        with open(os.path.join(ROOT, "target", "kafka-negotiated-versions.txt"), "w") as f:
+            for client, apis in sorted(merged.items()):
+                f.write(f"{client}: " + ", ".join(f"{a} v{v}" for a, v in sorted(apis.items())) + "\n")
+
+
 @pytest.fixture(scope="session")
 def kafka(tmp_path_factory):
     server = start_server(str(tmp_path_factory.mktemp("kafka")))
+    STARTED.append(server)
     yield server
     server.stop()
-    report = server.negotiated()
-    with open(os.path.join(ROOT, "target", "kafka-negotiated-versions.txt"), "w") as f:
-        for client, apis in sorted(report.items()):
-            f.write(f"{client}: " + ", ".join(f"{a} v{v}" for a, v in sorted(apis.items())) + "\n")
 
 
 @pytest.fixture(scope="session")
@@ -101,6 +114,7 @@ def kafka_auth(tmp_path_factory):
     auth = d / "tokens"
     auth.write_text(f"{TOKEN} app publish,consume,admin\n{READ_ONLY_TOKEN} reader consume\n")
     server = start_server(str(d), str(auth))
+    STARTED.append(server)
     yield server
     server.stop()
 

@@ -154,6 +154,12 @@ def test_group_of_three_shares_six_partitions_and_survives_a_killed_member(kafka
         wait_until(lambda: committed(kafka.bootstrap, group, topic_name, 6) == {p: 100 for p in range(6)},
                    timeout=PATIENCE, what="committed offsets at the end of every partition",
                    describe=lambda: str(committed(kafka.bootstrap, group, topic_name, 6)))
+        admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+        listed = admin.list_consumer_groups().result(timeout=PATIENCE)
+        assert group in [g.group_id for g in listed.valid]
+        described = admin.describe_consumer_groups([group])[group].result(timeout=PATIENCE)
+        assert len(described.members) == 2, described
+        assert sorted(p.partition for m in described.members for p in m.assignment.topic_partitions) == list(range(6))
     finally:
         for m in members:
             if m.poll() is None:
