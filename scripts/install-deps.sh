@@ -14,7 +14,8 @@ source "$(dirname "$0")/lib/common.sh"
 # iptables: netavark sets up the bridge networks with it and fails with "No such file or directory" without it
 # musl-tools: musl-gcc, the C compiler ring's build script needs for the musl target (its C and asm parts)
 # iproute2, fuse3: the fault campaign's network namespaces (ip netns) and FUSE mounts (fusermount3)
-APT_PACKAGES=(musl-tools podman runc netavark aardvark-dns iptables iproute2 fuse3)
+# kcat: librdkafka 2.x's CLI, one of the Kafka clients tests/kafka runs against the Kafka listener
+APT_PACKAGES=(musl-tools podman runc netavark aardvark-dns iptables iproute2 fuse3 kcat)
 APT_NO_RECOMMENDS=(prometheus)
 
 apt_missing() {
@@ -79,9 +80,29 @@ step_k8stools() {
   [[ -x $HELM && -x $KUBECTL ]] || die "helm/kubectl not in $K8STOOLS_DIR after get-k8stools.sh"
 }
 
+# Kafka clients nobody here wrote, for tests/kafka: confluent-kafka and kafka-python (+ its codecs)
+# into the test venv, KafkaJS into target/kafka-node (versions pinned in tests/kafka/).
+step_kafka_clients() {
+  local req=$JUMPNET_ROOT/tests/kafka/requirements.txt stamp=$JUMPNET_VENV/.jumpnet-kafka-requirements
+  if ! { [[ -f $stamp ]] && cmp -s "$req" "$stamp"; }; then
+    log "venv: installing tests/kafka/requirements.txt"
+    "$JUMPNET_VENV/bin/pip" install -q --disable-pip-version-check -r "$req"
+    cp "$req" "$stamp"
+  fi
+  local js=$JUMPNET_ROOT/tests/kafka/js node_dir=$JUMPNET_ROOT/target/kafka-node
+  if [[ -d $node_dir/node_modules/kafkajs ]] && cmp -s "$js/package-lock.json" "$node_dir/package-lock.json"; then
+    return 0
+  fi
+  command -v npm >/dev/null || die "npm not found (needed for kafkajs)"
+  log "npm: installing kafkajs into $node_dir"
+  mkdir -p "$node_dir"
+  cp "$js/package.json" "$js/package-lock.json" "$node_dir/"
+  (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
 main() {
   local s t0
-  for s in rust apt podman venv k8stools; do
+  for s in rust apt podman venv kafka_clients k8stools; do
     t0=$SECONDS
     "step_$s"
     log "deps: $s ok ($((SECONDS - t0))s)"

@@ -29,6 +29,7 @@ pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod kafka;
 pub mod metrics;
 pub mod raft;
 pub mod server;
