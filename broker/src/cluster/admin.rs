@@ -28,39 +28,44 @@ pub enum CatchUp {
 
 /// What an admin request answers: `ReserveId` a node id, the others the view after the change.
 pub trait AdminReply: Sized {
-    fn take(r: AdminResponse) -> Result<Self, AdminResponse>;
+    /// `None`: an answer of another kind.
+    fn take(r: AdminResponse) -> Option<Self>;
 }
 
 impl AdminReply for ClusterView {
-    fn take(r: AdminResponse) -> Result<Self, AdminResponse> {
+    fn take(r: AdminResponse) -> Option<Self> {
         match r {
-            AdminResponse::View(v) => Ok(v),
-            other => Err(other),
+            AdminResponse::View(v) => Some(v),
+            AdminResponse::NodeId(_) => None,
         }
     }
 }
 
 /// Passed through as it is (the answer to a peer's `AdminAny`).
 impl AdminReply for AdminResponse {
-    fn take(r: AdminResponse) -> Result<Self, AdminResponse> {
-        Ok(r)
+    fn take(r: AdminResponse) -> Option<Self> {
+        Some(r)
     }
 }
 
 impl AdminReply for NodeId {
-    fn take(r: AdminResponse) -> Result<Self, AdminResponse> {
+    fn take(r: AdminResponse) -> Option<Self> {
         match r {
-            AdminResponse::NodeId(id) => Ok(id),
-            other => Err(other),
+            AdminResponse::NodeId(id) => Some(id),
+            AdminResponse::View(_) => None,
         }
     }
 }
 
 /// The typed answer of an admin request: the one place an [`AdminResponse`] is matched.
 pub(crate) fn admin_reply<T: AdminReply>(r: AdminResponse) -> Result<T, WriteError> {
-    T::take(r).map_err(|other| {
+    let kind = match &r {
+        AdminResponse::NodeId(id) => format!("node id {id}"),
+        AdminResponse::View(_) => "a cluster view".to_string(),
+    };
+    T::take(r).ok_or_else(|| {
         WriteError::Internal(format!(
-            "an admin call for a {} was answered with {other:?}",
+            "an admin call for a {} was answered with {kind}",
             std::any::type_name::<T>()
         ))
     })
@@ -340,7 +345,7 @@ mod tests {
         assert_eq!(admin_reply::<NodeId>(AdminResponse::NodeId(4)), Ok(4));
         assert!(matches!(
             admin_reply::<ClusterView>(AdminResponse::NodeId(4)),
-            Err(WriteError::Internal(m)) if m.contains("ClusterView") && m.contains("NodeId(4)")
+            Err(WriteError::Internal(m)) if m.contains("ClusterView") && m.contains("node id 4")
         ));
     }
 }

@@ -147,14 +147,11 @@ impl Node {
     /// Send `req` to the current leader's raft port, waiting for one to be elected if needed. A
     /// leader that cannot be reached (nothing sent) is waited out and the next one asked; an
     /// exchange that failed after sending is not repeated.
-    pub(crate) async fn call_leader<R: Rpc>(
+    pub(crate) async fn call_leader<R: Rpc + Clone>(
         &self,
         req: R,
         timeout: Duration,
-    ) -> Result<R::Response, WriteError>
-    where
-        R: Clone,
-    {
+    ) -> Result<R::Response, WriteError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let wait = self.until(deadline).min(election_wait(&self.config));

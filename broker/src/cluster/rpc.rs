@@ -119,8 +119,8 @@ impl peer::Request for RpcRequest {
 /// [`RpcResponse`] variant.
 pub trait Rpc: Into<RpcRequest> {
     type Response;
-    /// The answer out of a response; a response of another kind comes back as `Err`.
-    fn response(r: RpcResponse) -> Result<Self::Response, RpcResponse>;
+    /// The answer out of a response (`None`: a response of another kind).
+    fn response(r: RpcResponse) -> Option<Self::Response>;
 }
 
 /// Client writes for the leader to propose as one entry.
@@ -146,10 +146,10 @@ macro_rules! rpc {
         }
         impl Rpc for $req {
             type Response = $resp;
-            fn response(r: RpcResponse) -> Result<$resp, RpcResponse> {
+            fn response(r: RpcResponse) -> Option<$resp> {
                 match r {
-                    RpcResponse::$variant(v) => Ok(v),
-                    other => Err(other),
+                    RpcResponse::$variant(v) => Some(v),
+                    _ => None,
                 }
             }
         }
@@ -191,7 +191,7 @@ pub async fn call<R: Rpc>(
     let req: RpcRequest = req.into();
     let name = req.name();
     let resp: RpcResponse = pool.call(addr, &req, timeout).await?;
-    R::response(resp).map_err(|_| RpcFailure::Unexpected(name))
+    R::response(resp).ok_or(RpcFailure::Unexpected(name))
 }
 
 #[cfg(test)]
@@ -208,12 +208,9 @@ mod tests {
             ReadIndex::response(RpcResponse::ReadIndex(Ok(5))).unwrap(),
             Ok(5)
         );
-        assert!(matches!(
-            ReadIndex::response(RpcResponse::TimeoutNow(Ok(()))),
-            Err(RpcResponse::TimeoutNow(_))
-        ));
-        assert!(Admin::response(RpcResponse::Admin(Ok(AdminResponse::NodeId(3)))).is_ok());
-        assert!(AdminAny::response(RpcResponse::Admin(Ok(AdminResponse::NodeId(3)))).is_ok());
+        assert!(ReadIndex::response(RpcResponse::TimeoutNow(Ok(()))).is_none());
+        assert!(Admin::response(RpcResponse::Admin(Ok(AdminResponse::NodeId(3)))).is_some());
+        assert!(AdminAny::response(RpcResponse::Admin(Ok(AdminResponse::NodeId(3)))).is_some());
         assert!(!RpcRequest::from(Forward(vec![])).is_idempotent());
         assert!(RpcRequest::from(ReadIndex).is_idempotent());
     }
