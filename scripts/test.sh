@@ -10,7 +10,8 @@
 #   lint          cargo fmt --check; cargo clippy -D warnings (workspace, all targets)
 #   build         the one release build: --target x86_64-unknown-linux-musl --workspace --all-targets
 #   cargo-test    cargo test on that build
-#   python        examples/python/run-tests.sh          (skipped, loudly, while that file is absent)
+#   python        examples/python/run-tests.sh          (skipped, loudly, while that file is absent);
+#                 broker/tests/schemathesis: /openapi.json against live clusters (~2 min)
 #   observability tests/observability/run.sh            (skipped, loudly, while that file is absent)
 #   chart         tests/chart: helm lint/template, rendered-object checks, kubernetes-validate, deploy/
 #   image         scripts/build-image.sh (Dockerfile, BINARIES=prebuilt) + image checks
@@ -62,7 +63,10 @@ phase_build() {
 # --no-fail-fast: one failing test binary must not hide the results of the others.
 phase_cargo-test() { cargo test "${CARGO_FLAGS[@]}" --workspace --no-fail-fast; }
 
-phase_python() { optional_script examples/python/run-tests.sh; }
+phase_python() {
+  optional_script examples/python/run-tests.sh || return
+  "${PYTEST[@]}" broker/tests/schemathesis
+}
 
 phase_observability() { optional_script tests/observability/run.sh; }
 
