@@ -101,13 +101,14 @@ def cluster(tmp_path):
         n.stop()
 
 
-def schemathesis(api: str, *selection: str) -> None:
+def schemathesis(api: str, workdir: pathlib.Path, *selection: str) -> None:
     cmd = [
         ST, "run", f"{api}/openapi.json", "--checks", CHECKS, "--seed", SEED,
         "--max-examples", "30", "--max-time", str(MAX_SECONDS), "--workers", "1",
         "--request-timeout", "30", "--no-color", *selection,
     ]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=MAX_SECONDS * 4)
+    # In the test's own directory: schemathesis keeps reports and a cache under ./.schemathesis.
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=MAX_SECONDS * 4, cwd=workdir)
     print(out.stdout[-5000:])
     assert out.returncode == 0, f"schemathesis found problems:\n{out.stdout[-20000:]}\n{out.stderr[-3000:]}"
     # It ran: every selected operation was tested.
@@ -115,11 +116,11 @@ def schemathesis(api: str, *selection: str) -> None:
     assert tested and int(tested.group(1)) > 0, out.stdout[-3000:]
 
 
-def test_data_read_and_health_operations_answer_only_what_the_document_declares(cluster):
+def test_data_read_and_health_operations_answer_only_what_the_document_declares(cluster, tmp_path):
     nodes = cluster(3)
-    schemathesis(nodes[1].api, "--exclude-path-regex", ADMIN)
+    schemathesis(nodes[1].api, tmp_path, "--exclude-path-regex", ADMIN)
 
 
-def test_admin_operations_answer_only_what_the_document_declares(cluster):
+def test_admin_operations_answer_only_what_the_document_declares(cluster, tmp_path):
     nodes = cluster(1)
-    schemathesis(nodes[0].api, "--include-path-regex", ADMIN)
+    schemathesis(nodes[0].api, tmp_path, "--include-path-regex", ADMIN)
