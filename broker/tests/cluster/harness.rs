@@ -64,9 +64,18 @@ impl Node {
             let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
             let port = |line: &str, key: &str| -> Option<u16> {
                 let at = line.find(&format!("{key}=127.0.0.1:"))? + key.len() + 11;
-                line[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+                line[at..]
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse()
+                    .ok()
             };
-            if let Some(l) = text.get(skip..).unwrap_or("").lines().find(|l| l.contains("listening")) {
+            if let Some(l) = text
+                .get(skip..)
+                .unwrap_or("")
+                .lines()
+                .find(|l| l.contains("listening"))
+            {
                 if let (Some(r), Some(a)) = (port(l, "raft"), port(l, "api")) {
                     break (r, a);
                 }
