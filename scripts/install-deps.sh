@@ -59,15 +59,16 @@ step_podman() {
 
 step_venv() {
   local req=$JUMPNET_ROOT/tests/lib/requirements.txt stamp=$JUMPNET_VENV/.jumpnet-requirements
-  if [[ -f $stamp ]] && cmp -s "$req" "$stamp" && "$JUMPNET_PYTHON" -c 'import pytest' 2>/dev/null; then
+  local st_req=$JUMPNET_ROOT/broker/tests/schemathesis/requirements.txt
+  if [[ -f $stamp ]] && cat "$req" "$st_req" | cmp -s - "$stamp" && "$JUMPNET_PYTHON" -c 'import pytest, schemathesis' 2>/dev/null; then
     return 0
   fi
   local py
   py=$(command -v python3.11 || command -v python3) || die "no python3 on this machine"
   [[ -x $JUMPNET_PYTHON ]] || { log "venv: creating $JUMPNET_VENV with $py"; "$py" -m venv "$JUMPNET_VENV"; }
-  log "venv: installing tests/lib/requirements.txt"
-  "$JUMPNET_VENV/bin/pip" install -q --disable-pip-version-check -r "$req"
-  cp "$req" "$stamp"
+  log "venv: installing tests/lib/requirements.txt and broker/tests/schemathesis/requirements.txt"
+  "$JUMPNET_VENV/bin/pip" install -q --disable-pip-version-check -r "$req" -r "$st_req"
+  cat "$req" "$st_req" >"$stamp"
 }
 
 step_k8stools() {

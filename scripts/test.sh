@@ -14,7 +14,8 @@
 #                 (not in the default list until the broker fixes of issue 13 land: run it by name)
 #                 (root: netns, iptables, tmpfs, FUSE; ~8 min; fails until issue 13's fixes land)
 #   kafka         tests/kafka: kcat, confluent-kafka, kafka-python and KafkaJS against the Kafka listener
-#   python        examples/python/run-tests.sh          (skipped, loudly, while that file is absent)
+#   python        examples/python/run-tests.sh          (skipped, loudly, while that file is absent);
+#                 broker/tests/schemathesis: /openapi.json against live clusters (~2 min)
 #   observability tests/observability/run.sh            (skipped, loudly, while that file is absent)
 #   chart         tests/chart: helm lint/template, rendered-object checks, kubernetes-validate, deploy/
 #   image         scripts/build-image.sh (Dockerfile, BINARIES=prebuilt) + image checks
@@ -69,7 +70,10 @@ phase_cargo-test() { cargo test "${CARGO_FLAGS[@]}" --workspace --no-fail-fast; 
 phase_faults() { bash tests/faults/run.sh; }
 phase_kafka() { "${PYTEST[@]}" -W ignore::DeprecationWarning tests/kafka; }
 
-phase_python() { optional_script examples/python/run-tests.sh; }
+phase_python() {
+  optional_script examples/python/run-tests.sh || return
+  "${PYTEST[@]}" broker/tests/schemathesis
+}
 
 phase_observability() { optional_script tests/observability/run.sh; }
 

@@ -8,16 +8,20 @@ use tokio::io::BufReader;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken as CancelToken;
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
 use super::codec;
-use super::{RpcRequest, RpcResponse};
 
 /// What answers peer requests (the node).
-pub trait RpcHandler: Send + Sync + 'static {
-    fn handle(&self, req: RpcRequest) -> impl Future<Output = RpcResponse> + Send;
+pub trait Handler: Send + Sync + 'static {
+    type Request: DeserializeOwned + Send;
+    type Response: Serialize + Send + Sync;
+    fn handle(&self, req: Self::Request) -> impl Future<Output = Self::Response> + Send;
 }
 
 /// Accept peers until `shutdown` resolves.
-pub async fn serve<H: RpcHandler>(
+pub async fn serve<H: Handler>(
     listener: TcpListener,
     handler: Arc<H>,
     secret: Option<Vec<u8>>,
@@ -50,7 +54,7 @@ pub async fn serve<H: RpcHandler>(
     }
 }
 
-async fn connection<H: RpcHandler>(
+async fn connection<H: Handler>(
     stream: TcpStream,
     handler: Arc<H>,
     secret: Option<Arc<[u8]>>,
@@ -71,12 +75,12 @@ async fn connection<H: RpcHandler>(
         Err(_) => return Err(std::io::Error::other("handshake timed out")),
     }
     loop {
-        let req: RpcRequest = match codec::read_frame(&mut conn).await {
+        let req: H::Request = match codec::read_frame(&mut conn).await {
             Ok(r) => r,
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(e) => return Err(e),
         };
-        let resp: RpcResponse = handler.handle(req).await;
+        let resp = handler.handle(req).await;
         codec::write_frame(conn.get_mut(), &resp).await?;
     }
 }

@@ -1,7 +1,11 @@
-//! Follows openraft's metrics stream: Prometheus gauges, and one info log line per role, leader
-//! or membership change. The stream is a `watch` and may skip intermediate values, so a leader
-//! change is counted on the (term, leader) pair: a leader elected in a new term counts even when
-//! it is the same node, and terms skipped over in between had no leader this node could observe.
+//! Every gauge the node keeps, from two sources:
+//! - [`follow_raft`]: openraft's metrics stream → the `jumpnet_raft_*` gauges, and one info log
+//!   line per role, leader or membership change. The stream is a `watch` and may skip
+//!   intermediate values, so a leader change is counted on the (term, leader) pair: a leader
+//!   elected in a new term counts even when it is the same node, and terms skipped over in
+//!   between had no leader this node could observe.
+//! - [`sample_storage`]: storage used, topics, per-topic messages (opt-in) and uptime, sampled
+//!   periodically.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -10,7 +14,7 @@ use openraft::ServerState;
 
 use super::Node;
 
-pub async fn run(node: Arc<Node>) {
+pub async fn follow_raft(node: Arc<Node>) {
     let mut rx = node.raft.metrics();
     let mut last_leader: Option<(u64, u64)> = None;
     let mut last_state = None;
@@ -91,7 +95,73 @@ pub async fn run(node: Arc<Node>) {
         }
         tokio::select! {
             r = rx.changed() => if r.is_err() { return },
-            _ = node.shutdown.cancelled() => return,
+            _ = node.lifecycle.stopped() => return,
         }
     }
+}
+
+/// Samples the storage gauges every retention-check interval, for the node's lifetime.
+pub async fn sample_storage(node: Arc<Node>) {
+    let mut tick = tokio::time::interval(node.config.retention_check_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = node.lifecycle.stopped() => return,
+        }
+        node.sample_gauges().await;
+    }
+}
+
+impl Node {
+    /// Gauges that come from storage rather than from openraft's metrics stream.
+    async fn sample_gauges(&self) {
+        let db = self.db.clone();
+        let limit = self.config.topic_metrics_limit;
+        let sampled = self
+            .store
+            .blocking(move |s| {
+                let topics = s.topics()?;
+                Ok((
+                    db.size_on_disk().unwrap_or(0),
+                    topics.len(),
+                    if limit > 0 {
+                        topics.into_iter().take(limit).collect()
+                    } else {
+                        Vec::new()
+                    },
+                ))
+            })
+            .await;
+        if let Ok((disk, n, per_topic)) = sampled {
+            self.metrics
+                .storage_used
+                .set(disk as i64 + snapshot_bytes(&self.config.state_dir) as i64);
+            self.metrics.topics.set(n as i64);
+            if limit > 0 {
+                self.metrics.topic_messages.reset();
+                for (name, meta) in per_topic {
+                    self.metrics
+                        .topic_messages
+                        .with_label_values(&[name.as_str()])
+                        .set(meta.messages() as i64);
+                }
+            }
+        }
+        self.metrics
+            .uptime
+            .set(self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// Bytes of snapshot files, for the storage gauge.
+fn snapshot_bytes(state_dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(state_dir.join("snapshots"))
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }

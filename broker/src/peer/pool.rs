@@ -1,25 +1,15 @@
-//! Dialling peers: a small pool of persistent connections per peer address, and openraft's
-//! `RaftNetwork` on top of it.
+//! Dialling peers: a small pool of persistent connections per peer address.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
-};
-use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
-use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
-};
+use serde::de::DeserializeOwned;
 use tokio::io::BufReader;
 use tokio::net::TcpStream;
 
 use super::codec::{self, HandshakeError};
-use super::{RpcRequest, RpcResponse};
-use crate::metrics::Metrics;
-use crate::raft::{NodeAddr, NodeId, TypeConfig};
+use super::{Request, RpcFailure};
 
 const MAX_IDLE_PER_PEER: usize = 4;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -31,38 +21,20 @@ type Conn = BufReader<TcpStream>;
 /// A pooled connection and when it was last used.
 type Idle = (Conn, Instant);
 
-/// Why an RPC failed: `Unreachable` means nothing was sent, so retrying elsewhere is safe.
-#[derive(Debug, thiserror::Error)]
-pub enum RpcFailure {
-    #[error("unreachable: {0}")]
-    Unreachable(String),
-    #[error("{0} is an HTTP API address, not a raft address")]
-    IsHttp(String),
-    #[error("refused: {0}")]
-    Refused(String),
-    #[error("failed after sending: {0}")]
-    Failed(String),
-    #[error("timed out after sending")]
-    Timeout,
-    #[error("unexpected answer to {0}")]
-    Unexpected(&'static str),
-}
-
 /// Persistent connections to peers, shared by replication, forwarding and admin calls.
 pub struct PeerPool {
     secret: Vec<u8>,
     idle: Mutex<HashMap<String, Vec<Idle>>>,
-    metrics: Metrics,
-    /// When each peer last answered a Raft RPC: how a leader knows it still reaches a majority.
-    contact: Mutex<HashMap<NodeId, Instant>>,
+    /// When each peer (by Raft id) last answered a Raft RPC: how a leader knows it still reaches a
+    /// majority.
+    contact: Mutex<HashMap<u64, Instant>>,
 }
 
 impl PeerPool {
-    pub fn new(secret: Option<Vec<u8>>, metrics: Metrics) -> Arc<PeerPool> {
+    pub fn new(secret: Option<Vec<u8>>) -> Arc<PeerPool> {
         Arc::new(PeerPool {
             secret: secret.unwrap_or_default(),
             idle: Mutex::new(HashMap::new()),
-            metrics,
             contact: Mutex::default(),
         })
     }
@@ -124,12 +96,12 @@ impl PeerPool {
     }
 
     /// One request, one response, on a pooled connection to `addr`.
-    pub async fn call(
+    pub async fn call<Req: Request, Resp: DeserializeOwned>(
         &self,
         addr: &str,
-        req: &RpcRequest,
+        req: &Req,
         timeout: Duration,
-    ) -> Result<RpcResponse, RpcFailure> {
+    ) -> Result<Resp, RpcFailure> {
         let pooled = self.pooled(addr);
         let (mut conn, reused) = match pooled {
             Some(c) => (c, true),
@@ -137,7 +109,7 @@ impl PeerPool {
         };
         let exchange = async {
             codec::write_frame(conn.get_mut(), req).await?;
-            codec::read_frame::<RpcResponse>(&mut conn).await
+            codec::read_frame::<Resp>(&mut conn).await
         };
         match tokio::time::timeout(timeout, exchange).await {
             Ok(Ok(resp)) => {
@@ -150,7 +122,7 @@ impl PeerPool {
                 let mut conn = self.connect(addr).await?;
                 let again = async {
                     codec::write_frame(conn.get_mut(), req).await?;
-                    codec::read_frame::<RpcResponse>(&mut conn).await
+                    codec::read_frame::<Resp>(&mut conn).await
                 };
                 match tokio::time::timeout(timeout, again).await {
                     Ok(Ok(resp)) => {
@@ -194,7 +166,7 @@ impl PeerPool {
     }
 
     /// Peer `id` answered just now.
-    pub fn touch(&self, id: NodeId) {
+    pub fn touch(&self, id: u64) {
         self.contact
             .lock()
             .expect("contact lock")
@@ -202,7 +174,7 @@ impl PeerPool {
     }
 
     /// How long ago peer `id` last answered (`None`: never).
-    pub fn since_contact(&self, id: NodeId) -> Option<Duration> {
+    pub fn since_contact(&self, id: u64) -> Option<Duration> {
         self.contact
             .lock()
             .expect("contact lock")
@@ -214,10 +186,6 @@ impl PeerPool {
     pub fn forget(&self, addr: &str) {
         self.idle.lock().expect("pool lock").remove(addr);
     }
-
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
-    }
 }
 
 fn is_stale(e: &std::io::Error) -> bool {
@@ -226,121 +194,4 @@ fn is_stale(e: &std::io::Error) -> bool {
         e.kind(),
         UnexpectedEof | ConnectionReset | BrokenPipe | ConnectionAborted
     )
-}
-
-/// openraft's view of the network.
-#[derive(Clone)]
-pub struct NetworkFactory {
-    pub pool: Arc<PeerPool>,
-}
-
-impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
-    type Network = PeerNetwork;
-
-    async fn new_client(&mut self, target: NodeId, node: &NodeAddr) -> PeerNetwork {
-        PeerNetwork {
-            target,
-            addr: node.raft_addr.clone(),
-            pool: self.pool.clone(),
-        }
-    }
-}
-
-pub struct PeerNetwork {
-    target: NodeId,
-    addr: String,
-    pool: Arc<PeerPool>,
-}
-
-type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, NodeAddr, RaftError<NodeId, E>>;
-
-impl PeerNetwork {
-    async fn rpc<E: std::error::Error>(
-        &self,
-        req: RpcRequest,
-        timeout: Duration,
-    ) -> Result<RpcResponse, RpcErr<E>> {
-        let name = req.name();
-        match self.pool.call(&self.addr, &req, timeout).await {
-            Ok(resp) => {
-                self.pool.touch(self.target);
-                Ok(resp)
-            }
-            Err(e) => {
-                let peer = self.target.to_string();
-                self.pool
-                    .metrics()
-                    .peer_rpc_failures
-                    .with_label_values(&[peer.as_str(), name])
-                    .inc();
-                self.pool.forget(&self.addr);
-                Err(match e {
-                    RpcFailure::Unreachable(_) | RpcFailure::Refused(_) | RpcFailure::IsHttp(_) => {
-                        RPCError::Unreachable(Unreachable::new(&e))
-                    }
-                    _ => RPCError::Network(NetworkError::new(&e)),
-                })
-            }
-        }
-    }
-
-    fn remote<E: std::error::Error>(&self, e: RaftError<NodeId, E>) -> RpcErr<E> {
-        RPCError::RemoteError(RemoteError::new(self.target, e))
-    }
-
-    fn unexpected<E: std::error::Error>(&self, what: &'static str) -> RpcErr<E> {
-        RPCError::Network(NetworkError::new(&RpcFailure::Unexpected(what)))
-    }
-}
-
-impl RaftNetwork<TypeConfig> for PeerNetwork {
-    async fn append_entries(
-        &mut self,
-        rpc: AppendEntriesRequest<TypeConfig>,
-        option: RPCOption,
-    ) -> Result<AppendEntriesResponse<NodeId>, RpcErr> {
-        match self
-            .rpc(RpcRequest::AppendEntries(rpc), option.hard_ttl())
-            .await?
-        {
-            RpcResponse::AppendEntries(r) => r.map_err(|e| self.remote(e)),
-            _ => Err(self.unexpected("append_entries")),
-        }
-    }
-
-    async fn install_snapshot(
-        &mut self,
-        rpc: InstallSnapshotRequest<TypeConfig>,
-        option: RPCOption,
-    ) -> Result<InstallSnapshotResponse<NodeId>, RpcErr<InstallSnapshotError>> {
-        match self
-            .rpc(RpcRequest::InstallSnapshot(rpc), option.hard_ttl())
-            .await?
-        {
-            RpcResponse::InstallSnapshot(r) => r.map_err(|e| self.remote(e)),
-            _ => Err(self.unexpected("install_snapshot")),
-        }
-    }
-
-    async fn vote(
-        &mut self,
-        rpc: VoteRequest<NodeId>,
-        option: RPCOption,
-    ) -> Result<VoteResponse<NodeId>, RpcErr> {
-        match self.rpc(RpcRequest::Vote(rpc), option.hard_ttl()).await? {
-            RpcResponse::Vote(r) => r.map_err(|e| self.remote(e)),
-            _ => Err(self.unexpected("vote")),
-        }
-    }
-
-    fn backoff(&self) -> Backoff {
-        // Retry an unreachable peer soon (a restarted pod is back within a second or two), then
-        // settle at one attempt per second.
-        Backoff::new(
-            [100u64, 200, 400, 800]
-                .into_iter()
-                .chain(std::iter::repeat(1000))
-                .map(Duration::from_millis),
-        )
-    }
 }
