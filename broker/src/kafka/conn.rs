@@ -11,33 +11,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use super::backend::{KafkaBackend, Principal};
+use super::backend::KafkaBackend;
 use super::error::ConnError;
+use super::session::Session;
 use super::{frame, handlers, versions, KafkaServer};
-
-/// Per-connection state.
-#[derive(Debug, Clone)]
-pub struct Session {
-    /// Who is on the other end; `None` until SASL succeeds when auth is on.
-    pub principal: Option<Principal>,
-    /// SaslHandshake chose a mechanism we serve (PLAIN); SaslAuthenticate may follow.
-    pub sasl_mechanism_ok: bool,
-    /// As DescribeGroups reports members' hosts.
-    pub client_host: String,
-    /// Answer the current request, then close (failed authentication).
-    pub close_after_response: bool,
-}
-
-impl Session {
-    pub fn new(peer: SocketAddr, auth_required: bool) -> Session {
-        Session {
-            principal: (!auth_required).then(Principal::anonymous),
-            sasl_mechanism_ok: false,
-            client_host: format!("/{}", peer.ip()),
-            close_after_response: false,
-        }
-    }
-}
 
 /// Decrements the connection gauge however the connection ends.
 struct Open<'a>(&'a prometheus::IntGauge);

@@ -43,6 +43,7 @@ pub mod frame;
 pub mod handlers;
 pub mod metrics;
 pub mod records;
+pub mod session;
 pub mod testing;
 pub mod versions;
 

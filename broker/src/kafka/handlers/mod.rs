@@ -19,9 +19,9 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::backend::{BackendError, KafkaBackend, Principal};
-use super::conn::Session;
 use super::error::ConnError;
 use super::frame::{self, RawRequest};
+use super::session::Session;
 use super::{versions, KafkaServer};
 
 /// What a handler sees of its request's surroundings.

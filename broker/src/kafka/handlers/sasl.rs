@@ -9,7 +9,7 @@ use kafka_protocol::ResponseError;
 
 use super::str_bytes;
 use crate::kafka::backend::{KafkaBackend, Principal};
-use crate::kafka::conn::Session;
+use crate::kafka::session::Session;
 
 const PLAIN: &str = "PLAIN";
 

@@ -1334,8 +1334,8 @@ async fn huge_array_counts_in_tiny_frames_are_survived() {
 
 mod fuzz {
     use super::*;
-    use crate::kafka::conn::Session;
     use crate::kafka::frame::parse_request;
+    use crate::kafka::session::Session;
     use crate::kafka::versions::SUPPORTED;
     use proptest::prelude::*;
 
