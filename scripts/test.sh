@@ -10,7 +10,12 @@
 #   lint          cargo fmt --check; cargo clippy -D warnings (workspace, all targets)
 #   build         the one release build: --target x86_64-unknown-linux-musl --workspace --all-targets
 #   cargo-test    cargo test on that build
-#   python        examples/python/run-tests.sh          (skipped, loudly, while that file is absent)
+#   faults        tests/faults/run.sh: partitions, power loss, full disks, hostile clients on real nodes
+#                 (not in the default list until the broker fixes of issue 13 land: run it by name)
+#                 (root: netns, iptables, tmpfs, FUSE; ~8 min; fails until issue 13's fixes land)
+#   kafka         tests/kafka: kcat, confluent-kafka, kafka-python and KafkaJS against the Kafka listener
+#   python        examples/python/run-tests.sh          (skipped, loudly, while that file is absent);
+#                 broker/tests/schemathesis: /openapi.json against live clusters (~2 min)
 #   observability tests/observability/run.sh            (skipped, loudly, while that file is absent)
 #   chart         tests/chart: helm lint/template, rendered-object checks, kubernetes-validate, deploy/
 #   image         scripts/build-image.sh (Dockerfile, BINARIES=prebuilt) + image checks
@@ -26,7 +31,7 @@ set -uo pipefail
 source "$(dirname "$0")/lib/common.sh"
 cd "$JUMPNET_ROOT"
 
-ALL_PHASES=(deps lint build cargo-test python observability chart image containers e2e)
+ALL_PHASES=(deps lint build cargo-test kafka python observability chart image containers e2e)
 CARGO_FLAGS=(--release --locked --target "$CARGO_TARGET_TRIPLE")
 PYTEST=("$JUMPNET_PYTHON" -m pytest -p no:cacheprovider -ra)
 export PYTHONPATH=$JUMPNET_ROOT/tests/lib${PYTHONPATH:+:$PYTHONPATH}
@@ -62,7 +67,13 @@ phase_build() {
 # --no-fail-fast: one failing test binary must not hide the results of the others.
 phase_cargo-test() { cargo test "${CARGO_FLAGS[@]}" --workspace --no-fail-fast; }
 
-phase_python() { optional_script examples/python/run-tests.sh; }
+phase_faults() { bash tests/faults/run.sh; }
+phase_kafka() { "${PYTEST[@]}" -W ignore::DeprecationWarning tests/kafka; }
+
+phase_python() {
+  optional_script examples/python/run-tests.sh || return
+  "${PYTEST[@]}" broker/tests/schemathesis
+}
 
 phase_observability() { optional_script tests/observability/run.sh; }
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::raft::command::Retention;
+use crate::command::Retention;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone)]

@@ -1,5 +1,7 @@
-//! The crate's error type. HTTP handlers map it (and their own cases) to SPEC §3 answers in
-//! `api/error.rs`; the binary turns start-up errors into one line on stderr.
+//! The node's error type: storage, configuration and start-up failures. Failures of the write path
+//! are [`crate::write::WriteError`]; the client has its own [`crate::client::Error`]. HTTP
+//! handlers map both node types to SPEC §3 answers in `api/error.rs` (a storage error becomes a 500
+//! whose details stay in the node's log); the binary turns start-up errors into one line on stderr.
 
 use std::path::PathBuf;
 
@@ -30,21 +32,9 @@ pub enum Error {
     Config(String),
     #[error("raft: {0}")]
     Raft(String),
-    #[error("peer {addr}: {reason}")]
-    Peer { addr: String, reason: String },
-    /// The API answered with an error (client side).
-    #[error("{status} {code}: {message}")]
-    Api {
-        status: u16,
-        code: String,
-        message: String,
-    },
-    /// No server could be reached or the answer was unusable (client side).
-    #[error("{0}")]
-    Http(String),
-    /// The outcome of a write is unknown: the connection broke after it was sent (client side).
-    #[error("outcome unknown: {0}")]
-    Unknown(String),
+    /// A task on the blocking pool panicked or was cancelled.
+    #[error("background task: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 impl Error {

@@ -1,35 +1,49 @@
 //! # Jumpnet broker
 //!
-//! A Kafka-style topic log replicated with Raft (openraft), stored in sled, served over HTTP (axum).
+//! A Kafka-style topic log replicated with Raft (openraft), stored in segment files and sled,
+//! served over HTTP (axum).
 //!
-//! ## Layout
-//! The write path reads top to bottom:
+//! ## Layers
+//! Each layer uses only the ones below it (`tests/layers.rs` checks there is no import cycle).
+//! One publish, from the handler to the fsync:
+//!
+//! ```text
+//!  api/messages.rs  publish handler: validate, then s.writer.publish(Publish{..}) -> Published
+//!        │
+//!  write/           Writer: queue; batcher joins queued ops into ONE entry, P::propose(ops)
+//!        │          (P = the node; unit-tested with a fake)
+//!  cluster/propose.rs  leader? raft.client_write(Command) : rpc::Forward to the leader
+//!        │             over peer/ (whose cluster/rpc_handler.rs proposes it locally)
+//!  raft/            openraft core: log_store.rs -> wal.rs (write) -> flusher.rs (fdatasync,
+//!        │          group commit) and replication to a quorum; then state_machine.rs
+//!  topics/          apply/ (one method per command) -> segment files; TopicStore::publish
+//!                   makes it visible and wakes readers; the reply travels back up the same way
+//! ```
 //!
 //! | module | what it is |
 //! |---|---|
-//! | [`api`] | the HTTP API: seed calls, v1 topic log, admin, health, metrics, OpenAPI |
-//! | [`auth`] | bearer tokens and roles (SPEC §5) |
-//! | [`write`] | batches concurrent writes into few Raft entries, forwards to the leader |
-//! | [`cluster`] | the running node: start-up, join, membership admin, hand-over, leader duties |
-//! | [`raft`] | openraft glue: log store (group commit), state machine, snapshots, peer network |
-//! | [`topics`] | the topic log in the state machine: keys, records, apply, reads, retention |
-//! | [`server`] | wiring: start a node, serve the API, shut down gracefully |
-//! | [`config`], [`metrics`], [`error`] | configuration, Prometheus metrics, the crate's error type |
+//! | [`api`] | the HTTP front door: handlers, stable error codes, one error mapping, OpenAPI |
+//! | [`write`] | the typed write API ([`write::Writer`]) and the batcher, over [`write::Propose`] |
+//! | [`cluster`] | the node: wiring, join, propose/forward, admin, hand-over, leader duties, gauges, lifecycle, peer messages |
+//! | [`peer`] | the raft port's transport: framing, handshake, connection pool (carries any message) |
+//! | [`raft`] | openraft storage: Raft log files, group commit, state machine, snapshots |
+//! | [`topics`] | the topic log: apply, metadata store, segment files, retention |
+//! | [`command`] | what the log carries: one type per command and its reply (the leaf everyone shares) |
+//! | [`server`] | a whole node: start, serve the API, shut down gracefully |
+//! | [`auth`], [`config`], [`metrics`], [`error`] | tokens and roles, configuration, Prometheus metrics, the node's error type |
 //! | [`client`] | a Rust client of the v1 API (used by the CLI, bench and examples) |
-//!
-//! ```text
-//!  HTTP ─▶ api ─▶ write::Writer ─▶ raft (leader) ─▶ log_store (fsync) ─▶ peers ─▶ commit
-//!                                                            state_machine ─▶ topics (sled) ─▶ api reads
-//! ```
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod auth;
 pub mod client;
 pub mod cluster;
+pub mod command;
 pub mod config;
 pub mod error;
+pub mod kafka;
 pub mod metrics;
+pub mod peer;
 pub mod raft;
 pub mod server;
 pub mod topics;

@@ -12,12 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
 use crate::auth::Auth;
 use crate::cluster::start::{start, Started};
 use crate::cluster::Node;
+use crate::write::Writer;
 use crate::{Config, Error, Result};
 
 /// How long in-flight requests get to finish once shutdown began.
@@ -25,6 +25,8 @@ const DRAIN: Duration = Duration::from_secs(10);
 
 pub struct Running {
     pub node: Arc<Node>,
+    /// The typed write API of this node (what the HTTP handlers use).
+    pub writer: Writer,
     pub api_addr: SocketAddr,
     api: JoinHandle<()>,
 }
@@ -35,18 +37,19 @@ pub async fn spawn(config: Config) -> Result<Running> {
         Some(p) => Auth::load(p)?,
         None => Auth::open(),
     };
-    let Started { node, api_listener } = start(config, CancellationToken::new()).await?;
+    let Started {
+        node,
+        writer,
+        api_listener,
+    } = start(config).await?;
     let api_addr = api_listener
         .local_addr()
         .map_err(|e| Error::io("api listener", e))?;
-    let app = api::router(AppState {
-        node: node.clone(),
-        auth: Arc::new(auth),
-    });
-    let stopping = node.stopping.clone();
+    let app = api::router(AppState::new(&node, writer.clone(), auth));
+    let lifecycle = node.lifecycle().clone();
     let api = tokio::spawn(async move {
         let serve = axum::serve(api_listener, app)
-            .with_graceful_shutdown(async move { stopping.cancelled().await });
+            .with_graceful_shutdown(async move { lifecycle.api_closed().await });
         if let Err(e) = serve.await {
             tracing::error!(error = %e, "API server failed");
         }
@@ -54,6 +57,7 @@ pub async fn spawn(config: Config) -> Result<Running> {
     tracing::info!(api = %api_addr, "serving the API");
     Ok(Running {
         node,
+        writer,
         api_addr,
         api,
     })
@@ -63,15 +67,16 @@ impl Running {
     /// Graceful shutdown (see the module docs).
     pub async fn shutdown(self) {
         let node = self.node;
-        node.shutting_down.store(true, Ordering::Release);
+        let lifecycle = node.lifecycle();
+        lifecycle.drain();
         let grace = tokio::time::sleep(node.config.shutdown_grace);
         node.step_down_for_shutdown().await;
         grace.await;
-        node.stopping.cancel();
+        lifecycle.close_api();
         if tokio::time::timeout(DRAIN, self.api).await.is_err() {
             tracing::warn!("in-flight requests did not finish in time");
         }
-        node.shutdown.cancel();
+        lifecycle.stop();
         checkpoint_before_exit(&node).await;
         if let Err(e) = node.raft.shutdown().await {
             tracing::warn!(error = %e, "raft did not stop cleanly");
@@ -84,8 +89,7 @@ impl Running {
     /// Stop without any courtesy (tests of crashes): no hand-over, no drain.
     pub async fn abort(self) {
         self.api.abort();
-        self.node.stopping.cancel();
-        self.node.shutdown.cancel();
+        self.node.lifecycle().stop();
         let _ = self.node.raft.shutdown().await;
     }
 }

@@ -25,10 +25,7 @@ async fn openapi_document_covers_exactly_the_routes_served() {
     let node = server::spawn(Config::new(dir.path(), "127.0.0.1:0", "127.0.0.1:0").unwrap())
         .await
         .unwrap();
-    let app = api::router(AppState {
-        node: node.node.clone(),
-        auth: std::sync::Arc::new(Auth::open()),
-    });
+    let app = api::router(AppState::new(&node.node, node.writer.clone(), Auth::open()));
 
     let doc = ApiDoc::openapi();
     let mut documented = BTreeSet::new();

@@ -5,12 +5,13 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::{ApiError, ErrorBody};
+use super::code::Code;
+use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::responses::{Auth, Internal, Invalid, Missing, Refused, TooLarge, Unavailable, Unknown};
 use super::{AppState, Caller};
 use crate::auth::Role;
 use crate::cluster::ClusterView;
-use crate::raft::network::{AdminRequest, AdminResponse};
 use crate::raft::NodeAddr;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -20,7 +21,7 @@ pub struct ViewQuery {
 }
 
 /// Members, roles, leader and replication progress.
-#[utoipa::path(get, path = "/v1/cluster", tag = "cluster", params(ViewQuery), responses((status = 200, body = ClusterView), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/cluster", tag = "cluster", params(ViewQuery), responses((status = 200, body = ClusterView), Invalid, Auth))]
 pub async fn cluster(
     State(s): State<AppState>,
     caller: Caller,
@@ -40,16 +41,16 @@ pub struct InitResponse {
 }
 
 /// Bootstrap a one-voter cluster of this node (managed mode; once per cluster).
-#[utoipa::path(post, path = "/v1/cluster/init", tag = "cluster", responses((status = 200, body = InitResponse), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/cluster/init", tag = "cluster", responses((status = 200, body = InitResponse), Auth, Refused, Unavailable, Unknown, Internal))]
 pub async fn init(
     State(s): State<AppState>,
     caller: Caller,
 ) -> Result<Json<InitResponse>, ApiError> {
     caller.require(Role::Admin)?;
-    let cluster_id = s.node.init_cluster().await?;
+    let init = s.node.init_cluster().await?;
     Ok(Json(InitResponse {
-        cluster_id,
-        leader_id: s.node.leader_id().unwrap_or(s.node.id),
+        cluster_id: init.cluster_id,
+        leader_id: init.leader_id,
     }))
 }
 
@@ -61,18 +62,11 @@ pub struct AddMember {
     pub api_addr: String,
 }
 
-fn view(r: AdminResponse) -> Result<Json<ClusterView>, ApiError> {
-    match r {
-        AdminResponse::View(v) => Ok(Json(v)),
-        other => Err(ApiError::internal(format!("unexpected answer {other:?}"))),
-    }
-}
-
 fn check_addr(field: &str, a: &str) -> Result<(), ApiError> {
     match a.rsplit_once(':') {
         Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
         _ => Err(ApiError::bad_request(
-            "invalid_field",
+            Code::InvalidField,
             format!("{field} must be HOST:PORT, got {a:?}"),
         )),
     }
@@ -80,7 +74,7 @@ fn check_addr(field: &str, a: &str) -> Result<(), ApiError> {
 
 /// Add a learner (idempotent).
 #[utoipa::path(post, path = "/v1/cluster/members", tag = "cluster", request_body = AddMember,
-    responses((status = 200, body = ClusterView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = ClusterView), Invalid, Auth, Refused, TooLarge, Unavailable, Unknown, Internal))]
 pub async fn add_member(
     State(s): State<AppState>,
     caller: Caller,
@@ -89,41 +83,35 @@ pub async fn add_member(
     caller.require(Role::Admin)?;
     check_addr("raft_addr", &m.raft_addr)?;
     check_addr("api_addr", &m.api_addr)?;
-    view(
-        s.node
-            .admin(AdminRequest::AddLearner {
-                id: m.id,
-                node: NodeAddr {
-                    raft_addr: m.raft_addr,
-                    api_addr: m.api_addr,
-                },
-            })
-            .await?,
-    )
+    let node = NodeAddr {
+        raft_addr: m.raft_addr,
+        api_addr: m.api_addr,
+    };
+    Ok(Json(s.node.add_learner(m.id, node).await?))
 }
 
 /// Promote a caught-up learner to voter (idempotent).
 #[utoipa::path(post, path = "/v1/cluster/members/{id}/promote", tag = "cluster", params(("id" = u64, Path)),
-    responses((status = 200, body = ClusterView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = ClusterView), Invalid, Auth, Missing, Refused, Unavailable, Unknown, Internal))]
 pub async fn promote(
     State(s): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<ClusterView>, ApiError> {
     caller.require(Role::Admin)?;
-    view(s.node.admin(AdminRequest::Promote { id }).await?)
+    Ok(Json(s.node.promote(id).await?))
 }
 
 /// Remove a member from Raft (idempotent).
 #[utoipa::path(delete, path = "/v1/cluster/members/{id}", tag = "cluster", params(("id" = u64, Path)),
-    responses((status = 200, body = ClusterView), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = ClusterView), Invalid, Auth, Refused, Unavailable, Unknown, Internal))]
 pub async fn remove_member(
     State(s): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<ClusterView>, ApiError> {
     caller.require(Role::Admin)?;
-    view(s.node.admin(AdminRequest::Remove { id }).await?)
+    Ok(Json(s.node.remove_member(id).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -134,16 +122,12 @@ pub struct TransferLeader {
 
 /// Hand leadership to a caught-up voter.
 #[utoipa::path(post, path = "/v1/cluster/transfer-leader", tag = "cluster", request_body = TransferLeader,
-    responses((status = 200, body = ClusterView), (status = 400, body = ErrorBody), (status = 504, body = ErrorBody)))]
+    responses((status = 200, body = ClusterView), Invalid, Auth, Missing, Refused, TooLarge, Unavailable, Unknown, Internal))]
 pub async fn transfer_leader(
     State(s): State<AppState>,
     caller: Caller,
     ApiJson(t): ApiJson<TransferLeader>,
 ) -> Result<Json<ClusterView>, ApiError> {
     caller.require(Role::Admin)?;
-    view(
-        s.node
-            .admin(AdminRequest::TransferLeader { to: t.to })
-            .await?,
-    )
+    Ok(Json(s.node.transfer_leader(t.to).await?))
 }

@@ -6,11 +6,14 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ErrorBody};
+use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath};
-use super::{topic_name, AppState, Caller};
+use super::responses::{
+    Auth, Internal, Invalid, Missing, OutOfRange, TooLarge, Unavailable, Unknown,
+};
+use super::{consumer_name, topic_name, AppState, Caller};
 use crate::auth::Role;
-use crate::raft::command::{Op, OpResult};
+use crate::command::CommitOffset;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ConsumerPosition {
@@ -31,23 +34,12 @@ pub struct CommitRequest {
     pub offset: u64,
 }
 
-pub fn consumer_name(name: &str) -> Result<(), ApiError> {
-    if name.is_empty() || name.len() > 249 || name.chars().any(|c| c.is_control()) {
-        return Err(ApiError::bad_request(
-            "invalid_consumer",
-            "consumer names are 1 to 249 printable characters",
-        ));
-    }
-    Ok(())
-}
-
 async fn position(
     s: &AppState,
     consumer: String,
     topic: String,
 ) -> Result<ConsumerPosition, ApiError> {
-    s.node
-        .store
+    s.store
         .blocking(move |st| {
             let Some(meta) = st.topic(&topic)? else {
                 return Ok(Err(ApiError::topic_not_found(&topic)));
@@ -69,7 +61,7 @@ async fn position(
 
 /// A consumer's position on a topic, with its lag.
 #[utoipa::path(get, path = "/v1/consumers/{name}/topics/{topic}", tag = "consumers", params(("name" = String, Path), ("topic" = String, Path)),
-    responses((status = 200, body = ConsumerPosition), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ConsumerPosition), Invalid, Auth, Missing, Internal))]
 pub async fn get(
     State(s): State<AppState>,
     caller: Caller,
@@ -83,7 +75,7 @@ pub async fn get(
 
 /// Commit a consumer's position (the next offset it will read).
 #[utoipa::path(put, path = "/v1/consumers/{name}/topics/{topic}", tag = "consumers", params(("name" = String, Path), ("topic" = String, Path)),
-    request_body = CommitRequest, responses((status = 200, body = ConsumerPosition), (status = 404, body = ErrorBody), (status = 416, body = ErrorBody)))]
+    request_body = CommitRequest, responses((status = 200, body = ConsumerPosition), Invalid, Auth, Missing, TooLarge, OutOfRange, Unavailable, Unknown, Internal))]
 pub async fn commit(
     State(s): State<AppState>,
     caller: Caller,
@@ -93,18 +85,12 @@ pub async fn commit(
     caller.require(Role::Consume)?;
     consumer_name(&name)?;
     topic_name(&topic)?;
-    match s
-        .node
-        .writer
-        .submit(Op::CommitOffset {
+    s.writer
+        .commit_offset(CommitOffset {
             consumer: name.clone(),
             topic: topic.clone(),
             offset: req.offset,
         })
-        .await?
-    {
-        OpResult::Committed { .. } => position(&s, name, topic).await.map(Json),
-        OpResult::Error(e) => Err(e.into()),
-        other => Err(ApiError::internal(format!("unexpected result {other:?}"))),
-    }
+        .await?;
+    position(&s, name, topic).await.map(Json)
 }

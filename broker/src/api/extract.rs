@@ -7,6 +7,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
+use super::code::Code;
 use super::error::ApiError;
 use super::AppState;
 
@@ -20,7 +21,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         match MaybeJson::<T>::from_request(req, state).await?.0 {
             Some(v) => Ok(ApiJson(v)),
             None => Err(ApiError::bad_request(
-                "malformed_json",
+                Code::MalformedJson,
                 "the request body is empty; a JSON object is expected",
             )),
         }
@@ -34,18 +35,18 @@ impl<T: DeserializeOwned> FromRequest<AppState> for MaybeJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let limit = state.node.config.max_request_bytes;
+        let limit = state.limits.max_request_bytes;
         let bytes = axum::body::to_bytes(req.into_body(), limit)
             .await
             .map_err(|e| {
                 if is_length_limit(&e) {
                     ApiError::too_large(
-                        "request_too_large",
+                        Code::RequestTooLarge,
                         format!("the request body is over the {limit}-byte limit"),
                     )
                 } else {
                     ApiError::bad_request(
-                        "bad_body",
+                        Code::BadBody,
                         format!("could not read the request body: {e}"),
                     )
                 }
@@ -58,9 +59,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for MaybeJson<T> {
             let path = e.path().to_string();
             let inner = e.into_inner();
             let what = if inner.is_data() {
-                "invalid_field"
+                Code::InvalidField
             } else {
-                "malformed_json"
+                Code::MalformedJson
             };
             let msg = if path == "." {
                 format!("{inner}")
@@ -70,7 +71,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for MaybeJson<T> {
             ApiError::bad_request(what, msg)
         })?;
         de.end()
-            .map_err(|e| ApiError::bad_request("malformed_json", e.to_string()))?;
+            .map_err(|e| ApiError::bad_request(Code::MalformedJson, e.to_string()))?;
         Ok(MaybeJson(Some(value)))
     }
 }
@@ -96,7 +97,7 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| ApiQuery(q.0))
-            .map_err(|e: QueryRejection| ApiError::bad_request("invalid_query", e.body_text()))
+            .map_err(|e: QueryRejection| ApiError::bad_request(Code::InvalidQuery, e.body_text()))
     }
 }
 
@@ -110,6 +111,6 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiPath<T> {
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| ApiPath(p.0))
-            .map_err(|e: PathRejection| ApiError::bad_request("invalid_path", e.body_text()))
+            .map_err(|e: PathRejection| ApiError::bad_request(Code::InvalidPath, e.body_text()))
     }
 }

@@ -8,12 +8,17 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::{ApiError, ErrorBody};
+use super::code::Code;
+use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::seed::{check_message_size, count_out, read_consistency};
-use super::{topic_name, AppState, Caller};
+use super::responses::{
+    Auth, Internal, Invalid, Missing, OutOfRange, Refused, TooLarge, Unavailable, Unknown,
+};
+use super::{
+    check_message_size, count_in, count_out, read_consistency, topic_name, AppState, Caller,
+};
 use crate::auth::Role;
-use crate::raft::command::{NewMessage, Op, OpResult, ProducerSeq, Publish};
+use crate::command::{NewMessage, ProducerSeq, Publish};
 use crate::topics::{Message, TopicMeta};
 
 /// A message to publish (also what the Rust client sends).
@@ -67,8 +72,7 @@ pub struct PublishResponse {
 
 /// Publish a batch atomically; answered with its offsets once a quorum stored it.
 #[utoipa::path(post, path = "/v1/topics/{topic}/messages", tag = "messages", params(("topic" = String, Path)), request_body = PublishRequest,
-    responses((status = 200, body = PublishResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
+    responses((status = 200, body = PublishResponse), Invalid, Auth, Refused, TooLarge, Unavailable, Unknown, Internal))]
 pub async fn publish(
     State(s): State<AppState>,
     caller: Caller,
@@ -79,7 +83,7 @@ pub async fn publish(
     topic_name(&topic)?;
     if req.messages.is_empty() {
         return Err(ApiError::bad_request(
-            "empty_batch",
+            Code::EmptyBatch,
             "`messages` must hold at least one message",
         ));
     }
@@ -87,7 +91,7 @@ pub async fn publish(
         (Some(producer_id), Some(sequence)) => {
             if producer_id.is_empty() || producer_id.len() > 256 {
                 return Err(ApiError::bad_request(
-                    "invalid_field",
+                    Code::InvalidField,
                     "producer_id must be 1 to 256 bytes",
                 ));
             }
@@ -99,7 +103,7 @@ pub async fn publish(
         (None, None) => None,
         _ => {
             return Err(ApiError::bad_request(
-                "invalid_field",
+                Code::InvalidField,
                 "producer_id and sequence go together",
             ))
         }
@@ -119,36 +123,24 @@ pub async fn publish(
             Ok(m)
         })
         .collect::<Result<_, ApiError>>()?;
-    let op = Op::Publish(Publish {
-        topic: topic.clone(),
-        messages,
-        producer,
-        publisher: caller.publisher(),
-    });
-    match s.node.writer.submit(op).await? {
-        OpResult::Published {
-            base_offset,
-            count,
-            duplicate,
-        } => {
-            if !duplicate {
-                s.node.metrics.messages_published.inc_by(count);
-                s.node
-                    .metrics
-                    .message_bytes
-                    .with_label_values(&["in"])
-                    .inc_by(bytes);
-            }
-            Ok(Json(PublishResponse {
-                topic,
-                base_offset,
-                offsets: (base_offset..base_offset + count).collect(),
-                duplicate,
-            }))
-        }
-        OpResult::Error(e) => Err(e.into()),
-        other => Err(ApiError::internal(format!("unexpected result {other:?}"))),
+    let published = s
+        .writer
+        .publish(Publish {
+            topic: topic.clone(),
+            messages,
+            producer,
+            publisher: caller.publisher(),
+        })
+        .await?;
+    if !published.duplicate {
+        count_in(&s, published.count, bytes);
     }
+    Ok(Json(PublishResponse {
+        topic,
+        base_offset: published.base_offset,
+        offsets: published.offsets().collect(),
+        duplicate: published.duplicate,
+    }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -201,7 +193,7 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// Read from an offset; with `wait_ms`, wait for the first message to exist.
 #[utoipa::path(get, path = "/v1/topics/{topic}/messages", tag = "messages", params(("topic" = String, Path), ReadQuery),
-    responses((status = 200, body = ReadResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 416, body = ErrorBody)))]
+    responses((status = 200, body = ReadResponse), Invalid, Auth, Missing, OutOfRange, Unavailable, Unknown, Internal))]
 pub async fn read(
     State(s): State<AppState>,
     caller: Caller,
@@ -213,7 +205,7 @@ pub async fn read(
     read_consistency(&s, q.consistency.as_deref()).await?;
     if q.limit == Some(0) {
         return Err(ApiError::bad_request(
-            "invalid_query",
+            Code::InvalidQuery,
             "limit must be at least 1",
         ));
     }
@@ -221,11 +213,11 @@ pub async fn read(
     let max_bytes = q
         .max_bytes
         .unwrap_or(1 << 20)
-        .min(s.node.config.max_request_bytes as u64);
+        .min(s.limits.max_request_bytes as u64);
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(q.wait_ms.unwrap_or(0)).min(MAX_WAIT);
     // Subscribe before looking, so a publish between the look and the wait still wakes us.
-    let mut changes = s.node.store.subscribe(&topic);
+    let mut changes = s.store.subscribe(&topic);
     loop {
         let meta: TopicMeta = super::topic_meta(&s, &topic).await?;
         let offset = q.offset.unwrap_or(meta.start);
@@ -235,7 +227,6 @@ pub async fn read(
         if offset < meta.next || tokio::time::Instant::now() >= deadline {
             let m = meta.clone();
             let messages = s
-                .node
                 .store
                 .blocking(move |st| st.read(&m, offset, limit, max_bytes))
                 .await?;
@@ -251,7 +242,7 @@ pub async fn read(
         tokio::select! {
             _ = changes.changed() => {}
             _ = tokio::time::sleep_until(deadline) => {}
-            _ = s.node.stopping.cancelled() => return Err(ApiError::unavailable("shutting_down", "the node is shutting down")),
+            _ = s.node.lifecycle().api_closed() => return Err(ApiError::unavailable(Code::ShuttingDown, "the node is shutting down")),
         }
     }
 }

@@ -1,16 +1,24 @@
 //! The client HTTP API (SPEC §3) on `--api`: the seed's calls, the v1 API, admin, health,
 //! metrics and the OpenAPI document. [`router`] builds it; tests drive it with `oneshot`.
 //!
-//! Every request passes one middleware that records the SPEC §7 HTTP metrics, opens the request
-//! span (method, route, status, latency) and resolves the caller's bearer token ([`Caller`]).
+//! A handler validates its input, calls one typed function — a write on [`Writer`]
+//! (`writer.publish(..)` answers the offsets), a read on [`TopicStore`], an admin call on the
+//! node — and shapes the answer. Failures are [`ApiError`]s, which `error.rs` builds from the
+//! node's errors in one place.
+//!
+//! Every request passes two middlewares: [`authenticate`] resolves the bearer token into a
+//! [`Caller`], [`track_request`] records the SPEC §7 HTTP metrics, opens the request span and logs
+//! failures (from the response's [`error::Failure`] extension).
 
 pub mod admin;
+pub mod code;
 pub mod consumers;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod messages;
 pub mod openapi;
+pub mod responses;
 pub mod seed;
 pub mod stream;
 pub mod topics;
@@ -28,12 +36,45 @@ use tracing::Instrument;
 
 use crate::auth::{Auth, Principal, Role};
 use crate::cluster::Node;
-use error::ApiError;
+use crate::metrics::Metrics;
+use crate::topics::{TopicMeta, TopicStore};
+use crate::write::Writer;
+use code::Code;
+use error::{ApiError, Failure};
 
+/// What the handlers work with: typed writes, reads, the node's cluster calls, and little else.
 #[derive(Clone)]
 pub struct AppState {
-    pub node: Arc<Node>,
-    pub auth: Arc<Auth>,
+    pub(crate) writer: Writer,
+    pub(crate) store: TopicStore,
+    /// Admin calls, views, readiness and read barriers (its methods, not its fields).
+    pub(crate) node: Arc<Node>,
+    pub(crate) metrics: Metrics,
+    pub(crate) limits: Limits,
+    pub(crate) auth: Arc<Auth>,
+}
+
+/// Size limits of requests (from the node's config).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_message_bytes: usize,
+    pub max_request_bytes: usize,
+}
+
+impl AppState {
+    pub fn new(node: &Arc<Node>, writer: Writer, auth: Auth) -> AppState {
+        AppState {
+            writer,
+            store: node.store.clone(),
+            node: node.clone(),
+            metrics: node.metrics.clone(),
+            limits: Limits {
+                max_message_bytes: node.config.max_message_bytes,
+                max_request_bytes: node.config.max_request_bytes,
+            },
+            auth: Arc::new(auth),
+        }
+    }
 }
 
 /// Who is calling, as the auth middleware resolved it.
@@ -136,26 +177,64 @@ pub fn router(state: AppState) -> Router {
         .fold(Router::new(), |r, (path, methods)| r.route(path, methods))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(state.clone(), track_request))
         .with_state(state)
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
-    ApiError::not_found("not_found", format!("no route for {method} {}", uri.path()))
+    ApiError::not_found(
+        Code::NotFound,
+        format!("no route for {method} {}", uri.path()),
+    )
 }
 
 async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        Code::MethodNotAllowed,
         format!("{method} is not allowed on {}", uri.path()),
     )
 }
 
 const OPEN_PATHS: &[&str] = &["/livez", "/readyz", "/metrics"];
 
-/// Metrics, the request span, and the caller's identity.
-async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+/// Resolve the bearer token into the request's [`Caller`]; an unknown token is a 401 at once.
+async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let caller = if !state.auth.enabled() || OPEN_PATHS.contains(&req.uri().path()) {
+        Caller {
+            open: true,
+            principal: None,
+        }
+    } else {
+        let token = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim);
+        match token.map(|t| state.auth.principal(t)) {
+            None => Caller {
+                open: false,
+                principal: None,
+            },
+            Some(Some(p)) => Caller {
+                open: false,
+                principal: Some(p.clone()),
+            },
+            Some(None) => return ApiError::unauthorized("unknown token").into_response(),
+        }
+    };
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
+/// The request span, the HTTP metrics (bounded labels: the route template, a known method), and
+/// one log line per failed request.
+async fn track_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = match *req.method() {
         Method::GET
@@ -175,48 +254,13 @@ async fn observe(State(state): State<AppState>, mut req: Request, next: Next) ->
         .to_string();
     let span = tracing::info_span!("request", method = %method, route = %route, status = tracing::field::Empty, latency_ms = tracing::field::Empty);
 
-    let caller = if !state.auth.enabled() || OPEN_PATHS.contains(&req.uri().path()) {
-        Ok(Caller {
-            open: true,
-            principal: None,
-        })
-    } else {
-        let token = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim);
-        match token {
-            None => Ok(Caller {
-                open: false,
-                principal: None,
-            }),
-            Some(t) => match state.auth.principal(t) {
-                Some(p) => Ok(Caller {
-                    open: false,
-                    principal: Some(p.clone()),
-                }),
-                None => Err(ApiError::unauthorized("unknown token")),
-            },
-        }
-    };
-    state.node.metrics.http_in_flight.inc();
-    let resp = match caller {
-        Ok(c) => {
-            req.extensions_mut().insert(c);
-            next.run(req).instrument(span.clone()).await
-        }
-        Err(e) => e.into_response(),
-    };
+    let m = &state.metrics;
+    m.http_in_flight.inc();
+    let resp = next.run(req).instrument(span.clone()).await;
+    m.http_in_flight.dec();
 
-    state.node.metrics.http_in_flight.dec();
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
-    let m = &state.node.metrics;
     m.http_requests
         .with_label_values(&[method.as_str(), route.as_str(), &status.to_string()])
         .inc();
@@ -225,15 +269,20 @@ async fn observe(State(state): State<AppState>, mut req: Request, next: Next) ->
         .observe(elapsed.as_secs_f64());
     span.record("status", status);
     span.record("latency_ms", elapsed.as_secs_f64() * 1000.0);
-    span.in_scope(|| tracing::debug!("request done"));
+    span.in_scope(|| match resp.extensions().get::<Failure>() {
+        Some(f) if status >= 500 && f.cause.is_some() => {
+            tracing::error!(code = %f.code, cause = f.cause.as_deref(), "request failed")
+        }
+        Some(f) => tracing::debug!(code = %f.code, message = %f.message, "request refused"),
+        None => tracing::debug!("request done"),
+    });
     resp
 }
 
 /// The topic's metadata as this node applied it, or 404.
-pub async fn topic_meta(s: &AppState, topic: &str) -> Result<crate::topics::TopicMeta, ApiError> {
+pub async fn topic_meta(s: &AppState, topic: &str) -> Result<TopicMeta, ApiError> {
     let t = topic.to_string();
-    s.node
-        .store
+    s.store
         .blocking(move |st| st.topic(&t))
         .await?
         .ok_or_else(|| ApiError::topic_not_found(topic))
@@ -241,5 +290,64 @@ pub async fn topic_meta(s: &AppState, topic: &str) -> Result<crate::topics::Topi
 
 /// Validate a topic name from a path or body.
 pub fn topic_name(name: &str) -> Result<(), ApiError> {
-    crate::topics::validate_topic_name(name).map_err(|m| ApiError::bad_request("invalid_topic", m))
+    crate::topics::validate_topic_name(name)
+        .map_err(|m| ApiError::bad_request(Code::InvalidTopic, m))
+}
+
+/// Validate a named consumer's name.
+pub fn consumer_name(name: &str) -> Result<(), ApiError> {
+    if name.is_empty() || name.len() > 249 || name.chars().any(|c| c.is_control()) {
+        return Err(ApiError::bad_request(
+            Code::InvalidConsumer,
+            "consumer names are 1 to 249 printable characters",
+        ));
+    }
+    Ok(())
+}
+
+/// A message (value + key + headers, [`crate::command::message_size`]) within `--max-message-bytes`.
+pub fn check_message_size(s: &AppState, size: usize) -> Result<(), ApiError> {
+    let max = s.limits.max_message_bytes;
+    if size > max {
+        return Err(ApiError::too_large(
+            Code::MessageTooLarge,
+            format!("a message of {size} bytes is over the {max}-byte limit"),
+        ));
+    }
+    Ok(())
+}
+
+/// Count messages served to readers (SPEC §7 `messages_consumed`, `message_bytes{direction="out"}`).
+pub fn count_out(s: &AppState, sizes: impl Iterator<Item = usize>) {
+    let (mut n, mut bytes) = (0u64, 0u64);
+    for len in sizes {
+        n += 1;
+        bytes += len as u64;
+    }
+    s.metrics.messages_consumed.inc_by(n);
+    s.metrics
+        .message_bytes
+        .with_label_values(&["out"])
+        .inc_by(bytes);
+}
+
+/// Count a stored publish (`messages_published`, `message_bytes{direction="in"}`).
+pub fn count_in(s: &AppState, messages: u64, bytes: u64) {
+    s.metrics.messages_published.inc_by(messages);
+    s.metrics
+        .message_bytes
+        .with_label_values(&["in"])
+        .inc_by(bytes);
+}
+
+/// `?consistency=strong` waits for a read barrier through the leader.
+pub async fn read_consistency(s: &AppState, c: Option<&str>) -> Result<(), ApiError> {
+    match c {
+        None | Some("local") | Some("") => Ok(()),
+        Some("strong") => Ok(s.node.read_barrier().await?),
+        Some(other) => Err(ApiError::bad_request(
+            Code::InvalidQuery,
+            format!("consistency must be `strong` or `local`, not {other:?}"),
+        )),
+    }
 }

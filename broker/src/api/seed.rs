@@ -9,11 +9,15 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::{ApiError, ErrorBody};
+use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::{topic_name, AppState, Caller};
+use super::responses::{Auth, Internal, Invalid, TooLarge, Unavailable, Unknown};
+use super::{
+    check_message_size, consumer_name, count_in, count_out, read_consistency, topic_name, AppState,
+    Caller,
+};
 use crate::auth::Role;
-use crate::raft::command::{NewMessage, Op, OpResult, Publish};
+use crate::command::{ConsumeNext, NewMessage, Publish};
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SeedPublish {
@@ -36,7 +40,7 @@ pub struct SeedPublished {
 
 /// Publish one message (seed API); answered once a quorum stored it.
 #[utoipa::path(put, path = "/", tag = "seed", request_body = SeedPublish,
-    responses((status = 200, body = SeedPublished), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
+    responses((status = 200, body = SeedPublished), Invalid, Auth, TooLarge, Unavailable, Unknown, Internal))]
 pub async fn publish(
     State(s): State<AppState>,
     mut caller: Caller,
@@ -54,46 +58,28 @@ pub async fn publish(
     topic_name(&body.key)?;
     check_message_size(&s, body.value.len())?;
     let bytes = body.value.len() as u64;
-    let op = Op::Publish(Publish {
-        topic: body.key.clone(),
-        messages: vec![NewMessage::new(body.value)],
-        producer: None,
-        publisher: caller.publisher(),
-    });
-    match s.node.writer.submit(op).await? {
-        OpResult::Published { base_offset, .. } => {
-            s.node.metrics.messages_published.inc();
-            s.node
-                .metrics
-                .message_bytes
-                .with_label_values(&["in"])
-                .inc_by(bytes);
-            Ok(Json(SeedPublished {
-                topic: body.key,
-                offset: base_offset,
-            }))
-        }
-        OpResult::Error(e) => Err(e.into()),
-        other => Err(ApiError::internal(format!("unexpected result {other:?}"))),
-    }
+    let published = s
+        .writer
+        .publish(Publish {
+            topic: body.key.clone(),
+            messages: vec![NewMessage::new(body.value)],
+            producer: None,
+            publisher: caller.publisher(),
+        })
+        .await?;
+    count_in(&s, 1, bytes);
+    Ok(Json(SeedPublished {
+        topic: body.key,
+        offset: published.base_offset,
+    }))
 }
 
-/// Publish at the seed's `PUT /publish` path too.
+/// Publish at the seed's `PUT /publish` path too. (Only the OpenAPI document's entry: the route
+/// is served by [`publish`]; utoipa documents one path per function.)
 #[utoipa::path(put, path = "/publish", tag = "seed", request_body = SeedPublish,
-    responses((status = 200, body = SeedPublished), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = SeedPublished), Invalid, Auth, TooLarge, Unavailable, Unknown, Internal))]
 #[allow(dead_code)]
 fn publish_alias_doc() {}
-
-pub fn check_message_size(s: &AppState, len: usize) -> Result<(), ApiError> {
-    let max = s.node.config.max_message_bytes;
-    if len > max {
-        return Err(ApiError::too_large(
-            "message_too_large",
-            format!("a message of {len} bytes is over the {max}-byte limit"),
-        ));
-    }
-    Ok(())
-}
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct NewestQuery {
@@ -107,7 +93,7 @@ pub struct NewestQuery {
 
 /// The newest values of a topic, oldest first; or a named consumer's next ones.
 #[utoipa::path(get, path = "/{topic}", tag = "seed", params(("topic" = String, Path), NewestQuery),
-    responses((status = 200, body = Vec<String>), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = Vec<String>), Invalid, Auth, Unavailable, Unknown, Internal))]
 pub async fn newest(
     State(s): State<AppState>,
     caller: Caller,
@@ -118,25 +104,21 @@ pub async fn newest(
     topic_name(&topic)?;
     let limit = q.limit.unwrap_or(10).min(10_000);
     if let Some(consumer) = q.consumer {
-        super::consumers::consumer_name(&consumer)?;
-        let op = Op::ConsumeNext {
-            consumer,
-            topic,
-            limit,
-            max_bytes: s.node.config.max_request_bytes as u64,
-        };
-        return match s.node.writer.submit(op).await? {
-            OpResult::Consumed { values, .. } => {
-                count_out(&s, values.iter().map(|v| v.len()));
-                Ok(Json(values))
-            }
-            OpResult::Error(e) => Err(e.into()),
-            other => Err(ApiError::internal(format!("unexpected result {other:?}"))),
-        };
+        consumer_name(&consumer)?;
+        let consumed = s
+            .writer
+            .consume_next(ConsumeNext {
+                consumer,
+                topic,
+                limit,
+                max_bytes: s.limits.max_request_bytes as u64,
+            })
+            .await?;
+        count_out(&s, consumed.values.iter().map(|v| v.len()));
+        return Ok(Json(consumed.values));
     }
     read_consistency(&s, q.consistency.as_deref()).await?;
     let values = s
-        .node
         .store
         .blocking(move |st| {
             let Some(meta) = st.topic(&topic)? else {
@@ -154,32 +136,6 @@ pub async fn newest(
     Ok(Json(values))
 }
 
-pub fn count_out(s: &AppState, sizes: impl Iterator<Item = usize>) {
-    let (mut n, mut bytes) = (0u64, 0u64);
-    for len in sizes {
-        n += 1;
-        bytes += len as u64;
-    }
-    s.node.metrics.messages_consumed.inc_by(n);
-    s.node
-        .metrics
-        .message_bytes
-        .with_label_values(&["out"])
-        .inc_by(bytes);
-}
-
-/// `?consistency=strong` waits for a read barrier through the leader.
-pub async fn read_consistency(s: &AppState, c: Option<&str>) -> Result<(), ApiError> {
-    match c {
-        None | Some("local") | Some("") => Ok(()),
-        Some("strong") => Ok(s.node.read_barrier().await?),
-        Some(other) => Err(ApiError::bad_request(
-            "invalid_query",
-            format!("consistency must be `strong` or `local`, not {other:?}"),
-        )),
-    }
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct HistoryQuery {
     pub consistency: Option<String>,
@@ -189,7 +145,7 @@ const HISTORY_PAGE: usize = 1000;
 
 /// Every retained value of a topic, oldest first, streamed as one JSON array.
 #[utoipa::path(get, path = "/history/{topic}", tag = "seed", params(("topic" = String, Path), HistoryQuery),
-    responses((status = 200, body = Vec<String>), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = Vec<String>), Invalid, Auth, Unavailable, Unknown, Internal))]
 pub async fn history(
     State(s): State<AppState>,
     caller: Caller,
@@ -199,14 +155,14 @@ pub async fn history(
     caller.require(Role::Consume)?;
     topic_name(&topic)?;
     read_consistency(&s, q.consistency.as_deref()).await?;
-    let store = s.node.store.clone();
+    let store = s.store.clone();
     let Some(meta) = store.blocking(move |st| st.topic(&topic)).await? else {
         return Ok(Json(Vec::<String>::new()).into_response());
     };
     // Pages are produced on the blocking pool and sent as they are ready: memory stays bounded
     // however long the topic is.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let metrics = s.node.metrics.clone();
+    let metrics = s.metrics.clone();
     tokio::task::spawn_blocking(move || {
         let mut first = true;
         let mut from = meta.start;

@@ -13,10 +13,12 @@ use futures::Stream;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::error::{ApiError, ErrorBody};
+use super::code::Code;
+use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery};
 use super::messages::MessageOut;
-use super::{topic_name, AppState, Caller};
+use super::responses::{Auth, Internal, Invalid, Missing, OutOfRange};
+use super::{count_out, topic_name, AppState, Caller};
 use crate::auth::Role;
 
 const PAGE: usize = 500;
@@ -31,7 +33,7 @@ pub struct StreamQuery {
 #[utoipa::path(get, path = "/v1/topics/{topic}/stream", tag = "messages", params(("topic" = String, Path), StreamQuery,
         ("Last-Event-ID" = Option<u64>, Header, description = "resume after this offset")),
     responses((status = 200, content_type = "text/event-stream", description = "`id:` offset, `event: message`, `data:` the message as JSON"),
-        (status = 404, body = ErrorBody), (status = 416, body = ErrorBody)))]
+        Invalid, Auth, Missing, OutOfRange, Internal))]
 pub async fn stream(
     State(s): State<AppState>,
     caller: Caller,
@@ -48,7 +50,7 @@ pub async fn stream(
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .ok_or_else(|| {
                     ApiError::bad_request(
-                        "invalid_header",
+                        Code::InvalidHeader,
                         "Last-Event-ID must be a message offset",
                     )
                 })?
@@ -63,11 +65,11 @@ pub async fn stream(
     }
 
     let events = async_stream::stream! {
-        let mut changes = s.node.store.subscribe(&topic);
+        let mut changes = s.store.subscribe(&topic);
         let mut offset = start;
         loop {
             let t = topic.clone();
-            let meta = match s.node.store.blocking(move |st| st.topic(&t)).await {
+            let meta = match s.store.blocking(move |st| st.topic(&t)).await {
                 Ok(Some(m)) if m.id == meta.id => m,
                 _ => break, // deleted (or recreated): this stream is over
             };
@@ -75,11 +77,11 @@ pub async fn stream(
             offset = offset.max(meta.start);
             if offset < meta.next {
                 let m = meta.clone();
-                let page = match s.node.store.blocking(move |st| st.read(&m, offset, PAGE, 4 << 20)).await {
+                let page = match s.store.blocking(move |st| st.read(&m, offset, PAGE, 4 << 20)).await {
                     Ok(p) => p,
                     Err(_) => break,
                 };
-                super::seed::count_out(&s, page.iter().map(|m| m.record.value.len()));
+                count_out(&s, page.iter().map(|m| m.record.value.len()));
                 for m in page {
                     offset = m.offset + 1;
                     let id = m.offset.to_string();
@@ -90,7 +92,7 @@ pub async fn stream(
             }
             tokio::select! {
                 r = changes.changed() => if r.is_err() { break },
-                _ = s.node.stopping.cancelled() => break,
+                _ = s.node.lifecycle().api_closed() => break,
             }
         }
     };

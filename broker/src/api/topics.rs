@@ -6,11 +6,12 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ErrorBody};
+use super::error::ApiError;
 use super::extract::{ApiPath, MaybeJson};
+use super::responses::{Auth, Internal, Invalid, Missing, TooLarge, Unavailable, Unknown};
 use super::{topic_name, AppState, Caller};
 use crate::auth::Role;
-use crate::raft::command::{Op, OpResult, Retention};
+use crate::command::{self, DeleteTopic, Retention};
 use crate::topics::TopicMeta;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -78,10 +79,10 @@ pub struct TopicList {
 }
 
 /// Every topic with its stats.
-#[utoipa::path(get, path = "/v1/topics", tag = "topics", responses((status = 200, body = TopicList), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/topics", tag = "topics", responses((status = 200, body = TopicList), Auth, Internal))]
 pub async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<TopicList>, ApiError> {
     caller.require_any(&[Role::Consume, Role::Admin])?;
-    let topics = s.node.store.blocking(|st| st.topics()).await?;
+    let topics = s.store.blocking(|st| st.topics()).await?;
     Ok(Json(TopicList {
         topics: topics
             .into_iter()
@@ -92,7 +93,7 @@ pub async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<Topi
 
 /// One topic's stats.
 #[utoipa::path(get, path = "/v1/topics/{topic}", tag = "topics", params(("topic" = String, Path)),
-    responses((status = 200, body = TopicInfo), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = TopicInfo), Invalid, Auth, Missing, Internal))]
 pub async fn get(
     State(s): State<AppState>,
     caller: Caller,
@@ -116,7 +117,7 @@ pub struct PutTopic {
 
 /// Create a topic, or set its retention; `201` when created.
 #[utoipa::path(put, path = "/v1/topics/{topic}", tag = "topics", params(("topic" = String, Path)), request_body = PutTopic,
-    responses((status = 200, body = TopicInfo), (status = 201, body = TopicInfo), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = TopicInfo), (status = 201, body = TopicInfo), Invalid, Auth, TooLarge, Unavailable, Unknown, Internal))]
 pub async fn put(
     State(s): State<AppState>,
     caller: Caller,
@@ -126,23 +127,20 @@ pub async fn put(
     caller.require(Role::Admin)?;
     topic_name(&topic)?;
     let retention = body.and_then(|b| b.retention).map(Retention::from);
-    let op = Op::PutTopic {
-        topic: topic.clone(),
-        retention,
-        create_only: false,
+    let put = s
+        .writer
+        .put_topic(command::PutTopic {
+            topic: topic.clone(),
+            retention,
+            create_only: false,
+        })
+        .await?;
+    let status = if put.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
     };
-    match s.node.writer.submit(op).await? {
-        OpResult::Topic { created } => {
-            let status = if created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            Ok((status, Json(info(&s, topic).await?)))
-        }
-        OpResult::Error(e) => Err(e.into()),
-        other => Err(ApiError::internal(format!("unexpected result {other:?}"))),
-    }
+    Ok((status, Json(info(&s, topic).await?)))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -153,7 +151,7 @@ pub struct Deleted {
 
 /// Delete a topic and its messages.
 #[utoipa::path(delete, path = "/v1/topics/{topic}", tag = "topics", params(("topic" = String, Path)),
-    responses((status = 200, body = Deleted), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Deleted), Invalid, Auth, Missing, Unavailable, Unknown, Internal))]
 pub async fn delete(
     State(s): State<AppState>,
     caller: Caller,
@@ -161,19 +159,17 @@ pub async fn delete(
 ) -> Result<Json<Deleted>, ApiError> {
     caller.require(Role::Admin)?;
     topic_name(&topic)?;
-    match s
-        .node
+    let deleted = s
         .writer
-        .submit(Op::DeleteTopic {
+        .delete_topic(DeleteTopic {
             topic: topic.clone(),
         })
-        .await?
-    {
-        OpResult::Deleted { existed: true } => Ok(Json(Deleted {
-            name: topic,
-            deleted: true,
-        })),
-        OpResult::Deleted { existed: false } => Err(ApiError::topic_not_found(&topic)),
-        other => Err(ApiError::internal(format!("unexpected result {other:?}"))),
+        .await?;
+    if !deleted.existed {
+        return Err(ApiError::topic_not_found(&topic));
     }
+    Ok(Json(Deleted {
+        name: topic,
+        deleted: true,
+    }))
 }

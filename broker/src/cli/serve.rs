@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use jumpnet_broker::command::Retention;
 use jumpnet_broker::config::{self, Config};
-use jumpnet_broker::raft::command::Retention;
 
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {

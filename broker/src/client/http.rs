@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{Client, Retry};
-use crate::{Error, Result};
+use super::{Error, Result};
 
 /// The SPEC §3 error body.
 #[derive(serde::Deserialize)]

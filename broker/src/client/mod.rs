@@ -7,7 +7,7 @@
 //! answers a retry with the first result), which is what [`Producer`] does.
 //!
 //! ```no_run
-//! # async fn demo() -> jumpnet_broker::Result<()> {
+//! # async fn demo() -> jumpnet_broker::client::Result<()> {
 //! use jumpnet_broker::client::{Client, Producer};
 //! let client = Client::builder(["http://127.0.0.1:9090", "http://127.0.0.1:9091"]).build()?;
 //! let producer = Producer::new(client.clone());
@@ -16,6 +16,7 @@
 //! # Ok(()) }
 //! ```
 
+mod error;
 mod http;
 mod sse;
 mod types;
@@ -27,9 +28,8 @@ use std::time::Duration;
 use futures::Stream;
 use serde_json::json;
 
+pub use error::{Error, Result};
 pub use types::*;
-
-use crate::{Error, Result};
 
 /// Connection settings; see [`Client::builder`].
 pub struct ClientBuilder {

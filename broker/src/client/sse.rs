@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 
 use super::{enc, Client, Message};
-use crate::{Error, Result};
+use super::{Error, Result};
 
 pub(super) fn follow(
     client: Client,

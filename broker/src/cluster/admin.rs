@@ -1,15 +1,19 @@
 //! Membership administration (SPEC §3 admin endpoints, `--join`): executed on the leader, one
-//! change at a time; any node accepts the call and forwards it.
+//! change at a time; any node accepts the call and forwards it. The front doors call one typed
+//! function per call ([`Node::add_learner`], [`Node::promote`], ...), each answering the cluster
+//! view once the change is done.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use openraft::ChangeMembers;
 
-use super::{ClusterError, ClusterView, Node};
-use crate::raft::command::{Op, OpResult};
-use crate::raft::network::{AdminRequest, AdminResponse, RpcRequest, RpcResponse};
+use super::propose::from_write;
+use super::rpc::{Admin, AdminRequest, AdminResponse};
+use super::{ClusterView, Node};
+use crate::command::{AssignNodeId, Request, SetClusterId};
 use crate::raft::{NodeAddr, NodeId};
+use crate::write::{propose_one, single_reply, MembershipError, WriteError};
 
 /// A learner this close to the leader's log counts as caught up.
 const CAUGHT_UP_ENTRIES: u64 = 64;
@@ -17,43 +21,110 @@ const PROMOTE_WAIT: Duration = Duration::from_secs(10);
 
 /// Why [`Node::wait_caught_up`] gave up.
 pub enum CatchUp {
-    NotLeader(ClusterError),
+    NotLeader(WriteError),
     /// Still behind by this many entries (`None`: no replication progress known yet).
     Behind(Option<u64>),
 }
 
+/// What an admin request answers: `ReserveId` a node id, the others the view after the change.
+pub trait AdminReply: Sized {
+    /// `None`: an answer of another kind.
+    fn take(r: AdminResponse) -> Option<Self>;
+}
+
+impl AdminReply for ClusterView {
+    fn take(r: AdminResponse) -> Option<Self> {
+        match r {
+            AdminResponse::View(v) => Some(v),
+            AdminResponse::NodeId(_) => None,
+        }
+    }
+}
+
+/// Passed through as it is (the answer to a peer's `AdminAny`).
+impl AdminReply for AdminResponse {
+    fn take(r: AdminResponse) -> Option<Self> {
+        Some(r)
+    }
+}
+
+impl AdminReply for NodeId {
+    fn take(r: AdminResponse) -> Option<Self> {
+        match r {
+            AdminResponse::NodeId(id) => Some(id),
+            AdminResponse::View(_) => None,
+        }
+    }
+}
+
+/// The typed answer of an admin request: the one place an [`AdminResponse`] is matched.
+pub(crate) fn admin_reply<T: AdminReply>(r: AdminResponse) -> Result<T, WriteError> {
+    let kind = match &r {
+        AdminResponse::NodeId(id) => format!("node id {id}"),
+        AdminResponse::View(_) => "a cluster view".to_string(),
+    };
+    T::take(r).ok_or_else(|| {
+        WriteError::Internal(format!(
+            "an admin call for a {} was answered with {kind}",
+            std::any::type_name::<T>()
+        ))
+    })
+}
+
+/// The initialized cluster, from `POST /v1/cluster/init`.
+#[derive(Debug, Clone)]
+pub struct Initialized {
+    pub cluster_id: String,
+    pub leader_id: NodeId,
+}
+
 impl Node {
-    /// Run an admin request on the leader, wherever it was received.
-    pub async fn admin(&self, req: AdminRequest) -> Result<AdminResponse, ClusterError> {
-        if self.is_leader() {
-            match self.admin_local(req.clone()).await {
-                Err(ClusterError::NotLeader { .. }) => {}
-                other => return other,
-            }
-        }
-        match self
-            .call_leader(RpcRequest::Admin(req), self.config.commit_timeout * 2)
-            .await?
-        {
-            RpcResponse::Admin(r) => r,
-            _ => Err(ClusterError::Internal(
-                "unexpected answer to an admin call".into(),
-            )),
-        }
+    /// Add a learner (idempotent for the same addresses).
+    pub async fn add_learner(&self, id: NodeId, node: NodeAddr) -> Result<ClusterView, WriteError> {
+        self.admin(AdminRequest::AddLearner { id, node }).await
+    }
+
+    /// Promote a caught-up learner to voter (idempotent for a voter).
+    pub async fn promote(&self, id: NodeId) -> Result<ClusterView, WriteError> {
+        self.admin(AdminRequest::Promote { id }).await
+    }
+
+    /// Remove a member from Raft (idempotent).
+    pub async fn remove_member(&self, id: NodeId) -> Result<ClusterView, WriteError> {
+        self.admin(AdminRequest::Remove { id }).await
+    }
+
+    /// Hand leadership to voter `to`; the view names the new leader.
+    pub async fn transfer_leader(&self, to: NodeId) -> Result<ClusterView, WriteError> {
+        self.admin(AdminRequest::TransferLeader { to }).await
     }
 
     /// The leader's view of the cluster (replication progress known), else this node's own.
     pub async fn cluster_view(&self) -> ClusterView {
         match self.admin(AdminRequest::View).await {
-            Ok(AdminResponse::View(v)) => v,
-            _ => self.local_view(),
+            Ok(v) => v,
+            Err(_) => self.local_view(),
         }
     }
 
+    /// Run an admin request on the leader, wherever it was received, with its typed answer.
+    pub(crate) async fn admin<T: AdminReply>(&self, req: AdminRequest) -> Result<T, WriteError> {
+        if self.is_leader() {
+            match self.admin_local(req.clone()).await {
+                Err(WriteError::NotLeader { .. }) => {}
+                other => return admin_reply(other?),
+            }
+        }
+        let answer = self
+            .call_leader(Admin(req), self.config.commit_timeout * 2)
+            .await??;
+        admin_reply(answer)
+    }
+
     /// Execute on this node, which must be the leader.
-    pub async fn admin_local(&self, req: AdminRequest) -> Result<AdminResponse, ClusterError> {
+    pub(crate) async fn admin_local(&self, req: AdminRequest) -> Result<AdminResponse, WriteError> {
         if !self.is_leader() {
-            return Err(ClusterError::NotLeader {
+            return Err(WriteError::NotLeader {
                 leader: self.leader_id(),
             });
         }
@@ -61,30 +132,23 @@ impl Node {
             return Ok(AdminResponse::View(self.local_view()));
         }
         let _one_at_a_time = self.admin_lock.lock().await;
-        match req {
-            AdminRequest::View => unreachable!("answered above"),
-            AdminRequest::ReserveId { raft_addr } => match self
-                .propose_local(vec![Op::AssignNodeId { raft_addr }])
-                .await?
-                .0
-                .pop()
-            {
-                Some(OpResult::NodeId { node_id }) => Ok(AdminResponse::NodeId(node_id)),
-                other => Err(ClusterError::Internal(format!(
-                    "unexpected result {other:?}"
-                ))),
-            },
+        let view = match req {
+            AdminRequest::View => self.local_view(),
+            AdminRequest::ReserveId { raft_addr } => {
+                let assigned = self.propose_here(AssignNodeId { raft_addr }).await?;
+                return Ok(AdminResponse::NodeId(assigned.node_id));
+            }
             AdminRequest::AddLearner { id, node } => {
-                self.add_learner(id, node).await?;
-                Ok(AdminResponse::View(self.local_view()))
+                self.change_add_learner(id, node).await?;
+                self.local_view()
             }
             AdminRequest::Promote { id } => {
-                self.promote(id).await?;
-                Ok(AdminResponse::View(self.local_view()))
+                self.change_promote(id).await?;
+                self.local_view()
             }
             AdminRequest::Remove { id } => {
-                self.remove_member(id).await?;
-                Ok(AdminResponse::View(self.local_view()))
+                self.change_remove(id).await?;
+                self.local_view()
             }
             AdminRequest::TransferLeader { to } => {
                 let leader = self
@@ -92,20 +156,28 @@ impl Node {
                     .await?;
                 let mut view = self.local_view();
                 view.leader_id = Some(leader);
-                Ok(AdminResponse::View(view))
+                view
             }
-        }
+        };
+        Ok(AdminResponse::View(view))
     }
 
-    async fn add_learner(&self, id: NodeId, node: NodeAddr) -> Result<(), ClusterError> {
+    /// Propose one command on this node, which must lead (no forwarding: the caller is the
+    /// leader's own admin code, holding the admin lock).
+    async fn propose_here<C: Request>(&self, c: C) -> Result<C::Reply, WriteError> {
+        single_reply::<C>(self.propose_local(vec![c.into()]).await?)
+    }
+
+    async fn change_add_learner(&self, id: NodeId, node: NodeAddr) -> Result<(), WriteError> {
         if let Some(existing) = self.member_addr(id) {
             if existing == node {
                 return Ok(());
             }
-            return Err(ClusterError::conflict(
-                "member_exists",
-                format!("node {id} is already a member with different addresses ({existing})"),
-            ));
+            return Err(MembershipError::MemberExists {
+                id,
+                existing: existing.to_string(),
+            }
+            .into());
         }
         if let Some((other, _)) = self
             .metrics_now()
@@ -114,43 +186,40 @@ impl Node {
             .nodes()
             .find(|(_, a)| a.raft_addr == node.raft_addr)
         {
-            return Err(ClusterError::conflict(
-                "address_in_use",
-                format!("node {other} already uses raft address {}", node.raft_addr),
-            ));
+            return Err(MembershipError::AddressInUse {
+                other: *other,
+                raft_addr: node.raft_addr,
+            }
+            .into());
         }
         tracing::info!(id, %node, "adding learner");
         self.raft
             .change_membership(ChangeMembers::AddNodes(BTreeMap::from([(id, node)])), true)
             .await
-            .map_err(ClusterError::from_write)?;
+            .map_err(from_write)?;
         Ok(())
     }
 
-    async fn promote(&self, id: NodeId) -> Result<(), ClusterError> {
+    async fn change_promote(&self, id: NodeId) -> Result<(), WriteError> {
         let m = self.metrics_now();
         let membership = m.membership_config.membership();
         if membership.get_node(&id).is_none() {
-            return Err(ClusterError::not_found(
-                "unknown_member",
-                format!("node {id} is not a member; add it as a learner first"),
-            ));
+            return Err(MembershipError::UnknownMember { id }.into());
         }
         if membership.voter_ids().any(|v| v == id) {
             return Ok(());
         }
-        self.wait_caught_up(id, CAUGHT_UP_ENTRIES, PROMOTE_WAIT).await.map_err(|e| match e {
-            CatchUp::NotLeader(e) => e,
-            CatchUp::Behind(lag) => ClusterError::conflict(
-                "learner_lagging",
-                format!("node {id} is not caught up with the leader (behind by {lag:?} entries); try again"),
-            ),
-        })?;
+        self.wait_caught_up(id, CAUGHT_UP_ENTRIES, PROMOTE_WAIT)
+            .await
+            .map_err(|e| match e {
+                CatchUp::NotLeader(e) => e,
+                CatchUp::Behind(behind) => MembershipError::LearnerLagging { id, behind }.into(),
+            })?;
         tracing::info!(id, "promoting learner to voter");
         self.raft
             .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
             .await
-            .map_err(ClusterError::from_write)?;
+            .map_err(from_write)?;
         Ok(())
     }
 
@@ -180,7 +249,7 @@ impl Node {
                 )
             };
             if !leading {
-                return Err(CatchUp::NotLeader(ClusterError::NotLeader {
+                return Err(CatchUp::NotLeader(WriteError::NotLeader {
                     leader: self.leader_id(),
                 }));
             }
@@ -196,79 +265,87 @@ impl Node {
         }
     }
 
-    async fn remove_member(&self, id: NodeId) -> Result<(), ClusterError> {
+    async fn change_remove(&self, id: NodeId) -> Result<(), WriteError> {
         let m = self.metrics_now();
         let membership = m.membership_config.membership();
         if membership.get_node(&id).is_none() {
             return Ok(());
         }
         let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
-        if voters.contains(&id) {
+        let change = if voters.contains(&id) {
             if voters.len() == 1 {
-                return Err(ClusterError::conflict(
-                    "last_voter",
-                    format!("node {id} is the only voter; a cluster cannot remove its last voter"),
-                ));
+                return Err(MembershipError::LastVoter { id }.into());
             }
             tracing::info!(id, "removing voter");
-            self.raft
-                .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false)
-                .await
-                .map_err(ClusterError::from_write)?;
+            ChangeMembers::RemoveVoters(BTreeSet::from([id]))
         } else {
             tracing::info!(id, "removing learner");
-            self.raft
-                .change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false)
-                .await
-                .map_err(ClusterError::from_write)?;
-        }
+            ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+        };
+        self.raft
+            .change_membership(change, false)
+            .await
+            .map_err(from_write)?;
         Ok(())
     }
 
     /// `POST /v1/cluster/init`: bootstrap a one-voter cluster of this node (managed mode).
-    pub async fn init_cluster(&self) -> Result<String, ClusterError> {
+    pub async fn init_cluster(&self) -> Result<Initialized, WriteError> {
         let initialized = self
             .raft
             .is_initialized()
             .await
-            .map_err(|e| ClusterError::Unavailable(e.to_string()))?;
+            .map_err(|e| WriteError::Unavailable(e.to_string()))?;
         if initialized {
-            let id = self.store.cluster_id().ok().flatten();
-            return Err(ClusterError::conflict(
-                "already_initialized",
-                format!(
-                    "this node already belongs to cluster {}",
-                    id.as_deref().unwrap_or("(id not yet recorded)")
-                ),
-            ));
+            return Err(MembershipError::AlreadyInitialized {
+                cluster_id: self.cluster_id(),
+            }
+            .into());
         }
         self.bootstrap().await?;
-        self.ensure_cluster_id().await
+        let cluster_id = self.ensure_cluster_id().await?;
+        Ok(Initialized {
+            cluster_id,
+            leader_id: self.leader_id().unwrap_or(self.id),
+        })
     }
 
     /// Initialize Raft with this node as the only voter.
-    pub async fn bootstrap(&self) -> Result<(), ClusterError> {
+    pub async fn bootstrap(&self) -> Result<(), WriteError> {
         tracing::info!(id = self.id, addr = %self.addr, "bootstrapping a new cluster");
         self.raft
             .initialize(BTreeMap::from([(self.id, self.addr.clone())]))
             .await
-            .map_err(|e| ClusterError::conflict("already_initialized", e.to_string()))
+            .map_err(|e| {
+                tracing::info!(error = %e, "not bootstrapping");
+                MembershipError::AlreadyInitialized {
+                    cluster_id: self.cluster_id(),
+                }
+                .into()
+            })
     }
 
     /// The cluster id, recording a fresh one through the log if the cluster has none yet.
-    pub async fn ensure_cluster_id(&self) -> Result<String, ClusterError> {
-        if let Ok(Some(id)) = self.store.cluster_id() {
+    pub async fn ensure_cluster_id(&self) -> Result<String, WriteError> {
+        if let Some(id) = self.cluster_id() {
             return Ok(id);
         }
         let fresh = uuid::Uuid::new_v4().to_string();
-        let (results, _) = self
-            .propose(vec![Op::SetClusterId { cluster_id: fresh }])
-            .await?;
-        match results.into_iter().next() {
-            Some(OpResult::ClusterId { cluster_id }) => Ok(cluster_id),
-            other => Err(ClusterError::Internal(format!(
-                "unexpected result {other:?}"
-            ))),
-        }
+        let set = propose_one(self, SetClusterId { cluster_id: fresh }).await?;
+        Ok(set.cluster_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_answers_are_typed_and_a_mismatch_is_internal() {
+        assert_eq!(admin_reply::<NodeId>(AdminResponse::NodeId(4)), Ok(4));
+        assert!(matches!(
+            admin_reply::<ClusterView>(AdminResponse::NodeId(4)),
+            Err(WriteError::Internal(m)) if m.contains("ClusterView") && m.contains("node id 4")
+        ));
     }
 }

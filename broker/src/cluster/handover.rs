@@ -8,9 +8,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::admin::CatchUp;
-use super::{ClusterError, Node};
-use crate::raft::network::RpcRequest;
+use super::rpc;
+use super::Node;
 use crate::raft::NodeId;
+use crate::write::{MembershipError, WriteError};
 
 const NUDGE_EVERY: Duration = Duration::from_millis(40);
 
@@ -20,7 +21,7 @@ impl Node {
         &self,
         to: NodeId,
         catch_up: Duration,
-    ) -> Result<NodeId, ClusterError> {
+    ) -> Result<NodeId, WriteError> {
         if to == self.id {
             return Ok(self.id);
         }
@@ -31,14 +32,11 @@ impl Node {
             .voter_ids()
             .any(|v| v == to)
         {
-            return Err(ClusterError::invalid(
-                "not_a_voter",
-                format!("node {to} is not a voter; only voters can lead"),
-            ));
+            return Err(MembershipError::NotAVoter { id: to }.into());
         }
-        let target = self.member_addr(to).ok_or_else(|| {
-            ClusterError::not_found("unknown_member", format!("node {to} is not a member"))
-        })?;
+        let target = self
+            .member_addr(to)
+            .ok_or(MembershipError::UnknownMember { id: to })?;
 
         self.transferring.store(true, Ordering::Release);
         let result = async {
@@ -46,7 +44,7 @@ impl Node {
                 .await
                 .map_err(|e| match e {
                     CatchUp::NotLeader(e) => e,
-                    CatchUp::Behind(_) => ClusterError::Timeout(format!(
+                    CatchUp::Behind(_) => WriteError::Timeout(format!(
                         "node {to} did not catch up with the leader in time"
                     )),
                 })?;
@@ -54,15 +52,18 @@ impl Node {
             self.raft.runtime_config().elect(false);
             let deadline = tokio::time::Instant::now() + self.config.election_timeout * 8;
             loop {
-                let _ = self
-                    .pool
-                    .call(&target.raft_addr, &RpcRequest::TimeoutNow, NUDGE_EVERY * 4)
-                    .await;
+                let _ = rpc::call(
+                    &self.pool,
+                    &target.raft_addr,
+                    rpc::TimeoutNow,
+                    NUDGE_EVERY * 4,
+                )
+                .await;
                 self.wait_leader_change(self.id, NUDGE_EVERY).await;
                 match self.leader_id() {
                     Some(l) if l != self.id => return Ok(l),
                     _ if tokio::time::Instant::now() >= deadline => {
-                        return Err(ClusterError::Timeout(format!(
+                        return Err(WriteError::Timeout(format!(
                             "node {to} did not take over leadership in time"
                         )))
                     }
@@ -113,11 +114,11 @@ impl Node {
     }
 
     /// On the target of a hand-over: campaign now.
-    pub async fn on_timeout_now(&self) -> Result<(), ClusterError> {
+    pub async fn on_timeout_now(&self) -> Result<(), WriteError> {
         self.raft
             .trigger()
             .elect()
             .await
-            .map_err(|e| ClusterError::Unavailable(e.to_string()))
+            .map_err(|e| WriteError::Unavailable(e.to_string()))
     }
 }

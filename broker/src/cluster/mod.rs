@@ -1,65 +1,84 @@
-//! A running node and its life in the cluster: identity, start-up (bootstrap, join, managed),
-//! membership administration, routing of writes and reads to the leader, leadership hand-over,
-//! and the duties only the leader performs (cluster id, retention).
+//! The running node and its life in the cluster: wiring ([`start`]), joining ([`join`]), getting
+//! commands committed wherever the leader is ([`propose`]), membership administration
+//! ([`admin`]), leadership hand-over ([`handover`]), the leader's periodic duties ([`duties`]),
+//! gauges ([`gauges`]) and the shutdown sequence ([`lifecycle`]).
 //!
 //! ```text
-//!  api/ ──▶ Node::{publish via write::Writer, read_barrier, admin} ──▶ leader? ── yes ─▶ openraft
-//!                                                                     └─ no ─▶ raft port RPC to the leader
+//!  front doors ─▶ write::Writer ─▶ Node as write::Propose (propose.rs) ─▶ leader? ─ yes ─▶ openraft client_write
+//!                                                                           └─ no ─▶ rpc::Forward over peer/ to the leader,
+//!                                                                                    whose rpc_handler.rs proposes it locally
+//!  admin calls ─▶ admin.rs ─▶ on the leader, or rpc::Admin to it
 //! ```
+//!
+//! The raft port carries the messages of [`rpc`] (openraft's own through [`raft_network`]); the
+//! transport under it ([`crate::peer`]) knows nothing of them.
 
 pub mod admin;
-pub mod error;
+pub mod duties;
+pub mod gauges;
 pub mod handover;
 pub mod identity;
-pub mod leader;
-pub mod observe;
+pub mod join;
+pub mod lifecycle;
+pub mod propose;
+pub mod raft_network;
 pub mod rpc;
+pub mod rpc_handler;
 pub mod start;
+pub mod status;
 pub mod view;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
-pub use error::ClusterError;
+pub use lifecycle::Lifecycle;
 pub use view::{ClusterView, MemberView};
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::raft::network::{PeerPool, RpcFailure, RpcRequest, RpcResponse};
+use crate::peer::PeerPool;
 use crate::raft::{NodeAddr, NodeId, Raft, RaftMetrics};
 use crate::topics::TopicStore;
-use crate::write::Writer;
 
+/// One node: its Raft instance, its storage and its peers. Built by [`start::start`]; the front
+/// doors reach it through `write::Writer` and the methods of this module.
 pub struct Node {
-    pub id: NodeId,
-    pub addr: NodeAddr,
-    pub raft: Raft,
-    pub store: TopicStore,
-    pub db: sled::Db,
-    pub pool: Arc<PeerPool>,
-    pub config: Arc<Config>,
-    pub metrics: Metrics,
-    pub writer: Writer,
+    pub(crate) id: NodeId,
+    pub(crate) addr: NodeAddr,
+    pub(crate) raft: Raft,
+    pub(crate) store: TopicStore,
+    pub(crate) db: sled::Db,
+    pub(crate) pool: Arc<PeerPool>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) metrics: Metrics,
     /// Highest committed index this node learned (from openraft's `save_committed`).
-    pub committed: Arc<AtomicU64>,
-    pub applied: Arc<AtomicU64>,
-    /// Set when shutdown begins: `/readyz` turns 503 and this node hands leadership over.
-    pub shutting_down: AtomicBool,
+    pub(crate) committed: Arc<AtomicU64>,
+    pub(crate) applied: Arc<AtomicU64>,
+    /// The cluster id once this node saw it applied (it never changes after).
+    pub(crate) cluster_id: OnceLock<String>,
+    pub(crate) lifecycle: Lifecycle,
     /// Set on the leader while it hands leadership over: it takes no new writes or reads.
-    pub transferring: AtomicBool,
+    pub(crate) transferring: AtomicBool,
     /// Serializes membership changes on the leader.
     pub(crate) admin_lock: tokio::sync::Mutex<()>,
-    /// Cancelled when the node stops for good: raft port, background tasks.
-    pub shutdown: CancellationToken,
-    /// Cancelled when the API stops taking requests: long-polls and streams end.
-    pub stopping: CancellationToken,
-    pub started: std::time::Instant,
+    pub(crate) started: std::time::Instant,
 }
 
 impl Node {
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// Where peers and clients reach this node.
+    pub fn addr(&self) -> &NodeAddr {
+        &self.addr
+    }
+
+    pub fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+
     pub fn metrics_now(&self) -> RaftMetrics {
         self.raft.metrics().borrow().clone()
     }
@@ -72,6 +91,15 @@ impl Node {
         self.leader_id() == Some(self.id)
     }
 
+    /// The cluster id, once recorded (cached: the sled read happens until it is known).
+    pub fn cluster_id(&self) -> Option<String> {
+        if let Some(id) = self.cluster_id.get() {
+            return Some(id.clone());
+        }
+        let id = self.store.cluster_id().ok().flatten()?;
+        Some(self.cluster_id.get_or_init(|| id).clone())
+    }
+
     /// On the leader: does a majority of the voters (this node included) still answer it? A peer
     /// counts while its last answer is younger than the leader lease (twice the election timeout),
     /// after which the others may have elected someone else.
@@ -82,11 +110,9 @@ impl Node {
         }
         let lease = self.config.election_timeout * 2;
         let voters: Vec<NodeId> = m.membership_config.membership().voter_ids().collect();
-        let reached = voters
-            .iter()
-            .filter(|v| **v == self.id || self.pool.since_contact(**v).is_some_and(|d| d <= lease))
-            .count();
-        reached * 2 > voters.len()
+        quorum_reached(&voters, self.id, |v| {
+            self.pool.since_contact(v).is_some_and(|d| d <= lease)
+        })
     }
 
     /// A member's addresses, from the current membership.
@@ -98,10 +124,6 @@ impl Node {
             .membership()
             .get_node(&id)
             .cloned()
-    }
-
-    pub fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::Acquire)
     }
 
     /// Wait until some leader is known, up to `timeout`.
@@ -117,47 +139,6 @@ impl Node {
                 .is_err()
             {
                 return None;
-            }
-        }
-    }
-
-    /// Send `req` to the current leader's raft port, waiting for one to be elected if needed.
-    /// Requests that can be repeated are retried on a new leader; others are sent once to a
-    /// reachable leader.
-    pub async fn call_leader(
-        &self,
-        req: RpcRequest,
-        timeout: Duration,
-    ) -> Result<RpcResponse, ClusterError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let leader = self
-                .wait_for_leader(remaining.min(election_wait(&self.config)))
-                .await
-                .ok_or(ClusterError::NoLeader)?;
-            let addr = self.member_addr(leader).ok_or(ClusterError::NoLeader)?;
-            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match self.pool.call(&addr.raft_addr, &req, remaining).await {
-                Ok(resp) => return Ok(resp),
-                Err(RpcFailure::Unreachable(e)) => {
-                    tracing::debug!(leader, error = %e, "leader unreachable; waiting for the cluster to move on");
-                    if tokio::time::Instant::now() >= deadline {
-                        return Err(ClusterError::NoLeader);
-                    }
-                    self.wait_leader_change(leader, remaining.min(election_wait(&self.config)))
-                        .await;
-                }
-                Err(RpcFailure::Timeout) => {
-                    return Err(ClusterError::Timeout(
-                        "the leader did not answer in time".into(),
-                    ))
-                }
-                Err(e) => {
-                    return Err(ClusterError::Unavailable(format!(
-                        "forwarding to the leader failed: {e}"
-                    )))
-                }
             }
         }
     }
@@ -181,43 +162,12 @@ impl Node {
         })
         .await;
     }
+}
 
-    /// Linearizable read barrier: returns once this node applied everything committed before the call.
-    pub async fn read_barrier(&self) -> Result<(), ClusterError> {
-        let index = if self.is_leader() {
-            self.local_read_index().await?
-        } else {
-            match self
-                .call_leader(RpcRequest::ReadIndex, self.config.commit_timeout)
-                .await?
-            {
-                RpcResponse::ReadIndex(r) => r?,
-                _ => {
-                    return Err(ClusterError::Internal(
-                        "unexpected answer to read_index".into(),
-                    ))
-                }
-            }
-        };
-        self.raft
-            .wait(Some(self.config.commit_timeout))
-            .applied_index_at_least(Some(index), "read barrier")
-            .await
-            .map_err(|e| ClusterError::Timeout(format!("waiting to apply up to {index}: {e}")))?;
-        Ok(())
-    }
-
-    /// On the leader: confirm leadership with a quorum and answer the index reads must wait for.
-    pub async fn local_read_index(&self) -> Result<u64, ClusterError> {
-        if self.transferring.load(Ordering::Acquire) {
-            return Err(ClusterError::NotLeader { leader: None });
-        }
-        match self.raft.ensure_linearizable().await {
-            Ok(Some(l)) => Ok(l.index),
-            Ok(None) => Ok(0),
-            Err(e) => Err(ClusterError::from_read(e)),
-        }
-    }
+/// A majority of `voters` answers: `me` always, the others when `reached` says so.
+fn quorum_reached(voters: &[NodeId], me: NodeId, reached: impl Fn(NodeId) -> bool) -> bool {
+    let n = voters.iter().filter(|v| **v == me || reached(**v)).count();
+    n * 2 > voters.len()
 }
 
 /// How long to wait for an election: a few election timeouts.
@@ -229,4 +179,20 @@ pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quorum_reached;
+
+    #[test]
+    fn a_leader_needs_a_strict_majority_of_voters_counting_itself() {
+        assert!(quorum_reached(&[1], 1, |_| false));
+        assert!(!quorum_reached(&[1, 2], 1, |_| false));
+        assert!(quorum_reached(&[1, 2], 1, |_| true));
+        assert!(!quorum_reached(&[1, 2, 3], 1, |_| false));
+        assert!(quorum_reached(&[1, 2, 3], 1, |v| v == 3));
+        assert!(!quorum_reached(&[1, 2, 3, 4], 1, |v| v == 3));
+        assert!(quorum_reached(&[1, 2, 3, 4, 5], 1, |v| v >= 4));
+    }
 }

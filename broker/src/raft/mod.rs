@@ -1,23 +1,22 @@
-//! Consensus: the openraft type configuration and the three pieces openraft needs from us.
+//! Consensus storage: the openraft type configuration and the storage openraft needs from us.
 //!
 //! ```text
-//!            client_write(Command)                       append + fsync (group commit)
-//!  write/ ─────────────────────────▶ openraft core ─────────────────────────────▶ log_store.rs
-//!                                       │   ▲  AppendEntries / Vote / Snapshot       (sled "raft_log",
-//!                                       │   └──────────── network/ ◀───▶ peers        "raft_meta")
+//!           client_write(Command)                      append (wal.rs) + fsync (flusher.rs, group commit)
+//!  cluster/ ───────────────────────▶ openraft core ─────────────────────────────▶ log_store.rs
+//!                                       │   ▲  AppendEntries / Vote / Snapshot       (raft/ files, sled
+//!                                       │   └── cluster/raft_network.rs over peer/   "raft_meta")
 //!                                       ▼ committed entries
 //!                              state_machine.rs ──▶ topics/ (segment files + sled "sm" metadata)
 //!                                       └──▶ snapshot.rs (streamed from the segments to peers)
 //! ```
 //!
-//! The Raft log and vote live in their own sled trees and are fsynced before openraft is told they
-//! are stored. The state machine keeps messages in segment files and metadata in a third tree;
-//! openraft's "build a snapshot" is a checkpoint that makes it durable so the log can be purged.
+//! The Raft log lives in checksummed files and the vote in sled; both are fsynced before openraft
+//! is told they are stored. The state machine keeps messages in segment files and metadata in a
+//! sled tree; openraft's "build a snapshot" is a checkpoint that makes it durable so the log can
+//! be purged. The network openraft needs is the app's peer protocol (`cluster/raft_network.rs`).
 
-pub mod command;
 pub mod flusher;
 pub mod log_store;
-pub mod network;
 pub mod snapshot;
 pub mod state_machine;
 pub mod wal;
@@ -26,7 +25,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use command::{Command, Op, OpError, OpResult, Response};
+// `crate::raft::command` is where wal.rs's tests find the entry type.
+#[cfg(test)]
+pub(crate) use crate::command;
+use crate::command::{Command, Response};
 
 /// Raft node id. Standalone clusters allocate ids through the log; the operator uses pod ordinals.
 pub type NodeId = u64;

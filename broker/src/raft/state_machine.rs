@@ -1,7 +1,9 @@
 //! openraft's state machine over [`TopicStore`]: applies committed entries through
-//! [`crate::topics::apply`], checkpoints when openraft asks for a snapshot (that is what makes the
+//! [`crate::topics::apply`] (on the blocking pool) and publishes them with
+//! [`TopicStore::publish`], checkpoints when openraft asks for a snapshot (that is what makes the
 //! applied state durable and lets openraft purge its log), streams snapshots to followers that
-//! need one, and installs snapshots from the leader.
+//! need one, and installs snapshots from the leader. The durability protocols themselves are the
+//! store's; this file is openraft glue.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,10 +16,11 @@ use openraft::{
 
 use super::flusher::Flusher;
 use super::snapshot::{self, Outgoing, SnapshotData, SnapshotHeader};
-use super::{Entry, LogId, Response, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
-use crate::topics::apply::{encode, Applier};
+use super::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use crate::command::Response;
+use crate::topics::apply::{Applier, At};
 use crate::topics::log::Pinned;
-use crate::topics::{keys, TopicStore};
+use crate::topics::TopicStore;
 
 pub struct StateMachine {
     store: TopicStore,
@@ -64,8 +67,8 @@ impl StateMachine {
         {
             let _ = std::fs::remove_file(entry.path());
         }
-        let last_applied: Option<LogId> = store.get(keys::APPLIED)?.flatten();
-        let membership: StoredMembership = store.get(keys::MEMBERSHIP)?.unwrap_or_default();
+        let (last_applied, membership) = store.raft_state::<Option<LogId>, StoredMembership>()?;
+        let (last_applied, membership) = (last_applied.flatten(), membership.unwrap_or_default());
         let applied_index = Arc::new(AtomicU64::new(last_applied.map_or(0, |l| l.index)));
         Ok(StateMachine {
             store,
@@ -103,22 +106,9 @@ impl StateMachine {
 
     /// Make everything applied so far durable (between two applies, so it is consistent).
     async fn checkpoint(&mut self) -> crate::Result<()> {
-        let extra = vec![
-            (keys::APPLIED.to_vec(), encode(&self.last_applied)),
-            (keys::MEMBERSHIP.to_vec(), encode(&self.membership)),
-        ];
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.checkpoint(extra))
+        self.store
+            .checkpoint(&self.last_applied, &self.membership, self.flusher.flush())
             .await
-            .map_err(|e| crate::Error::Raft(e.to_string()))??;
-        self.flusher
-            .flush()
-            .await
-            .map_err(|e| crate::Error::io("flush the checkpoint", e))?;
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.after_checkpoint())
-            .await
-            .map_err(|e| crate::Error::Raft(e.to_string()))?
     }
 }
 
@@ -151,8 +141,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         EntryPayload::Blank => responses.push(Response::None),
                         EntryPayload::Normal(cmd) => {
                             let mut results = Vec::with_capacity(cmd.ops.len());
+                            let at = At {
+                                index: entry.log_id.index,
+                                ts_ms: cmd.ts_ms,
+                            };
                             for op in cmd.ops {
-                                results.push(a.apply(op, entry.log_id.index, cmd.ts_ms)?);
+                                results.push(a.apply(op, at)?);
                             }
                             responses.push(Response::Ops(results));
                         }
@@ -172,19 +166,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .map_err(|e| sm_err(ErrorVerb::Write, e))?;
 
         // Segment data is written; now readers may see the metadata that points at it.
-        self.store.merge(applied.changes);
-        let logs = self.store.logs();
-        for (topic_id, start) in applied.trims {
-            logs.defer_trim(topic_id, start);
-        }
-        for topic_id in applied.deleted_topics {
-            logs.defer_topic_delete(topic_id);
-        }
+        self.store.publish(applied);
         self.set_applied(last);
         if let Some(m) = membership {
             self.membership = m;
         }
-        self.store.notifier().notify(&applied.touched);
         Ok(responses)
     }
 
@@ -239,23 +225,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 ),
             ));
         }
-        let mut kvs: Vec<(Vec<u8>, Vec<u8>)> = unpacked
-            .kvs
-            .into_iter()
-            .filter(|(k, _)| k != keys::APPLIED && k != keys::MEMBERSHIP && k != keys::DATA_DIR)
-            .collect();
-        kvs.push((keys::APPLIED.to_vec(), encode(&meta.last_log_id)));
-        kvs.push((keys::MEMBERSHIP.to_vec(), encode(&meta.last_membership)));
-        let store = self.store.clone();
-        let old = tokio::task::spawn_blocking(move || store.install(kvs, (name, dir)))
-            .await
-            .map_err(|e| snap_err(ErrorVerb::Write, e))?
-            .map_err(|e| snap_err(ErrorVerb::Write, e))?;
-        self.flusher
-            .flush()
+        self.store
+            .install_snapshot(
+                unpacked.kvs,
+                (name, dir),
+                &meta.last_log_id,
+                &meta.last_membership,
+                self.flusher.flush(),
+            )
             .await
             .map_err(|e| snap_err(ErrorVerb::Write, e))?;
-        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(old)).await;
         self.set_applied(meta.last_log_id);
         self.membership = meta.last_membership.clone();
         tracing::info!(last_log_id = ?meta.last_log_id, "installed snapshot from the leader");
@@ -267,13 +246,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             return Ok(None);
         }
         let header = self.header();
-        let kvs: Vec<(Vec<u8>, Vec<u8>)> = self
+        let kvs = self
             .store
-            .dump()
-            .map_err(|e| snap_err(ErrorVerb::Read, e))?
-            .into_iter()
-            .filter(|(k, _)| k != keys::APPLIED && k != keys::MEMBERSHIP && k != keys::DATA_DIR)
-            .collect();
+            .snapshot_metadata()
+            .map_err(|e| snap_err(ErrorVerb::Read, e))?;
         let pinned = self.store.pin().map_err(|e| snap_err(ErrorVerb::Read, e))?;
         let data = SnapshotData::Outgoing(Outgoing::new(&header, &kvs, pinned));
         Ok(Some(Snapshot {

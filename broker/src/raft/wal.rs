@@ -7,8 +7,9 @@
 //! Appends are plain writes; the fsync thread ([`super::flusher`]) syncs the dirty files before
 //! openraft hears the entries are stored. Truncation cuts the file holding the first removed
 //! entry (and drops later files); purging deletes files whose entries are all purged. A new file
-//! starts once the current one passes `FILE_BYTES`. On open, a torn frame at the tail of the last
-//! file (a crash mid-write) is cut off.
+//! starts once the current one passes `FILE_BYTES`. On open, [`recover`] repairs what a crash can
+//! leave (a torn tail, a torn rotation, files a truncation removed coming back) and refuses to
+//! start on what only corruption can (a bad entry followed by valid ones, entries missing).
 //!
 //! In memory: the position of each entry still in the log — bounded by the snapshot policy, which
 //! purges the log after every checkpoint — and an open handle per file.
@@ -24,6 +25,8 @@ use std::sync::Arc;
 use openraft::RaftLogId;
 
 use super::{Entry, LogId};
+
+mod recover;
 
 const FILE_BYTES: u64 = 16 * 1024 * 1024;
 const MAX_FRAME: u32 = 1 << 30;
@@ -60,6 +63,8 @@ pub struct Wal {
     /// Files written (or created, or cut) since the last sync, by `first`.
     dirty: BTreeMap<u64, Arc<WalFile>>,
     dir_dirty: bool,
+    /// A new file starts once the current one reaches this (`FILE_BYTES`; smaller in tests).
+    file_bytes: u64,
 }
 
 fn path_of(dir: &Path, first: u64) -> PathBuf {
@@ -71,7 +76,8 @@ fn corrupt(msg: String) -> io::Error {
 }
 
 impl Wal {
-    /// Open the log in `dir`, skipping entries at or below `purged`.
+    /// Open the log in `dir`, skipping entries at or below `purged`, repairing what a crash can
+    /// leave behind and refusing what only corruption can (see [`recover`]).
     pub fn open(dir: PathBuf, purged: Option<u64>) -> io::Result<Wal> {
         fs::create_dir_all(&dir)?;
         let mut firsts: Vec<u64> = fs::read_dir(&dir)?
@@ -84,62 +90,55 @@ impl Wal {
             })
             .collect();
         firsts.sort_unstable();
+        let mut scans = Vec::with_capacity(firsts.len());
+        for first in firsts {
+            scans.push(recover::scan(&path_of(&dir, first), first)?);
+        }
+        let plans = recover::plan(&scans, purged, &dir)?;
         let mut wal = Wal {
             dir,
             files: BTreeMap::new(),
             entries: VecDeque::new(),
             dirty: BTreeMap::new(),
             dir_dirty: false,
+            file_bytes: FILE_BYTES,
         };
-        let last_file = firsts.last().copied();
-        for first in firsts {
-            let path = path_of(&wal.dir, first);
-            let file = OpenOptions::new().read(true).write(true).open(&path)?;
-            let bytes = fs::read(&path)?;
-            let mut pos = 0usize;
-            while pos < bytes.len() {
-                match frame_at(&bytes[pos..]) {
-                    Ok(Some((entry, n))) => {
-                        let id = *entry.get_log_id();
-                        if purged.is_none_or(|p| id.index > p) {
-                            if let Some(prev) = wal.entries.back() {
-                                if id.index != prev.log_id.index + 1 {
-                                    return Err(corrupt(format!(
-                                        "{}: entry {} follows {}",
-                                        path.display(),
-                                        id.index,
-                                        prev.log_id.index
-                                    )));
-                                }
-                            }
+        let mut removed = false;
+        for (scan, plan) in scans.into_iter().zip(plans) {
+            let path = path_of(&wal.dir, scan.first);
+            match plan {
+                recover::Plan::Delete(why) => {
+                    tracing::warn!(file = %path.display(), "removing a Raft log file: {why}");
+                    fs::remove_file(&path)?;
+                    removed = true;
+                    continue;
+                }
+                recover::Plan::Keep { cut_at } => {
+                    let file = OpenOptions::new().read(true).write(true).open(&path)?;
+                    if let Some(at) = cut_at {
+                        tracing::warn!(file = %path.display(), at, "cutting a torn entry off the end of the Raft log");
+                        file.set_len(at)?;
+                        file.sync_all()?;
+                    }
+                    for f in scan.frames {
+                        if purged.is_none_or(|p| f.log_id.index > p) {
                             wal.entries.push_back(Slot {
-                                log_id: id,
-                                file: first,
-                                pos: pos as u64,
-                                len: n as u32,
+                                log_id: f.log_id,
+                                file: scan.first,
+                                pos: f.pos,
+                                len: f.len,
                             });
                         }
-                        pos += n;
                     }
-                    // A torn write at the very end of the log: the entry was never acknowledged.
-                    Ok(None) | Err(_) if Some(first) == last_file => {
-                        tracing::warn!(file = %path.display(), at = pos, "cutting a torn entry off the end of the Raft log");
-                        file.set_len(pos as u64)?;
-                        file.sync_all()?;
-                        break;
-                    }
-                    Ok(None) => {
-                        return Err(corrupt(format!(
-                            "{}: truncated entry at {pos} in the middle of the log",
-                            path.display()
-                        )))
-                    }
-                    Err(e) => return Err(corrupt(format!("{}: {e} at {pos}", path.display()))),
+                    let len = AtomicU64::new(file.metadata()?.len());
+                    let first = scan.first;
+                    wal.files
+                        .insert(first, Arc::new(WalFile { first, file, len }));
                 }
             }
-            let len = AtomicU64::new(file.metadata()?.len());
-            wal.files
-                .insert(first, Arc::new(WalFile { first, file, len }));
+        }
+        if removed {
+            File::open(&wal.dir)?.sync_all()?;
         }
         wal.drop_purged_files();
         Ok(wal)
@@ -157,9 +156,22 @@ impl Wal {
         };
         let mut buf = Vec::new();
         let mut slots = Vec::new();
+        if let Some(last) = self.last_log_id().map(|l| l.index) {
+            if first <= last {
+                // openraft's view of the log is the truth: entries it does not know of are stale
+                self.truncate(first)?;
+            } else if first != last + 1 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "appending entry {first} after {last} would leave a gap in the Raft log"
+                    ),
+                ));
+            }
+        }
         let mut file = self.active_for_append(first)?;
         for entry in entries {
-            if buf.len() as u64 + file.len() >= FILE_BYTES && !buf.is_empty() {
+            if buf.len() as u64 + file.len() >= self.file_bytes && !buf.is_empty() {
                 self.write(&file, &buf)?;
                 buf.clear();
                 self.entries.extend(slots.drain(..));
@@ -196,7 +208,7 @@ impl Wal {
     /// The file entry `index` goes to: the last one, or a new one when there is none or it is full.
     fn active_for_append(&mut self, index: u64) -> io::Result<Arc<WalFile>> {
         match self.files.values().next_back() {
-            Some(f) if f.len() < FILE_BYTES => Ok(f.clone()),
+            Some(f) if f.len() < self.file_bytes => Ok(f.clone()),
             _ => self.new_file(index),
         }
     }
@@ -324,13 +336,33 @@ pub fn read_slots(slots: Vec<(Arc<WalFile>, u64, u32, u64)>) -> io::Result<Vec<E
     Ok(out)
 }
 
-fn frame_at(buf: &[u8]) -> Result<Option<(Entry, usize)>, String> {
+/// Why bytes at a position are not an entry.
+#[derive(Debug)]
+enum FrameError {
+    Length(u32),
+    Checksum,
+    /// The checksum holds but bincode cannot read it: never a torn write.
+    Undecodable(String),
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::Length(n) => write!(f, "bad entry length {n}"),
+            FrameError::Checksum => write!(f, "checksum mismatch"),
+            FrameError::Undecodable(e) => write!(f, "undecodable entry: {e}"),
+        }
+    }
+}
+
+/// The length of a checksummed frame at the start of `buf` (`Ok(None)`: `buf` ends inside it).
+fn frame_len(buf: &[u8]) -> Result<Option<usize>, FrameError> {
     if buf.len() < 8 {
         return Ok(None);
     }
     let len = u32::from_be_bytes(buf[..4].try_into().expect("4 bytes"));
     if len == 0 || len > MAX_FRAME {
-        return Err(format!("bad entry length {len}"));
+        return Err(FrameError::Length(len));
     }
     let total = 8 + len as usize;
     if buf.len() < total {
@@ -338,10 +370,17 @@ fn frame_at(buf: &[u8]) -> Result<Option<(Entry, usize)>, String> {
     }
     let crc = u32::from_be_bytes(buf[4..8].try_into().expect("4 bytes"));
     if crc32fast::hash(&buf[8..total]) != crc {
-        return Err("checksum mismatch".into());
+        return Err(FrameError::Checksum);
     }
+    Ok(Some(total))
+}
+
+fn frame_at(buf: &[u8]) -> Result<Option<(Entry, usize)>, FrameError> {
+    let Some(total) = frame_len(buf)? else {
+        return Ok(None);
+    };
     let entry =
-        bincode::deserialize(&buf[8..total]).map_err(|e| format!("undecodable entry: {e}"))?;
+        bincode::deserialize(&buf[8..total]).map_err(|e| FrameError::Undecodable(e.to_string()))?;
     Ok(Some((entry, total)))
 }
 
@@ -389,6 +428,188 @@ mod tests {
             openraft::LogId::new(openraft::CommittedLeaderId::new(2, 1), 10)
         );
         assert_eq!(w.last_log_id().unwrap().index, 12);
+    }
+
+    fn open(dir: &Path) -> io::Result<Wal> {
+        Wal::open(dir.to_path_buf(), None)
+    }
+
+    fn indexes(w: &Wal) -> Vec<(u64, u64)> {
+        w.read(0, u64::MAX)
+            .unwrap()
+            .iter()
+            .map(|e| (e.log_id.leader_id.term, e.log_id.index))
+            .collect()
+    }
+
+    fn wal_files(dir: &Path) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn cut_tail(path: &Path, bytes: u64) {
+        let f = OpenOptions::new().write(true).open(path).unwrap();
+        let len = f.metadata().unwrap().len();
+        f.set_len(len - bytes).unwrap();
+    }
+
+    /// Entries 1..=`n` of term 1, one file each from entry `own_files_from` on (a rotation per
+    /// entry), the ones before in the first file.
+    fn rotated(dir: &Path, n: u64, own_files_from: u64) {
+        let mut w = open(dir).unwrap();
+        w.append((1..own_files_from).map(|i| entry(1, i))).unwrap();
+        w.file_bytes = 1;
+        w.append((own_files_from..=n).map(|i| entry(1, i))).unwrap();
+    }
+
+    #[test]
+    fn corruption_followed_by_valid_entries_refuses_to_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = open(dir.path()).unwrap();
+        w.append((1..=10).map(|i| entry(1, i))).unwrap();
+        let (_, pos, len, _) = w.locate(3, 4)[0].clone();
+        drop(w);
+        let path = path_of(dir.path(), 1);
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[(pos + len as u64 - 2) as usize] ^= 0x40; // bit rot inside entry 3
+        fs::write(&path, &bytes).unwrap();
+        let err = open(dir.path()).err().expect("must refuse");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("valid entries follow it"), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), bytes, "nothing was cut");
+    }
+
+    #[test]
+    fn a_checksummed_entry_that_does_not_decode_refuses_to_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = open(dir.path()).unwrap();
+        w.append((1..=3).map(|i| entry(1, i))).unwrap();
+        drop(w);
+        let payload = [0xffu8; 24];
+        let mut frame = (payload.len() as u32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&crc32fast::hash(&payload).to_be_bytes());
+        frame.extend_from_slice(&payload);
+        let path = path_of(dir.path(), 1);
+        let mut bytes = fs::read(&path).unwrap();
+        bytes.extend_from_slice(&frame);
+        fs::write(&path, bytes).unwrap();
+        let err = open(dir.path()).err().expect("must refuse");
+        assert!(err.to_string().contains("does not decode"), "{err}");
+    }
+
+    #[test]
+    fn a_torn_rotation_with_an_empty_new_file_is_repaired() {
+        let dir = tempfile::tempdir().unwrap();
+        rotated(dir.path(), 6, 6);
+        let files = wal_files(dir.path());
+        assert_eq!(files.len(), 2);
+        // the crash hit while the rotation wrote: the old file's tail torn, the new one empty
+        cut_tail(&files[0], 3);
+        fs::write(&files[1], b"").unwrap();
+        let w = open(dir.path()).unwrap();
+        assert_eq!(indexes(&w), (1..=4).map(|i| (1, i)).collect::<Vec<_>>());
+        assert_eq!(wal_files(dir.path()), vec![files[0].clone()]);
+        drop(w);
+        let mut w = open(dir.path()).unwrap();
+        w.append((5..=7).map(|i| entry(2, i))).unwrap();
+        assert_eq!(w.last_log_id().unwrap().index, 7);
+    }
+
+    #[test]
+    fn a_torn_rotation_drops_the_newer_file_that_follows_the_torn_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        rotated(dir.path(), 6, 6);
+        let files = wal_files(dir.path());
+        cut_tail(&files[0], 3); // entry 5 torn; entry 6 in the new file was never acknowledged
+        let w = open(dir.path()).unwrap();
+        assert_eq!(w.last_log_id().unwrap().index, 4);
+        assert_eq!(wal_files(dir.path()).len(), 1);
+    }
+
+    #[test]
+    fn a_torn_entry_in_an_older_file_refuses_to_open() {
+        let dir = tempfile::tempdir().unwrap();
+        rotated(dir.path(), 8, 6);
+        let files = wal_files(dir.path());
+        assert_eq!(files.len(), 4);
+        cut_tail(&files[0], 3);
+        let err = open(dir.path()).err().expect("must refuse");
+        assert!(err.to_string().contains("newer files follow it"), "{err}");
+    }
+
+    #[test]
+    fn files_a_truncation_removed_coming_back_are_dropped() {
+        for rewritten_to in [9, 5] {
+            let dir = tempfile::tempdir().unwrap();
+            rotated(dir.path(), 10, 6);
+            let saved: Vec<(PathBuf, Vec<u8>)> = wal_files(dir.path())[1..]
+                .iter()
+                .map(|p| (p.clone(), fs::read(p).unwrap()))
+                .collect();
+            let mut w = open(dir.path()).unwrap();
+            w.truncate(4).unwrap();
+            w.append((4..=rewritten_to).map(|i| entry(2, i))).unwrap();
+            drop(w);
+            // power lost before the directory was synced: the removed files are back
+            for (p, b) in &saved {
+                fs::write(p, b).unwrap();
+            }
+            let w = open(dir.path()).unwrap();
+            let want: Vec<(u64, u64)> = (1..=3)
+                .map(|i| (1, i))
+                .chain((4..=rewritten_to).map(|i| (2, i)))
+                .collect();
+            assert_eq!(indexes(&w), want, "rewritten up to {rewritten_to}");
+            assert_eq!(wal_files(dir.path()).len(), 1);
+        }
+    }
+
+    #[test]
+    fn entries_missing_between_files_refuse_to_open() {
+        let dir = tempfile::tempdir().unwrap();
+        rotated(dir.path(), 10, 6);
+        fs::remove_file(path_of(dir.path(), 7)).unwrap();
+        let err = open(dir.path()).err().expect("must refuse");
+        assert!(
+            err.to_string().contains("entries 7..7 are missing"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_zero_filled_tail_is_torn_and_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = open(dir.path()).unwrap();
+        w.append((1..=3).map(|i| entry(1, i))).unwrap();
+        drop(w);
+        let path = path_of(dir.path(), 1);
+        let len = fs::metadata(&path).unwrap().len();
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len + 4096)
+            .unwrap();
+        let w = open(dir.path()).unwrap();
+        assert_eq!(w.last_log_id().unwrap().index, 3);
+        assert_eq!(fs::metadata(&path).unwrap().len(), len);
+    }
+
+    #[test]
+    fn append_replaces_entries_it_overlaps_and_refuses_a_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = open(dir.path()).unwrap();
+        w.append((1..=5).map(|i| entry(1, i))).unwrap();
+        w.append((4..=6).map(|i| entry(2, i))).unwrap();
+        let want: Vec<(u64, u64)> = vec![(1, 1), (1, 2), (1, 3), (2, 4), (2, 5), (2, 6)];
+        assert_eq!(indexes(&w), want);
+        let err = w.append([entry(2, 9)]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(indexes(&w), want);
     }
 
     #[test]

@@ -368,16 +368,6 @@ impl TopicLogs {
             pins: self.pins.clone(),
         }
     }
-
-    /// Bytes in segment files.
-    pub fn total_bytes(&self) -> u64 {
-        self.files
-            .lock()
-            .expect("files lock")
-            .values()
-            .flat_map(|f| f.segments.values())
-            .sum()
-    }
 }
 
 /// Bring one topic directory back to its checkpointed state.

@@ -3,13 +3,14 @@
 //! them (`store`), retention arithmetic, and checkpoints that make applied state durable.
 //!
 //! ```text
-//!  write: state_machine ─▶ apply::Applier ─▶ segment files (log.rs, segment.rs) ─▶ metadata overlay
-//!                                                                               ─▶ wake waiters
-//!  checkpoint (snapshot policy): fsync segments ─▶ sled batch ─▶ delete trimmed segments
+//!  write: state_machine ─▶ apply::Applier (one method per command) ─▶ segment files (log.rs, segment.rs)
+//!                       ─▶ TopicStore::publish ─▶ metadata overlay ─▶ wake waiters
+//!  checkpoint (snapshot policy): TopicStore::checkpoint: fsync segments ─▶ sled batch ─▶ delete trimmed segments
 //!  read:  api ─▶ TopicStore::{topic, read} ─▶ segment scan from the sparse index (blocking pool)
 //! ```
 
 pub mod apply;
+mod codec;
 pub mod keys;
 pub mod log;
 pub mod model;

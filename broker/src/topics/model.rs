@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use crate::raft::command::Retention;
+use crate::command::{message_size, Retention};
 
 /// Per-topic bookkeeping, updated atomically with the messages it describes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,12 +54,7 @@ pub struct MessageRecord {
 
 impl MessageRecord {
     pub fn size(&self) -> u64 {
-        (self.value.len()
-            + self.key.as_ref().map_or(0, String::len)
-            + self
-                .headers
-                .as_ref()
-                .map_or(0, |h| h.iter().map(|(k, v)| k.len() + v.len()).sum())) as u64
+        message_size(&self.value, self.key.as_deref(), self.headers.as_ref()) as u64
     }
 }
 

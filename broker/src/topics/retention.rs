@@ -1,7 +1,61 @@
 //! Retention arithmetic: where a topic's log should start under its limits. The leader computes it
-//! and proposes a `Trim` through the log, so every replica cuts at the same offset.
+//! ([`due_trims`]) and proposes the [`Trim`]s through the log, so every replica cuts at the same
+//! offset.
 
-use crate::raft::command::Retention;
+use super::{TopicMeta, TopicStore};
+use crate::command::{Retention, Trim};
+
+/// A topic seen through the store, for the retention arithmetic.
+struct StoredTopic<'a> {
+    store: &'a TopicStore,
+    meta: &'a TopicMeta,
+}
+
+impl TopicView for StoredTopic<'_> {
+    fn start(&self) -> u64 {
+        self.meta.start
+    }
+    fn next(&self) -> u64 {
+        self.meta.next
+    }
+    fn cum_bytes(&self, offset: u64) -> u64 {
+        if offset >= self.meta.next {
+            return self.meta.appended_bytes;
+        }
+        self.store
+            .record(self.meta, offset)
+            .ok()
+            .flatten()
+            .map_or(self.meta.appended_bytes, |r| r.cum_bytes)
+    }
+    fn ts_ms(&self, offset: u64) -> u64 {
+        self.store
+            .record(self.meta, offset)
+            .ok()
+            .flatten()
+            .map_or(u64::MAX, |r| r.ts_ms)
+    }
+}
+
+/// Trims due at `now` under each topic's retention (falling back to `default`).
+pub fn due_trims(store: &TopicStore, default: Retention, now: u64) -> crate::Result<Vec<Trim>> {
+    let mut trims = Vec::new();
+    for (name, meta) in store.topics()? {
+        let retention = meta.retention.or(default);
+        if retention == Retention::default() {
+            continue;
+        }
+        let cut = trim_point(&StoredTopic { store, meta: &meta }, retention, now);
+        if cut > meta.start {
+            trims.push(Trim {
+                topic: name,
+                topic_id: meta.id,
+                new_start: cut,
+            });
+        }
+    }
+    Ok(trims)
+}
 
 /// What the trim decision needs to know about a topic; lookups are by offset in `[start, next)`.
 pub trait TopicView {

@@ -9,15 +9,21 @@
 //!  checkpoint: fsync segments ─▶ sled batch(overlay + applied) ─▶ fsync ─▶ overlay cleared
 //!                                                               └─▶ deferred segment deletions
 //! ```
+//!
+//! Each durability protocol is written once, here: [`TopicStore::publish`] (after an apply),
+//! [`TopicStore::checkpoint`] and [`TopicStore::install_snapshot`]. The caller (the Raft state
+//! machine) only hands in its own bookkeeping (applied log id, membership) and how to make sled
+//! durable, which the fsync thread owns.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use tokio::sync::watch;
 
-use super::apply::decode;
+use super::codec::{decode, encode};
 use super::keys;
 use super::log::{Pinned, TopicLogs};
 use super::model::{Message, MessageRecord, TopicMeta};
@@ -25,6 +31,15 @@ use super::notify::Notifier;
 use crate::{Error, Result};
 
 type Overlay = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// What one apply call produced (`apply::Applier::finish`), for [`TopicStore::publish`].
+pub struct Applied {
+    pub(super) changes: Overlay,
+    pub(super) touched: std::collections::HashSet<String>,
+    /// (topic id, new start): segments below become deletable after the next checkpoint.
+    pub(super) trims: Vec<(u64, u64)>,
+    pub(super) deleted_topics: Vec<u64>,
+}
 
 #[derive(Clone)]
 pub struct TopicStore {
@@ -79,11 +94,7 @@ impl TopicStore {
         })
     }
 
-    pub fn notifier(&self) -> &Notifier {
-        &self.inner.notifier
-    }
-
-    pub fn logs(&self) -> Arc<TopicLogs> {
+    pub(crate) fn logs(&self) -> Arc<TopicLogs> {
         self.inner.logs.read().expect("logs lock").clone()
     }
 
@@ -96,7 +107,7 @@ impl TopicStore {
         let this = self.clone();
         tokio::task::spawn_blocking(move || f(&this))
             .await
-            .map_err(|e| Error::Raft(format!("read task failed: {e}")))?
+            .map_err(Error::Task)?
     }
 
     /// A metadata value as of the last apply.
@@ -214,19 +225,59 @@ impl TopicStore {
         self.inner.notifier.subscribe(topic)
     }
 
-    /// Publish an apply's metadata changes to readers (after its segment data was written).
-    pub fn merge(&self, changes: Overlay) {
+    /// Make an apply's changes visible (its segment data is written): metadata to readers,
+    /// trimmed and deleted segments to the next checkpoint, and a wake-up to the topics' waiters.
+    pub fn publish(&self, applied: Applied) {
         self.inner
             .overlay
             .write()
             .expect("overlay lock")
-            .extend(changes);
+            .extend(applied.changes);
+        let logs = self.logs();
+        for (topic_id, start) in applied.trims {
+            logs.defer_trim(topic_id, start);
+        }
+        for topic_id in applied.deleted_topics {
+            logs.defer_topic_delete(topic_id);
+        }
+        self.inner.notifier.notify(&applied.touched);
     }
 
-    /// Make everything applied so far durable: fsync segments, then write the overlay and `extra`
-    /// (applied log id, membership) to sled in one batch. The caller flushes sled and then calls
-    /// [`TopicStore::after_checkpoint`].
-    pub fn checkpoint(&self, extra: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
+    /// The Raft bookkeeping of the last checkpoint (applied log id, membership), as the state
+    /// machine stored it.
+    pub fn raft_state<A: DeserializeOwned, M: DeserializeOwned>(
+        &self,
+    ) -> Result<(Option<A>, Option<M>)> {
+        Ok((self.get(keys::APPLIED)?, self.get(keys::MEMBERSHIP)?))
+    }
+
+    /// Make everything applied so far durable, with the Raft bookkeeping (`applied`, `membership`)
+    /// of the same moment: fsync the segments, write the overlay and the bookkeeping to sled in one
+    /// batch, `flush` sled, then drop the overlay (the tree has the same values) and delete the
+    /// segments the checkpointed state no longer needs. Call it between two applies.
+    pub async fn checkpoint<A, M, F>(&self, applied: &A, membership: &M, flush: F) -> Result<()>
+    where
+        A: Serialize,
+        M: Serialize,
+        F: std::future::Future<Output = std::io::Result<()>>,
+    {
+        let bookkeeping = vec![
+            (keys::APPLIED.to_vec(), encode(applied)),
+            (keys::MEMBERSHIP.to_vec(), encode(membership)),
+        ];
+        self.blocking(move |s| s.write_checkpoint(bookkeeping))
+            .await?;
+        flush.await.map_err(io_err("flush the checkpoint"))?;
+        self.blocking(|s| {
+            s.inner.overlay.write().expect("overlay lock").clear();
+            s.logs()
+                .run_deferred()
+                .map_err(io_err("delete old segments"))
+        })
+        .await
+    }
+
+    fn write_checkpoint(&self, bookkeeping: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
         self.logs().sync_dirty().map_err(io_err("fsync segments"))?;
         let mut batch = sled::Batch::default();
         for (k, v) in self.inner.overlay.read().expect("overlay lock").iter() {
@@ -235,20 +286,21 @@ impl TopicStore {
                 None => batch.remove(k.as_slice()),
             }
         }
-        for (k, v) in extra {
+        for (k, v) in bookkeeping {
             batch.insert(k, v);
         }
         self.inner.tree.apply_batch(batch)?;
         Ok(())
     }
 
-    /// Once the checkpoint's sled batch is on disk: drop the overlay (the tree has the same
-    /// values) and delete the segments the checkpointed state no longer needs.
-    pub fn after_checkpoint(&self) -> Result<()> {
-        self.inner.overlay.write().expect("overlay lock").clear();
-        self.logs()
-            .run_deferred()
-            .map_err(io_err("delete old segments"))
+    /// The metadata a snapshot carries: every key but this node's own bookkeeping (applied log id,
+    /// membership and data directory, which the receiver writes itself).
+    pub fn snapshot_metadata(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        Ok(self
+            .dump()?
+            .into_iter()
+            .filter(|(k, _)| !is_bookkeeping(k))
+            .collect())
     }
 
     /// Pin the segment bytes of the current state for a snapshot.
@@ -264,10 +316,38 @@ impl TopicStore {
         (name, path)
     }
 
-    /// Replace the whole state with an installed snapshot: `kvs` (metadata) and the segment files
-    /// already written and fsynced under `data_dir`. The caller flushes sled, then removes the
-    /// returned directory (the old segments: until the flush, the old state is what a crash finds).
-    pub fn install(
+    /// Replace the whole state with a snapshot: `kvs` (its metadata) and the segment files already
+    /// unpacked and fsynced under `data_dir` (from [`TopicStore::new_data_dir`]), with the Raft
+    /// bookkeeping of that state. One sled batch switches to it; after `flush`, the old segments
+    /// are removed (until then they are what a crash finds).
+    pub async fn install_snapshot<A, M, F>(
+        &self,
+        kvs: Vec<(Vec<u8>, Vec<u8>)>,
+        data_dir: (String, PathBuf),
+        applied: &A,
+        membership: &M,
+        flush: F,
+    ) -> Result<()>
+    where
+        A: Serialize,
+        M: Serialize,
+        F: std::future::Future<Output = std::io::Result<()>>,
+    {
+        let mut kvs: Vec<(Vec<u8>, Vec<u8>)> = kvs
+            .into_iter()
+            .filter(|(k, _)| !is_bookkeeping(k))
+            .collect();
+        kvs.push((keys::APPLIED.to_vec(), encode(applied)));
+        kvs.push((keys::MEMBERSHIP.to_vec(), encode(membership)));
+        let old = self.blocking(move |s| s.switch_to(kvs, data_dir)).await?;
+        flush
+            .await
+            .map_err(io_err("flush the installed snapshot"))?;
+        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(old)).await;
+        Ok(())
+    }
+
+    fn switch_to(
         &self,
         kvs: Vec<(Vec<u8>, Vec<u8>)>,
         data_dir: (String, PathBuf),
@@ -280,7 +360,7 @@ impl TopicStore {
         for (k, v) in kvs {
             batch.insert(k, v);
         }
-        batch.insert(keys::DATA_DIR, super::apply::encode(&data_dir.0));
+        batch.insert(keys::DATA_DIR, encode(&data_dir.0));
         tree.apply_batch(batch)?;
         let metas = metas_of(tree)?;
         let logs = TopicLogs::open(data_dir.1, self.inner.segment_bytes, &metas)
@@ -293,6 +373,11 @@ impl TopicStore {
         self.inner.notifier.notify_all();
         Ok(old.root().to_path_buf())
     }
+}
+
+/// Keys a node writes for itself, never taken from a snapshot.
+fn is_bookkeeping(key: &[u8]) -> bool {
+    key == keys::APPLIED || key == keys::MEMBERSHIP || key == keys::DATA_DIR
 }
 
 fn metas_of(tree: &sled::Tree) -> Result<Vec<TopicMeta>> {

@@ -1,222 +1,241 @@
-//! The write path: many concurrent client requests become few Raft entries.
+//! The front doors' write API: one typed function per command ([`Writer::publish`] answers
+//! [`Published`], ...), and the batcher behind it, which turns many concurrent requests into few
+//! Raft entries.
 //!
 //! ```text
-//!  handlers ──submit(op)──▶ [queue] ──▶ batcher: wait for a free proposal slot, then take every
-//!                                       queued op (up to a size cap) as ONE Command
-//!                                         │
-//!                                         ├─ leader:   raft.client_write ─▶ append + group-commit fsync
-//!                                         └─ follower: RpcRequest::Forward to the leader (same batch)
-//!  each handler gets its own OpResult once the entry is committed and applied.
+//!  front door ──writer.publish(p)──▶ [queue] ──▶ batcher: wait for a free proposal slot, then take
+//!                                                every queued op (up to a count and a size cap)
+//!                                                as ONE entry ──▶ P::propose(ops)
+//!  each caller gets its own typed reply, in op order, once the entry is committed and applied here;
+//!  a failed proposal fails every op of its batch with the same WriteError.
 //! ```
 //!
 //! While a few proposals are in flight, new requests pile up in the queue and go out together in
-//! the next one: the busier the node, the bigger the batches.
+//! the next one: the busier the node, the bigger the batches. The batcher knows nothing of Raft or
+//! the network: [`Propose`] is how it gets an entry committed (`cluster/propose.rs` implements it
+//! for the node: propose on the leader, or forward to it), so it is tested with a fake.
 
-use std::sync::atomic::Ordering;
+mod error;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
 
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use futures::stream::{FuturesUnordered, StreamExt};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::cluster::{now_ms, ClusterError, Node};
-use crate::raft::command::{Command, Op, OpResult, Response};
-use crate::raft::network::{RpcFailure, RpcRequest, RpcResponse};
+pub use error::{MembershipError, WriteError};
 
-/// Proposals in flight at once; more requests wait in the queue and join the next batch. Few is
-/// better: measured on 2 cores with 64 concurrent single-message publishes, 1–2 in flight gave
-/// 1.5–2x the throughput of 4 (bigger batches, fewer entries to append, replicate and apply).
-const MAX_IN_FLIGHT: usize = 2;
-const MAX_BATCH_OPS: usize = 4096;
-const MAX_BATCH_BYTES: usize = 2 * 1024 * 1024;
-const QUEUE: usize = 16 * 1024;
+use crate::command::{
+    CommitOffset, ConsumeNext, Consumed, DeleteTopic, OffsetCommitted, Op, OpResult, Publish,
+    Published, PutTopic, Request, TopicDeleted, TopicPut,
+};
+
+/// Gets a batch of ops committed as one log entry, wherever the leader is.
+pub trait Propose: Send + Sync + 'static {
+    /// Commit `ops` as one entry and return once this node applied it (so a client that wrote
+    /// through this node reads its write here); one result per op, in order.
+    fn propose(&self, ops: Vec<Op>) -> impl Future<Output = Result<Committed, WriteError>> + Send;
+}
+
+/// One committed entry: the result of each of its ops, in order, and its log index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Committed {
+    pub results: Vec<OpResult>,
+    pub index: u64,
+}
+
+/// The batcher's bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Proposals in flight at once; more requests wait in the queue and join the next batch.
+    pub in_flight: usize,
+    /// Ops per entry.
+    pub batch_ops: usize,
+    /// About this many bytes per entry ([`Op::size_hint`]); a batch stops growing once it is reached.
+    pub batch_bytes: usize,
+    /// Requests waiting for a batch; more wait for room (backpressure on the callers).
+    pub queue: usize,
+}
+
+impl Default for Limits {
+    /// Few in flight is better: measured on 2 cores with 64 concurrent single-message publishes,
+    /// 1–2 in flight gave 1.5–2x the throughput of 4 (bigger batches, fewer entries to append,
+    /// replicate and apply).
+    fn default() -> Self {
+        Limits {
+            in_flight: 2,
+            batch_ops: 4096,
+            batch_bytes: 2 * 1024 * 1024,
+            queue: 16 * 1024,
+        }
+    }
+}
 
 struct Pending {
     op: Op,
-    done: oneshot::Sender<Result<OpResult, ClusterError>>,
+    done: oneshot::Sender<Result<OpResult, WriteError>>,
 }
 
-/// Handle for submitting writes; cheap to clone.
+/// Handle for submitting writes; cheap to clone. Dropping every handle stops the batcher.
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Pending>,
 }
 
-pub struct WriterQueue(mpsc::Receiver<Pending>);
-
 impl Writer {
-    pub fn channel() -> (Writer, WriterQueue) {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        (Writer { tx }, WriterQueue(rx))
+    /// A writer and its batcher task, which proposes through `proposer` (spawn it).
+    pub fn new<P: Propose>(proposer: Arc<P>, limits: Limits) -> (Writer, impl Future<Output = ()>) {
+        let (tx, rx) = mpsc::channel(limits.queue);
+        (Writer { tx }, run(proposer, rx, limits))
     }
 
-    /// Propose `op` (batched with others) and wait for its result.
-    pub async fn submit(&self, op: Op) -> Result<OpResult, ClusterError> {
+    /// Publish a batch of messages (atomically, at consecutive offsets).
+    pub async fn publish(&self, c: Publish) -> Result<Published, WriteError> {
+        self.submit(c).await
+    }
+
+    /// Set a named consumer's next offset.
+    pub async fn commit_offset(&self, c: CommitOffset) -> Result<OffsetCommitted, WriteError> {
+        self.submit(c).await
+    }
+
+    /// Read a named consumer's next values and advance its position (one replicated step).
+    pub async fn consume_next(&self, c: ConsumeNext) -> Result<Consumed, WriteError> {
+        self.submit(c).await
+    }
+
+    /// Create a topic or set its retention.
+    pub async fn put_topic(&self, c: PutTopic) -> Result<TopicPut, WriteError> {
+        self.submit(c).await
+    }
+
+    pub async fn delete_topic(&self, c: DeleteTopic) -> Result<TopicDeleted, WriteError> {
+        self.submit(c).await
+    }
+
+    /// Any command, batched with others; the typed functions above name the ones front doors use.
+    pub async fn submit<C: Request>(&self, c: C) -> Result<C::Reply, WriteError> {
         let (done, rx) = oneshot::channel();
+        let stopped = || WriteError::Unavailable("the node is shutting down".into());
         self.tx
-            .send(Pending { op, done })
+            .send(Pending { op: c.into(), done })
             .await
-            .map_err(|_| ClusterError::Unavailable("the node is shutting down".into()))?;
-        rx.await
-            .map_err(|_| ClusterError::Unavailable("the node is shutting down".into()))?
+            .map_err(|_| stopped())?;
+        reply::<C>(rx.await.map_err(|_| stopped())??)
     }
 }
 
-/// The batcher task.
-pub async fn run(node: Arc<Node>, WriterQueue(mut rx): WriterQueue) {
-    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    while let Some(first) = rx.recv().await {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let mut bytes = first.op.size_hint();
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH_OPS && bytes < MAX_BATCH_BYTES {
-            match rx.try_recv() {
-                Ok(p) => {
-                    bytes += p.op.size_hint();
-                    batch.push(p);
-                }
-                Err(_) => break,
-            }
-        }
-        let node = node.clone();
-        tokio::spawn(async move {
-            let _slot = slot;
-            let (ops, dones): (Vec<Op>, Vec<_>) = batch.into_iter().map(|p| (p.op, p.done)).unzip();
-            match node.propose(ops).await {
-                Ok((results, index)) => {
-                    // Read-your-writes: a client that wrote through this node sees the write here.
-                    node.wait_applied(index).await;
-                    for (done, r) in dones.into_iter().zip(results) {
-                        let _ = done.send(Ok(r));
-                    }
-                }
-                Err(e) => {
-                    for done in dones {
-                        let _ = done.send(Err(e.clone()));
-                    }
-                }
-            }
-        });
+/// Propose one command outside the batcher (what the node proposes for itself: trims, its
+/// cluster id, node ids), with its typed reply.
+pub async fn propose_one<C: Request>(p: &impl Propose, c: C) -> Result<C::Reply, WriteError> {
+    single_reply::<C>(p.propose(vec![c.into()]).await?)
+}
+
+/// Propose commands of one kind as one entry (outside the batcher), with their typed replies in
+/// order; a refusal of any of them is the error.
+pub async fn propose_all<C: Request>(
+    p: &impl Propose,
+    cs: Vec<C>,
+) -> Result<Vec<C::Reply>, WriteError> {
+    let n = cs.len();
+    let committed = p.propose(cs.into_iter().map(Into::into).collect()).await?;
+    if committed.results.len() != n {
+        return Err(WriteError::Internal(format!(
+            "an entry of {n} ops answered {} results",
+            committed.results.len()
+        )));
+    }
+    committed.results.into_iter().map(reply::<C>).collect()
+}
+
+/// The typed reply of an entry that carried only `C`.
+pub(crate) fn single_reply<C: Request>(mut committed: Committed) -> Result<C::Reply, WriteError> {
+    let n = committed.results.len();
+    match (n, committed.results.pop()) {
+        (1, Some(r)) => reply::<C>(r),
+        _ => Err(WriteError::Internal(format!(
+            "an entry of one op answered {n} results"
+        ))),
     }
 }
 
-impl Node {
-    /// Commit `ops` as one entry through the leader, wherever it is; results in op order.
-    pub async fn propose(&self, ops: Vec<Op>) -> Result<(Vec<OpResult>, u64), ClusterError> {
-        let started = Instant::now();
-        let deadline = tokio::time::Instant::now() + self.config.commit_timeout;
-        loop {
-            let leader = match self.leader_id() {
-                Some(l) => l,
-                None => {
-                    let wait = deadline
-                        .saturating_duration_since(tokio::time::Instant::now())
-                        .min(crate::cluster::election_wait(&self.config));
-                    self.wait_for_leader(wait)
-                        .await
-                        .ok_or(ClusterError::NoLeader)?
-                }
-            };
-            let attempt = if leader == self.id {
-                self.propose_local(ops.clone()).await
-            } else {
-                self.forward(leader, ops.clone(), deadline).await
-            };
-            match attempt {
-                Err(ClusterError::NotLeader { .. }) if tokio::time::Instant::now() < deadline => {
-                    // Not appended anywhere: safe to send again once the leadership settled.
-                    let wait = deadline
-                        .saturating_duration_since(tokio::time::Instant::now())
-                        .min(crate::cluster::election_wait(&self.config));
-                    self.wait_leader_change(leader, wait).await;
-                }
-                Err(ClusterError::NotLeader { .. }) => return Err(ClusterError::NoLeader),
-                Ok(done) => {
-                    self.metrics
-                        .publish_commit
-                        .observe(started.elapsed().as_secs_f64());
-                    return Ok(done);
-                }
-                Err(e) => return Err(e),
-            }
-        }
+/// The typed reply of one op: its reply, or the state machine's refusal. The only place a result
+/// is matched against its command; a mismatch (the apply code and the command disagree) is a bug.
+fn reply<C: Request>(result: OpResult) -> Result<C::Reply, WriteError> {
+    match result {
+        OpResult::Error(e) => Err(WriteError::Op(e)),
+        r => C::reply(r).map_err(|other| {
+            WriteError::Internal(format!(
+                "{} was answered with {other:?}",
+                std::any::type_name::<C>()
+            ))
+        }),
     }
+}
 
-    /// Commit `ops` as one entry; this node must lead (else `NotLeader`, nothing appended).
-    pub async fn propose_local(&self, ops: Vec<Op>) -> Result<(Vec<OpResult>, u64), ClusterError> {
-        if self.transferring.load(Ordering::Acquire) {
-            return Err(ClusterError::NotLeader { leader: None });
-        }
-        // A leader cut off from the majority would only time out (504); answer 503 at once.
-        if self.is_leader() && !self.has_quorum() {
-            return Err(ClusterError::NoQuorum);
-        }
-        let cmd = Command {
-            ts_ms: now_ms(),
-            ops,
-        };
-        let write = self.raft.client_write(cmd);
-        match tokio::time::timeout(self.config.commit_timeout, write).await {
-            Err(_) => Err(ClusterError::Timeout(
-                "the write was not committed in time; its outcome is unknown".into(),
-            )),
-            Ok(Err(e)) => Err(ClusterError::from_write(e)),
-            Ok(Ok(resp)) => match resp.data {
-                Response::Ops(results) => Ok((results, resp.log_id.index)),
-                Response::None => Err(ClusterError::Internal(
-                    "entry applied without results".into(),
-                )),
-            },
-        }
-    }
-
-    async fn forward(
-        &self,
-        leader: u64,
-        ops: Vec<Op>,
-        deadline: tokio::time::Instant,
-    ) -> Result<(Vec<OpResult>, u64), ClusterError> {
-        let addr = self
-            .member_addr(leader)
-            .ok_or(ClusterError::NotLeader { leader: None })?;
-        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match self
-            .pool
-            .call(&addr.raft_addr, &RpcRequest::Forward(ops), remaining)
-            .await
-        {
-            Ok(RpcResponse::Forward(r)) => r,
-            Ok(_) => Err(ClusterError::Internal(
-                "unexpected answer to a forwarded write".into(),
-            )),
-            // Nothing was sent: the leader is gone; wait for the next one and retry.
-            Err(RpcFailure::Unreachable(_)) => {
-                self.pool.forget(&addr.raft_addr);
-                Err(ClusterError::NotLeader { leader: None })
+/// The batcher: collects batches and keeps up to `limits.in_flight` proposals going, in this task
+/// (no task per batch).
+async fn run<P: Propose>(proposer: Arc<P>, mut rx: mpsc::Receiver<Pending>, limits: Limits) {
+    let mut in_flight = FuturesUnordered::new();
+    let mut open = true;
+    while open || !in_flight.is_empty() {
+        tokio::select! {
+            // A slot is free: take whatever is queued (waiting for the first op).
+            first = rx.recv(), if open && in_flight.len() < limits.in_flight.max(1) => {
+                let Some(first) = first else {
+                    open = false;
+                    continue;
+                };
+                let batch = collect(first, &mut rx, &limits);
+                in_flight.push(propose_batch(proposer.clone(), batch));
             }
-            Err(RpcFailure::Timeout) => Err(ClusterError::Timeout(
-                "the leader did not confirm the write in time; its outcome is unknown".into(),
-            )),
-            // Sent, but no answer: the leader may or may not have committed it (504, not 503:
-            // 503 promises nothing was stored).
-            Err(e) => Err(ClusterError::Timeout(format!(
-                "the connection to the leader broke after the write was sent; its outcome is unknown: {e}"
-            ))),
+            Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
         }
     }
 }
 
-impl Node {
-    /// Wait (briefly) until this node applied `index`.
-    pub async fn wait_applied(&self, index: u64) {
-        if self.applied.load(Ordering::Acquire) >= index {
-            return;
+/// `first` and every op queued behind it, up to the caps.
+fn collect(first: Pending, rx: &mut mpsc::Receiver<Pending>, limits: &Limits) -> Vec<Pending> {
+    let mut bytes = first.op.size_hint();
+    let mut batch = vec![first];
+    while batch.len() < limits.batch_ops && bytes < limits.batch_bytes {
+        match rx.try_recv() {
+            Ok(p) => {
+                bytes += p.op.size_hint();
+                batch.push(p);
+            }
+            Err(_) => break,
         }
-        let _ = self
-            .raft
-            .wait(Some(std::time::Duration::from_secs(2)))
-            .applied_index_at_least(Some(index), "read your writes")
-            .await;
+    }
+    batch
+}
+
+/// Propose one batch and answer each of its callers.
+async fn propose_batch<P: Propose>(proposer: Arc<P>, batch: Vec<Pending>) {
+    let (ops, dones): (Vec<Op>, Vec<_>) = batch.into_iter().map(|p| (p.op, p.done)).unzip();
+    let expected = ops.len();
+    match proposer.propose(ops).await {
+        Ok(c) if c.results.len() == expected => {
+            for (done, r) in dones.into_iter().zip(c.results) {
+                let _ = done.send(Ok(r));
+            }
+        }
+        Ok(c) => {
+            let e = WriteError::Internal(format!(
+                "an entry of {expected} ops answered {} results",
+                c.results.len()
+            ));
+            for done in dones {
+                let _ = done.send(Err(e.clone()));
+            }
+        }
+        Err(e) => {
+            for done in dones {
+                let _ = done.send(Err(e.clone()));
+            }
+        }
     }
 }

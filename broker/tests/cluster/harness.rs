@@ -1,7 +1,10 @@
 //! Real `jumpnet` processes on loopback: start, kill -9, SIGTERM, restart on the same state dir,
 //! and HTTP helpers. Everything waits on conditions (polling the API), never on fixed sleeps.
+//!
+//! A node's first start binds port 0 (the OS picks, no race with other processes) and the harness
+//! reads the ports back from the node's `listening` log line; restarts reuse those ports, so the
+//! member keeps the addresses the cluster knows it by.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,14 +13,8 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_jumpnet");
 
-/// A free loopback port (the OS picks; released just before the node binds it).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// How long a started node may take to bind its ports and log them.
+const STARTUP: Duration = Duration::from_secs(30);
 
 pub struct Node {
     pub n: usize,
@@ -37,9 +34,11 @@ impl Node {
         self.dir.with_extension("log")
     }
 
-    /// Start (or restart) the process with its arguments.
+    /// Start (or restart) the process with its arguments; a first start on port 0 learns its
+    /// ports (and later starts keep them).
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "node {} already running", self.n);
+        let logged_before = std::fs::read_to_string(self.log_path()).map_or(0, |t| t.len());
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -53,6 +52,48 @@ impl Node {
             .spawn()
             .expect("start jumpnet");
         self.child = Some(child);
+        if self.raft_port == 0 || self.api_port == 0 {
+            self.learn_ports(logged_before);
+        }
+    }
+
+    /// Read the ports the node bound from its `listening` line, and pin them for restarts.
+    fn learn_ports(&mut self, skip: usize) {
+        let deadline = Instant::now() + STARTUP;
+        let (raft, api) = loop {
+            let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+            let port = |line: &str, key: &str| -> Option<u16> {
+                let at = line.find(&format!("{key}=127.0.0.1:"))? + key.len() + 11;
+                line[at..]
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse()
+                    .ok()
+            };
+            if let Some(l) = text
+                .get(skip..)
+                .unwrap_or("")
+                .lines()
+                .find(|l| l.contains("listening"))
+            {
+                if let (Some(r), Some(a)) = (port(l, "raft"), port(l, "api")) {
+                    break (r, a);
+                }
+            }
+            assert!(
+                Instant::now() < deadline && !self.has_exited(),
+                "node {} did not report its ports\n{}",
+                self.n,
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        self.raft_port = raft;
+        self.api_port = api;
+        for (flag, port) in [("-raft", raft), ("-api", api)] {
+            let i = self.args.iter().position(|a| a == flag).expect("flag") + 1;
+            self.args[i] = format!(":{port}");
+        }
     }
 
     /// kill -9.
@@ -149,14 +190,13 @@ impl Cluster {
     /// Add a node with Go-style seed flags plus `extra`; `join` is the index of a node to join.
     pub fn add(&mut self, join: Option<usize>, extra: &[&str]) -> usize {
         let n = self.nodes.len();
-        let (raft_port, api_port) = (free_port(), free_port());
         let dir = self.tmp.path().join(format!("node{n}"));
         let mut args = vec![
             format!("-state_dir={}", dir.display()),
             "-raft".into(),
-            format!(":{raft_port}"),
+            ":0".into(),
             "-api".into(),
-            format!(":{api_port}"),
+            ":0".into(),
         ];
         if let Some(j) = join {
             args.extend(["-join".into(), format!(":{}", self.nodes[j].raft_port)]);
@@ -164,8 +204,8 @@ impl Cluster {
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut node = Node {
             n,
-            raft_port,
-            api_port,
+            raft_port: 0,
+            api_port: 0,
             dir,
             args,
             child: None,

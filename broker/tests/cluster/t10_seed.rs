@@ -4,8 +4,9 @@ use crate::harness::Cluster;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn seed_command_lines_form_a_three_node_cluster() {
-    // `Cluster::three` starts exactly the seed's lines: `-state_dir=DIR -raft :P -api :Q` and
-    // `-state_dir DIR ... -join :P0` (Go-style single-dash flags, `:PORT` addresses).
+    // `Cluster::three` starts the seed's lines: `-state_dir=DIR -raft :P -api :Q` and
+    // `-state_dir DIR ... -join :P0` (Go-style single-dash flags, `:PORT` addresses), with P = Q = 0
+    // on a first start (the OS picks; restarts use the ports it picked).
     let c = Cluster::three(&[]).await;
     for i in 0..3 {
         let v = crate::harness::wait_until(

@@ -38,6 +38,11 @@ fn publisher(
     (acked, handle)
 }
 
+/// A new leader is elected within this of the old one's death: the election timeout is 300–600 ms,
+/// so a few rounds (split votes on a loaded machine) still fit; a failover that needs an operator
+/// or a long timeout would not.
+const ELECTION_BOUND: Duration = Duration::from_secs(2);
+
 #[tokio::test(flavor = "multi_thread")]
 async fn acked_messages_survive_leader_kill_and_the_old_leader_catches_up() {
     let mut c = Cluster::three(&[]).await;
@@ -67,10 +72,7 @@ async fn acked_messages_survive_leader_kill_and_the_old_leader_catches_up() {
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", c.logs()));
     let election = killed_at.elapsed();
-    assert!(
-        election < Duration::from_secs(2),
-        "new leader after {election:?}"
-    );
+    assert!(election < ELECTION_BOUND, "new leader after {election:?}");
     assert!(survivors.contains(&new_leader));
 
     wait_until(

@@ -1,5 +1,10 @@
 //! Exactly-once publish: retries with the same producer id and sequence store nothing twice, also
 //! when the leader died in the middle of the first attempt.
+//!
+//! The first attempt is provably in flight when the leader dies: the followers are frozen
+//! (SIGSTOP), so the leader appends the batch but cannot commit it, and the test waits until the
+//! request is parked on the leader before it kills it. Whether the followers got the entry before
+//! they froze is up to the kernel's buffers: the outcome is unknown, as for a real client.
 
 use std::time::Duration;
 
@@ -10,10 +15,15 @@ use crate::harness::{wait_until, Cluster};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn retry_after_the_leader_was_killed_mid_request_stores_the_batch_once() {
-    let mut c = Cluster::three(&[]).await;
+    // A long election timeout: the leader keeps taking writes for its lease (2x) after the
+    // followers froze, long enough to see the request parked.
+    let mut c = Cluster::three(&["--election-timeout-ms", "1000"]).await;
     c.put(0, "pay", "warmup").await.unwrap();
     let leader = c.leader_seen_by(0).await.unwrap();
     let survivors: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+    for &i in &survivors {
+        c.nodes[i].freeze(true);
+    }
     let body = json!({"messages": [{"value": "once-a"}, {"value": "once-b"}], "producer_id": "p-1", "sequence": 7}).to_string();
 
     let first = {
@@ -31,10 +41,13 @@ async fn retry_after_the_leader_was_killed_mid_request_stores_the_batch_once() {
         })
     };
     // Kill the leader while the request is in flight (its fate is unknown to the client).
-    tokio::time::sleep(Duration::from_millis(2)).await;
+    c.wait_one_request_parked(leader).await;
     c.nodes[leader].kill();
+    for &i in &survivors {
+        c.nodes[i].freeze(false);
+    }
     let first = first.await.unwrap();
-    eprintln!("first attempt: {first:?}");
+    assert!(first.is_err(), "the first attempt got no answer: {first:?}");
 
     let (offsets, dup) = wait_until(
         "the retry succeeds on a survivor",

@@ -1,0 +1,117 @@
+//! The stable error codes of the HTTP API (`{"error": {"code": ...}}`, SPEC §3). Clients and the
+//! operator match them, so a code never changes meaning; `docs/broker-contract.md` lists them all
+//! (a test keeps the list complete).
+
+use serde::Serialize;
+
+macro_rules! codes {
+    ($($(#[$doc:meta])* $variant:ident = $s:literal,)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $s,)*
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    // 400: the request is malformed; nothing was done.
+    /// The body is not JSON, or not one JSON value.
+    MalformedJson = "malformed_json",
+    /// A field of the body has the wrong type or value.
+    InvalidField = "invalid_field",
+    /// A query parameter is malformed.
+    InvalidQuery = "invalid_query",
+    /// A path parameter is malformed (e.g. a member id that is not a number).
+    InvalidPath = "invalid_path",
+    InvalidHeader = "invalid_header",
+    /// The body could not be read.
+    BadBody = "bad_body",
+    InvalidTopic = "invalid_topic",
+    InvalidConsumer = "invalid_consumer",
+    /// A publish without messages.
+    EmptyBatch = "empty_batch",
+    /// A transfer to a member that is not a voter.
+    NotAVoter = "not_a_voter",
+    // 401, 403
+    Unauthorized = "unauthorized",
+    Forbidden = "forbidden",
+    // 404
+    /// No such route.
+    NotFound = "not_found",
+    TopicNotFound = "topic_not_found",
+    UnknownMember = "unknown_member",
+    // 405
+    MethodNotAllowed = "method_not_allowed",
+    // 409: refused; nothing changed.
+    TopicExists = "topic_exists",
+    /// A producer's sequence older than the ones the broker remembers.
+    SequenceTooOld = "sequence_too_old",
+    AlreadyInitialized = "already_initialized",
+    MemberExists = "member_exists",
+    AddressInUse = "address_in_use",
+    /// A promotion of a learner that is not caught up yet; retry.
+    LearnerLagging = "learner_lagging",
+    LastVoter = "last_voter",
+    /// Raft refused a membership change (another one in progress).
+    MembershipChange = "membership_change",
+    // 413
+    MessageTooLarge = "message_too_large",
+    RequestTooLarge = "request_too_large",
+    // 416
+    OffsetOutOfRange = "offset_out_of_range",
+    // 500: a bug or a storage failure; the details are in the node's log.
+    Internal = "internal",
+    // 503: nothing was stored; retry (anywhere).
+    NoLeader = "no_leader",
+    /// A leader cut off from the majority.
+    NoQuorum = "no_quorum",
+    Unavailable = "unavailable",
+    /// The node is stopping.
+    ShuttingDown = "shutting_down",
+    /// `/readyz`.
+    NotReady = "not_ready",
+    // 504: the outcome is unknown.
+    CommitTimeout = "commit_timeout",
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Code;
+
+    #[test]
+    fn codes_are_distinct_snake_case_and_listed_in_the_broker_contract() {
+        let doc = include_str!("../../../docs/broker-contract.md");
+        let mut seen = std::collections::HashSet::new();
+        for c in Code::ALL {
+            let s = c.as_str();
+            assert!(seen.insert(s), "{s} twice");
+            assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
+            assert!(
+                doc.contains(&format!("`{s}`")),
+                "docs/broker-contract.md does not list `{s}`"
+            );
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Every gauge the node keeps, from two sources:
+//! - [`follow_raft`]: openraft's metrics stream → the `jumpnet_raft_*` gauges, and one info log
+//!   line per role, leader or membership change. The stream is a `watch` and may skip
+//!   intermediate values, so a leader change is counted on the (term, leader) pair: a leader
+//!   elected in a new term counts even when it is the same node, and terms skipped over in
+//!   between had no leader this node could observe.
+//! - [`sample_storage`]: storage used, topics, per-topic messages (opt-in) and uptime, sampled
+//!   periodically.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use openraft::ServerState;
+
+use super::Node;
+
+pub async fn follow_raft(node: Arc<Node>) {
+    let mut rx = node.raft.metrics();
+    let mut last_leader: Option<(u64, u64)> = None;
+    let mut last_state = None;
+    let mut last_membership = None;
+    let mut lagging_peers: Vec<String> = Vec::new();
+    loop {
+        {
+            let m = rx.borrow_and_update().clone();
+            let mx = &node.metrics;
+            mx.raft_term.set(m.current_term as i64);
+            mx.raft_has_leader.set(m.current_leader.is_some() as i64);
+            mx.raft_last_log_index
+                .set(m.last_log_index.unwrap_or(0) as i64);
+            mx.raft_applied_index
+                .set(m.last_applied.map_or(0, |l| l.index) as i64);
+            mx.raft_commit_index
+                .set(node.committed.load(Ordering::Acquire) as i64);
+
+            let membership = m.membership_config.membership();
+            let is_voter = membership.voter_ids().any(|v| v == node.id);
+            let state = match m.state {
+                ServerState::Leader => "leader",
+                ServerState::Candidate => "candidate",
+                ServerState::Shutdown => "shutdown",
+                ServerState::Learner => "learner",
+                ServerState::Follower if !is_voter && membership.get_node(&node.id).is_some() => {
+                    "learner"
+                }
+                ServerState::Follower => "follower",
+            };
+            for s in ["leader", "follower", "candidate", "learner", "shutdown"] {
+                mx.raft_state
+                    .with_label_values(&[s])
+                    .set((s == state) as i64);
+            }
+            let voters = membership.voter_ids().count();
+            let learners = membership.learner_ids().count();
+            mx.raft_members
+                .with_label_values(&["voter"])
+                .set(voters as i64);
+            mx.raft_members
+                .with_label_values(&["learner"])
+                .set(learners as i64);
+
+            for p in lagging_peers.drain(..) {
+                let _ = mx.raft_replication_lag.remove_label_values(&[p.as_str()]);
+            }
+            if let Some(rep) = &m.replication {
+                let last = m.last_log_index.unwrap_or(0);
+                for (peer, matched) in rep.iter().filter(|(p, _)| **p != node.id) {
+                    let lag = last.saturating_sub(matched.map_or(0, |l| l.index));
+                    let label = peer.to_string();
+                    mx.raft_replication_lag
+                        .with_label_values(&[label.as_str()])
+                        .set(lag as i64);
+                    lagging_peers.push(label);
+                }
+            }
+
+            if let Some(l) = m.current_leader {
+                if last_leader != Some((m.current_term, l)) {
+                    mx.raft_leader_changes.inc();
+                    tracing::info!(term = m.current_term, leader = l, "raft leader elected");
+                    last_leader = Some((m.current_term, l));
+                }
+            }
+            if last_state != Some(state) {
+                tracing::info!(state, term = m.current_term, "raft role changed");
+                last_state = Some(state);
+            }
+            let mlog = m.membership_config.log_id().map(|l| l.index);
+            if last_membership != Some(mlog) {
+                let voters: Vec<_> = membership.voter_ids().collect();
+                let learners: Vec<_> = membership.learner_ids().collect();
+                tracing::info!(?voters, ?learners, "raft membership changed");
+                last_membership = Some(mlog);
+            }
+        }
+        tokio::select! {
+            r = rx.changed() => if r.is_err() { return },
+            _ = node.lifecycle.stopped() => return,
+        }
+    }
+}
+
+/// Samples the storage gauges every retention-check interval, for the node's lifetime.
+pub async fn sample_storage(node: Arc<Node>) {
+    let mut tick = tokio::time::interval(node.config.retention_check_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = node.lifecycle.stopped() => return,
+        }
+        node.sample_gauges().await;
+    }
+}
+
+impl Node {
+    /// Gauges that come from storage rather than from openraft's metrics stream.
+    async fn sample_gauges(&self) {
+        let db = self.db.clone();
+        let limit = self.config.topic_metrics_limit;
+        let sampled = self
+            .store
+            .blocking(move |s| {
+                let topics = s.topics()?;
+                Ok((
+                    db.size_on_disk().unwrap_or(0),
+                    topics.len(),
+                    if limit > 0 {
+                        topics.into_iter().take(limit).collect()
+                    } else {
+                        Vec::new()
+                    },
+                ))
+            })
+            .await;
+        if let Ok((disk, n, per_topic)) = sampled {
+            self.metrics
+                .storage_used
+                .set(disk as i64 + snapshot_bytes(&self.config.state_dir) as i64);
+            self.metrics.topics.set(n as i64);
+            if limit > 0 {
+                self.metrics.topic_messages.reset();
+                for (name, meta) in per_topic {
+                    self.metrics
+                        .topic_messages
+                        .with_label_values(&[name.as_str()])
+                        .set(meta.messages() as i64);
+                }
+            }
+        }
+        self.metrics
+            .uptime
+            .set(self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// Bytes of snapshot files, for the storage gauge.
+fn snapshot_bytes(state_dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(state_dir.join("snapshots"))
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}

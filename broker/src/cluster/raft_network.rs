@@ -1,0 +1,120 @@
+//! openraft's network: its three RPCs as [`super::rpc`] messages over the peer pool. Every
+//! answer marks the peer as in contact (the leader's quorum check); every failure counts in
+//! `jumpnet_raft_peer_rpc_failures_total`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+
+use super::rpc::{self, Rpc};
+use crate::metrics::Metrics;
+use crate::peer::{PeerPool, RpcFailure};
+use crate::raft::{NodeAddr, NodeId, TypeConfig};
+
+#[derive(Clone)]
+pub struct NetworkFactory {
+    pub pool: Arc<PeerPool>,
+    pub metrics: Metrics,
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = PeerNetwork;
+
+    async fn new_client(&mut self, target: NodeId, node: &NodeAddr) -> PeerNetwork {
+        PeerNetwork {
+            target,
+            addr: node.raft_addr.clone(),
+            pool: self.pool.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+pub struct PeerNetwork {
+    target: NodeId,
+    addr: String,
+    pool: Arc<PeerPool>,
+    metrics: Metrics,
+}
+
+type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, NodeAddr, RaftError<NodeId, E>>;
+
+impl PeerNetwork {
+    /// One openraft RPC: the peer's own error becomes a remote error, a failed exchange a network one.
+    async fn rpc<R, T, E>(
+        &self,
+        req: R,
+        name: &'static str,
+        timeout: Duration,
+    ) -> Result<T, RpcErr<E>>
+    where
+        R: Rpc<Response = Result<T, RaftError<NodeId, E>>>,
+        E: std::error::Error,
+    {
+        match rpc::call(&self.pool, &self.addr, req, timeout).await {
+            Ok(answer) => {
+                self.pool.touch(self.target);
+                answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            Err(e) => {
+                let peer = self.target.to_string();
+                self.metrics
+                    .peer_rpc_failures
+                    .with_label_values(&[peer.as_str(), name])
+                    .inc();
+                self.pool.forget(&self.addr);
+                Err(match e {
+                    RpcFailure::Unreachable(_) | RpcFailure::Refused(_) | RpcFailure::IsHttp(_) => {
+                        RPCError::Unreachable(Unreachable::new(&e))
+                    }
+                    _ => RPCError::Network(NetworkError::new(&e)),
+                })
+            }
+        }
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerNetwork {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RpcErr> {
+        self.rpc(rpc, "append_entries", option.hard_ttl()).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<NodeId>, RpcErr<InstallSnapshotError>> {
+        self.rpc(rpc, "install_snapshot", option.hard_ttl()).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RpcErr> {
+        self.rpc(rpc, "vote", option.hard_ttl()).await
+    }
+
+    fn backoff(&self) -> Backoff {
+        // Retry an unreachable peer soon (a restarted pod is back within a second or two), then
+        // settle at one attempt per second.
+        Backoff::new(
+            [100u64, 200, 400, 800]
+                .into_iter()
+                .chain(std::iter::repeat(1000))
+                .map(Duration::from_millis),
+        )
+    }
+}

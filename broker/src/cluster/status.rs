@@ -1,0 +1,88 @@
+//! What a node can say about itself: its own view of the cluster, and whether it is ready.
+
+use std::sync::atomic::Ordering;
+
+use super::view::{ClusterView, MemberView};
+use super::Node;
+use crate::raft::NodeId;
+
+impl Node {
+    /// This node's own view; replication progress only when it leads.
+    pub fn local_view(&self) -> ClusterView {
+        let m = self.metrics_now();
+        let membership = m.membership_config.membership();
+        let voters: std::collections::BTreeSet<NodeId> = membership.voter_ids().collect();
+        let replication = m.replication.clone();
+        let members = membership
+            .nodes()
+            .map(|(id, addr)| {
+                let matched_index = match &replication {
+                    Some(r) if *id == self.id => m.last_log_index,
+                    Some(r) => r.get(id).map(|l| l.map_or(0, |l| l.index)),
+                    None => None,
+                };
+                MemberView {
+                    id: *id,
+                    raft_addr: addr.raft_addr.clone(),
+                    api_addr: addr.api_addr.clone(),
+                    role: if voters.contains(id) {
+                        "voter"
+                    } else {
+                        "learner"
+                    }
+                    .into(),
+                    matched_index,
+                }
+            })
+            .collect();
+        ClusterView {
+            cluster_id: self.cluster_id(),
+            node_id: self.id,
+            leader_id: m.current_leader,
+            term: m.current_term,
+            commit_index: self.committed.load(Ordering::Acquire),
+            applied_index: m.last_applied.map_or(0, |l| l.index),
+            last_log_index: m.last_log_index.unwrap_or(0),
+            snapshot_index: m.snapshot.map_or(0, |l| l.index),
+            purged_index: m.purged.map_or(0, |l| l.index),
+            quorum_ack_ms: m.millis_since_quorum_ack,
+            members,
+        }
+    }
+}
+
+impl Node {
+    /// Ready (`/readyz`): a member that knows a leader (and, leading, still reaches a majority),
+    /// knows the cluster id and applied everything it knows is committed; not while shutting down.
+    /// `Err` says why not.
+    pub fn readiness(&self) -> Result<(), String> {
+        if self.lifecycle.is_draining() {
+            return Err("the node is shutting down".into());
+        }
+        let m = self.metrics_now();
+        if m.membership_config
+            .membership()
+            .get_node(&self.id)
+            .is_none()
+        {
+            return Err("this node is not a member of a cluster yet".into());
+        }
+        if m.current_leader.is_none() {
+            return Err("no leader is known".into());
+        }
+        if m.current_leader == Some(self.id) && !self.has_quorum() {
+            return Err("this leader has lost contact with the majority".into());
+        }
+        if self.cluster_id().is_none() {
+            return Err("the cluster id is not recorded yet".into());
+        }
+        let applied = m.last_applied.map_or(0, |l| l.index);
+        let committed = self.committed.load(Ordering::Acquire);
+        if applied < committed {
+            return Err(format!(
+                "catching up: applied {applied} of {committed} committed entries"
+            ));
+        }
+        Ok(())
+    }
+}

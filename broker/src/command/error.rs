@@ -1,0 +1,24 @@
+//! Refusals the state machine decides, the same on every replica.
+
+use serde::{Deserialize, Serialize};
+
+/// Why one op of a batch failed; the others in the entry are unaffected. Append variants only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum OpError {
+    #[error("topic {topic:?} does not exist")]
+    TopicNotFound { topic: String },
+    #[error("topic {topic:?} already exists")]
+    TopicExists { topic: String },
+    #[error("offset {offset} is outside [{log_start_offset}, {high_watermark}]")]
+    OffsetOutOfRange {
+        offset: u64,
+        log_start_offset: u64,
+        high_watermark: u64,
+    },
+    #[error("sequence {sequence} of producer {producer_id:?} is older than the ones remembered (last {last})")]
+    SequenceTooOld {
+        producer_id: String,
+        sequence: u64,
+        last: u64,
+    },
+}

@@ -1,0 +1,138 @@
+//! What the Raft log carries. A [`Command`] is one log entry: a batch of [`Op`]s that many
+//! concurrent requests contributed (see [`crate::write`]), stamped once by the leader. Applying it
+//! yields one [`OpResult`] per op, in order.
+//!
+//! Every kind of op is a type of its own that names its reply through [`Request`]: a front door
+//! builds a [`Publish`] and gets a [`Published`] back, never an enum to match.
+//!
+//! ## Adding a replicated command
+//! 1. Here: the command type and its reply type (a file per family: [`publish`], [`consumer`],
+//!    [`topic`], [`cluster`]); a variant at the **end** of [`Op`] and of [`OpResult`] (the log on
+//!    disk and the peers' wire protocol are bincode: variants are numbered by position); one
+//!    `request!` line tying the two together.
+//! 2. Its apply function: a method of `topics::apply::Applier`, dispatched in `Applier::apply`.
+//! 3. Its typed front-door function: a method of [`crate::write::Writer`] (batched, forwarded to
+//!    the leader), or `write::propose_one` for commands the node proposes itself.
+//! 4. Refusals the state machine decides go in [`OpError`] (HTTP mapping: `api/error.rs`).
+
+pub mod cluster;
+pub mod consumer;
+mod error;
+pub mod publish;
+pub mod topic;
+
+use serde::{Deserialize, Serialize};
+
+pub use cluster::{AssignNodeId, ClusterIdSet, NodeIdAssigned, SetClusterId};
+pub use consumer::{CommitOffset, ConsumeNext, Consumed, OffsetCommitted};
+pub use error::OpError;
+pub use publish::{message_size, NewMessage, ProducerSeq, Publish, Published};
+pub use topic::{DeleteTopic, PutTopic, Retention, TopicDeleted, TopicPut, Trim, Trimmed};
+
+/// One log entry's payload.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Command {
+    /// Wall clock of the leader when it proposed the entry: every replica stores the same
+    /// message timestamps (kept monotonic per topic when applied).
+    pub ts_ms: u64,
+    pub ops: Vec<Op>,
+}
+
+/// One op of an entry. The order of the variants is the encoding: append, never reorder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    Publish(Publish),
+    CommitOffset(CommitOffset),
+    ConsumeNext(ConsumeNext),
+    PutTopic(PutTopic),
+    DeleteTopic(DeleteTopic),
+    Trim(Trim),
+    SetClusterId(SetClusterId),
+    AssignNodeId(AssignNodeId),
+}
+
+impl Op {
+    /// Approximate encoded size, used to bound batches.
+    pub fn size_hint(&self) -> usize {
+        match self {
+            Op::Publish(p) => {
+                64 + p.topic.len() + p.messages.iter().map(NewMessage::size).sum::<usize>()
+            }
+            _ => 128,
+        }
+    }
+}
+
+/// What applying one op answered; variant `i` answers [`Op`] variant `i`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OpResult {
+    Published(Published),
+    Committed(OffsetCommitted),
+    Consumed(Consumed),
+    Topic(TopicPut),
+    Deleted(TopicDeleted),
+    Trimmed(Trimmed),
+    ClusterId(ClusterIdSet),
+    NodeId(NodeIdAssigned),
+    /// The state machine refused the op; the others in the entry are unaffected.
+    Error(OpError),
+}
+
+/// What applying a log entry returns to the proposer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// Blank and membership entries.
+    #[default]
+    None,
+    Ops(Vec<OpResult>),
+}
+
+/// A kind of op, and the reply applying it answers.
+pub trait Request: Into<Op> + Send + 'static {
+    type Reply: Into<OpResult> + Send + 'static;
+    /// This command's reply out of an applied result; a result of another kind comes back as `Err`.
+    fn reply(result: OpResult) -> Result<Self::Reply, OpResult>;
+}
+
+impl<R: Into<OpResult>> From<Result<R, OpError>> for OpResult {
+    fn from(r: Result<R, OpError>) -> OpResult {
+        r.map_or_else(OpResult::Error, Into::into)
+    }
+}
+
+/// Ties a command type to its [`Op`] variant (same name) and its reply to an [`OpResult`] variant.
+macro_rules! request {
+    ($cmd:ident => $reply:ident in OpResult::$variant:ident) => {
+        impl From<$cmd> for Op {
+            fn from(c: $cmd) -> Op {
+                Op::$cmd(c)
+            }
+        }
+        impl From<$reply> for OpResult {
+            fn from(r: $reply) -> OpResult {
+                OpResult::$variant(r)
+            }
+        }
+        impl Request for $cmd {
+            type Reply = $reply;
+            fn reply(result: OpResult) -> Result<$reply, OpResult> {
+                match result {
+                    OpResult::$variant(r) => Ok(r),
+                    other => Err(other),
+                }
+            }
+        }
+    };
+}
+
+request!(Publish => Published in OpResult::Published);
+request!(CommitOffset => OffsetCommitted in OpResult::Committed);
+request!(ConsumeNext => Consumed in OpResult::Consumed);
+request!(PutTopic => TopicPut in OpResult::Topic);
+request!(DeleteTopic => TopicDeleted in OpResult::Deleted);
+request!(Trim => Trimmed in OpResult::Trimmed);
+request!(SetClusterId => ClusterIdSet in OpResult::ClusterId);
+request!(AssignNodeId => NodeIdAssigned in OpResult::NodeId);
+
+#[cfg(test)]
+pub(crate) mod tests;

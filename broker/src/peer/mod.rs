@@ -1,0 +1,45 @@
+//! The raft port's transport: length-prefixed bincode frames over persistent, authenticated TCP
+//! connections. It knows nothing of what it carries: the node's messages are in
+//! `cluster/rpc.rs`, openraft's network on top of it in `cluster/raft_network.rs`.
+//!
+//! ```text
+//!  connect ─▶ "JNRAFT1\n" ─▶ ◀─ "JNRAFT1\n" + nonce ─▶ HMAC(secret, nonce) ─▶ ◀─ ok | refused
+//!  then, one request at a time per connection:  u32 len | bincode(request)  ◀─▶  u32 len | bincode(response)
+//! ```
+//!
+//! [`PeerPool`] dials (a pool of idle connections per address; peers are dialled by name on every
+//! new connection, so a pod that came back with a new IP is found again); [`serve`] answers with a
+//! [`Handler`].
+
+pub mod codec;
+mod pool;
+mod server;
+
+pub use pool::PeerPool;
+pub use server::{serve, Handler};
+
+/// What the pool sends.
+pub trait Request: serde::Serialize + Sync {
+    /// Whether sending it twice does no harm: only such requests are sent again on a fresh
+    /// connection when a pooled one turns out to be dead.
+    fn is_idempotent(&self) -> bool;
+}
+
+/// Why an RPC failed. `Unreachable` means nothing was sent, so retrying elsewhere is safe; after
+/// `Failed` and `Timeout` the peer may or may not have acted on the request.
+#[derive(Debug, thiserror::Error)]
+pub enum RpcFailure {
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    #[error("{0} is an HTTP API address, not a raft address")]
+    IsHttp(String),
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("failed after sending: {0}")]
+    Failed(String),
+    #[error("timed out after sending")]
+    Timeout,
+    /// The peer answered with a message of the wrong kind (a bug, or a peer of another version).
+    #[error("unexpected answer to {0}")]
+    Unexpected(&'static str),
+}

@@ -1,0 +1,113 @@
+//! [`Publish`]: append a batch to a topic (created on first publish), exactly once per producer id
+//! and sequence.
+
+use super::{Applier, At, Res};
+use crate::command::{OpError, Publish, Published};
+use crate::topics::keys;
+use crate::topics::model::{MessageRecord, ProducerState};
+use crate::topics::segment;
+
+/// Most (topic, producer) pairs remembered for exactly-once; the least recently used are forgotten.
+pub const MAX_PRODUCERS: u64 = 50_000;
+
+impl Applier<'_> {
+    pub(super) fn publish(&mut self, p: Publish, at: At) -> Res<Result<Published, OpError>> {
+        let mut meta = match self.topic(&p.topic)? {
+            Some(m) => m,
+            None => self.create_topic(&p.topic, Default::default(), at.ts_ms)?,
+        };
+        let count = p.messages.len() as u64;
+        let mut producer_state = None;
+        if let Some(ps) = &p.producer {
+            let key = keys::producer(meta.id, &ps.producer_id);
+            let state: ProducerState = self.get(&key)?.unwrap_or_default();
+            if let Some((base, count)) = state.find(ps.sequence) {
+                return Ok(Ok(Published {
+                    base_offset: base,
+                    count,
+                    duplicate: true,
+                }));
+            }
+            if let Some(last) = state.last_sequence() {
+                if ps.sequence < last {
+                    return Ok(Err(OpError::SequenceTooOld {
+                        producer_id: ps.producer_id.clone(),
+                        sequence: ps.sequence,
+                        last,
+                    }));
+                }
+            }
+            producer_state = Some((key, state));
+        }
+
+        let base = meta.next;
+        let ts = at.ts_ms.max(meta.last_ts_ms);
+        let pending = self.pending.entry(p.topic.clone()).or_default();
+        for m in p.messages {
+            let record = MessageRecord {
+                ts_ms: ts,
+                cum_bytes: meta.appended_bytes,
+                publisher: p.publisher.clone(),
+                key: m.key,
+                headers: m.headers,
+                value: m.value,
+            };
+            meta.appended_bytes += record.size();
+            pending.frames.push((meta.next, pending.bytes.len()));
+            segment::encode_frame(&mut pending.bytes, meta.next, &record);
+            meta.next += 1;
+        }
+        meta.last_ts_ms = ts;
+        self.set_topic(&p.topic, Some(meta.clone()));
+        self.touched.insert(p.topic);
+
+        if let (Some(ps), Some((key, mut state))) = (p.producer, producer_state) {
+            let is_new = state.recent.is_empty();
+            if !is_new {
+                self.remove(&keys::producer_order(
+                    state.last_index,
+                    meta.id,
+                    &ps.producer_id,
+                ));
+            }
+            state.record(ps.sequence, base, count, at.index);
+            self.put(&key, &state);
+            self.put(
+                &keys::producer_order(at.index, meta.id, &ps.producer_id),
+                &(),
+            );
+            if is_new {
+                self.count_new_producer()?;
+            }
+        }
+        Ok(Ok(Published {
+            base_offset: base,
+            count,
+            duplicate: false,
+        }))
+    }
+
+    /// Keep the number of remembered producers bounded, forgetting the least recently used.
+    fn count_new_producer(&mut self) -> Res<()> {
+        let n: u64 = self.get(keys::PRODUCER_COUNT)?.unwrap_or(0) + 1;
+        if n <= MAX_PRODUCERS {
+            self.put(keys::PRODUCER_COUNT, &n);
+            return Ok(());
+        }
+        let oldest = self
+            .store
+            .first_key(keys::PRODUCER_ORDER_PREFIX, &self.overlay)?;
+        match oldest
+            .as_deref()
+            .and_then(|k| keys::parse_producer_order(k).map(|p| (k.to_vec(), p)))
+        {
+            Some((order_key, (topic_id, producer_id))) => {
+                self.remove(&order_key);
+                self.remove(&keys::producer(topic_id, &producer_id));
+                self.put(keys::PRODUCER_COUNT, &(n - 1));
+            }
+            None => self.put(keys::PRODUCER_COUNT, &n),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,8 @@
+//! In-process multi-node tests: three nodes in this test process over real loopback sockets
+//! (ports picked by the OS), driven through their routers and their typed write API. Fast tests of
+//! routing, forwarding and failure mapping; the multi-process suite (`tests/cluster`) covers the
+//! binary, crashes and restarts.
+
+mod harness;
+mod t10_routing;
+mod t20_failures;
