@@ -10,6 +10,7 @@
 # Debian's busybox-static crashes on name lookups (static glibc), so the image holds the dynamic busybox
 # with the few glibc files it links (glibc >= 2.34 has DNS and files lookups built in).
 set -euo pipefail
+# shellcheck source=scripts/lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
 
 BUSYBOX_IMAGE=${BUSYBOX_IMAGE:-localhost/jumpnet-test-busybox:dev}

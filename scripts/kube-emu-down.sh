@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2086 # $ids, $vols: lists of names, one argument each
 # Stops what scripts/kube-emu-up.sh started (by the pids it recorded) and removes the kubelet's leftovers:
 # its containers, podman pods, and the volumes of this emulator's PVCs and pods (looked up through its API
 # before it stops: the machine may run other emulators whose volumes are not ours). Idempotent.
 set -uo pipefail
+# shellcheck source=scripts/lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
 
 DIR=$JUMPNET_ROOT/target/kube-emu

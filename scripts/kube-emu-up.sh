@@ -3,6 +3,11 @@
 # 127.0.0.1 for kubectl/helm, HTTPS on the podman network's gateway for in-cluster clients such as the
 # operator) and podman_kubelet.py (StatefulSets, Deployments, pods as podman containers).
 #
+# RBAC is enforced as on a real cluster: the kubelet runs without --token-file, so every pod gets a token
+# of its own ServiceAccount and the emulator answers 403 to whatever its Roles do not grant (a rule
+# missing from the chart fails the suite). The emulator logs every request (-v) to target/kube-emu/emu.log:
+# the suite reads it to check how the operator restarted pods (evictions, not deletes).
+#
 #   scripts/kube-emu-up.sh && export KUBECONFIG=$PWD/target/kube-emu/kubeconfig
 #   scripts/kube-emu-down.sh
 #
@@ -12,6 +17,7 @@
 #      (a developer's) neither collides with this one nor has its containers and volumes cleaned up by it.
 # State, logs and pid files: target/kube-emu/.
 set -euo pipefail
+# shellcheck source=scripts/lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
 
 PORT=${KUBE_EMU_PORT:-16453}
@@ -47,7 +53,7 @@ GW=$(podman network inspect "$NET" --format '{{(index .Subnets 0).Gateway}}')
 
 log "kube-emu: API on 127.0.0.1:$PORT (http) and $GW:$TLS_PORT (https)"
 setsid "$JUMPNET_PYTHON" "$KUBE_EMU_DIR/kube_emu.py" --port "$PORT" --kubeconfig-out "$KUBECONFIG" \
-  --tls-host "$GW" --tls-port "$TLS_PORT" --state-dir "$DIR/state" \
+  --tls-host "$GW" --tls-port "$TLS_PORT" --state-dir "$DIR/state" -v \
   </dev/null >"$DIR/emu.log" 2>&1 &
 echo $! >"$DIR/emu.pid"
 # The kubeconfig is written as the server starts: wait for both before anything talks to it.
@@ -59,7 +65,7 @@ log "kube-emu: podman kubelet on network $NET"
 setsid "$JUMPNET_PYTHON" "$KUBE_EMU_DIR/podman_kubelet.py" --kubeconfig "$KUBECONFIG" --node-name "$NODE" \
   --network "$NET" --runtime "$PODMAN_RUNTIME" --containers-conf "$CONTAINERS_CONF" \
   --state-dir "$DIR/kubelet" --api-host "$GW" --api-port "$TLS_PORT" \
-  --ca-file "$DIR/state/ca.crt" --token-file "$DIR/state/token" --cleanup-on-exit -v \
+  --ca-file "$DIR/state/ca.crt" --cleanup-on-exit -v \
   </dev/null >"$DIR/kubelet.log" 2>&1 &
 echo $! >"$DIR/kubelet.pid"
 wait_for 60 "node $NODE Ready (log: $DIR/kubelet.log)" node_ready || { tail -20 "$DIR/kubelet.log" >&2; exit 1; }

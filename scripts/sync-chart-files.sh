@@ -4,6 +4,7 @@
 #   deploy/grafana/*.json                -> charts/jumpnet-operator/dashboards/
 #   deploy/prometheus/jumpnet-rules.yaml -> charts/jumpnet-operator/files/prometheus-rules.yaml
 #   charts/jumpnet-operator/values.yaml  -> the values table of charts/jumpnet-operator/README.md
+#   deploy/crd.yaml                      -> the cluster.* schemas of charts/jumpnet-operator/values.schema.json
 #   the chart (defaults)                 -> deploy/operator.yaml (Namespace jumpnet-system + the operator)
 #
 #   scripts/sync-chart-files.sh          # rewrite them
@@ -49,6 +50,13 @@ if [[ -f deploy/prometheus/jumpnet-rules.yaml ]]; then
   update "$CHART/files/prometheus-rules.yaml" deploy/prometheus/jumpnet-rules.yaml
 elif [[ -f $CHART/files/prometheus-rules.yaml ]]; then
   if ((check)); then stale+=("$CHART/files/prometheus-rules.yaml (no deploy/prometheus/jumpnet-rules.yaml)"); else rm -f "$CHART/files/prometheus-rules.yaml"; fi
+fi
+
+# -- values.schema.json: cluster.* checked against the CRD's own schema ---------------------------------
+if ((check)); then
+  "$JUMPNET_PYTHON" scripts/chart-values-schema.py --check || stale+=("$CHART/values.schema.json")
+else
+  "$JUMPNET_PYTHON" scripts/chart-values-schema.py
 fi
 
 # -- chart README values table -----------------------------------------------------------------------

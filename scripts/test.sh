@@ -102,7 +102,8 @@ phase_e2e() {
   fi
   local rc=0
   scripts/kube-emu-up.sh || { scripts/kube-emu-down.sh; return 1; }
-  KUBECONFIG=$JUMPNET_ROOT/target/kube-emu/kubeconfig bash tests/e2e/run.sh || rc=$?
+  KUBECONFIG=$JUMPNET_ROOT/target/kube-emu/kubeconfig E2E_APISERVER_LOG=$JUMPNET_ROOT/target/kube-emu/emu.log \
+    bash tests/e2e/run.sh || rc=$?
   scripts/kube-emu-down.sh || true
   return $rc
 }

@@ -23,14 +23,17 @@ if ! kind get clusters | grep -qx "$CLUSTER"; then
   kind create cluster --name "$CLUSTER" --config "$ROOT/deploy/kind/kind-config.yaml" --wait 120s
   created=1
 fi
-cleanup() { [[ $created == 1 && -z ${KEEP:-} ]] && kind delete cluster --name "$CLUSTER"; }
-trap cleanup EXIT
-
 KUBECONFIG=$(mktemp)
 export KUBECONFIG
+cleanup() {
+  rm -f "$KUBECONFIG"
+  if [[ $created == 1 && -z ${KEEP:-} ]]; then kind delete cluster --name "$CLUSTER"; fi
+}
+trap cleanup EXIT
 kind get kubeconfig --name "$CLUSTER" >"$KUBECONFIG"
 
-# The image users build: the Dockerfile's default in-image build (BINARIES=build), not CI's prebuilt mode.
+# The image users build: the Dockerfile's default target (`image`, the in-image build), not CI's prebuilt
+# binaries; then loaded into the nodes, as the README's "Run on Kubernetes" tells users.
 docker build -t "$IMAGE" "$ROOT"
 docker tag "$IMAGE" "$IMAGE2"
 kind load docker-image "$IMAGE" "$IMAGE2" --name "$CLUSTER"

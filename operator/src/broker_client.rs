@@ -32,14 +32,45 @@ pub struct ClusterView {
     pub commit_index: u64,
     #[serde(default)]
     pub applied_index: u64,
+    /// This node's last log index: who is the most up to date in a quorum-loss recovery.
+    #[serde(default)]
+    pub last_log_index: u64,
+    /// On the leader: milliseconds since a quorum last acknowledged it (grows on a leader cut
+    /// off from the majority).
+    #[serde(default)]
+    pub quorum_ack_ms: Option<u64>,
+    /// Random id of this node's state dir, made when the dir was first initialised; a wiped
+    /// volume comes back with another one (`docs/broker-contract.md`, needed by the operator).
+    #[serde(default)]
+    pub incarnation: Option<String>,
     #[serde(default)]
     pub members: Vec<Member>,
 }
+
+/// A leader no quorum acknowledged for this long may have lost it (the broker stops taking writes
+/// after one election timeout). The broker's figure is only refreshed when its Raft state changes,
+/// so on an idle cluster it can be old: it only counts together with the leader's pod not being
+/// ready (its `/readyz` fails once it lost the majority).
+pub const LEADER_LEASE_LOST_MS: u64 = 5_000;
 
 impl ClusterView {
     /// True when this is the leader speaking about itself (its matched indexes are real).
     pub fn is_leader_view(&self) -> bool {
         self.node_id.is_some() && self.node_id == self.leader_id
+    }
+
+    /// The leader's own figure says no quorum acknowledged it for a while.
+    pub fn lease_stale(&self) -> bool {
+        self.quorum_ack_ms
+            .is_some_and(|ms| ms >= LEADER_LEASE_LOST_MS)
+    }
+
+    /// Voters of this node's own membership configuration.
+    pub fn voter_count(&self) -> usize {
+        self.members
+            .iter()
+            .filter(|m| m.role == Role::Voter)
+            .count()
     }
 }
 
@@ -54,6 +85,9 @@ pub struct Member {
     /// Last log index known replicated to this member; only the leader knows it.
     #[serde(default)]
     pub matched_index: Option<u64>,
+    /// The incarnation (state-dir id) the member was added with; `None` when unknown.
+    #[serde(default)]
+    pub incarnation: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +122,9 @@ pub struct NewMember {
     pub id: u64,
     pub raft_addr: String,
     pub api_addr: String,
+    /// The incarnation the pod reported: the member is bound to that state dir.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incarnation: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,8 +147,12 @@ pub enum PromoteOutcome {
 pub trait BrokerAdmin: Send + Sync {
     /// `GET /v1/cluster?local=true`.
     fn cluster<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<ClusterView>>;
-    /// `POST /v1/cluster/init`.
-    fn init<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<InitOutcome>>;
+    /// `POST /v1/cluster/init`, with `{"restore_from": URL}` to start from a backup.
+    fn init<'a>(
+        &'a self,
+        target: &'a Target,
+        restore_from: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<InitOutcome>>;
     /// `POST /v1/cluster/members`.
     fn add_learner<'a>(
         &'a self,
@@ -124,12 +165,17 @@ pub trait BrokerAdmin: Send + Sync {
     fn remove<'a>(&'a self, target: &'a Target, id: u64) -> BoxFuture<'a, Result<()>>;
     /// `POST /v1/cluster/transfer-leader`.
     fn transfer_leader<'a>(&'a self, target: &'a Target, to: u64) -> BoxFuture<'a, Result<()>>;
+    /// `POST /v1/cluster/force-new-cluster`: the node makes itself the only voter (unsafe
+    /// quorum-loss recovery, asked for by a human through an annotation).
+    fn force_new_cluster<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<()>>;
 }
 
 /// Reading a view must be quick: it happens for every pod on every reconcile.
 const VIEW_TIMEOUT: Duration = Duration::from_secs(3);
 /// Promote waits up to 10 s on the broker side; leave room for forwarding.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(20);
+/// Bootstrap from a backup downloads and loads it first.
+const RESTORE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// [`BrokerAdmin`] over HTTP with reqwest.
 #[derive(Clone, Debug)]
@@ -246,17 +292,31 @@ impl BrokerAdmin for HttpBroker {
         })
     }
 
-    fn init<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<InitOutcome>> {
+    fn init<'a>(
+        &'a self,
+        target: &'a Target,
+        restore_from: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<InitOutcome>> {
         Box::pin(async move {
             let op = "init";
+            let body = match restore_from {
+                Some(url) => json!({ "restore_from": url }),
+                None => json!({}),
+            };
+            // Loading a backup takes as long as its download: no short timeout then.
+            let timeout = if restore_from.is_some() {
+                RESTORE_TIMEOUT
+            } else {
+                ADMIN_TIMEOUT
+            };
             match self
                 .call(
                     target,
                     op,
                     reqwest::Method::POST,
                     "/v1/cluster/init",
-                    Some(json!({})),
-                    ADMIN_TIMEOUT,
+                    Some(body),
+                    timeout,
                 )
                 .await
             {
@@ -343,6 +403,21 @@ impl BrokerAdmin for HttpBroker {
             .map(drop)
         })
     }
+
+    fn force_new_cluster<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.call(
+                target,
+                "force new cluster",
+                reqwest::Method::POST,
+                "/v1/cluster/force-new-cluster",
+                Some(json!({})),
+                ADMIN_TIMEOUT,
+            )
+            .await
+            .map(drop)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -371,6 +446,7 @@ mod tests {
         let s3 = seen.clone();
         let s4 = seen.clone();
         let s5 = seen.clone();
+        let s6 = seen.clone();
         let app = Router::new()
             .route(
                 "/v1/cluster",
@@ -378,9 +454,10 @@ mod tests {
                     s1.lock().unwrap().push(format!("GET local={:?} {}", q.get("local"), auth_of(&h)));
                     Json(serde_json::json!({
                         "cluster_id": "c-1", "node_id": 0, "leader_id": 0, "term": 2,
-                        "commit_index": 10, "applied_index": 10,
+                        "commit_index": 10, "applied_index": 10, "last_log_index": 11,
+                        "incarnation": "inc-0",
                         "members": [
-                            {"id": 0, "raft_addr": "a:8080", "api_addr": "a:9090", "role": "voter", "matched_index": 10},
+                            {"id": 0, "raft_addr": "a:8080", "api_addr": "a:9090", "role": "voter", "matched_index": 10, "incarnation": "inc-0"},
                             {"id": 1, "raft_addr": "b:8080", "api_addr": "b:9090", "role": "learner", "matched_index": null}
                         ]
                     }))
@@ -388,8 +465,8 @@ mod tests {
             )
             .route(
                 "/v1/cluster/init",
-                post(move || async move {
-                    s2.lock().unwrap().push("POST init".into());
+                post(move |Json(body): Json<serde_json::Value>| async move {
+                    s2.lock().unwrap().push(format!("POST init {body}"));
                     (StatusCode::CONFLICT, Json(serde_json::json!({"error": {"code": "already_initialized", "message": "member of c-1"}})))
                 }),
             )
@@ -412,6 +489,13 @@ mod tests {
                 delete(move |Path(id): Path<u64>| async move {
                     s5.lock().unwrap().push(format!("DELETE {id}"));
                     (StatusCode::CONFLICT, Json(serde_json::json!({"error": {"code": "last_voter", "message": "only voter"}})))
+                }),
+            )
+            .route(
+                "/v1/cluster/force-new-cluster",
+                post(move || async move {
+                    s6.lock().unwrap().push("POST force-new-cluster".into());
+                    Json(serde_json::json!({}))
                 }),
             );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -436,15 +520,21 @@ mod tests {
         assert!(view.is_leader_view());
         assert_eq!(view.members[1].role, Role::Learner);
         assert_eq!(view.members[0].matched_index, Some(10));
+        assert_eq!(view.incarnation.as_deref(), Some("inc-0"));
+        assert_eq!(view.members[0].incarnation.as_deref(), Some("inc-0"));
+        assert_eq!(view.members[1].incarnation, None, "absent: unknown");
+        assert_eq!(view.last_log_index, 11);
 
         assert_eq!(
-            b.init(&target).await.unwrap(),
+            b.init(&target, None).await.unwrap(),
             InitOutcome::AlreadyInitialized
         );
+        b.init(&target, Some("http://backup/snap")).await.unwrap();
         let m = NewMember {
             id: 3,
             raft_addr: "r:8080".into(),
             api_addr: "a:9090".into(),
+            incarnation: Some("inc-3".into()),
         };
         b.add_learner(&target, &m).await.unwrap();
         assert_eq!(
@@ -454,16 +544,22 @@ mod tests {
         let err = b.remove(&target, 0).await.unwrap_err();
         assert_eq!(err.broker_code(), Some("last_voter"));
         assert!(matches!(err, Error::BrokerApi { status: 409, .. }));
+        b.force_new_cluster(&target).await.unwrap();
 
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen[0], "GET local=Some(\"true\") Bearer tok");
-        assert_eq!(seen[1], "POST init");
+        assert_eq!(seen[1], "POST init {}");
         assert_eq!(
             seen[2],
-            r#"POST members {"api_addr":"a:9090","id":3,"raft_addr":"r:8080"}"#
+            r#"POST init {"restore_from":"http://backup/snap"}"#
         );
-        assert_eq!(seen[3], "POST promote 3");
-        assert_eq!(seen[4], "DELETE 0");
+        assert_eq!(
+            seen[3],
+            r#"POST members {"api_addr":"a:9090","id":3,"incarnation":"inc-3","raft_addr":"r:8080"}"#
+        );
+        assert_eq!(seen[4], "POST promote 3");
+        assert_eq!(seen[5], "DELETE 0");
+        assert_eq!(seen[6], "POST force-new-cluster");
     }
 
     #[tokio::test]

@@ -9,8 +9,10 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Affinity, ResourceRequirements, Toleration, TopologySpreadConstraint,
+    Affinity, EnvVar, LocalObjectReference, PodSecurityContext, ResourceRequirements, Toleration,
+    TopologySpreadConstraint,
 };
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{CustomResource, CustomResourceExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -21,6 +23,11 @@ use crate::{Error, Result};
 pub const MAX_REPLICAS: i32 = 9;
 /// Default image when `spec.image` is not given.
 pub const DEFAULT_IMAGE: &str = concat!("ghcr.io/jumpnet/jumpnet:", env!("CARGO_PKG_VERSION"));
+/// Longest cluster name: the StatefulSet's `controller-revision-hash` label (`NAME-<10 chars>`) must
+/// fit in 63 characters, and `NAME-headless` must be a valid Service name.
+pub const MAX_NAME_LEN: usize = 52;
+/// Annotation that asks for the unsafe quorum-loss recovery from one pod (docs/runbooks.md).
+pub const FORCE_NEW_CLUSTER_ANNOTATION: &str = "jumpnet.io/force-new-cluster";
 
 /// Desired state of a Jumpnet broker cluster.
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -76,6 +83,11 @@ pub struct JumpnetClusterSpec {
     pub metrics: MetricsSpec,
     #[serde(default)]
     pub pod_template: PodTemplateSpec,
+    #[serde(default)]
+    pub rollout: RolloutSpec,
+    /// Start a new cluster from a backup (used once, when the cluster is bootstrapped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoreSpec>,
 }
 
 /// A plain string enum: the derived `Option<enum>` schema lists `null` among the values, which
@@ -112,11 +124,27 @@ impl PullPolicy {
     }
 }
 
-/// Persistent storage of each broker (one PVC `data-NAME-N` per pod).
+/// Persistent storage of each broker (one PVC `data-NAME-N` per pod). The size may grow (the
+/// operator expands every PVC; the StorageClass must allow volume expansion) but never shrink,
+/// and the class is fixed once the cluster exists: the API server refuses both edits (CEL).
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": STORAGE_SIZE_RULE,
+        "message": "spec.storage.size can only grow: a volume cannot shrink",
+        "reason": "FieldValueForbidden",
+        "fieldPath": ".size"
+    },
+    {
+        "rule": STORAGE_CLASS_RULE,
+        "message": "spec.storage.storageClassName cannot change once the cluster exists",
+        "reason": "FieldValueForbidden",
+        "fieldPath": ".storageClassName"
+    }
+]))]
 pub struct StorageSpec {
-    /// Requested volume size, a Kubernetes quantity.
+    /// Requested volume size, a Kubernetes quantity; may only grow.
     #[serde(default = "default_storage_size")]
     #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"))]
     pub size: String,
@@ -131,6 +159,14 @@ pub struct StorageSpec {
 fn default_storage_size() -> String {
     "1Gi".to_string()
 }
+
+/// CEL transition rule (Kubernetes quantity library, 1.29+): the size never shrinks.
+pub const STORAGE_SIZE_RULE: &str = "quantity(self.size).compareTo(quantity(oldSelf.size)) >= 0";
+/// CEL transition rule: the storage class is immutable (also from unset to set).
+pub const STORAGE_CLASS_RULE: &str = "has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)";
+/// CEL rule on the whole object: a name every derived object can carry.
+pub const NAME_RULE: &str =
+    "self.metadata.name.size() <= 52 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')";
 
 impl Default for StorageSpec {
     fn default() -> Self {
@@ -151,25 +187,28 @@ pub struct BrokerConfig {
     pub retention: RetentionSpec,
     /// Largest accepted message in bytes (broker default 1 MiB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(with = "Option<i64>", range(min = 1))]
     pub max_message_bytes: Option<u64>,
     /// Largest accepted request in bytes (broker default 8 MiB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(with = "Option<i64>", range(min = 1))]
     pub max_request_bytes: Option<u64>,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RetentionSpec {
+    /// Keep at most this many messages per topic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(with = "Option<i64>", range(min = 1))]
     pub max_messages: Option<u64>,
+    /// Keep at most this many bytes per topic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(with = "Option<i64>", range(min = 1))]
     pub max_bytes: Option<u64>,
+    /// Drop messages older than this many milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(with = "Option<i64>", range(min = 1))]
     pub max_age_ms: Option<u64>,
 }
 
@@ -224,6 +263,9 @@ pub struct ServiceMonitorSpec {
     #[serde(default = "default_interval")]
     #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h))+$"))]
     pub interval: String,
+    /// Extra labels on the ServiceMonitor, e.g. the `release` label kube-prometheus-stack selects.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 fn default_interval() -> String {
@@ -235,6 +277,7 @@ impl Default for ServiceMonitorSpec {
         Self {
             enabled: false,
             interval: default_interval(),
+            labels: BTreeMap::new(),
         }
     }
 }
@@ -243,21 +286,84 @@ impl Default for ServiceMonitorSpec {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PodTemplateSpec {
+    /// Pull secrets for the broker image (a private registry or mirror).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+    /// ServiceAccount of the broker pods (the brokers never call the Kubernetes API; its token is not
+    /// mounted). The namespace's `default` when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+    /// Pod-level security context; replaces the default (uid/gid/fsGroup 65532, RuntimeDefault
+    /// seccomp), e.g. for OpenShift's `restricted-v2`, which assigns the uid itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<PodSecurityContext>,
+    /// Seconds a broker gets to stop (default 30); must exceed `spec.rollout.drainSeconds` plus a
+    /// leadership hand-over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub termination_grace_period_seconds: Option<i64>,
+    /// Extra environment variables of the broker container (`JUMPNET_*` set broker flags).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
     /// Extra pod labels (the operator's own labels win on conflict).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+    /// Scheduling affinity; by default a preferred pod anti-affinity spreads the brokers over nodes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub affinity: Option<Affinity>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tolerations: Vec<Toleration>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub node_selector: BTreeMap<String, String>,
+    /// By default the brokers spread over zones where the cluster has several (`ScheduleAnyway`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority_class_name: Option<String>,
+}
+
+/// How pod restarts (image or config changes) proceed.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutSpec {
+    /// A broker restarted on a new pod template that is not Ready within this many seconds stops
+    /// the roll (`Degraded`, reason `RolloutStuck`); changing the spec back resumes without help.
+    #[serde(default = "default_ready_timeout")]
+    #[schemars(range(min = 10, max = 86400))]
+    pub ready_timeout_seconds: i32,
+    /// On termination a broker answers `/readyz` 503 but keeps serving this long, so Services
+    /// and load balancers stop routing to it before it closes (`--shutdown-grace-ms`).
+    #[serde(default = "default_drain")]
+    #[schemars(range(min = 0, max = 300))]
+    pub drain_seconds: i32,
+}
+
+fn default_ready_timeout() -> i32 {
+    300
+}
+fn default_drain() -> i32 {
+    5
+}
+
+impl Default for RolloutSpec {
+    fn default() -> Self {
+        Self {
+            ready_timeout_seconds: default_ready_timeout(),
+            drain_seconds: default_drain(),
+        }
+    }
+}
+
+/// A backup the new cluster starts from.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreSpec {
+    /// `http(s)://` URL of a snapshot taken with `GET /v1/admin/snapshot` (an object-store URL, or
+    /// a broker of another cluster); the first broker loads it when the cluster is bootstrapped.
+    #[schemars(regex(pattern = r"^https?://"))]
+    pub from_url: String,
 }
 
 /// Observed state, written only by the operator.
@@ -295,6 +401,7 @@ pub struct JumpnetClusterStatus {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 pub struct MemberStatus {
     /// Raft node id, equal to the pod ordinal.
+    #[schemars(with = "i64")]
     pub id: u64,
     pub pod: String,
     /// `voter` or `learner`.
@@ -313,6 +420,7 @@ pub struct Condition {
     #[serde(default)]
     pub message: String,
     /// RFC 3339; changes only when `status` changes.
+    #[schemars(extend("format" = "date-time"))]
     pub last_transition_time: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
@@ -334,6 +442,12 @@ impl JumpnetClusterSpec {
         if self.image.trim().is_empty() {
             return Err(invalid("spec.image must not be empty".into()));
         }
+        if !valid_name(name) {
+            return Err(invalid(format!(
+                "metadata.name must be at most {MAX_NAME_LEN} characters of lower case letters, digits \
+                 and '-', starting with a letter (it names the StatefulSet, its Services and pods)"
+            )));
+        }
         Ok(())
     }
 
@@ -343,9 +457,44 @@ impl JumpnetClusterSpec {
     }
 }
 
+/// A name every derived object can carry (see [`NAME_RULE`]).
+pub fn valid_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_NAME_LEN
+        && b[0].is_ascii_lowercase()
+        && b[b.len() - 1] != b'-'
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+/// The CRD: the derived one plus the rule on `metadata.name` at the root of the schema.
+pub fn crd() -> CustomResourceDefinition {
+    let mut crd = JumpnetCluster::crd();
+    for v in &mut crd.spec.versions {
+        if let Some(root) = v
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        {
+            root.x_kubernetes_validations = Some(vec![
+                k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::ValidationRule {
+                    rule: NAME_RULE.into(),
+                    message: Some(format!(
+                        "metadata.name must be at most {MAX_NAME_LEN} characters, start with a letter and hold only lower case letters, digits and '-'"
+                    )),
+                    reason: Some("FieldValueInvalid".into()),
+                    ..Default::default()
+                },
+            ]);
+        }
+    }
+    crd
+}
+
 /// The CRD as YAML, exactly what `jumpnet-operator crd` prints and `deploy/crd.yaml` holds.
 pub fn crd_yaml() -> Result<String> {
-    serde_yaml::to_string(&JumpnetCluster::crd()).map_err(|source| Error::Yaml { source })
+    serde_yaml::to_string(&crd()).map_err(|source| Error::Yaml { source })
 }
 
 #[cfg(test)]
@@ -354,13 +503,13 @@ mod tests {
     use serde_json::json;
 
     fn spec_schema() -> serde_json::Value {
-        let crd = serde_json::to_value(JumpnetCluster::crd()).unwrap();
+        let crd = serde_json::to_value(crd()).unwrap();
         crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone()
     }
 
     #[test]
     fn crd_names_scope_and_subresources_match_spec() {
-        let crd = serde_json::to_value(JumpnetCluster::crd()).unwrap();
+        let crd = serde_json::to_value(crd()).unwrap();
         assert_eq!(crd["metadata"]["name"], "jumpnetclusters.jumpnet.io");
         assert_eq!(crd["spec"]["group"], "jumpnet.io");
         assert_eq!(crd["spec"]["scope"], "Namespaced");
@@ -454,6 +603,87 @@ mod tests {
         assert_eq!(jc.spec.storage.size, "1Gi");
         assert!(!jc.spec.auth.enabled);
         assert_eq!(jc.spec.metrics.service_monitor.interval, "30s");
+    }
+
+    #[test]
+    fn storage_may_only_grow_and_keeps_its_class_by_cel_transition_rules() {
+        let storage = &spec_schema()["properties"]["spec"]["properties"]["storage"];
+        let rules = storage["x-kubernetes-validations"].as_array().unwrap();
+        let by_path = |p: &str| {
+            rules
+                .iter()
+                .find(|r| r["fieldPath"] == p)
+                .unwrap_or_else(|| panic!("no rule for {p}: {rules:?}"))
+        };
+        let size = by_path(".size");
+        assert_eq!(size["rule"], STORAGE_SIZE_RULE);
+        assert!(STORAGE_SIZE_RULE.contains("oldSelf"), "a transition rule");
+        assert!(STORAGE_SIZE_RULE
+            .contains("quantity(self.size).compareTo(quantity(oldSelf.size)) >= 0"));
+        assert_eq!(size["reason"], "FieldValueForbidden");
+        let class = by_path(".storageClassName");
+        assert_eq!(class["rule"], STORAGE_CLASS_RULE);
+        assert!(class["message"].as_str().unwrap().contains("cannot change"));
+        // both fields the rules name exist in the schema they sit on
+        assert!(storage["properties"]["size"].is_object());
+        assert!(storage["properties"]["storageClassName"].is_object());
+    }
+
+    #[test]
+    fn cluster_names_are_bounded_by_a_root_rule_and_by_validate() {
+        let root = spec_schema();
+        let rules = root["x-kubernetes-validations"].as_array().unwrap();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0]["rule"], NAME_RULE);
+        assert!(NAME_RULE.contains(&MAX_NAME_LEN.to_string()));
+        let spec: JumpnetClusterSpec = serde_json::from_value(json!({})).unwrap();
+        for good in ["demo", "a", "jn-2", &"a".repeat(52)] {
+            assert!(spec.validate(good).is_ok(), "{good}");
+        }
+        for bad in ["", "2fast", "Demo", "demo-", "de_mo", &"a".repeat(53)] {
+            assert!(spec.validate(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn no_unsigned_formats_in_the_schema() {
+        // Kubernetes >= 1.34 warns on every apply about formats it does not know (uint64, uint32).
+        let text = serde_json::to_string(&crd()).unwrap();
+        assert!(
+            !text.contains("\"format\":\"uint"),
+            "unsigned formats left in the CRD"
+        );
+        let c = &spec_schema()["properties"]["status"]["properties"]["conditions"]["items"];
+        assert_eq!(c["properties"]["lastTransitionTime"]["format"], "date-time");
+    }
+
+    #[test]
+    fn rollout_restore_and_pod_template_fields_exist_with_defaults() {
+        let spec = &spec_schema()["properties"]["spec"]["properties"];
+        let rollout = &spec["rollout"]["properties"];
+        assert_eq!(rollout["readyTimeoutSeconds"]["default"], 300);
+        assert_eq!(rollout["drainSeconds"]["default"], 5);
+        assert_eq!(spec["restore"]["required"], json!(["fromUrl"]));
+        for f in [
+            "imagePullSecrets",
+            "serviceAccountName",
+            "securityContext",
+            "terminationGracePeriodSeconds",
+            "env",
+        ] {
+            assert!(spec["podTemplate"]["properties"].get(f).is_some(), "{f}");
+        }
+        assert!(
+            spec["metrics"]["properties"]["serviceMonitor"]["properties"]
+                .get("labels")
+                .is_some()
+        );
+        let jc: JumpnetCluster = serde_yaml::from_str(
+            "apiVersion: jumpnet.io/v1alpha1\nkind: JumpnetCluster\nmetadata: {name: demo}\nspec: {}\n",
+        )
+        .unwrap();
+        assert_eq!(jc.spec.rollout, RolloutSpec::default());
+        assert_eq!(jc.spec.rollout.ready_timeout_seconds, 300);
     }
 
     #[test]

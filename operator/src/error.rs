@@ -97,6 +97,18 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::Kube { source: kube::Error::Api(s), .. } if s.code == 404)
     }
+
+    /// One line for a status condition: what was being done and, for an API server's refusal, its
+    /// own words (`configmaps "x" is forbidden: User "..." cannot patch ...`), without the debug dump.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Kube {
+                action,
+                source: kube::Error::Api(s),
+            } => format!("{action}: {} ({} {})", s.message, s.code, s.reason),
+            other => other.to_string(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -115,5 +127,24 @@ mod tests {
         assert_eq!(e.metric_label(), "broker_api");
         assert_eq!(e.broker_code(), Some("learner_lagging"));
         assert!(e.to_string().contains("demo-0"));
+        assert_eq!(e.summary(), e.to_string());
+    }
+
+    #[test]
+    fn api_refusals_are_summarised_in_the_api_servers_words() {
+        let status = kube::core::Status {
+            code: 403,
+            message: "configmaps \"demo-config\" is forbidden: User \"system:serviceaccount:op:op\" cannot patch resource \"configmaps\"".into(),
+            reason: "Forbidden".into(),
+            ..Default::default()
+        };
+        let e = Error::Kube {
+            action: "apply ConfigMap demo-config".into(),
+            source: kube::Error::Api(Box::new(status)),
+        };
+        assert_eq!(
+            e.summary(),
+            "apply ConfigMap demo-config: configmaps \"demo-config\" is forbidden: User \"system:serviceaccount:op:op\" cannot patch resource \"configmaps\" (403 Forbidden)"
+        );
     }
 }

@@ -15,10 +15,11 @@
 //! broker_client.rs  the broker admin API (trait + HTTP implementation)
 //! reconcile/        the controller: observe -> apply owned objects -> one step -> status
 //!   mod.rs            Context, reconcile(), error_policy(), run()
-//!   observe.rs        StatefulSet, pods and every broker's own view
+//!   observe.rs        StatefulSet, pods, PVCs, every broker's own view, each pod's problem
+//!   storage.rs        storage growth (PVC expansion, StatefulSet re-created) or refusal
 //!   apply.rs          server-side apply of the owned objects
-//!   execute.rs        carries out the step (broker call or pod deletion) + Events
-//!   status.rs         status, conditions
+//!   execute.rs        carries out the step (broker call, eviction, deletion) + Events
+//!   status.rs         status, conditions that say why, ReconcileError, Warning Events
 //! leader_election.rs  Lease-based: only the holder reconciles
 //! metrics.rs        Prometheus registry + /metrics /livez /readyz router
 //! telemetry.rs      tracing subscriber (text or JSON)
@@ -30,10 +31,11 @@
 //! One reconcile, in order:
 //!
 //! ```text
-//! GET sts ─▶ LIST pods ─▶ GET /v1/cluster?local=true on each running pod
-//!    ─▶ membership::statefulset_replicas ─▶ SSA Secret, ConfigMap, Services, PDB, SM, sts
-//!    ─▶ membership::next_step ─▶ at most one broker call / pod deletion (+ Event)
-//!    ─▶ PVC clean-up after scale-down ─▶ SSA status (only when it changed)
+//! GET sts ─▶ LIST pods, PVCs ─▶ GET /v1/cluster?local=true on each running pod
+//!    ─▶ storage growth? ─▶ membership::statefulset_replicas, protected_voters
+//!    ─▶ SSA Secret, ConfigMap, Services, PDB (from the voters), SM, sts
+//!    ─▶ membership::next_step ─▶ at most one broker call / eviction (+ Event)
+//!    ─▶ PVC clean-up after scale-down ─▶ status (only when it changed; ReconcileError on failure)
 //! ```
 #![forbid(unsafe_code)]
 

@@ -109,7 +109,7 @@ struct RunArgs {
     #[arg(long, env = "JUMPNET_OPERATOR_REQUEUE_BUSY", default_value_t = 5)]
     requeue_busy: u64,
     /// Seconds between reconciles of a converged cluster.
-    #[arg(long, env = "JUMPNET_OPERATOR_REQUEUE_IDLE", default_value_t = 300)]
+    #[arg(long, env = "JUMPNET_OPERATOR_REQUEUE_IDLE", default_value_t = 60)]
     requeue_idle: u64,
 }
 

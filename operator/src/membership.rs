@@ -7,20 +7,30 @@
 //! no cluster id ──all pods answer, none has data──▶ Bootstrap pod 0 (once; status.clusterId)
 //!      │ a pod already has a cluster id ──▶ adopt it (never a second bootstrap)
 //!      ▼
-//! repair      voter whose pod came back empty ──▶ RemoveMember (then re-added below)
+//! recovery    annotation jumpnet.io/force-new-cluster=POD and no leader ──▶ ForceNewCluster on POD
+//!             (the most up-to-date survivor) ──▶ DiscardData of every other pod holding the old
+//!             cluster's data ──▶ RecoveryDone (annotation removed); they rejoin empty, as learners
+//! no leader   pods down on an outdated template (a bad image reverted) ──▶ RestartPod
+//! repair      member whose pod came back empty or with another incarnation (a new volume)
+//!             ──▶ RemoveMember (then re-added below as a fresh learner, never trusted as the old one)
 //! scale down  members with id >= replicas, highest first:
 //!             learner ──▶ RemoveMember · leader ──▶ TransferLeader · voter ──▶ RemoveMember if quorum holds
 //!             (the StatefulSet only shrinks below a member once Raft has let go of it)
 //! scale up    pod running, not a member ──▶ AddLearner ; learner caught up ──▶ Promote
-//! roll        pods on an old revision, all ready and caught up: followers (highest first)
-//!             ──▶ RestartPod ; the leader last ──▶ TransferLeader, then RestartPod
+//! roll        a pod down on an outdated template ──▶ RestartPod at once (it serves nothing);
+//!             pods on an old revision, all ready and caught up: followers (highest first)
+//!             ──▶ RestartPod ; the leader last ──▶ TransferLeader, then RestartPod; a restarted
+//!             pod not Ready within spec.rollout.readyTimeoutSeconds ──▶ RolloutStuck (stops)
 //!             except when the cluster secret changed (auth turned on or off, secret rotated):
-//!             pods with different secrets cannot talk, so one by one would stall with the
-//!             first restarted pod ──▶ RestartAll pods still on the old secret, together
+//!             pods with different secrets cannot talk, so one by one would stall with the first
+//!             restarted pod ──▶ RestartPod one canary; once it runs and answers ──▶ RestartAll
+//!             pods still on the old secret, together (a template that does not start stops at
+//!             the canary instead of taking every broker down)
 //! otherwise   Converged
 //! ```
 //! Every change is gated on health: a leader is known and every voter's pod is ready, and a
 //! removal must leave a ready majority in both the old and the new configuration.
+//! [`protected_voters`] sizes the PodDisruptionBudget from the same facts.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,12 +50,28 @@ pub struct PodObservation {
     pub terminating: bool,
     /// Created moments ago (a restart or a new pod): not ready yet is expected, not degraded.
     pub starting: bool,
+    /// Seconds the pod has not been Ready: since its Ready condition last turned false, or since
+    /// it was created when it never was; 0 while ready.
+    pub unready_secs: u64,
     /// `controller-revision-hash` label.
     pub revision: Option<String>,
     /// Fingerprint of the cluster secret the pod runs with (its annotation); `None`: none.
     pub cluster_secret: Option<String>,
     /// The broker's own view; `None` when not running or it did not answer.
     pub view: Option<ClusterView>,
+    /// What keeps the pod from running or being ready, in the words of the kubelet, the scheduler
+    /// or the volume binder (image pull failures, crash loops, unschedulable, PVC pending).
+    pub problem: Option<PodProblem>,
+}
+
+/// Why a pod cannot get ready, for conditions and events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodProblem {
+    /// CamelCase condition reason: `ImagePullBackOff`, `CrashLoopBackOff`, `Unschedulable`,
+    /// `PersistentVolumeClaimPending`, or the kubelet's own waiting reason.
+    pub reason: String,
+    /// Human detail, e.g. the kubelet's message.
+    pub message: String,
 }
 
 /// Everything the decision depends on.
@@ -64,9 +90,15 @@ pub struct Observed {
     pub cluster_secret: Option<String>,
     /// Pods by ordinal.
     pub pods: BTreeMap<u64, PodObservation>,
+    /// `spec.rollout.readyTimeoutSeconds`.
+    pub ready_timeout_secs: u64,
+    /// Ordinal named by the `jumpnet.io/force-new-cluster` annotation (quorum-loss recovery).
+    pub force_new_cluster: Option<u64>,
+    /// Voters listed in `status.members`: the PodDisruptionBudget's fallback while no leader answers.
+    pub recorded_voters: Option<u32>,
 }
 
-pub use step::{Purpose, RemoveReason, Step, Wait};
+pub use step::{Purpose, RecoveryBlock, RemoveReason, Step, Wait};
 
 /// Facts derived from the observation, shared by the decision and the status.
 #[derive(Clone, Debug, PartialEq)]
@@ -118,9 +150,12 @@ pub fn facts(o: &Observed) -> Facts<'_> {
             })
         });
     }
+    // A leader cut off from the majority leads nothing: its pod's readiness fails and its lease
+    // figure is old (either alone is not enough: probes lag, and the figure is refreshed lazily).
     let leader_view = cluster_id.as_deref().and_then(|id| {
         o.pods
             .values()
+            .filter(|p| p.ready || !p.view.as_ref().is_some_and(|v| v.lease_stale()))
             .filter_map(|p| p.view.as_ref())
             .filter(|v| v.is_leader_view() && v.cluster_id.as_deref() == Some(id))
             .max_by_key(|v| v.term)
@@ -140,8 +175,9 @@ pub fn statefulset_replicas(o: &Observed) -> u32 {
     let f = facts(o);
     let current = o.statefulset_replicas.unwrap_or(o.desired);
     if let Some(view) = f.leader_view {
+        // Every member keeps its pod, even if someone shrank the StatefulSet by hand.
         let needed = view.members.iter().map(|m| m.id + 1).max().unwrap_or(0);
-        let needed = u32::try_from(needed).unwrap_or(u32::MAX).min(current);
+        let needed = u32::try_from(needed).unwrap_or(u32::MAX);
         return o.desired.max(needed);
     }
     let fresh =
@@ -155,6 +191,44 @@ pub fn statefulset_replicas(o: &Observed) -> u32 {
 
 fn pod_ready(o: &Observed, id: u64) -> bool {
     o.pods.get(&id).is_some_and(|p| p.ready && !p.terminating)
+}
+
+/// A member whose pod answers as someone else: another incarnation (state-dir id) than the member
+/// was added with, or, for a voter, no cluster data at all (a learner just added has none until it
+/// receives the log). Its volume was replaced; it must never vote as the old member.
+fn lost_data(o: &Observed, m: &Member) -> bool {
+    o.pods.get(&m.id).is_some_and(|p| {
+        !p.terminating
+            && p.view.as_ref().is_some_and(|v| {
+                (m.role == Role::Voter && v.cluster_id.is_none())
+                    || matches!((&v.incarnation, &m.incarnation), (Some(a), Some(b)) if a != b)
+            })
+    })
+}
+
+/// The voters a PodDisruptionBudget must keep a majority of: the leader's voters that stay (below
+/// `spec.replicas`, volume intact), so the budget is already the smaller one while a voter is being
+/// removed. Learners never count: an eviction budget of `(n - 1) / 2` pods over *all* pods then
+/// cannot take a majority of the voters, whether learners are ready or not. Without a leader view:
+/// the configuration the most recent answering member knows, else the voters of the last status
+/// (never more than `spec.replicas`), else none.
+pub fn protected_voters(o: &Observed) -> u32 {
+    let f = facts(o);
+    if let Some(lv) = f.leader_view {
+        return lv
+            .members
+            .iter()
+            .filter(|m| m.role == Role::Voter && m.id < u64::from(o.desired) && !lost_data(o, m))
+            .count() as u32;
+    }
+    let known = o
+        .pods
+        .values()
+        .filter_map(|p| p.view.as_ref())
+        .filter(|v| v.cluster_id.is_some() && v.cluster_id == f.cluster_id && v.voter_count() > 0)
+        .max_by_key(|v| v.term)
+        .map(|v| v.voter_count() as u32);
+    known.or(o.recorded_voters).unwrap_or(0).min(o.desired)
 }
 
 fn caught_up(view: &ClusterView, m: &Member) -> bool {
@@ -184,7 +258,10 @@ pub fn next_step(o: &Observed) -> Step {
     if let Some(w) = f.conflict.clone() {
         return Step::Wait(w);
     }
-    if let Some(step) = cluster_secret_step(o) {
+    if let Some(from) = o.force_new_cluster {
+        return recovery_step(o, &f, from);
+    }
+    if let Some(step) = cluster_secret_step(o, &f) {
         return step;
     }
     let Some(_) = f.cluster_id else {
@@ -195,34 +272,150 @@ pub fn next_step(o: &Observed) -> Step {
             && o.pods
                 .values()
                 .all(|p| p.view.as_ref().is_some_and(|v| v.cluster_id.is_none()));
-        return Step::Wait(if o.recorded_cluster_id.is_some() && all_answered_empty {
-            Wait::ClusterDataMissing
-        } else {
-            Wait::NoLeader
-        });
+        if o.recorded_cluster_id.is_some() && all_answered_empty {
+            return Step::Wait(Wait::ClusterDataMissing);
+        }
+        // Brokers that do not even run, on a template that was changed back (a bad image
+        // reverted): waiting for them to get ready would wait forever.
+        if let Some(id) = down_and_outdated(o, false) {
+            return Step::RestartPod { ordinal: id };
+        }
+        return Step::Wait(Wait::NoLeader);
     };
     membership_step(o, lv).unwrap_or_else(|| rolling_step(o, lv))
 }
 
-/// Pods that run with another cluster secret than the template's refuse (and are refused by)
-/// the others: restart all of them at once, whatever the health (a cluster split by secrets has
-/// no healthy state to wait for). The data stays on the volumes; Raft re-forms from it.
-fn cluster_secret_step(o: &Observed) -> Option<Step> {
-    let ordinals: Vec<u64> = o
-        .pods
+/// A pod that is not ready and runs an outdated pod template: restarting it costs nothing. With
+/// `quorum_ready` false only one that does not answer at all (its process is down), since a
+/// broker that is merely not ready may still be acknowledging the log for a bare majority.
+fn down_and_outdated(o: &Observed, quorum_ready: bool) -> Option<u64> {
+    let rev = o.update_revision.as_deref()?;
+    o.pods
         .iter()
-        .filter(|(_, p)| !p.terminating && p.cluster_secret != o.cluster_secret)
+        .rev()
+        .find(|(_, p)| {
+            !p.terminating
+                && !p.ready
+                && p.revision.as_deref().is_some_and(|r| r != rev)
+                && (p.view.is_none() || quorum_ready)
+        })
+        .map(|(id, _)| *id)
+}
+
+/// The unsafe recovery a human asked for with the `jumpnet.io/force-new-cluster` annotation:
+/// only while no leader exists, only from a pod that holds this cluster's data and is at least as
+/// far along as every other answering pod. Other pods' copies of the old cluster are discarded
+/// (their logs may hold entries the survivor lacks, which Raft must never see again); they rejoin
+/// empty through the ordinary learner path once the annotation is gone.
+fn recovery_step(o: &Observed, f: &Facts<'_>, from: u64) -> Step {
+    let blocked = |why| Step::Wait(Wait::RecoveryBlocked { ordinal: from, why });
+    let Some(cid) = f.cluster_id.as_deref() else {
+        return blocked(RecoveryBlock::NoCluster);
+    };
+    let holds_cluster = |p: &PodObservation| {
+        !p.terminating
+            && p.view
+                .as_ref()
+                .is_some_and(|v| v.cluster_id.as_deref() == Some(cid))
+    };
+    match f.leader_view {
+        Some(lv) if lv.leader_id == Some(from) && voter_ids(lv) == BTreeSet::from([from]) => {
+            let stale = o.pods.iter().find(|(id, p)| {
+                **id != from && holds_cluster(p) && !lv.members.iter().any(|m| m.id == **id)
+            });
+            match stale {
+                Some((id, _)) => Step::DiscardData { ordinal: *id },
+                None => Step::RecoveryDone { ordinal: from },
+            }
+        }
+        // A leader with another configuration: the quorum is back, nothing to force.
+        Some(_) => Step::RecoveryDone { ordinal: from },
+        None => {
+            let Some(p) = o.pods.get(&from).filter(|p| p.running && holds_cluster(p)) else {
+                return blocked(RecoveryBlock::NotAnswering);
+            };
+            let mine = p.view.as_ref().map_or(0, |v| v.last_log_index);
+            let better = o
+                .pods
+                .iter()
+                .filter(|(id, p)| **id != from && holds_cluster(p))
+                .filter_map(|(id, p)| Some((*id, p.view.as_ref()?.last_log_index)))
+                .filter(|(_, last)| *last > mine)
+                .max_by_key(|(_, last)| *last);
+            match better {
+                Some((better, _)) => blocked(RecoveryBlock::NotMostRecent { better }),
+                None => Step::ForceNewCluster { ordinal: from },
+            }
+        }
+    }
+}
+
+fn voter_ids(lv: &ClusterView) -> BTreeSet<u64> {
+    lv.members
+        .iter()
+        .filter(|m| m.role == Role::Voter)
+        .map(|m| m.id)
+        .collect()
+}
+
+/// Pods that run with another cluster secret than the template's refuse (and are refused by)
+/// the others, so they cannot roll one by one: after one canary pod proved that the new template
+/// starts (it runs and answers), every pod still on the old secret restarts at once, whatever the
+/// health (a cluster split by secrets has no healthy state to wait for). A canary that never comes
+/// up stops the change there, with the other brokers still serving. The data stays on the
+/// volumes; Raft re-forms from it.
+fn cluster_secret_step(o: &Observed, f: &Facts<'_>) -> Option<Step> {
+    let live = || o.pods.iter().filter(|(_, p)| !p.terminating);
+    let old: Vec<u64> = live()
+        .filter(|(_, p)| p.cluster_secret != o.cluster_secret)
         .map(|(id, _)| *id)
         .collect();
-    if ordinals.is_empty() {
+    if old.is_empty() {
         return None;
     }
     // Pods deleted before the StatefulSet controller saw the new template would come back old.
-    Some(if o.update_revision.is_none() {
-        Step::Wait(Wait::StatefulSetSyncing)
+    let Some(rev) = o.update_revision.as_deref() else {
+        return Some(Step::Wait(Wait::StatefulSetSyncing));
+    };
+    let on_new = || live().filter(|(_, p)| p.cluster_secret == o.cluster_secret);
+    let current = |p: &PodObservation| p.revision.as_deref() == Some(rev);
+    if on_new().any(|(_, p)| current(p) && p.running && p.view.is_some()) {
+        return Some(Step::RestartAll { ordinals: old });
+    }
+    if let Some((id, p)) = on_new().find(|(_, p)| current(p)) {
+        return Some(Step::Wait(stuck_or_restarting(o, *id, p)));
+    }
+    // A pod that does not run on an outdated template (a canary of a template changed since).
+    if let Some(id) = down_and_outdated(o, false) {
+        return Some(Step::RestartPod { ordinal: id });
+    }
+    // A canary deleted moments ago and not back yet.
+    if let Some(id) =
+        (0..u64::from(o.desired)).find(|id| o.pods.get(id).is_none_or(|p| p.terminating))
+    {
+        return Some(Step::Wait(Wait::PodRestarting { ordinal: id }));
+    }
+    let leader = f.leader();
+    let canary = old
+        .iter()
+        .rev()
+        .find(|id| Some(**id) != leader)
+        .or(old.last())
+        .copied()?;
+    Some(Step::RestartPod { ordinal: canary })
+}
+
+/// A restarted pod on the current template, not ready yet: still starting, or stuck once it has
+/// not been ready for `spec.rollout.readyTimeoutSeconds`.
+fn stuck_or_restarting(o: &Observed, id: u64, p: &PodObservation) -> Wait {
+    if p.unready_secs >= o.ready_timeout_secs {
+        Wait::RolloutStuck {
+            ordinal: id,
+            after_secs: o.ready_timeout_secs,
+        }
     } else {
-        Step::RestartAll { ordinals }
-    })
+        Wait::PodRestarting { ordinal: id }
+    }
 }
 
 fn bootstrap_step(o: &Observed) -> Step {
@@ -251,24 +444,21 @@ fn membership_step(o: &Observed, lv: &ClusterView) -> Option<Step> {
         .collect();
     let is_member = |id: u64| lv.members.iter().any(|m| m.id == id);
 
-    // Repair: a voter whose pod answers without any cluster data lost its volume.
-    for &v in &voters {
-        let lost = o.pods.get(&v).is_some_and(|p| {
-            !p.terminating
-                && p.view
-                    .as_ref()
-                    .is_some_and(|view| view.cluster_id.is_none())
-        });
-        if lost && v != leader {
-            return Some(if removal_keeps_quorum(o, &voters, v) {
-                Step::RemoveMember {
-                    id: v,
-                    reason: RemoveReason::LostData,
-                }
-            } else {
-                Step::Wait(Wait::QuorumAtRisk { id: v })
-            });
+    // Repair: a member whose pod answers without its data (empty, or a new incarnation) lost its
+    // volume: out of Raft first, then back in as a fresh learner below.
+    for m in lv.members.iter().filter(|m| m.id != leader) {
+        if !lost_data(o, m) {
+            continue;
         }
+        let removable = m.role == Role::Learner || removal_keeps_quorum(o, &voters, m.id);
+        return Some(if removable {
+            Step::RemoveMember {
+                id: m.id,
+                reason: RemoveReason::LostData,
+            }
+        } else {
+            Step::Wait(Wait::QuorumAtRisk { id: m.id })
+        });
     }
 
     // Scale down, highest member first.
@@ -363,18 +553,20 @@ fn rolling_step(o: &Observed, lv: &ClusterView) -> Step {
             .get(&id)
             .is_some_and(|p| p.revision.as_deref().is_some_and(|r| r != rev))
     };
+    let voters = voter_ids(lv);
+    let ready_voters = voters.iter().filter(|v| pod_ready(o, **v)).count();
+    if let Some(id) = down_and_outdated(o, ready_voters >= majority(voters.len())) {
+        return Step::RestartPod { ordinal: id };
+    }
     let stale_pods: Vec<u64> = (0..desired).filter(|id| stale(*id)).collect();
     let rolling = !stale_pods.is_empty()
         || (0..desired).any(|id| o.pods.get(&id).is_none_or(|p| p.terminating));
     if let Some(unready) = (0..desired).find(|id| !pod_ready(o, *id)) {
-        let starting = o
-            .pods
-            .get(&unready)
-            .is_none_or(|p| p.starting || p.terminating);
-        return Step::Wait(if rolling || starting {
-            Wait::PodRestarting { ordinal: unready }
-        } else {
-            Wait::PodNotReady { ordinal: unready }
+        let pod = o.pods.get(&unready).filter(|p| !p.terminating);
+        return Step::Wait(match pod {
+            Some(p) if rolling && !stale(unready) => stuck_or_restarting(o, unready, p),
+            Some(p) if !rolling && !p.starting => Wait::PodNotReady { ordinal: unready },
+            _ => Wait::PodRestarting { ordinal: unready },
         });
     }
     if stale_pods.is_empty() {
@@ -390,8 +582,8 @@ fn rolling_step(o: &Observed, lv: &ClusterView) -> Step {
     if desired == 1 {
         return Step::RestartPod { ordinal: leader };
     }
-    let voters: BTreeSet<u64> = lv.members.iter().map(|m| m.id).collect();
-    match transfer_target(o, lv, &voters, leader, |id| !stale(id)) {
+    let members: BTreeSet<u64> = lv.members.iter().map(|m| m.id).collect();
+    match transfer_target(o, lv, &members, leader, |id| !stale(id)) {
         Some(to) => Step::TransferLeader {
             from: leader,
             to,

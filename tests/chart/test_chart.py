@@ -53,7 +53,7 @@ def test_helm_lint_strict(values):
 def test_rendered_manifests_pass_kubernetes_validate_strict(rendered):
     _, path, _ = rendered
     # the chart's oldest supported Kubernetes (Chart.yaml kubeVersion), the emulator's, and the newest schemas
-    kubernetes_validate(path, "1.25.0", "1.31.0", "1.37.0")
+    kubernetes_validate(path, "1.29.0", "1.31.0", "1.37.0")
 
 
 def test_every_object_carries_the_recommended_labels(rendered):
@@ -130,16 +130,17 @@ def test_image_digest_wins_over_the_tag_and_values_reach_the_pod(everything_docs
 # -- RBAC ---------------------------------------------------------------------------------------------
 
 EXPECTED_RULES = {  # operator/README.md "RBAC needed", and nothing more
-    ("jumpnet.io", "jumpnetclusters"): {"get", "list", "watch"},
+    ("jumpnet.io", "jumpnetclusters"): {"get", "list", "watch", "patch"},
     ("jumpnet.io", "jumpnetclusters/status"): {"get", "patch"},
     ("jumpnet.io", "jumpnetclusters/finalizers"): {"update"},
-    ("apps", "statefulsets"): {"get", "list", "watch", "create", "patch"},
+    ("apps", "statefulsets"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "services"): {"get", "list", "watch", "create", "patch"},
     ("", "configmaps"): {"get", "list", "watch", "create", "patch"},
     ("", "secrets"): {"get", "list", "watch", "create", "patch"},
     ("policy", "poddisruptionbudgets"): {"get", "list", "watch", "create", "patch"},
     ("", "pods"): {"get", "list", "watch", "delete"},
-    ("", "persistentvolumeclaims"): {"list", "delete"},
+    ("", "pods/eviction"): {"create"},
+    ("", "persistentvolumeclaims"): {"list", "patch", "delete"},
     ("events.k8s.io", "events"): {"create", "patch"},
     ("monitoring.coreos.com", "servicemonitors"): {"get", "create", "patch", "delete"},
 }
@@ -169,6 +170,21 @@ def test_cluster_scope_rbac_is_exactly_what_the_operator_needs(default_docs):
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": FULLNAME}
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": FULLNAME, "namespace": NAMESPACE}]
     assert not find(default_docs, "Role", FULLNAME)
+
+
+def test_users_get_jumpnetclusters_through_the_default_view_and_edit_roles(default_docs, namespaced_docs):
+    view = one(default_docs, "ClusterRole", f"{FULLNAME}-view")
+    edit = one(default_docs, "ClusterRole", f"{FULLNAME}-edit")
+    for role, aggregates in ((view, ("view", "edit", "admin")), (edit, ("edit", "admin"))):
+        for to in aggregates:
+            assert role["metadata"]["labels"][f"rbac.authorization.k8s.io/aggregate-to-{to}"] == "true"
+    assert flatten_rules(view["rules"]) == {
+        ("jumpnet.io", r): {"get", "list", "watch"}
+        for r in ("jumpnetclusters", "jumpnetclusters/status", "jumpnetclusters/scale")}
+    assert flatten_rules(edit["rules"]) == {
+        ("jumpnet.io", "jumpnetclusters"): {"create", "update", "patch", "delete", "deletecollection"},
+        ("jumpnet.io", "jumpnetclusters/scale"): {"update", "patch"}}
+    assert not [r for r in find(namespaced_docs, "ClusterRole")], "a namespaced install creates no ClusterRole"
 
 
 def test_leader_election_may_only_touch_leases_in_the_operator_namespace(rendered):
@@ -210,7 +226,10 @@ def test_servicemonitor_and_prometheusrule_only_when_enabled(default_docs, every
     sm = one(everything_docs, "ServiceMonitor", "jno")
     assert sm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert sm["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "15s",
-                                        "scrapeTimeout": "10s"}]
+                                        "scrapeTimeout": "10s",
+                                        # the job the alert rules select, as in scrape-config.yaml
+                                        "relabelings": [{"action": "replace", "targetLabel": "job",
+                                                         "replacement": "jumpnet-operator"}]}]
     svc = one(everything_docs, "Service", "jno-metrics")
     assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
     rule = one(everything_docs, "PrometheusRule", "jno")
@@ -247,6 +266,10 @@ def test_jumpnetcluster_only_when_enabled_and_valid_against_the_crd(default_docs
     assert spec["image"].startswith("registry.example.com/jumpnet@sha256:")
     assert spec["storage"] == {"size": "20Gi", "storageClassName": "fast-ssd", "deleteClaimOnScaleDown": True}
     assert spec["podTemplate"]["affinity"]["podAntiAffinity"]
+    assert spec["podTemplate"]["imagePullSecrets"] == [{"name": "regcred"}]
+    assert spec["podTemplate"]["serviceAccountName"] == "jumpnet-broker"
+    assert spec["rollout"] == {"readyTimeoutSeconds": 600, "drainSeconds": 10}
+    assert spec["metrics"]["serviceMonitor"]["labels"] == {"release": "kube-prometheus-stack"}
     assert spec["config"]["retention"]["maxMessages"] == 1000000
 
 
@@ -282,10 +305,41 @@ def test_helm_test_script_is_valid_sh(everything_docs):
     ("operator.replicaz=1", "replicaz"),
     ("image.digest=latest", "image.digest"),
     ("metrics.serviceMonitor.interval=often", "interval"),
+    # the cluster's settings are checked against the CRD's own schema: types ...
+    ("cluster.config.retention.maxAgeMs=7d", "maxAgeMs"),
+    ("cluster.rollout.readyTimeoutSeconds=5", "readyTimeoutSeconds"),
+    ("cluster.service.type=Ingress", "type"),
+    ("cluster.podTemplate.terminationGracePeriodSeconds=soon", "terminationGracePeriodSeconds"),
+    # ... and typos or fields in the wrong place, which the API server would silently drop
+    ("cluster.podTemplate.imagePullSecret[0].name=regcred", "imagePullSecret"),
+    ("cluster.imagePullSecrets[0].name=regcred", "imagePullSecrets"),
+    ("cluster.config.retention.maxAge=1", "maxAge"),
+    ("cluster.podTemplate.affinity.podAntiAffinity.preferred=x", "preferred"),
+    ("cluster.metrics.serviceMonitor.labels.release=1", "release"),
 ])
 def test_values_schema_rejects_bad_values(bad, complaint):
+    # (--set reads `1` as a number: a label value must be a string)
     p = helm("template", RELEASE, CHART, "--set", bad, check=False)
     assert p.returncode != 0 and complaint in p.stderr, p.stderr
+
+
+def test_values_schema_of_the_cluster_is_derived_from_the_crd():
+    p = subprocess.run([os.path.join(ROOT, "scripts", "chart-values-schema.py"), "--check"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    with open(os.path.join(CHART, "values.schema.json")) as f:
+        schema = json.load(f)
+    pod = schema["properties"]["cluster"]["properties"]["podTemplate"]
+    assert pod["additionalProperties"] is False
+    for field in ("imagePullSecrets", "serviceAccountName", "securityContext", "terminationGracePeriodSeconds",
+                  "env", "affinity"):
+        assert field in pod["properties"], field
+
+
+def test_a_chart_cluster_the_namespaced_operator_cannot_see_is_refused():
+    p = helm("template", RELEASE, CHART, "--namespace", "elsewhere", "-f", os.path.join(
+        os.path.dirname(__file__), "values", "namespaced.yaml"), "--set", "cluster.enabled=true", check=False)
+    assert p.returncode != 0 and "rbac.namespaces does not include" in p.stderr, p.stderr
 
 
 def render_notes(tmp_path, *args: str) -> str:
@@ -303,6 +357,11 @@ def render_notes(tmp_path, *args: str) -> str:
 
 
 def test_notes_tell_the_user_what_to_do_next(tmp_path):
+    notes = render_notes(tmp_path / "d")
+    image = f"ghcr.io/jumpnet/jumpnet:{chart_meta()['appVersion']}"
+    assert f"docker build -t {image} ." in notes
+    assert f"kind load docker-image {image}" in notes
+    assert "scripts/build-image.sh" in notes and "kind load image-archive" in notes
     notes = render_notes(tmp_path, *VALUE_SETS["everything"])
     assert "kubectl -n jumpnet-system get jn events" in notes
     assert "helm test jn -n jumpnet-system" in notes

@@ -31,7 +31,7 @@ def test_kubectl_apply_of_deploy_takes_exactly_the_crd_and_the_operator():
 def test_top_level_manifests_pass_kubernetes_validate_strict(name):
     path = os.path.join(DEPLOY, name)
     assert os.path.exists(path), f"deploy/{name} is missing"
-    kubernetes_validate(path, "1.25.0", "1.31.0", "1.37.0")
+    kubernetes_validate(path, "1.29.0", "1.31.0", "1.37.0")  # Chart.yaml kubeVersion: CEL quantity rules
 
 
 def test_operator_manifest_installs_a_restricted_operator_in_its_own_namespace():

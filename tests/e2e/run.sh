@@ -22,8 +22,9 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE=$ROOT/tests/e2e
 # Tool paths and podman settings shared with scripts/ (it changes nothing on the machine).
+# shellcheck source=scripts/lib/common.sh
 source "$ROOT/scripts/lib/common.sh"
-cd "$ROOT"
+cd "$ROOT" || exit 2
 
 T0=$SECONDS
 fail() { printf 'e2e: ERROR: %s\n' "$*" >&2; exit 2; }
@@ -32,7 +33,8 @@ say() { printf '[e2e %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 # -- tools: the fixed paths of install-deps.sh, else PATH (a laptop) ---------------------------
 [[ -x $HELM ]] || HELM=$(command -v helm) || fail "helm not found (scripts/install-deps.sh installs it in $K8STOOLS_DIR)"
 [[ -x $KUBECTL ]] || KUBECTL=$(command -v kubectl) || fail "kubectl not found"
-export HELM KUBECTL PATH="$(dirname "$KUBECTL"):$PATH"
+PATH="$(dirname "$KUBECTL"):$PATH"
+export HELM KUBECTL PATH
 PY=$JUMPNET_PYTHON
 [[ -x $PY ]] || PY=$(command -v python3) || fail "no python"
 "$PY" -c 'import pytest, pytest_timeout, requests, yaml' 2>/dev/null \
@@ -114,6 +116,7 @@ if "$KUBECTL" get crd jumpnetclusters.jumpnet.io >/dev/null 2>&1; then
 fi
 say "helm install $REL charts/jumpnet-operator -n $NS (image $IMAGE)"
 t=$SECONDS
+# shellcheck disable=SC2086 # E2E_HELM_ARGS is split on spaces, as documented
 if ! "$HELM" install "$REL" charts/jumpnet-operator -n "$NS" --create-namespace \
   --set image.repository="$REPO" --set image.tag="$TAG" --set image.pullPolicy=IfNotPresent \
   "${TEST_IMAGE_ARGS[@]}" ${E2E_HELM_ARGS:-} --wait --timeout 180s >/dev/null; then

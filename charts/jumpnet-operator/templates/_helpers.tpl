@@ -84,6 +84,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - --metrics-addr=0.0.0.0:{{ .Values.metrics.port }}
 - --log-format={{ .Values.operator.logFormat }}
 - --lease-name={{ include "jumpnet-operator.fullname" . }}
+- --cluster-domain={{ .Values.operator.clusterDomain }}
 {{- if eq .Values.rbac.scope "namespace" }}
 - --namespaces={{ include "jumpnet-operator.namespaces" . | fromJsonArray | join "," }}
 {{- end }}

@@ -96,14 +96,16 @@ async fn remove_service_monitor(ctx: &Context, names: &Names, owner_uid: &str) -
     }
 }
 
-/// Applies everything; returns the StatefulSet as the API server now has it. `owner_uid` is the
-/// JumpnetCluster's: objects it no longer wants are deleted only when it owns them.
+/// Applies everything; returns the StatefulSet as the API server now has it, or `None` when it
+/// is not applied this time (`with_statefulset` false: it is being re-created, see `storage.rs`).
+/// `owner_uid` is the JumpnetCluster's: objects it no longer wants are deleted only when it owns them.
 pub async fn apply_owned(
     ctx: &Context,
     names: &Names,
     owner_uid: &str,
     owned: OwnedObjects,
-) -> Result<StatefulSet> {
+    with_statefulset: bool,
+) -> Result<Option<StatefulSet>> {
     if let Some(secret) = &owned.auth_secret {
         apply(ctx, names, secret).await?;
     }
@@ -115,5 +117,8 @@ pub async fn apply_owned(
         Some(sm) => apply_service_monitor(ctx, names, sm).await?,
         None => remove_service_monitor(ctx, names, owner_uid).await?,
     }
-    apply(ctx, names, &owned.statefulset).await
+    if !with_statefulset {
+        return Ok(None);
+    }
+    apply(ctx, names, &owned.statefulset).await.map(Some)
 }

@@ -1,19 +1,27 @@
 //! Carries out the one step `membership::next_step` chose, and records it as a Kubernetes
 //! Event on the JumpnetCluster. Admin calls go to the leader (every node forwards, the leader
 //! answers first-hand); bootstrap goes to pod 0.
+//!
+//! A pod restart (`RestartPod`) goes through the eviction API, so the PodDisruptionBudget
+//! arbitrates between the operator and anyone else draining nodes: a `429` defers the step. Two
+//! exceptions delete directly, each because a budget cannot protect anything there: a cluster with
+//! no disruption to spend (1 or 2 voters: any restart is an outage the user asked for), and
+//! `RestartAll` (a changed cluster secret needs every broker restarted, after the canary proved the
+//! new template). The recovery's `DiscardData` deletes a pod that is not a member.
 
 use k8s_openapi::api::core::v1::{ObjectReference, PersistentVolumeClaim, Pod};
-use kube::api::{Api, DeleteParams, ListParams};
+use kube::api::{Api, DeleteParams, EvictParams, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
 use kube::Resource;
+use serde_json::json;
 use tracing::{info, warn};
 
 use super::observe::Targets;
 use super::Context;
 use crate::broker_client::{InitOutcome, NewMember, PromoteOutcome, Target};
-use crate::crd::JumpnetCluster;
-use crate::membership::{Facts, RemoveReason, Step};
-use crate::resources::{selector_string, Names};
+use crate::crd::{JumpnetCluster, FORCE_NEW_CLUSTER_ANNOTATION};
+use crate::membership::{Facts, Observed, RemoveReason, Step};
+use crate::resources::Names;
 use crate::{Error, Result};
 
 /// What executing the step changed that the status must know right away.
@@ -21,8 +29,11 @@ use crate::{Error, Result};
 pub struct Outcome {
     /// Cluster id returned by a successful bootstrap.
     pub bootstrapped: Option<String>,
-    /// The step was carried out (not deferred by the broker, e.g. `learner_lagging`).
+    /// The step was carried out (not deferred by the broker, e.g. `learner_lagging`, or by the
+    /// PodDisruptionBudget).
     pub done: bool,
+    /// Why a step was deferred, for the condition message.
+    pub note: Option<String>,
 }
 
 /// A reference to a pod or PVC of the cluster, the Event's `related` object. It also keeps
@@ -37,16 +48,7 @@ fn related(names: &Names, kind: &str, name: String) -> ObjectReference {
     }
 }
 
-fn step_pod(step: &Step) -> Option<u64> {
-    match step {
-        Step::Bootstrap { ordinal } | Step::RestartPod { ordinal } => Some(*ordinal),
-        Step::AddLearner { id } | Step::Promote { id } | Step::RemoveMember { id, .. } => Some(*id),
-        Step::TransferLeader { to, .. } => Some(*to),
-        Step::RestartAll { .. } | Step::Wait(_) | Step::Converged => None,
-    }
-}
-
-async fn publish(
+pub(super) async fn publish(
     ctx: &Context,
     jc: &JumpnetCluster,
     type_: EventType,
@@ -95,14 +97,18 @@ fn target(
         })
 }
 
-/// Executes `step`; waits and `Converged` do nothing.
+/// Executes `step`; waits and `Converged` do nothing. `budget` is the PodDisruptionBudget's
+/// `maxUnavailable` just applied.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     ctx: &Context,
     jc: &JumpnetCluster,
     names: &Names,
     targets: &Targets,
+    observed: &Observed,
     facts: &Facts<'_>,
     step: &Step,
+    budget: u32,
 ) -> Result<Outcome> {
     if !step.is_action() {
         return Ok(Outcome::default());
@@ -112,17 +118,22 @@ pub async fn run(
     let mut outcome = Outcome {
         bootstrapped: None,
         done: true,
+        note: None,
     };
     let mut note = step.message(|i| names.pod(i));
     let mut type_ = EventType::Normal;
     match step {
         Step::Bootstrap { ordinal } => {
             let t = target(targets, names, Some(*ordinal), "init")?;
-            match broker.init(&t).await? {
+            let restore = jc.spec.restore.as_ref().map(|r| r.from_url.as_str());
+            match broker.init(&t, restore).await? {
                 InitOutcome::Initialized { cluster_id } => {
                     note = format!(
-                        "bootstrapped Raft cluster {cluster_id} on {}",
-                        names.pod(*ordinal)
+                        "bootstrapped Raft cluster {cluster_id} on {}{}",
+                        names.pod(*ordinal),
+                        restore
+                            .map(|u| format!(" from the backup at {u}"))
+                            .unwrap_or_default()
                     );
                     outcome.bootstrapped = Some(cluster_id);
                 }
@@ -136,6 +147,11 @@ pub async fn run(
                 id: *id,
                 raft_addr: names.raft_addr(*id),
                 api_addr: names.api_addr(*id),
+                incarnation: observed
+                    .pods
+                    .get(id)
+                    .and_then(|p| p.view.as_ref())
+                    .and_then(|v| v.incarnation.clone()),
             };
             broker.add_learner(&t, &member).await?;
         }
@@ -154,8 +170,44 @@ pub async fn run(
             let t = target(targets, names, Some(*from), "transfer leader")?;
             broker.transfer_leader(&t, *to).await?;
         }
-        Step::RestartPod { ordinal } => delete_pods(ctx, names, &[*ordinal]).await?,
+        Step::RestartPod { ordinal } => {
+            let ready = observed.pods.get(ordinal).is_some_and(|p| p.ready);
+            if budget > 0 || !ready {
+                if let Err(refusal) = evict(ctx, names, *ordinal).await? {
+                    outcome.done = false;
+                    outcome.note = Some(format!(
+                        "waiting to restart {}: the PodDisruptionBudget allows no disruption right now ({refusal})",
+                        names.pod(*ordinal)
+                    ));
+                }
+            } else {
+                note.push_str(
+                    " (deleted, not evicted: with fewer than 3 voters there is no disruption to spend, so this restart interrupts the cluster)",
+                );
+                delete_pods(ctx, names, &[*ordinal]).await?;
+            }
+        }
         Step::RestartAll { ordinals } => delete_pods(ctx, names, ordinals).await?,
+        Step::ForceNewCluster { ordinal } => {
+            let t = target(targets, names, Some(*ordinal), "force new cluster")?;
+            broker.force_new_cluster(&t).await?;
+            type_ = EventType::Warning;
+        }
+        Step::DiscardData { ordinal } => {
+            delete_claim(ctx, names, &names.claim(*ordinal)).await?;
+            delete_pods(ctx, names, &[*ordinal]).await?;
+            type_ = EventType::Warning;
+        }
+        Step::RecoveryDone { .. } => {
+            let api: Api<JumpnetCluster> = Api::namespaced(ctx.client.clone(), &names.namespace);
+            let patch = json!({"metadata": {"annotations": {FORCE_NEW_CLUSTER_ANNOTATION: null}}});
+            api.patch(&names.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(Error::kube(format!(
+                    "remove annotation {FORCE_NEW_CLUSTER_ANNOTATION} from JumpnetCluster {}",
+                    names.name
+                )))?;
+        }
         Step::Wait(_) | Step::Converged => {}
     }
     if outcome.done {
@@ -164,10 +216,41 @@ pub async fn run(
             .membership_steps
             .with_label_values(&[step.reason()])
             .inc();
-        let pod = step_pod(step).map(|o| related(names, "Pod", names.pod(o)));
+        let pod = step.pod().map(|o| related(names, "Pod", names.pod(o)));
         publish(ctx, jc, type_, step.reason(), note, pod).await;
     }
     Ok(outcome)
+}
+
+/// Evicts one broker pod (`POST pods/NAME/eviction`); `Ok(Err(why))` when the budget refused (429).
+async fn evict(
+    ctx: &Context,
+    names: &Names,
+    ordinal: u64,
+) -> Result<std::result::Result<(), String>> {
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &names.namespace);
+    let pod = names.pod(ordinal);
+    match api.evict(&pod, &EvictParams::default()).await {
+        Ok(_) => Ok(Ok(())),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(Ok(())),
+        Err(kube::Error::Api(e)) if e.code == 429 => Ok(Err(e.message.clone())),
+        Err(source) => Err(Error::Kube {
+            action: format!("evict Pod {pod}"),
+            source,
+        }),
+    }
+}
+
+async fn delete_claim(ctx: &Context, names: &Names, claim: &str) -> Result<()> {
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), &names.namespace);
+    match api.delete(claim, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(source) => Err(Error::Kube {
+            action: format!("delete PersistentVolumeClaim {claim}"),
+            source,
+        }),
+    }
 }
 
 /// Deletes broker pods; the StatefulSet controller re-creates them from the current template.
@@ -198,17 +281,14 @@ pub async fn delete_released_claims(
     names: &Names,
     statefulset_replicas: u32,
     pods: &[Pod],
+    claims: &[PersistentVolumeClaim],
 ) -> Result<()> {
     let api: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), &names.namespace);
-    let claims = api
-        .list(&ListParams::default().labels(&selector_string(&names.name)))
-        .await
-        .map_err(Error::kube("list broker PVCs"))?;
     let pod_exists = |ordinal: u64| {
         pods.iter()
             .any(|p| p.metadata.name.as_deref() == Some(names.pod(ordinal).as_str()))
     };
-    for claim in claims.items {
+    for claim in claims {
         let Some(name) = claim.metadata.name.as_deref() else {
             continue;
         };

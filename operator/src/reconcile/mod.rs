@@ -1,18 +1,21 @@
 //! The controller: one `reconcile` per `JumpnetCluster` event or requeue.
 //!
 //! ```text
-//! observe (sts, pods, broker views) ─▶ apply owned objects (SSA, owner refs)
+//! observe (sts, pods, PVCs, broker views) ─▶ storage growth? (expand PVCs, re-create the sts)
+//!   ─▶ apply owned objects (SSA, owner refs; the PDB from the current voters)
 //!   ─▶ membership::next_step ─▶ execute one step (+ Event) ─▶ PVC clean-up ─▶ status
 //! ```
-//! Requeues after a few seconds while anything is in progress and after minutes once
-//! converged; errors back off exponentially per object. No finalizer: everything the
-//! operator creates carries an owner reference, so deletion is the garbage collector's job
-//! (PVCs are kept, like a StatefulSet keeps them).
+//! Requeues after a few seconds while anything is in progress and after a minute once
+//! converged (the leader shown in the status follows elections within that); errors back off
+//! exponentially per object and are written to the status (`ReconcileError`). No finalizer:
+//! everything the operator creates carries an owner reference, so deletion is the garbage
+//! collector's job (PVCs are kept, like a StatefulSet keeps them).
 
 mod apply;
 mod execute;
 mod observe;
 mod status;
+mod storage;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -62,7 +65,7 @@ impl Default for Settings {
             cluster_domain: "cluster.local".into(),
             broker_addressing: BrokerAddressing::Dns,
             requeue_busy: Duration::from_secs(5),
-            requeue_idle: Duration::from_secs(300),
+            requeue_idle: Duration::from_secs(60),
         }
     }
 }
@@ -110,10 +113,16 @@ pub async fn reconcile(jc: Arc<JumpnetCluster>, ctx: Arc<Context>) -> Result<Act
     let timer = ctx.metrics.reconcile_started();
     let result = reconcile_cluster(&jc, &ctx).await;
     timer.finish(result.as_ref().map(|_| ()));
-    if result.is_ok() {
-        if let Ok(mut f) = ctx.failures.lock() {
-            f.remove(&Context::failure_key(&jc));
+    match &result {
+        Ok(_) => {
+            if let Ok(mut f) = ctx.failures.lock() {
+                f.remove(&Context::failure_key(&jc));
+            }
         }
+        Err(e) if jc.metadata.deletion_timestamp.is_none() => {
+            status::record_error(&ctx, &jc, e).await
+        }
+        Err(_) => {}
     }
     result
 }
@@ -131,7 +140,7 @@ pub fn error_policy(jc: Arc<JumpnetCluster>, error: &crate::Error, ctx: Arc<Cont
         .unwrap_or(1);
     let delay = Duration::from_secs(1u64 << attempts.saturating_sub(1).min(8))
         .min(Duration::from_secs(300));
-    warn!(cluster = %jc.name_any(), error = %error, attempts, retry_in = ?delay, "reconcile failed");
+    warn!(cluster = %jc.name_any(), error = %error.summary(), attempts, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }
 
@@ -143,22 +152,71 @@ async fn reconcile_cluster(jc: &JumpnetCluster, ctx: &Context) -> Result<Action>
     }
     let names = Names::of(jc, &ctx.settings.cluster_domain)?;
     jc.spec.validate(&names.name)?;
+    let force_new_cluster = observe::force_new_cluster(jc, &names)?;
 
     let auth = observe::auth_tokens(ctx, jc, &names).await?;
     let token = auth.as_ref().map(|t| t.operator_token.clone());
     let live_sts = observe::statefulset(ctx, &names).await?;
     let pods = observe::pods(ctx, &names).await?;
+    let claims = observe::claims(ctx, &names).await?;
     let targets = observe::Targets::new(ctx, &names, &pods, token);
     let mut observed =
-        observe::observation(ctx, jc, &names, live_sts.as_ref(), &pods, &targets).await;
+        observe::observation(ctx, jc, &names, live_sts.as_ref(), &pods, &claims, &targets).await;
+    observed.force_new_cluster = force_new_cluster;
+
+    // Storage: grow the volumes (re-creating the StatefulSet), or refuse and keep them.
+    let mut notices: Vec<status::Notice> = storage::resizing(&claims, &names).into_iter().collect();
+    let deleting = live_sts
+        .as_ref()
+        .is_some_and(|s| s.metadata.deletion_timestamp.is_some());
+    let mut with_statefulset = !deleting;
+    let mut spec = std::borrow::Cow::Borrowed(jc);
+    match storage::plan(jc, live_sts.as_ref()) {
+        storage::Plan::Keep => {}
+        storage::Plan::Refuse { live, message } => {
+            notices.push(status::Notice {
+                reason: "StorageChangeRefused".into(),
+                message,
+                degraded: true,
+            });
+            spec = std::borrow::Cow::Owned(storage::with_storage(jc, live));
+        }
+        storage::Plan::Grow { to } if !deleting => {
+            match storage::grow(ctx, &names, &claims, &to).await? {
+                storage::Grown::Recreating => {
+                    with_statefulset = false;
+                    notices.push(status::Notice {
+                        reason: "StorageResizing".into(),
+                        message: format!(
+                            "expanding the volumes to {to}: PVCs patched; the StatefulSet is re-created with the larger claim template, its pods keep running"
+                        ),
+                        degraded: false,
+                    });
+                }
+                storage::Grown::Refused(message) => {
+                    notices.push(status::Notice {
+                        reason: "StorageResizeFailed".into(),
+                        message,
+                        degraded: true,
+                    });
+                    if let Some(live) = live_sts.as_ref().and_then(|s| storage::live(jc, s)) {
+                        spec = std::borrow::Cow::Owned(storage::with_storage(jc, live));
+                    }
+                }
+            }
+        }
+        storage::Plan::Grow { .. } => {}
+    }
 
     let replicas = membership::statefulset_replicas(&observed);
+    let protected_voters = membership::protected_voters(&observed);
     let opts = BuildOptions {
         cluster_domain: ctx.settings.cluster_domain.clone(),
         statefulset_replicas: Some(replicas),
         auth,
+        protected_voters,
     };
-    let owned = resources::owned_objects(jc, &opts)?;
+    let owned = resources::owned_objects(&spec, &opts)?;
     // What the pods are to run with is what the template says (the annotation the pods carry).
     observed.cluster_secret = owned
         .statefulset
@@ -168,22 +226,26 @@ async fn reconcile_cluster(jc: &JumpnetCluster, ctx: &Context) -> Result<Action>
         .as_ref()
         .and_then(observe::cluster_secret_of);
     let uid = jc.metadata.uid.as_deref().unwrap_or_default();
-    let applied = apply::apply_owned(ctx, &names, uid, owned).await?;
-    observed.update_revision = observe::update_revision(&applied);
+    let applied = apply::apply_owned(ctx, &names, uid, owned, with_statefulset).await?;
+    observed.update_revision = applied.as_ref().and_then(observe::update_revision);
 
     let step = membership::next_step(&observed);
     let facts = membership::facts(&observed);
     if facts.adopted {
         execute::adopted_event(ctx, jc, facts.cluster_id.as_deref().unwrap_or_default()).await;
     }
-    let outcome = execute::run(ctx, jc, &names, &targets, &facts, &step).await?;
+    let budget = resources::max_unavailable(protected_voters);
+    let outcome = execute::run(ctx, jc, &names, &targets, &observed, &facts, &step, budget).await?;
     if jc.spec.storage.delete_claim_on_scale_down {
-        execute::delete_released_claims(ctx, jc, &names, replicas, &pods).await?;
+        execute::delete_released_claims(ctx, jc, &names, replicas, &pods, &claims).await?;
     }
-    status::update(ctx, jc, &names, &observed, &facts, &step, &outcome).await?;
+    status::update(
+        ctx, jc, &names, &observed, &facts, &step, &outcome, &notices,
+    )
+    .await?;
 
     Ok(match step {
-        Step::Converged => Action::requeue(ctx.settings.requeue_idle),
+        Step::Converged if notices.is_empty() => Action::requeue(ctx.settings.requeue_idle),
         _ => Action::requeue(ctx.settings.requeue_busy),
     })
 }
@@ -228,7 +290,10 @@ async fn run_one(ctx: Arc<Context>, namespace: Option<String>, shutdown: Shutdow
         .for_each(|res| async move {
             match res {
                 Ok((obj, _)) => tracing::debug!(object = %obj, "reconciled"),
-                Err(e) => tracing::debug!(error = %e, "controller event"),
+                // Failed reconciles are logged by error_policy; a watch that fails (e.g. RBAC
+                // forbids listing a kind) would otherwise leave the operator blind, quietly.
+                Err(kube::runtime::controller::Error::ReconcilerFailed(..)) => {}
+                Err(e) => warn!(error = %e, "controller watch or queue error"),
             }
         })
         .await;

@@ -5,16 +5,84 @@
 //! The status is the operator's alone and always written whole, so it goes as a JSON merge
 //! patch with explicit `null`s for absent fields: lists are replaced, vanished fields removed,
 //! with no dependence on how a server tracks list-item ownership under server-side apply.
+//!
+//! Conditions say *why*: a wait whose pod cannot start carries that pod's problem
+//! (`ImagePullBackOff`, `CrashLoopBackOff`, `Unschedulable`, `PersistentVolumeClaimPending`) as
+//! `Degraded`'s reason; a failed reconcile writes `ReconcileError` with the API server's words
+//! ([`record_error`]). Each turn to degraded also publishes a Warning Event.
 
 use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::EventType;
 use serde_json::json;
 
-use super::execute::Outcome;
+use super::execute::{publish, Outcome};
 use super::Context;
 use crate::crd::{Condition, JumpnetCluster, JumpnetClusterStatus, MemberStatus};
-use crate::membership::{Facts, Observed, Step};
+use crate::membership::{Facts, Observed, PodProblem, Step};
 use crate::resources::{selector_string, Names};
 use crate::{Error, Result};
+
+/// Something besides the membership step the conditions must carry (storage changes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    pub reason: String,
+    pub message: String,
+    /// `Degraded` (needs a human) rather than `Progressing`.
+    pub degraded: bool,
+}
+
+/// The pod problem that explains a wait: the one of the pod the wait is about, else the first
+/// pod that has one.
+pub fn diagnosis<'a>(observed: &'a Observed, step: &Step) -> Option<(u64, &'a PodProblem)> {
+    if !matches!(step, Step::Wait(_)) {
+        return None;
+    }
+    let of = |id: u64| {
+        observed
+            .pods
+            .get(&id)
+            .filter(|p| !p.terminating)
+            .and_then(|p| p.problem.as_ref())
+            .map(|pr| (id, pr))
+    };
+    step.pod().and_then(of).or_else(|| {
+        observed
+            .pods
+            .iter()
+            .filter(|(_, p)| !p.terminating)
+            .find_map(|(id, p)| p.problem.as_ref().map(|pr| (*id, pr)))
+    })
+}
+
+/// `(reason, message, degraded)` of this reconcile.
+fn verdict(
+    names: &Names,
+    observed: &Observed,
+    step: &Step,
+    outcome: &Outcome,
+) -> (String, String, bool) {
+    let mut message = outcome
+        .note
+        .clone()
+        .unwrap_or_else(|| step.message(|i| names.pod(i)));
+    match diagnosis(observed, step) {
+        Some((id, problem)) if step.degraded() => {
+            message.push_str(&format!(
+                "; {}: {}: {}",
+                names.pod(id),
+                problem.reason,
+                problem.message
+            ));
+            (step.reason().into(), message, true)
+        }
+        Some((id, problem)) => (
+            problem.reason.clone(),
+            format!("{message}: {} {}", names.pod(id), problem.message),
+            true,
+        ),
+        None => (step.reason().into(), message, step.degraded()),
+    }
+}
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -47,6 +115,7 @@ fn condition(
 }
 
 /// The status this reconcile observed, computed without I/O.
+#[allow(clippy::too_many_arguments)]
 pub fn compute(
     jc: &JumpnetCluster,
     names: &Names,
@@ -54,6 +123,7 @@ pub fn compute(
     facts: &Facts<'_>,
     step: &Step,
     outcome: &Outcome,
+    notices: &[Notice],
     now: &str,
 ) -> JumpnetClusterStatus {
     let previous = jc
@@ -66,20 +136,35 @@ pub fn compute(
         .bootstrapped
         .clone()
         .or_else(|| facts.cluster_id.clone());
-    let message = step.message(|i| names.pod(i));
+    let (reason, message, step_degraded) = verdict(names, observed, step, outcome);
     let converged = *step == Step::Converged;
-    let degraded = step.degraded();
-    let reason = step.reason();
+    let bad_notice = notices.iter().find(|n| n.degraded);
+    let busy_notice = notices.iter().find(|n| !n.degraded);
+    let degraded = step_degraded || bad_notice.is_some();
+    let (degraded_reason, degraded_message) = match (step_degraded, bad_notice) {
+        (true, _) => (reason.as_str(), message.as_str()),
+        (false, Some(n)) => (n.reason.as_str(), n.message.as_str()),
+        (false, None) => ("AsExpected", ""),
+    };
+    // A notice in progress (volumes growing) explains a converged cluster or a plain wait better
+    // than the wait does; an action in progress speaks for itself.
+    let (progress_reason, progress_message, progressing) = match (converged, busy_notice) {
+        (_, Some(n)) if !step_degraded && !step.is_action() => {
+            (n.reason.as_str(), n.message.as_str(), true)
+        }
+        (true, _) => ("Converged", message.as_str(), false),
+        (false, _) => (reason.as_str(), message.as_str(), !step_degraded),
+    };
     let conditions = vec![
         condition(
-            previous, "Ready", converged, reason, &message, generation, now,
+            previous, "Ready", converged, &reason, &message, generation, now,
         ),
         condition(
             previous,
             "Progressing",
-            !converged && !degraded,
-            if converged { "Converged" } else { reason },
-            &message,
+            progressing,
+            progress_reason,
+            progress_message,
             generation,
             now,
         ),
@@ -87,15 +172,20 @@ pub fn compute(
             previous,
             "Degraded",
             degraded,
-            if degraded { reason } else { "AsExpected" },
-            if degraded { &message } else { "" },
+            degraded_reason,
+            degraded_message,
             generation,
             now,
         ),
     ];
     let live = observed.pods.values().filter(|p| !p.terminating);
+    let phase = if degraded {
+        "Degraded"
+    } else {
+        step.phase(cluster_id.is_some())
+    };
     JumpnetClusterStatus {
-        phase: Some(step.phase(cluster_id.is_some()).into()),
+        phase: Some(phase.into()),
         observed_generation: generation,
         replicas: live.clone().count() as i32,
         ready_replicas: live.filter(|p| p.ready).count() as i32,
@@ -137,6 +227,54 @@ fn whole(status: &JumpnetClusterStatus) -> Result<serde_json::Value> {
     Ok(value)
 }
 
+fn degraded_condition(status: Option<&JumpnetClusterStatus>) -> Option<&Condition> {
+    status?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded" && c.status == "True")
+}
+
+/// A Warning Event when the cluster turns degraded, or degraded for another reason (a step that
+/// acted published its own Event: `acted` is its reason).
+async fn warn_on_turn(
+    ctx: &Context,
+    jc: &JumpnetCluster,
+    new: &JumpnetClusterStatus,
+    acted: Option<&str>,
+) {
+    let Some(now) = degraded_condition(Some(new)) else {
+        return;
+    };
+    let before = degraded_condition(jc.status.as_ref());
+    if acted == Some(now.reason.as_str())
+        || before.is_some_and(|b| b.reason == now.reason && b.message == now.message)
+    {
+        return;
+    }
+    publish(
+        ctx,
+        jc,
+        EventType::Warning,
+        &now.reason,
+        now.message.clone(),
+        None,
+    )
+    .await;
+}
+
+async fn write(ctx: &Context, names: &Names, status: &JumpnetClusterStatus) -> Result<()> {
+    let api: Api<JumpnetCluster> = Api::namespaced(ctx.client.clone(), &names.namespace);
+    let patch = json!({ "status": whole(status)? });
+    api.patch_status(&names.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(Error::kube(format!(
+            "patch status of JumpnetCluster {}",
+            names.name
+        )))?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
 pub async fn update(
     ctx: &Context,
     jc: &JumpnetCluster,
@@ -145,20 +283,60 @@ pub async fn update(
     facts: &Facts<'_>,
     step: &Step,
     outcome: &Outcome,
+    notices: &[Notice],
 ) -> Result<()> {
-    let status = compute(jc, names, observed, facts, step, outcome, &now());
+    let status = compute(jc, names, observed, facts, step, outcome, notices, &now());
     if jc.status.as_ref() == Some(&status) {
         return Ok(());
     }
-    let api: Api<JumpnetCluster> = Api::namespaced(ctx.client.clone(), &names.namespace);
-    let patch = json!({ "status": whole(&status)? });
-    api.patch_status(&names.name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map_err(Error::kube(format!(
-            "patch status of JumpnetCluster {}",
-            names.name
-        )))?;
-    Ok(())
+    let acted = (step.is_action() && outcome.done).then(|| step.reason());
+    warn_on_turn(ctx, jc, &status, acted).await;
+    write(ctx, names, &status).await
+}
+
+/// The status after a failed reconcile: everything observed before stays (cluster id, members,
+/// leader, `observedGeneration`: this generation was not reconciled), the conditions say
+/// `ReconcileError` with the error in the API server's words.
+pub fn errored(jc: &JumpnetCluster, error: &Error, now: &str) -> JumpnetClusterStatus {
+    let mut status = jc.status.clone().unwrap_or_default();
+    let previous = status.conditions.clone();
+    let generation = jc.metadata.generation;
+    let message = error.summary();
+    let reason = "ReconcileError";
+    status.phase = Some("Degraded".into());
+    status.conditions = vec![
+        condition(&previous, "Ready", false, reason, &message, generation, now),
+        condition(
+            &previous,
+            "Progressing",
+            false,
+            reason,
+            &message,
+            generation,
+            now,
+        ),
+        condition(
+            &previous, "Degraded", true, reason, &message, generation, now,
+        ),
+    ];
+    status
+}
+
+/// Records a failed reconcile in the status (and a Warning Event when it is new). Best effort:
+/// the error itself is returned by the reconcile, and a status write that fails too (e.g. RBAC
+/// forbids it) is only logged.
+pub async fn record_error(ctx: &Context, jc: &JumpnetCluster, error: &Error) {
+    let Ok(names) = Names::of(jc, &ctx.settings.cluster_domain) else {
+        return;
+    };
+    let status = errored(jc, error, &now());
+    if jc.status.as_ref() == Some(&status) {
+        return;
+    }
+    warn_on_turn(ctx, jc, &status, None).await;
+    if let Err(e) = write(ctx, &names, &status).await {
+        tracing::warn!(cluster = %names.name, error = %e.summary(), "could not record the reconcile error in the status");
+    }
 }
 
 #[cfg(test)]
@@ -177,7 +355,7 @@ mod tests {
         };
         let f = membership::facts(&o);
         let step = Step::Wait(Wait::PodsStarting);
-        let first = compute(&jc, &names, &o, &f, &step, &Outcome::default(), "T1");
+        let first = compute(&jc, &names, &o, &f, &step, &Outcome::default(), &[], "T1");
         assert_eq!(first.phase.as_deref(), Some("Bootstrapping"));
         assert_eq!(
             first.selector.as_deref(),
@@ -203,6 +381,7 @@ mod tests {
             &f,
             &Step::Wait(Wait::PodsStarting),
             &Outcome::default(),
+            &[],
             "T2",
         );
         assert_eq!(same, first, "nothing changed: identical status, no write");
@@ -214,6 +393,7 @@ mod tests {
             &f,
             &Step::Wait(Wait::NoLeader),
             &Outcome::default(),
+            &[],
             "T3",
         );
         assert_eq!(
@@ -253,6 +433,7 @@ mod tests {
         let outcome = Outcome {
             bootstrapped: Some("c-9".into()),
             done: true,
+            note: None,
         };
         let s = compute(
             &jc,
@@ -261,8 +442,180 @@ mod tests {
             &f,
             &Step::Bootstrap { ordinal: 0 },
             &outcome,
+            &[],
             "T",
         );
         assert_eq!(s.cluster_id.as_deref(), Some("c-9"));
+    }
+
+    fn cond<'a>(s: &'a JumpnetClusterStatus, t: &str) -> &'a Condition {
+        s.conditions.iter().find(|c| c.type_ == t).unwrap()
+    }
+
+    fn with_problem(reason: &str, message: &str) -> Observed {
+        let mut o = Observed {
+            desired: 1,
+            ..Observed::default()
+        };
+        o.pods.insert(
+            0,
+            crate::membership::PodObservation {
+                problem: Some(PodProblem {
+                    reason: reason.into(),
+                    message: message.into(),
+                }),
+                ..Default::default()
+            },
+        );
+        o
+    }
+
+    #[test]
+    fn a_wait_that_cannot_finish_says_why_at_once() {
+        let jc = cluster("");
+        let names = Names::of(&jc, "cluster.local").unwrap();
+        for (reason, message) in [
+            (
+                "ImagePullBackOff",
+                "image \"jumpnet:typo\" cannot be pulled (ErrImagePull: not found)",
+            ),
+            (
+                "PersistentVolumeClaimPending",
+                "PVC data-demo-0 has been Pending for 40s with no StorageClass",
+            ),
+            (
+                "Unschedulable",
+                "0/3 nodes are available: 3 Insufficient cpu.",
+            ),
+        ] {
+            let o = with_problem(reason, message);
+            let f = membership::facts(&o);
+            let step = membership::next_step(&o);
+            assert_eq!(step, Step::Wait(Wait::PodsStarting));
+            let s = compute(&jc, &names, &o, &f, &step, &Outcome::default(), &[], "T");
+            let d = cond(&s, "Degraded");
+            assert_eq!((d.status.as_str(), d.reason.as_str()), ("True", reason));
+            assert!(
+                d.message.contains("demo-0") && d.message.contains(message),
+                "{d:?}"
+            );
+            assert_eq!(cond(&s, "Ready").reason, reason);
+            assert_eq!(cond(&s, "Progressing").status, "False");
+            assert_eq!(s.phase.as_deref(), Some("Degraded"));
+        }
+    }
+
+    #[test]
+    fn quorum_lost_keeps_its_reason_and_names_the_pods_problem() {
+        let jc = cluster("");
+        let names = Names::of(&jc, "cluster.local").unwrap();
+        let o = with_problem("CrashLoopBackOff", "the broker keeps exiting");
+        let f = membership::facts(&o);
+        let s = compute(
+            &jc,
+            &names,
+            &o,
+            &f,
+            &Step::Wait(Wait::NoLeader),
+            &Outcome::default(),
+            &[],
+            "T",
+        );
+        let d = cond(&s, "Degraded");
+        assert_eq!(d.reason, "QuorumLost");
+        assert!(
+            d.message
+                .contains("demo-0: CrashLoopBackOff: the broker keeps exiting"),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn notices_raise_degraded_or_progressing_on_a_converged_cluster() {
+        let jc = cluster("");
+        let names = Names::of(&jc, "cluster.local").unwrap();
+        let o = Observed {
+            desired: 1,
+            ..Observed::default()
+        };
+        let f = membership::facts(&o);
+        let refused = Notice {
+            reason: "StorageChangeRefused".into(),
+            message: "volumes cannot shrink".into(),
+            degraded: true,
+        };
+        let s = compute(
+            &jc,
+            &names,
+            &o,
+            &f,
+            &Step::Converged,
+            &Outcome::default(),
+            &[refused],
+            "T",
+        );
+        assert_eq!(
+            cond(&s, "Ready").status,
+            "True",
+            "the cluster itself serves"
+        );
+        assert_eq!(cond(&s, "Degraded").reason, "StorageChangeRefused");
+        assert_eq!(s.phase.as_deref(), Some("Degraded"));
+        let growing = Notice {
+            reason: "StorageResizing".into(),
+            message: "waiting for volumes to grow".into(),
+            degraded: false,
+        };
+        let s = compute(
+            &jc,
+            &names,
+            &o,
+            &f,
+            &Step::Converged,
+            &Outcome::default(),
+            &[growing],
+            "T",
+        );
+        let p = cond(&s, "Progressing");
+        assert_eq!(
+            (p.status.as_str(), p.reason.as_str()),
+            ("True", "StorageResizing")
+        );
+        assert_eq!(cond(&s, "Degraded").status, "False");
+    }
+
+    #[test]
+    fn a_failed_reconcile_keeps_the_observed_status_and_says_why() {
+        let mut jc = cluster("");
+        jc.metadata.generation = Some(4);
+        jc.status = Some(JumpnetClusterStatus {
+            phase: Some("Running".into()),
+            observed_generation: Some(3),
+            cluster_id: Some("c-1".into()),
+            ..Default::default()
+        });
+        let err = Error::InvalidSpec {
+            name: "demo".into(),
+            reason: "annotation broken".into(),
+        };
+        let s = errored(&jc, &err, "T");
+        assert_eq!(
+            s.cluster_id.as_deref(),
+            Some("c-1"),
+            "the last good cluster id stays"
+        );
+        assert_eq!(
+            s.observed_generation,
+            Some(3),
+            "generation 4 was not reconciled"
+        );
+        assert_eq!(s.phase.as_deref(), Some("Degraded"));
+        for t in ["Ready", "Degraded"] {
+            assert_eq!(cond(&s, t).reason, "ReconcileError");
+            assert!(cond(&s, t).message.contains("annotation broken"));
+            assert_eq!(cond(&s, t).observed_generation, Some(4));
+        }
+        assert_eq!(cond(&s, "Degraded").status, "True");
+        assert_eq!(cond(&s, "Ready").status, "False");
     }
 }

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::{error_policy, Settings};
 use crate::broker_client::{BrokerAdmin, Role, Target};
-use crate::fixtures::{actions, writes, Harness};
+use crate::fixtures::{actions, writes, Harness, CR_PATH};
 
 const STS: &str = "/apis/apps/v1/namespaces/ns/statefulsets/demo";
 const STATUS: &str = "/apis/jumpnet.io/v1alpha1/namespaces/ns/jumpnetclusters/demo/status";
@@ -96,10 +96,12 @@ async fn first_reconcile_applies_every_owned_object_then_reports_bootstrapping()
         s(&[
             "k8s GET /apis/apps/v1/namespaces/ns/statefulsets/demo",
             "k8s GET /api/v1/namespaces/ns/pods",
+            "k8s GET /api/v1/namespaces/ns/persistentvolumeclaims",
             "k8s PATCH /api/v1/namespaces/ns/configmaps/demo-config",
             "k8s PATCH /api/v1/namespaces/ns/services/demo-headless",
             "k8s PATCH /api/v1/namespaces/ns/services/demo",
-            "k8s PATCH /apis/policy/v1/namespaces/ns/poddisruptionbudgets/demo",
+            // no voters yet: nothing may be evicted
+            "k8s PATCH /apis/policy/v1/namespaces/ns/poddisruptionbudgets/demo maxUnavailable=0",
             // ServiceMonitor off: is there one of ours to remove? (404: no)
             "k8s GET /apis/monitoring.coreos.com/v1/namespaces/ns/servicemonitors/demo",
             "k8s PATCH /apis/apps/v1/namespaces/ns/statefulsets/demo replicas=3",
@@ -145,13 +147,14 @@ async fn first_reconcile_applies_every_owned_object_then_reports_bootstrapping()
         s(&[
             "k8s GET /apis/apps/v1/namespaces/ns/statefulsets/demo",
             "k8s GET /api/v1/namespaces/ns/pods",
+            "k8s GET /api/v1/namespaces/ns/persistentvolumeclaims",
             "raft GET demo-0 /v1/cluster?local=true",
             "raft GET demo-1 /v1/cluster?local=true",
             "raft GET demo-2 /v1/cluster?local=true",
             "k8s PATCH /api/v1/namespaces/ns/configmaps/demo-config",
             "k8s PATCH /api/v1/namespaces/ns/services/demo-headless",
             "k8s PATCH /api/v1/namespaces/ns/services/demo",
-            "k8s PATCH /apis/policy/v1/namespaces/ns/poddisruptionbudgets/demo",
+            "k8s PATCH /apis/policy/v1/namespaces/ns/poddisruptionbudgets/demo maxUnavailable=0",
             "k8s GET /apis/monitoring.coreos.com/v1/namespaces/ns/servicemonitors/demo",
             "k8s PATCH /apis/apps/v1/namespaces/ns/statefulsets/demo replicas=3",
             "raft POST demo-0 /v1/cluster/init",
@@ -220,11 +223,16 @@ async fn scale_up_adds_learners_and_promotes_them_once_caught_up() {
     let pdb = h
         .get("/apis/policy/v1/namespaces/ns/poddisruptionbudgets/demo")
         .unwrap();
-    assert_eq!(pdb["spec"]["maxUnavailable"], 2);
+    assert_eq!(
+        pdb["spec"]["maxUnavailable"], 1,
+        "3 voters: one pod, whatever spec.replicas says"
+    );
 
     let mut journal = Vec::new();
     for _ in 0..4 {
         h.settle();
+        h.reconcile().await.unwrap();
+        // again before the learners received any log: a learner without data yet is no loss
         h.reconcile().await.unwrap();
         journal.extend(h.take());
     }
@@ -235,7 +243,7 @@ async fn scale_up_adds_learners_and_promotes_them_once_caught_up() {
             add(4),
             "raft POST demo-0 /v1/cluster/members/3/promote".into()
         ],
-        "4 lags: never promoted while behind"
+        "4 lags: never promoted while behind; nothing removed"
     );
     assert_eq!(
         members(&h.status()),
@@ -264,6 +272,95 @@ async fn scale_up_adds_learners_and_promotes_them_once_caught_up() {
     );
     assert_eq!(members(&h.status()), voters(5));
     assert_eq!(h.broker.inits(), 1);
+    h.reconcile().await.unwrap();
+    let pdb = h
+        .get("/apis/policy/v1/namespaces/ns/poddisruptionbudgets/demo")
+        .unwrap();
+    assert_eq!(pdb["spec"]["maxUnavailable"], 2, "5 voters at last");
+}
+
+/// `maxUnavailable` of every PDB apply in the journal, in order.
+fn budgets(lines: &[String]) -> Vec<u64> {
+    lines
+        .iter()
+        .filter_map(|l| l.split("poddisruptionbudgets/demo maxUnavailable=").nth(1))
+        .map(|v| v.parse().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_budget_allows_no_eviction_until_a_third_voter_exists_when_scaling_1_to_3() {
+    let h = Harness::running(json!({"replicas": 1})).await;
+    h.edit_spec(|spec| spec["replicas"] = json!(3));
+    let mut journal = Vec::new();
+    let mut seen = Vec::new();
+    for _ in 0..12 {
+        h.reconcile().await.unwrap();
+        let lines = h.take();
+        // whatever the step, the budget applied never exceeds what the voters of the moment allow
+        let voters_now = h
+            .broker
+            .members()
+            .iter()
+            .filter(|(_, r)| *r == Role::Voter)
+            .count() as u64;
+        for b in budgets(&lines) {
+            assert!(
+                b <= voters_now.saturating_sub(1) / 2,
+                "budget {b} with {voters_now} voters"
+            );
+            seen.push(b);
+        }
+        journal.extend(lines);
+        h.settle();
+    }
+    assert_eq!(members(&h.status()), voters(3));
+    assert_eq!(seen.first(), Some(&0));
+    assert_eq!(seen.last(), Some(&1), "{seen:?}");
+    // a learner is not ready (contract), so it never counts as healthy
+    let ready_learners = h.status()["readyReplicas"].as_i64().unwrap();
+    assert_eq!(ready_learners, 3);
+}
+
+#[tokio::test]
+async fn evictions_are_refused_while_scaling_3_to_5_so_the_quorum_survives() {
+    let h = Harness::running(json!({"replicas": 3})).await;
+    h.edit_spec(|spec| spec["replicas"] = json!(5));
+    let evict = |h: &Harness, pod: &str| {
+        h.world.lock().unwrap().handle(
+            "POST",
+            &format!("{PODS}/{pod}/eviction"),
+            None,
+            "application/json",
+            b"{}",
+        )
+    };
+    for _ in 0..3 {
+        h.reconcile().await.unwrap();
+        h.settle();
+    }
+    // learners 3 and 4 joined, not promoted: 3 voters, a budget of 1 over 5 expected pods of which
+    // only the 3 voters are ready (learners are not, until promoted): no voter may go
+    assert!(
+        h.broker.members().iter().any(|(_, r)| *r == Role::Learner),
+        "{:?}",
+        h.broker.members()
+    );
+    for pod in ["demo-0", "demo-1", "demo-2"] {
+        let (code, body) = evict(&h, pod);
+        assert_eq!(code, 429, "{pod}: {body}");
+    }
+    assert_eq!(h.broker.members().len(), 5);
+    h.converge().await;
+    assert_eq!(members(&h.status()), voters(5));
+    // 5 voters: two may go, not three
+    h.reconcile().await.unwrap();
+    let codes: Vec<u16> = ["demo-4", "demo-3", "demo-2"]
+        .iter()
+        .map(|p| evict(&h, p).0)
+        .collect();
+    assert_eq!(codes, [201, 201, 429]);
+    assert!(h.broker.leader().is_some(), "3 of 5 voters keep the quorum");
 }
 
 #[tokio::test]
@@ -449,7 +546,7 @@ async fn image_change_restarts_followers_first_and_the_leader_last_after_a_trans
         actions(&h.take()),
         s(&[
             "k8s PATCH /apis/apps/v1/namespaces/ns/statefulsets/demo replicas=3",
-            "k8s DELETE /api/v1/namespaces/ns/pods/demo-2",
+            "k8s POST /api/v1/namespaces/ns/pods/demo-2/eviction",
             &event("RestartPod", "demo-2"),
             "k8s PATCH /apis/jumpnet.io/v1alpha1/namespaces/ns/jumpnetclusters/demo/status phase=Updating",
         ])
@@ -479,10 +576,11 @@ async fn image_change_restarts_followers_first_and_the_leader_last_after_a_trans
     assert_eq!(
         steps,
         [
-            "k8s DELETE /api/v1/namespaces/ns/pods/demo-1",
+            "k8s POST /api/v1/namespaces/ns/pods/demo-1/eviction",
             "raft POST demo-0 /v1/cluster/transfer-leader to=1",
-            "k8s DELETE /api/v1/namespaces/ns/pods/demo-0",
-        ]
+            "k8s POST /api/v1/namespaces/ns/pods/demo-0/eviction",
+        ],
+        "every restart through the eviction API, never a DELETE"
     );
     for i in 0..3 {
         let pod = h.get(&format!("{PODS}/demo-{i}")).unwrap();
@@ -541,7 +639,7 @@ async fn auth_secret_is_generated_once_and_the_operator_uses_its_admin_token() {
         "k8s GET /api/v1/namespaces/ns/secrets/demo-auth"
     );
     assert_eq!(
-        journal[3], "k8s PATCH /api/v1/namespaces/ns/secrets/demo-auth",
+        journal[4], "k8s PATCH /api/v1/namespaces/ns/secrets/demo-auth",
         "secret before the pods that mount it"
     );
     let secret_path = "/api/v1/namespaces/ns/secrets/demo-auth";
@@ -564,28 +662,39 @@ async fn auth_secret_is_generated_once_and_the_operator_uses_its_admin_token() {
 }
 
 #[tokio::test]
-async fn turning_auth_on_or_off_restarts_every_pod_at_once_not_one_by_one() {
+async fn turning_auth_on_or_off_restarts_a_canary_then_every_other_pod_at_once() {
     let h = Harness::running(json!({"replicas": 3})).await;
-    let pod_deletes = |journal: &[String]| -> Vec<String> {
+    let pod_restarts = |journal: &[String]| -> Vec<String> {
         actions(journal)
             .into_iter()
-            .filter(|l| l.starts_with("k8s DELETE") && l.contains("/pods/"))
+            .filter(|l| l.contains("/pods/"))
             .collect()
     };
-    let all_three = [0, 1, 2].map(|i| format!("k8s DELETE {PODS}/demo-{i}"));
 
     h.edit_spec(|spec| spec["auth"] = json!({"enabled": true}));
     h.reconcile().await.unwrap();
     let journal = h.take();
-    assert_eq!(pod_deletes(&journal), all_three, "one reconcile, every pod");
+    assert_eq!(
+        pod_restarts(&journal),
+        [format!("k8s POST {PODS}/demo-2/eviction")],
+        "one canary first, through the eviction API"
+    );
+    assert_eq!(h.status()["phase"], "Updating");
+    h.settle(); // the canary comes back on the new secret and answers
+    h.reconcile().await.unwrap();
+    let journal = h.take();
+    assert_eq!(
+        pod_restarts(&journal),
+        [0, 1].map(|i| format!("k8s DELETE {PODS}/demo-{i}")),
+        "then the rest together (a budget cannot protect a change that needs every broker restarted)"
+    );
     assert!(
         journal.iter().any(|l| l.contains("reason=RestartAllPods")),
         "{journal:#?}"
     );
-    assert_eq!(h.status()["phase"], "Updating");
     h.settle();
     let journal = h.converge().await;
-    assert!(pod_deletes(&journal).is_empty(), "no second round");
+    assert!(pod_restarts(&journal).is_empty(), "no second round");
     let secret = h.get("/api/v1/namespaces/ns/secrets/demo-auth").unwrap();
     let fingerprint = crate::resources::AuthTokens::keep_or_generate(Some(
         &serde_json::from_value(secret).unwrap(),
@@ -602,15 +711,448 @@ async fn turning_auth_on_or_off_restarts_every_pod_at_once_not_one_by_one() {
     assert_eq!(h.status()["members"].as_array().unwrap().len(), 3);
 
     h.edit_spec(|spec| spec["auth"] = json!({"enabled": false}));
-    h.reconcile().await.unwrap();
-    assert_eq!(pod_deletes(&h.take()), all_three);
-    h.settle();
-    h.converge().await;
+    let journal = h.converge().await;
+    let restarts = pod_restarts(&journal);
+    assert_eq!(restarts.len(), 3, "{restarts:?}");
+    assert!(restarts[0].ends_with("/eviction"));
     for i in 0..3 {
         let pod = h.get(&format!("{PODS}/demo-{i}")).unwrap();
         assert!(pod["metadata"]["annotations"]["jumpnet.io/cluster-secret"].is_null());
     }
     assert_eq!(h.broker.inits(), 1);
+}
+
+#[tokio::test]
+async fn auth_toggle_with_a_bad_image_stops_at_the_canary_and_reverting_recovers() {
+    let h = Harness::running(json!({"replicas": 3, "image": "jumpnet:1"})).await;
+    h.world
+        .lock()
+        .unwrap()
+        .bad_images
+        .insert("jumpnet:typo".into());
+    h.edit_spec(|spec| {
+        spec["auth"] = json!({"enabled": true});
+        spec["image"] = json!("jumpnet:typo");
+    });
+    for _ in 0..4 {
+        h.reconcile().await.unwrap();
+        h.settle();
+    }
+    let restarts: Vec<String> = actions(&h.take())
+        .into_iter()
+        .filter(|l| l.contains("/pods/"))
+        .collect();
+    assert_eq!(restarts, [format!("k8s POST {PODS}/demo-2/eviction")]);
+    assert!(h.broker.leader().is_some(), "two brokers still serve");
+    let d = condition(&h.status(), "Degraded").clone();
+    assert_eq!(d["reason"], "ImagePullBackOff", "{d}");
+    assert!(d["message"].as_str().unwrap().contains("ErrImageNeverPull"));
+
+    // both reverted: only the broken canary restarts
+    h.edit_spec(|spec| {
+        spec["auth"] = json!({"enabled": false});
+        spec["image"] = json!("jumpnet:1");
+    });
+    let journal = h.converge().await;
+    let restarts: Vec<String> = actions(&journal)
+        .into_iter()
+        .filter(|l| l.contains("/pods/"))
+        .collect();
+    assert_eq!(restarts, [format!("k8s DELETE {PODS}/demo-2")]);
+    assert_eq!(members(&h.status()), voters(3));
+}
+
+/// Makes `pod`'s Ready condition false since long ago (a pod that never got ready).
+fn unready_since_long(h: &Harness, pod: &str) {
+    h.world.lock().unwrap().edit(&format!("{PODS}/{pod}"), |p| {
+        p["status"]["conditions"][0]["lastTransitionTime"] = json!("2020-01-01T00:00:00Z");
+    });
+}
+
+#[tokio::test]
+async fn a_bad_image_stops_the_roll_as_rollout_stuck_and_reverting_recovers_alone() {
+    let h = Harness::running(json!({"replicas": 3, "image": "jumpnet:1"})).await;
+    h.world
+        .lock()
+        .unwrap()
+        .bad_images
+        .insert("jumpnet:typo".into());
+    h.edit_spec(|spec| spec["image"] = json!("jumpnet:typo"));
+    h.reconcile().await.unwrap();
+    h.settle();
+    h.reconcile().await.unwrap();
+    let d = condition(&h.status(), "Degraded").clone();
+    assert_eq!(
+        (d["status"].as_str(), d["reason"].as_str()),
+        (Some("True"), Some("ImagePullBackOff")),
+        "says why within one reconcile: {d}"
+    );
+    unready_since_long(&h, "demo-2");
+    h.take();
+    h.reconcile().await.unwrap();
+    let journal = h.take();
+    assert!(
+        !journal
+            .iter()
+            .any(|l| l.contains("/pods/demo-1") || l.contains("/pods/demo-0")),
+        "the roll stopped at demo-2: {journal:#?}"
+    );
+    assert!(
+        journal.contains(&event("RolloutStuck", "-")),
+        "a Warning Event on the turn: {journal:#?}"
+    );
+    let d = condition(&h.status(), "Degraded").clone();
+    assert_eq!(d["reason"], "RolloutStuck");
+    assert!(d["message"].as_str().unwrap().contains("demo-2"), "{d}");
+    assert!(
+        d["message"].as_str().unwrap().contains("ErrImageNeverPull"),
+        "{d}"
+    );
+    assert_eq!(h.status()["phase"], "Degraded");
+
+    h.edit_spec(|spec| spec["image"] = json!("jumpnet:1"));
+    let journal = h.converge().await;
+    assert_eq!(
+        restart_steps(&journal),
+        [format!("k8s POST {PODS}/demo-2/eviction")],
+        "the broken pod restarted without a human, nothing else"
+    );
+    assert_eq!(condition(&h.status(), "Degraded")["status"], "False");
+}
+
+#[tokio::test]
+async fn a_one_voter_cluster_restarts_by_delete_since_it_has_no_disruption_to_spend() {
+    let h = Harness::running(json!({"replicas": 1, "image": "jumpnet:1"})).await;
+    h.edit_spec(|spec| spec["image"] = json!("jumpnet:2"));
+    let journal = h.converge().await;
+    assert_eq!(
+        restart_steps(&journal),
+        [format!("k8s DELETE {PODS}/demo-0")]
+    );
+}
+
+#[tokio::test]
+async fn a_restart_the_budget_refuses_waits_and_says_so() {
+    let h = Harness::running(json!({"replicas": 3, "image": "jumpnet:1"})).await;
+    h.edit_spec(|spec| spec["image"] = json!("jumpnet:2"));
+    // someone drains a node right then: demo-0 goes down, the budget is spent
+    h.world
+        .lock()
+        .unwrap()
+        .before_next("POST", &format!("{PODS}/demo-2/eviction"), |w| {
+            w.edit(&format!("{PODS}/demo-0"), |p| {
+                p["status"]["conditions"][0]["status"] = json!("False");
+            })
+        });
+    h.reconcile().await.unwrap();
+    let journal = h.take();
+    assert!(
+        !journal.iter().any(|l| l.contains("reason=RestartPod")),
+        "not carried out, no event: {journal:#?}"
+    );
+    assert!(
+        h.get(&format!("{PODS}/demo-2")).is_some(),
+        "demo-2 still runs"
+    );
+    let p = condition(&h.status(), "Progressing").clone();
+    assert!(
+        p["message"]
+            .as_str()
+            .unwrap()
+            .contains("PodDisruptionBudget allows no disruption"),
+        "{p}"
+    );
+}
+
+#[tokio::test]
+async fn growing_the_storage_expands_every_pvc_and_recreates_the_statefulset_keeping_the_pods() {
+    let h = Harness::running(json!({"replicas": 3, "storage": {"size": "64Mi"}})).await;
+    let uids: Vec<Value> = (0..3)
+        .map(|i| h.get(&format!("{PODS}/demo-{i}")).unwrap()["metadata"]["uid"].clone())
+        .collect();
+    h.edit_spec(|spec| spec["storage"]["size"] = json!("128Mi"));
+    h.reconcile().await.unwrap();
+    let journal = actions(&h.take());
+    let pvcs: Vec<&String> = journal
+        .iter()
+        .filter(|l| l.contains("persistentvolumeclaims/"))
+        .collect();
+    assert_eq!(
+        pvcs,
+        (0..3)
+            .map(|i| format!(
+                "k8s PATCH /api/v1/namespaces/ns/persistentvolumeclaims/data-demo-{i}"
+            ))
+            .collect::<Vec<_>>()
+            .iter()
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        journal.contains(&format!("k8s DELETE {STS} propagationPolicy=Orphan")),
+        "{journal:#?}"
+    );
+    assert!(
+        !journal
+            .iter()
+            .any(|l| l.starts_with(&format!("k8s PATCH {STS}"))),
+        "not re-applied while being deleted"
+    );
+    assert!(
+        !journal.iter().any(|l| l.contains("/pods/")),
+        "no pod touched"
+    );
+    for i in 0..3 {
+        let pvc = h
+            .get(&format!(
+                "/api/v1/namespaces/ns/persistentvolumeclaims/data-demo-{i}"
+            ))
+            .unwrap();
+        assert_eq!(pvc["spec"]["resources"]["requests"]["storage"], "128Mi");
+    }
+    assert_eq!(
+        condition(&h.status(), "Progressing")["reason"],
+        "StorageResizing"
+    );
+
+    h.reconcile().await.unwrap();
+    let sts = h.get(STS).unwrap();
+    assert_eq!(
+        sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
+        "128Mi"
+    );
+    h.settle();
+    h.converge().await;
+    for (i, uid) in uids.iter().enumerate() {
+        assert_eq!(
+            &h.get(&format!("{PODS}/demo-{i}")).unwrap()["metadata"]["uid"],
+            uid,
+            "pod {i} kept"
+        );
+    }
+}
+
+#[tokio::test]
+async fn shrinking_the_storage_is_refused_everything_else_still_applies() {
+    let h =
+        Harness::running(json!({"replicas": 3, "image": "jumpnet:1", "storage": {"size": "64Mi"}}))
+            .await;
+    h.edit_spec(|spec| {
+        spec["storage"]["size"] = json!("32Mi");
+        spec["image"] = json!("jumpnet:2");
+    });
+    h.reconcile().await.unwrap();
+    let journal = actions(&h.take());
+    assert!(
+        !journal.iter().any(|l| l.contains("persistentvolumeclaims")),
+        "{journal:#?}"
+    );
+    let sts = h.get(STS).unwrap();
+    assert_eq!(
+        sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
+        "64Mi"
+    );
+    assert_eq!(
+        sts["spec"]["template"]["spec"]["containers"][0]["image"],
+        "jumpnet:2"
+    );
+    let d = condition(&h.status(), "Degraded").clone();
+    assert_eq!(d["reason"], "StorageChangeRefused");
+    assert!(
+        d["message"].as_str().unwrap().contains("cannot shrink"),
+        "{d}"
+    );
+    assert!(
+        journal.contains(&event("StorageChangeRefused", "-")),
+        "{journal:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_reconcile_says_why_in_the_status_with_the_api_servers_words() {
+    let h = Harness::running(json!({"replicas": 3})).await;
+    let forbidden = "configmaps \"demo-config\" is forbidden: User \"system:serviceaccount:op:op\" cannot patch resource \"configmaps\" in API group \"\" in the namespace \"ns\"";
+    h.world.lock().unwrap().refuse_next(
+        "PATCH",
+        "/api/v1/namespaces/ns/configmaps/demo-config",
+        403,
+        "Forbidden",
+        forbidden,
+    );
+    assert!(h.reconcile().await.is_err());
+    let status = h.status();
+    let d = condition(&status, "Degraded");
+    assert_eq!(
+        (d["status"].as_str(), d["reason"].as_str()),
+        (Some("True"), Some("ReconcileError"))
+    );
+    assert!(d["message"].as_str().unwrap().contains(forbidden), "{d}");
+    assert_eq!(condition(&status, "Ready")["status"], "False");
+    assert_eq!(status["phase"], "Degraded");
+    assert!(status["clusterId"].is_string(), "the cluster id stays");
+    assert!(h.take().contains(&event("ReconcileError", "-")));
+    // the next good reconcile clears it
+    h.reconcile().await.unwrap();
+    assert_eq!(condition(&h.status(), "Degraded")["status"], "False");
+    assert_eq!(h.status()["phase"], "Running");
+}
+
+#[tokio::test]
+async fn a_new_cluster_whose_image_cannot_be_pulled_says_so_at_once() {
+    let h = Harness::new(json!({"replicas": 1, "image": "jumpnet:typo"}));
+    h.world
+        .lock()
+        .unwrap()
+        .bad_images
+        .insert("jumpnet:typo".into());
+    h.reconcile().await.unwrap();
+    h.settle();
+    h.take();
+    h.reconcile().await.unwrap();
+    let d = condition(&h.status(), "Degraded").clone();
+    assert_eq!(d["reason"], "ImagePullBackOff");
+    assert!(d["message"].as_str().unwrap().contains("demo-0"), "{d}");
+    assert!(h.take().contains(&event("ImagePullBackOff", "-")));
+    assert_eq!(h.status()["phase"], "Degraded");
+}
+
+#[tokio::test]
+async fn a_voter_back_empty_is_readded_bound_to_its_new_incarnation() {
+    let h = Harness::running(json!({"replicas": 3})).await;
+    let before = h.broker.member_incarnation(2);
+    {
+        let mut w = h.world.lock().unwrap();
+        w.handle("DELETE", &format!("{PODS}/demo-2"), None, "", b"");
+        w.handle(
+            "DELETE",
+            "/api/v1/namespaces/ns/persistentvolumeclaims/data-demo-2",
+            None,
+            "",
+            b"",
+        );
+        w.settle();
+    }
+    h.converge().await;
+    let after = h.broker.member_incarnation(2);
+    assert!(
+        after.is_some() && after != before,
+        "{before:?} -> {after:?}"
+    );
+}
+
+#[tokio::test]
+async fn force_new_cluster_recovers_a_cluster_that_lost_a_majority_for_good() {
+    let h = Harness::running(json!({"replicas": 3})).await;
+    let cid = h.status()["clusterId"].clone();
+    // the volumes of demo-1 and demo-2 are gone for good: they come back empty
+    {
+        let mut w = h.world.lock().unwrap();
+        for i in [1, 2] {
+            w.handle("DELETE", &format!("{PODS}/demo-{i}"), None, "", b"");
+            w.handle(
+                "DELETE",
+                &format!("/api/v1/namespaces/ns/persistentvolumeclaims/data-demo-{i}"),
+                None,
+                "",
+                b"",
+            );
+        }
+        w.settle();
+    }
+    h.take();
+    h.reconcile().await.unwrap();
+    assert_eq!(condition(&h.status(), "Degraded")["reason"], "QuorumLost");
+    assert!(
+        admin(&h.take()).is_empty(),
+        "nothing is done without a human"
+    );
+
+    h.world.lock().unwrap().edit(CR_PATH, |o| {
+        o["metadata"]["annotations"] = json!({"jumpnet.io/force-new-cluster": "demo-0"});
+    });
+    let journal = h.converge().await;
+    assert_eq!(
+        admin(&journal)[..3],
+        [
+            "raft POST demo-0 /v1/cluster/force-new-cluster".to_string(),
+            add(1),
+            add(2)
+        ]
+    );
+    assert!(journal.contains(&event("ForceNewCluster", "demo-0")));
+    assert!(journal.contains(&event("ForceNewClusterDone", "demo-0")));
+    assert!(
+        h.cluster()
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .is_empty(),
+        "annotation removed"
+    );
+    assert_eq!(h.status()["clusterId"], cid, "the same cluster, recovered");
+    assert_eq!(members(&h.status()), voters(3));
+    assert_eq!(h.broker.forced(), [0]);
+    assert_eq!(h.broker.inits(), 1);
+}
+
+#[tokio::test]
+async fn a_survivor_with_an_old_copy_is_discarded_before_it_rejoins() {
+    let h = Harness::running(json!({"replicas": 3})).await;
+    {
+        let mut w = h.world.lock().unwrap();
+        w.handle("DELETE", &format!("{PODS}/demo-1"), None, "", b"");
+        w.handle(
+            "DELETE",
+            "/api/v1/namespaces/ns/persistentvolumeclaims/data-demo-1",
+            None,
+            "",
+            b"",
+        );
+        w.handle("DELETE", &format!("{PODS}/demo-2"), None, "", b"");
+        w.settle();
+    }
+    // demo-2 still has its data but is down (its node is gone): no quorum, demo-0's /readyz fails
+    h.broker.stop(2);
+    h.settle();
+    h.world.lock().unwrap().edit(CR_PATH, |o| {
+        o["metadata"]["annotations"] = json!({"jumpnet.io/force-new-cluster": "demo-0"});
+    });
+    h.reconcile().await.unwrap();
+    assert_eq!(
+        admin(&h.take()),
+        ["raft POST demo-0 /v1/cluster/force-new-cluster"]
+    );
+    h.broker.start(2); // its node is back, with the old copy
+    h.broker.give_data(2);
+    h.reconcile().await.unwrap();
+    let journal = actions(&h.take());
+    assert!(
+        journal.contains(
+            &"k8s DELETE /api/v1/namespaces/ns/persistentvolumeclaims/data-demo-2".to_string()
+        ),
+        "{journal:#?}"
+    );
+    h.settle();
+    h.converge().await;
+    assert_eq!(members(&h.status()), voters(3));
+}
+
+#[tokio::test]
+async fn a_cluster_restored_from_a_backup_hands_its_url_to_the_bootstrap() {
+    let h = Harness::new(
+        json!({"replicas": 1, "restore": {"fromUrl": "http://backups.example/jn/snap-1"}}),
+    );
+    let journal = h.converge().await;
+    assert!(
+        journal.contains(
+            &"raft POST demo-0 /v1/cluster/init restore_from=http://backups.example/jn/snap-1"
+                .to_string()
+        ),
+        "{journal:#?}"
+    );
+    assert_eq!(
+        h.broker.restored_from(),
+        ["http://backups.example/jn/snap-1"]
+    );
 }
 
 #[tokio::test]
@@ -628,10 +1170,10 @@ async fn editing_the_token_file_rolls_the_pods_one_by_one() {
     assert_eq!(
         restarts,
         [
-            format!("k8s DELETE {PODS}/demo-2"),
-            format!("k8s DELETE {PODS}/demo-1"),
+            format!("k8s POST {PODS}/demo-2/eviction"),
+            format!("k8s POST {PODS}/demo-1/eviction"),
             "raft POST demo-0 /v1/cluster/transfer-leader to=1".into(),
-            format!("k8s DELETE {PODS}/demo-0"),
+            format!("k8s POST {PODS}/demo-0/eviction"),
         ]
     );
     let secret = h.get(path).unwrap();

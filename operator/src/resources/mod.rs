@@ -8,7 +8,7 @@
 //! StatefulSet  NAME            pods NAME-0..N-1, PVCs data-NAME-i, podManagementPolicy Parallel, OnDelete
 //! Service      NAME-headless   pod DNS NAME-i.NAME-headless.NS.svc.<domain>, publishNotReadyAddresses
 //! Service      NAME            clients, port http 9090
-//! PDB          NAME            maxUnavailable = (replicas - 1) / 2, so voluntary evictions keep quorum
+//! PDB          NAME            maxUnavailable = (current voters - 1) / 2, so evictions keep quorum
 //! ConfigMap    NAME-config     client settings (JUMPNET_SERVER) and the broker flags, for review
 //! Secret       NAME-auth       tokens file + cluster secret, only with spec.auth.enabled
 //! ServiceMonitor NAME          only with spec.metrics.serviceMonitor.enabled
@@ -16,6 +16,7 @@
 
 mod configmap;
 mod pdb;
+mod quantity;
 mod secret;
 mod service;
 mod servicemonitor;
@@ -33,9 +34,10 @@ use kube::{api::DynamicObject, Resource, ResourceExt};
 
 pub use configmap::config_map;
 pub use pdb::{max_unavailable, pod_disruption_budget};
+pub use quantity::parse_quantity;
 pub use secret::{auth_secret, AuthTokens, CLUSTER_SECRET_KEY, OPERATOR_TOKEN_KEY, TOKENS_KEY};
 pub use service::{client_service, headless_service};
-pub use servicemonitor::{service_monitor, service_monitor_resource};
+pub use servicemonitor::{service_monitor, service_monitor_resource, BROKER_JOB};
 pub use statefulset::{
     broker_args, statefulset, AUTH_MOUNT, CLUSTER_SECRET_ANNOTATION, DATA_VOLUME, TOKENS_ANNOTATION,
 };
@@ -59,6 +61,9 @@ pub struct BuildOptions {
     pub statefulset_replicas: Option<u32>,
     /// Auth material; required when `spec.auth.enabled`.
     pub auth: Option<AuthTokens>,
+    /// Raft voters the PodDisruptionBudget protects (`membership::protected_voters`); none before
+    /// the cluster is bootstrapped, so `render` shows a new cluster's budget of 0.
+    pub protected_voters: u32,
 }
 
 impl Default for BuildOptions {
@@ -67,6 +72,7 @@ impl Default for BuildOptions {
             cluster_domain: "cluster.local".into(),
             statefulset_replicas: None,
             auth: None,
+            protected_voters: 0,
         }
     }
 }
@@ -214,7 +220,7 @@ pub fn owned_objects(jc: &JumpnetCluster, opts: &BuildOptions) -> Result<OwnedOb
         config_map: config_map(jc, &names),
         headless_service: headless_service(jc, &names),
         client_service: client_service(jc, &names),
-        pdb: pod_disruption_budget(jc, &names),
+        pdb: pod_disruption_budget(jc, &names, opts.protected_voters),
         service_monitor: jc
             .spec
             .metrics

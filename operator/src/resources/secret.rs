@@ -88,6 +88,10 @@ impl AuthTokens {
 
 /// A short, non-reversible fingerprint of a secret value, for pod template annotations: the
 /// template changes (and pods restart) when the value changes, without showing the value.
+///
+/// Never change how it is computed: running pods carry the value an older operator wrote, and a
+/// different one for the same secret restarts every broker of every cluster at once when the operator
+/// is upgraded (a cluster-secret change). A golden test pins it.
 fn fingerprint(value: &str) -> String {
     let digest = Sha256::digest(value.as_bytes());
     let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
@@ -182,6 +186,12 @@ mod tests {
             .ends_with(&format!("{} jumpnet-operator admin\n", t.operator_token)));
         let secret = auth_secret(&jc, &names, &t);
         assert_eq!(text(&secret, OPERATOR_TOKEN_KEY), t.operator_token);
+    }
+
+    #[test]
+    fn the_fingerprint_is_pinned_across_operator_versions() {
+        // sha256("x") = 2d711642b726b044...: an upgrade must not see every pod's annotation as changed
+        assert_eq!(fingerprint("x"), "sha256:2d711642b726b044");
     }
 
     #[test]

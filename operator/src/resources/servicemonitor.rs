@@ -1,11 +1,17 @@
 //! prometheus-operator ServiceMonitor `NAME`, built as a dynamic object so the operator does
 //! not depend on that CRD's types. It selects only the headless Service, which lists every
-//! broker (ready or not) exactly once.
+//! broker (ready or not) exactly once. Its targets get `job="jumpnet-broker"`, the job name of
+//! `deploy/prometheus/scrape-config.yaml`, so the alert rules select brokers the same way with or
+//! without the prometheus-operator; `spec.metrics.serviceMonitor.labels` lets a Prometheus whose
+//! `serviceMonitorSelector` wants a label (kube-prometheus-stack: `release`) pick it up.
 
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::json;
 
 use super::{object_meta, selector_labels, Names, SERVICE_ROLE_LABEL};
+
+/// The `job` label of broker targets (rules and dashboards select on it).
+pub const BROKER_JOB: &str = "jumpnet-broker";
 use crate::crd::JumpnetCluster;
 
 pub fn service_monitor_resource() -> ApiResource {
@@ -18,15 +24,23 @@ pub fn service_monitor_resource() -> ApiResource {
 pub fn service_monitor(jc: &JumpnetCluster, names: &Names) -> DynamicObject {
     let mut match_labels = selector_labels(&names.name);
     match_labels.insert(SERVICE_ROLE_LABEL.into(), "headless".into());
+    let spec = &jc.spec.metrics.service_monitor;
     let mut obj = DynamicObject::new(&names.name, &service_monitor_resource());
     obj.metadata = object_meta(jc, names, names.name.clone());
+    if let Some(labels) = obj.metadata.labels.as_mut() {
+        for (k, v) in &spec.labels {
+            // the operator's own labels win: they are what it finds its objects by
+            labels.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
     obj.data = json!({
         "spec": {
             "selector": {"matchLabels": match_labels},
             "endpoints": [{
                 "port": "http",
                 "path": "/metrics",
-                "interval": jc.spec.metrics.service_monitor.interval,
+                "interval": spec.interval,
+                "relabelings": [{"action": "replace", "targetLabel": "job", "replacement": BROKER_JOB}],
             }],
         }
     });
@@ -37,6 +51,24 @@ pub fn service_monitor(jc: &JumpnetCluster, names: &Names) -> DynamicObject {
 mod tests {
     use super::*;
     use crate::resources::test_support::cluster;
+
+    #[test]
+    fn service_monitor_carries_the_users_labels_and_the_broker_job() {
+        let jc = cluster(
+            "metrics: {serviceMonitor: {enabled: true, labels: {release: kps, app.kubernetes.io/instance: spoofed}}}",
+        );
+        let sm = service_monitor(&jc, &Names::of(&jc, "cluster.local").unwrap());
+        let v = serde_json::to_value(&sm).unwrap();
+        assert_eq!(v["metadata"]["labels"]["release"], "kps");
+        assert_eq!(
+            v["metadata"]["labels"]["app.kubernetes.io/instance"],
+            "demo"
+        );
+        assert_eq!(
+            v["spec"]["endpoints"][0]["relabelings"],
+            json!([{"action": "replace", "targetLabel": "job", "replacement": "jumpnet-broker"}])
+        );
+    }
 
     #[test]
     fn service_monitor_scrapes_headless_http_port() {

@@ -2,15 +2,27 @@
 //! their own, the operator drives membership (see `membership.rs`). `podManagementPolicy:
 //! Parallel` starts all pods at once (a managed broker is harmless until admitted) and
 //! `updateStrategy: OnDelete` leaves rolling restarts to the operator, which knows who leads.
+//!
+//! Clean stops: on SIGTERM a broker turns `/readyz` to 503 and keeps serving for
+//! `spec.rollout.drainSeconds` (`--shutdown-grace-ms`) while endpoints and load balancers drop
+//! it, hands leadership over, then closes; the grace period leaves room for all of it. That is
+//! the drain a `preStop` sleep would give, without needing a shell or `sleep` in a `FROM scratch`
+//! image, and it makes readiness fail first.
+//!
+//! Scheduling defaults (each replaced by its `spec.podTemplate` field): a preferred pod
+//! anti-affinity on the hostname and a soft spread over zones, so one node or zone failure takes
+//! as few voters as the cluster allows.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetUpdateStrategy};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    Affinity, Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
     HTTPGetAction, KeyToPath, ObjectFieldSelector, PersistentVolumeClaim,
-    PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile,
-    SecretVolumeSource, SecurityContext, Volume, VolumeMount, VolumeResourceRequirements,
+    PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, SeccompProfile, SecretVolumeSource, SecurityContext,
+    TopologySpreadConstraint, Volume, VolumeMount, VolumeResourceRequirements,
+    WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -31,6 +43,10 @@ pub const CLUSTER_SECRET_ANNOTATION: &str = "jumpnet.io/cluster-secret";
 pub const TOKENS_ANNOTATION: &str = "jumpnet.io/tokens";
 /// The distroless "nonroot" uid/gid.
 const NONROOT: i64 = 65532;
+/// Time a stopping broker needs besides the drain: a leadership hand-over and closing files.
+const STOP_SLACK_SECONDS: i64 = 25;
+/// Environment variables the operator sets itself; user `env` entries with these names are dropped.
+const RESERVED_ENV: [&str; 2] = ["POD_NAME", "POD_NAMESPACE"];
 
 /// `jumpnet` arguments of the broker container (after the `jumpnet` command).
 pub fn broker_args(jc: &JumpnetCluster, names: &Names) -> Vec<String> {
@@ -48,6 +64,10 @@ pub fn broker_args(jc: &JumpnetCluster, names: &Names) -> Vec<String> {
         format!("--advertise-raft={host}:{RAFT_PORT}"),
         format!("--advertise-api={host}:{API_PORT}"),
         "--log-format=json".into(),
+        format!(
+            "--shutdown-grace-ms={}",
+            i64::from(jc.spec.rollout.drain_seconds.max(0)) * 1000
+        ),
     ];
     if jc.spec.auth.enabled {
         args.push(format!("--auth-file={AUTH_MOUNT}/{TOKENS_KEY}"));
@@ -109,7 +129,7 @@ fn port(name: &str, number: i32) -> ContainerPort {
 }
 
 fn container(jc: &JumpnetCluster, names: &Names) -> Container {
-    let mounts = vec![
+    let mut mounts = vec![
         VolumeMount {
             name: DATA_VOLUME.into(),
             mount_path: "/data".into(),
@@ -120,34 +140,46 @@ fn container(jc: &JumpnetCluster, names: &Names) -> Container {
             mount_path: "/tmp".into(),
             ..VolumeMount::default()
         },
-        // Declared with auth off too (see `volumes`).
-        VolumeMount {
+    ];
+    if jc.spec.auth.enabled {
+        mounts.push(VolumeMount {
             name: "auth".into(),
             mount_path: AUTH_MOUNT.into(),
             read_only: Some(true),
             ..VolumeMount::default()
-        },
+        });
+    }
+    let mut env = vec![
+        field_env("POD_NAME", "metadata.name"),
+        field_env("POD_NAMESPACE", "metadata.namespace"),
     ];
+    env.extend(
+        jc.spec
+            .pod_template
+            .env
+            .iter()
+            .filter(|e| !RESERVED_ENV.contains(&e.name.as_str()))
+            .cloned(),
+    );
     Container {
         name: "jumpnet".into(),
         image: Some(jc.spec.image.clone()),
         image_pull_policy: jc.spec.image_pull_policy.map(|p| p.as_str().to_string()),
         command: Some(vec!["jumpnet".into()]),
         args: Some(broker_args(jc, names)),
-        env: Some(vec![
-            field_env("POD_NAME", "metadata.name"),
-            field_env("POD_NAMESPACE", "metadata.namespace"),
-        ]),
+        env: Some(env),
         ports: Some(vec![port("raft", RAFT_PORT), port("http", API_PORT)]),
+        // Opening a large state (sled, the WAL, the topic logs) may take a while: liveness only
+        // counts once the API answered.
+        startup_probe: Some(http_probe("/livez", 2, 90)),
         liveness_probe: Some(http_probe("/livez", 10, 3)),
         readiness_probe: Some(http_probe("/readyz", 5, 2)),
         resources: jc.spec.resources.clone(),
+        // The uid comes from the pod-level context (`spec.podTemplate.securityContext` may replace it).
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
             run_as_non_root: Some(true),
-            run_as_user: Some(NONROOT),
-            run_as_group: Some(NONROOT),
             capabilities: Some(Capabilities {
                 drop: Some(vec!["ALL".into()]),
                 ..Capabilities::default()
@@ -167,35 +199,93 @@ fn runtime_default() -> SeccompProfile {
     }
 }
 
-/// The `auth` volume is declared whether or not auth is on (optional while it is off, when Secret
-/// `NAME-auth` need not exist): turning auth on or off then changes only the broker's flags and the
-/// annotations, never the shape of the volume lists, which some API servers do not prune cleanly
-/// under server-side apply (the Kubernetes API emulator leaves empty list items behind).
+/// The `auth` volume exists only while auth is on: with it off the pods mount none of Secret
+/// `NAME-auth` (which is kept for when auth comes back). Server-side apply drops the list item when
+/// the operator stops applying it.
 fn volumes(jc: &JumpnetCluster, names: &Names) -> Vec<Volume> {
     let item = |key: &str| KeyToPath {
         key: key.into(),
         path: key.into(),
         ..KeyToPath::default()
     };
-    vec![
-        Volume {
-            name: "tmp".into(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
-            ..Volume::default()
-        },
-        Volume {
+    let mut volumes = vec![Volume {
+        name: "tmp".into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    }];
+    if jc.spec.auth.enabled {
+        volumes.push(Volume {
             name: "auth".into(),
             secret: Some(SecretVolumeSource {
                 secret_name: Some(names.auth()),
                 // Only what the broker reads: the operator's own token stays out of the pods' files.
                 items: Some(vec![item(TOKENS_KEY), item(CLUSTER_SECRET_KEY)]),
                 default_mode: Some(0o440),
-                optional: Some(!jc.spec.auth.enabled),
+                optional: Some(false),
                 ..SecretVolumeSource::default()
             }),
             ..Volume::default()
-        },
-    ]
+        });
+    }
+    volumes
+}
+
+/// Preferred, not required: a cluster with fewer nodes than brokers still schedules.
+fn default_affinity(names: &Names) -> Affinity {
+    Affinity {
+        pod_anti_affinity: Some(PodAntiAffinity {
+            preferred_during_scheduling_ignored_during_execution: Some(vec![
+                WeightedPodAffinityTerm {
+                    weight: 100,
+                    pod_affinity_term: PodAffinityTerm {
+                        label_selector: Some(LabelSelector {
+                            match_labels: Some(selector_labels(&names.name)),
+                            ..LabelSelector::default()
+                        }),
+                        topology_key: "kubernetes.io/hostname".into(),
+                        ..PodAffinityTerm::default()
+                    },
+                },
+            ]),
+            ..PodAntiAffinity::default()
+        }),
+        ..Affinity::default()
+    }
+}
+
+fn default_zone_spread(names: &Names) -> TopologySpreadConstraint {
+    TopologySpreadConstraint {
+        max_skew: 1,
+        topology_key: "topology.kubernetes.io/zone".into(),
+        when_unsatisfiable: "ScheduleAnyway".into(),
+        label_selector: Some(LabelSelector {
+            match_labels: Some(selector_labels(&names.name)),
+            ..LabelSelector::default()
+        }),
+        ..TopologySpreadConstraint::default()
+    }
+}
+
+fn default_pod_security() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(NONROOT),
+        run_as_group: Some(NONROOT),
+        fs_group: Some(NONROOT),
+        // Only when the volume's root is not the group's yet: no recursive chown of a large /data
+        // on every start.
+        fs_group_change_policy: Some("OnRootMismatch".into()),
+        seccomp_profile: Some(runtime_default()),
+        ..PodSecurityContext::default()
+    }
+}
+
+/// `terminationGracePeriodSeconds`: the user's, else the drain plus a hand-over, at least 30 s.
+fn grace_period(jc: &JumpnetCluster) -> i64 {
+    jc.spec
+        .pod_template
+        .termination_grace_period_seconds
+        .unwrap_or_else(|| (i64::from(jc.spec.rollout.drain_seconds) + STOP_SLACK_SECONDS).max(30))
 }
 
 fn non_empty_vec<T: Clone>(v: &[T]) -> Option<Vec<T>> {
@@ -226,19 +316,28 @@ fn pod_template(jc: &JumpnetCluster, names: &Names, auth: Option<&AuthTokens>) -
             volumes: Some(volumes(jc, names)),
             automount_service_account_token: Some(false),
             enable_service_links: Some(false),
-            termination_grace_period_seconds: Some(30),
-            security_context: Some(PodSecurityContext {
-                run_as_non_root: Some(true),
-                run_as_user: Some(NONROOT),
-                run_as_group: Some(NONROOT),
-                fs_group: Some(NONROOT),
-                seccomp_profile: Some(runtime_default()),
-                ..PodSecurityContext::default()
-            }),
-            affinity: extra.affinity.clone(),
+            service_account_name: extra.service_account_name.clone(),
+            image_pull_secrets: non_empty_vec(&extra.image_pull_secrets),
+            termination_grace_period_seconds: Some(grace_period(jc)),
+            security_context: Some(
+                extra
+                    .security_context
+                    .clone()
+                    .unwrap_or_else(default_pod_security),
+            ),
+            affinity: Some(
+                extra
+                    .affinity
+                    .clone()
+                    .unwrap_or_else(|| default_affinity(names)),
+            ),
             tolerations: non_empty_vec(&extra.tolerations),
             node_selector: non_empty(&extra.node_selector),
-            topology_spread_constraints: non_empty_vec(&extra.topology_spread_constraints),
+            topology_spread_constraints: Some(if extra.topology_spread_constraints.is_empty() {
+                vec![default_zone_spread(names)]
+            } else {
+                extra.topology_spread_constraints.clone()
+            }),
             priority_class_name: extra.priority_class_name.clone(),
             ..PodSpec::default()
         }),
@@ -364,6 +463,7 @@ mod tests {
                 "--advertise-raft=$(POD_NAME).demo-headless.$(POD_NAMESPACE).svc.cluster.local:8080",
                 "--advertise-api=$(POD_NAME).demo-headless.$(POD_NAMESPACE).svc.cluster.local:9090",
                 "--log-format=json",
+                "--shutdown-grace-ms=5000",
             ]
         );
         let env = c.env.unwrap();
@@ -426,32 +526,42 @@ mod tests {
     }
 
     #[test]
-    fn toggling_auth_changes_flags_not_the_volume_lists() {
+    fn the_auth_secret_is_mounted_only_while_auth_is_on() {
         let (on, off) = (build("auth: {enabled: true}"), build(""));
         let shape = |sts: &StatefulSet| {
             let pod = sts.spec.template.spec.clone().unwrap();
             let volumes: Vec<String> = pod.volumes.unwrap().into_iter().map(|v| v.name).collect();
-            let mounts: Vec<(String, String)> = pod.containers[0]
+            let mounts: Vec<String> = pod.containers[0]
                 .volume_mounts
                 .clone()
                 .unwrap()
                 .into_iter()
-                .map(|m| (m.name, m.mount_path))
+                .map(|m| m.name)
                 .collect();
             (volumes, mounts)
         };
-        assert_eq!(shape(&on), shape(&off));
-        let optional = |sts: &StatefulSet| {
-            let pod = sts.spec.template.spec.clone().unwrap();
-            let auth = pod.volumes.unwrap().into_iter().find(|v| v.name == "auth");
-            auth.unwrap().secret.unwrap().optional
-        };
         assert_eq!(
-            optional(&on),
+            shape(&on),
+            (
+                vec!["tmp".to_string(), "auth".to_string()],
+                vec!["data".to_string(), "tmp".to_string(), "auth".to_string()]
+            )
+        );
+        assert_eq!(
+            shape(&off),
+            (
+                vec!["tmp".to_string()],
+                vec!["data".to_string(), "tmp".to_string()]
+            ),
+            "with auth off no file of Secret NAME-auth reaches the pods"
+        );
+        let pod = on.spec.template.spec.clone().unwrap();
+        let auth = pod.volumes.unwrap().into_iter().find(|v| v.name == "auth");
+        assert_eq!(
+            auth.unwrap().secret.unwrap().optional,
             Some(false),
             "a missing Secret must stop the pod"
         );
-        assert_eq!(optional(&off), Some(true), "no Secret needed without auth");
         let secret_flags = |sts: &StatefulSet| {
             broker(sts)
                 .args
@@ -495,6 +605,12 @@ mod tests {
             ports,
             [("raft".to_string(), 8080), ("http".to_string(), 9090)]
         );
+        let startup = c.startup_probe.unwrap();
+        assert_eq!(startup.http_get.unwrap().path.as_deref(), Some("/livez"));
+        assert!(
+            startup.period_seconds.unwrap() * startup.failure_threshold.unwrap() >= 180,
+            "a large state may take minutes to open"
+        );
         let live = c.liveness_probe.unwrap().http_get.unwrap();
         let ready = c.readiness_probe.unwrap().http_get.unwrap();
         assert_eq!(live.path.as_deref(), Some("/livez"));
@@ -509,7 +625,10 @@ mod tests {
         let c = broker(&sts);
         let sc = c.security_context.unwrap();
         assert_eq!(sc.run_as_non_root, Some(true));
-        assert_eq!(sc.run_as_user, Some(65532));
+        assert_eq!(
+            sc.run_as_user, None,
+            "the uid is the pod's, so podTemplate can replace it"
+        );
         assert_eq!(sc.read_only_root_filesystem, Some(true));
         assert_eq!(sc.allow_privilege_escalation, Some(false));
         assert_eq!(sc.capabilities.unwrap().drop, Some(vec!["ALL".to_string()]));
@@ -517,12 +636,88 @@ mod tests {
         let pod = sts.spec.template.spec.unwrap();
         let psc = pod.security_context.unwrap();
         assert_eq!(psc.run_as_non_root, Some(true));
+        assert_eq!(psc.run_as_user, Some(65532));
         assert_eq!(
             psc.fs_group,
             Some(65532),
             "the PVC must be writable by the broker"
         );
+        assert_eq!(
+            psc.fs_group_change_policy.as_deref(),
+            Some("OnRootMismatch")
+        );
         assert_eq!(psc.seccomp_profile.unwrap().type_, "RuntimeDefault");
+    }
+
+    #[test]
+    fn brokers_spread_over_nodes_and_zones_by_default() {
+        let pod = build("").spec.template.spec.unwrap();
+        let anti = pod.affinity.unwrap().pod_anti_affinity.unwrap();
+        assert!(anti
+            .required_during_scheduling_ignored_during_execution
+            .is_none());
+        let pref = &anti
+            .preferred_during_scheduling_ignored_during_execution
+            .unwrap()[0];
+        assert_eq!(pref.weight, 100);
+        assert_eq!(
+            pref.pod_affinity_term.topology_key,
+            "kubernetes.io/hostname"
+        );
+        assert_eq!(
+            pref.pod_affinity_term
+                .label_selector
+                .clone()
+                .unwrap()
+                .match_labels
+                .unwrap(),
+            selector_labels("demo")
+        );
+        let spread = &pod.topology_spread_constraints.unwrap()[0];
+        assert_eq!(spread.topology_key, "topology.kubernetes.io/zone");
+        assert_eq!(spread.when_unsatisfiable, "ScheduleAnyway");
+        assert_eq!(
+            spread.label_selector.clone().unwrap().match_labels.unwrap(),
+            selector_labels("demo")
+        );
+        // a user's own rules replace the defaults
+        let pod = build(
+            "podTemplate:\n  affinity: {nodeAffinity: {}}\n  topologySpreadConstraints: [{maxSkew: 2, topologyKey: k, whenUnsatisfiable: DoNotSchedule}]",
+        )
+        .spec
+        .template
+        .spec
+        .unwrap();
+        assert!(pod.affinity.unwrap().pod_anti_affinity.is_none());
+        let spread = pod.topology_spread_constraints.unwrap();
+        assert_eq!((spread.len(), spread[0].max_skew), (1, 2));
+    }
+
+    #[test]
+    fn stopping_brokers_drain_within_the_grace_period() {
+        let sts = build("rollout: {drainSeconds: 10}");
+        let args = broker(&sts).args.unwrap();
+        assert!(args.contains(&"--shutdown-grace-ms=10000".to_string()));
+        let grace = sts
+            .spec
+            .template
+            .spec
+            .unwrap()
+            .termination_grace_period_seconds;
+        assert_eq!(grace, Some(35), "drain + hand-over slack");
+        let sts = build("rollout: {drainSeconds: 0}");
+        assert!(broker(&sts)
+            .args
+            .unwrap()
+            .contains(&"--shutdown-grace-ms=0".to_string()));
+        assert_eq!(
+            sts.spec
+                .template
+                .spec
+                .unwrap()
+                .termination_grace_period_seconds,
+            Some(30)
+        );
     }
 
     #[test]
@@ -558,5 +753,32 @@ mod tests {
         assert_eq!(pod.node_selector.unwrap()["disk"], "ssd");
         assert_eq!(pod.priority_class_name.as_deref(), Some("high"));
         assert_eq!(pod.tolerations.unwrap()[0].key.as_deref(), Some("k"));
+    }
+
+    #[test]
+    fn registry_identity_security_grace_and_env_are_passed_through() {
+        let sts = build(
+            "podTemplate:\n  imagePullSecrets: [{name: regcred}]\n  serviceAccountName: brokers\n  securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}\n  terminationGracePeriodSeconds: 90\n  env: [{name: JUMPNET_CACHE_MB, value: '64'}, {name: POD_NAME, value: spoofed}]",
+        );
+        let pod = sts.spec.template.spec.clone().unwrap();
+        assert_eq!(
+            pod.image_pull_secrets.unwrap()[0].name,
+            "regcred".to_string()
+        );
+        assert_eq!(pod.service_account_name.as_deref(), Some("brokers"));
+        assert_eq!(
+            pod.automount_service_account_token,
+            Some(false),
+            "brokers never call the API"
+        );
+        assert_eq!(pod.termination_grace_period_seconds, Some(90));
+        let psc = pod.security_context.unwrap();
+        assert_eq!(psc.run_as_user, None, "OpenShift assigns the uid");
+        assert_eq!(psc.fs_group, None);
+        let env = broker(&sts).env.unwrap();
+        let names: Vec<&str> = env.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["POD_NAME", "POD_NAMESPACE", "JUMPNET_CACHE_MB"]);
+        assert!(env[0].value_from.is_some(), "the operator's POD_NAME wins");
+        assert_eq!(env[2].value.as_deref(), Some("64"));
     }
 }

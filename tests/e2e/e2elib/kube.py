@@ -84,6 +84,18 @@ class Kube:
             raise KubectlError(f"GET {path}: {r.status_code} {r.text[:500]}")
         return r.json()
 
+    def evict(self, ns: str, pod: str, timeout: float = 10) -> tuple[int, str]:
+        """`POST pods/NAME/eviction`, what `kubectl drain` and cluster autoscalers do: (HTTP status, message).
+        201: evicted; 429: the pod's PodDisruptionBudget allows no disruption now."""
+        body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": pod, "namespace": ns}}
+        r = self._session().post(f"{self.base}/api/v1/namespaces/{ns}/pods/{pod}/eviction", json=body,
+                                 timeout=timeout)
+        try:
+            message = r.json().get("message", "")
+        except ValueError:
+            message = r.text[:300]
+        return r.status_code, message
+
     def items(self, path: str, selector: str | None = None) -> list[dict]:
         body = self.get(path, params={"labelSelector": selector} if selector else None)
         return (body or {}).get("items") or []
