@@ -51,7 +51,8 @@ class Producer:
             r = node.publish(t, values, producer_id=self.id, sequence=seq)
             if r.status_code == 503:
                 self.unavailable += 1
-                return None
+                # raised, not returned: wait_until reports the last exception, so a time-out says why
+                raise RuntimeError(f"503 from {node}: {r.text}")
             assert r.status_code == 200, f"publish via {node}: {r.status_code} {r.text}"
             return r.json()
 

@@ -1,7 +1,7 @@
 //! The running node and its life in the cluster: wiring ([`start`]), joining ([`join`]), getting
 //! commands committed wherever the leader is ([`propose`]), membership administration
 //! ([`admin`]), leadership hand-over ([`handover`]), the leader's periodic duties ([`duties`]),
-//! gauges ([`gauges`]) and the shutdown sequence ([`lifecycle`]).
+//! gauges ([`gauges`]), peer names kept resolved ([`names`]) and the shutdown sequence ([`lifecycle`]).
 //!
 //! ```text
 //!  front doors ─▶ write::Writer ─▶ Node as write::Propose (propose.rs) ─▶ leader? ─ yes ─▶ openraft client_write
@@ -20,6 +20,7 @@ pub mod handover;
 pub mod identity;
 pub mod join;
 pub mod lifecycle;
+pub mod names;
 pub mod propose;
 pub mod raft_network;
 pub mod rpc;

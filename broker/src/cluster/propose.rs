@@ -117,7 +117,8 @@ impl Node {
         {
             Ok(answer) => answer,
             // Nothing was sent: the leader is gone; wait for the next one and retry.
-            Err(RpcFailure::Unreachable(_)) => {
+            Err(RpcFailure::Unreachable(e)) => {
+                tracing::warn!(leader, error = %e, "cannot reach the leader to forward a write; waiting for the cluster to move on");
                 self.pool.forget(&addr.raft_addr);
                 Err(WriteError::NotLeader { leader: None })
             }
@@ -164,7 +165,7 @@ impl Node {
             match rpc::call(&self.pool, &addr.raft_addr, req.clone(), remaining).await {
                 Ok(resp) => return Ok(resp),
                 Err(RpcFailure::Unreachable(e)) => {
-                    tracing::debug!(leader, error = %e, "leader unreachable; waiting for the cluster to move on");
+                    tracing::warn!(leader, error = %e, "leader unreachable; waiting for the cluster to move on");
                     if tokio::time::Instant::now() >= deadline {
                         return Err(WriteError::NoLeader);
                     }

@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 use tokio::net::TcpListener;
 
 use super::raft_network::NetworkFactory;
-use super::{duties, gauges, join, Lifecycle, Node};
+use super::{duties, gauges, join, names, Lifecycle, Node};
 use crate::config::{join_addr, Config};
 use crate::metrics::{register_process_collector, Metrics};
 use crate::peer::{self, PeerPool};
@@ -121,6 +121,7 @@ pub async fn start(config: Config) -> Result<Started> {
     tokio::spawn(duties::run(node.clone()));
     tokio::spawn(gauges::follow_raft(node.clone()));
     tokio::spawn(gauges::sample_storage(node.clone()));
+    tokio::spawn(names::keep_resolved(node.clone()));
 
     let initialized = node
         .raft

@@ -8,11 +8,12 @@
 //! ```
 //!
 //! [`PeerPool`] dials (a pool of idle connections per address; peers are dialled by name on every
-//! new connection, so a pod that came back with a new IP is found again); [`serve`] answers with a
-//! [`Handler`].
+//! new connection, so a pod that came back with a new IP is found again; the last good answer per
+//! name stands in when the resolver fails, `resolve.rs`); [`serve`] answers with a [`Handler`].
 
 pub mod codec;
 mod pool;
+mod resolve;
 mod server;
 
 pub use pool::PeerPool;

@@ -9,6 +9,7 @@ use tokio::io::BufReader;
 use tokio::net::TcpStream;
 
 use super::codec::{self, HandshakeError};
+use super::resolve::Resolver;
 use super::{Request, RpcFailure};
 
 const MAX_IDLE_PER_PEER: usize = 4;
@@ -24,6 +25,7 @@ type Idle = (Conn, Instant);
 /// Persistent connections to peers, shared by replication, forwarding and admin calls.
 pub struct PeerPool {
     secret: Vec<u8>,
+    resolver: Resolver,
     idle: Mutex<HashMap<String, Vec<Idle>>>,
     /// When each peer (by Raft id) last answered a Raft RPC: how a leader knows it still reaches a
     /// majority.
@@ -34,13 +36,19 @@ impl PeerPool {
     pub fn new(secret: Option<Vec<u8>>) -> Arc<PeerPool> {
         Arc::new(PeerPool {
             secret: secret.unwrap_or_default(),
+            resolver: Resolver::default(),
             idle: Mutex::new(HashMap::new()),
             contact: Mutex::default(),
         })
     }
 
     async fn connect(&self, addr: &str) -> Result<Conn, RpcFailure> {
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        let found = self
+            .resolver
+            .resolve(addr)
+            .await
+            .map_err(RpcFailure::Unreachable)?;
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&found[..]))
             .await
             .map_err(|_| RpcFailure::Unreachable(format!("connecting to {addr} timed out")))?
             .map_err(|e| RpcFailure::Unreachable(format!("{addr}: {e}")))?;
@@ -180,6 +188,14 @@ impl PeerPool {
             .expect("contact lock")
             .get(&id)
             .map(Instant::elapsed)
+    }
+
+    /// Look `addr` up now, so that its address is remembered should the resolver stop answering
+    /// later (see [`super::resolve`]).
+    pub async fn learn(&self, addr: &str) {
+        if let Err(e) = self.resolver.resolve(addr).await {
+            tracing::debug!(error = %e, "peer name not resolved yet");
+        }
     }
 
     /// Forget pooled connections to `addr` (after a failure: the peer may have a new address).
