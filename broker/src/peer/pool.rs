@@ -191,10 +191,10 @@ impl PeerPool {
     }
 
     /// Look `addr` up now, so that its address is remembered should the resolver stop answering
-    /// later (see [`super::resolve`]).
+    /// later (see [`super::resolve`]). Quiet: a failure here costs nothing yet.
     pub async fn learn(&self, addr: &str) {
-        if let Err(e) = self.resolver.resolve(addr).await {
-            tracing::debug!(error = %e, "peer name not resolved yet");
+        if let Err(e) = self.resolver.lookup(addr).await {
+            tracing::debug!(%addr, error = %e, "peer name not resolved this time");
         }
     }
 

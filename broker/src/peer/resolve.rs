@@ -24,6 +24,21 @@ pub struct Resolver {
 impl Resolver {
     /// The addresses behind `addr` (`host:port` or `ip:port`).
     pub async fn resolve(&self, addr: &str) -> Result<Vec<SocketAddr>, String> {
+        let why = match self.lookup(addr).await {
+            Ok(found) => return Ok(found),
+            Err(why) => why,
+        };
+        match self.remembered(addr) {
+            Some(found) => {
+                tracing::warn!(%addr, error = %why, last = ?found, "name lookup failed; using the last address it had");
+                Ok(found)
+            }
+            None => Err(format!("{addr}: {why}")),
+        }
+    }
+
+    /// A fresh lookup of `addr`, remembered when it answers; no fallback.
+    pub async fn lookup(&self, addr: &str) -> Result<Vec<SocketAddr>, String> {
         if let Ok(sa) = addr.parse::<SocketAddr>() {
             return Ok(vec![sa]);
         }
@@ -39,13 +54,7 @@ impl Resolver {
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!("lookup took over {LOOKUP_TIMEOUT:?}"),
         };
-        match self.remembered(addr) {
-            Some(found) => {
-                tracing::warn!(%addr, error = %why, last = ?found, "name lookup failed; using the last address it had");
-                Ok(found)
-            }
-            None => Err(format!("{addr}: {why}")),
-        }
+        Err(why)
     }
 
     fn remember(&self, addr: &str, found: &[SocketAddr]) {
