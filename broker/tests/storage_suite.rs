@@ -30,3 +30,17 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Sle
 fn sled_store_passes_the_openraft_storage_suite() {
     Suite::test_all(SledBuilder).expect("storage suite");
 }
+
+/// A leader's committed vote reads back uncommitted after a restart: openraft would otherwise
+/// resume the leader in its own term at once, although a power loss may have taken entries from
+/// its log that a quorum of followers acknowledged (it sends entries before its own fsync).
+#[tokio::test]
+async fn a_committed_vote_reads_back_uncommitted_so_a_leader_never_resumes_its_term() {
+    use openraft::storage::RaftLogStorage;
+    let (_dir, mut log, _sm) = SledBuilder.build().await.expect("store");
+    let vote = jumpnet_broker::raft::Vote::new_committed(3, 1);
+    log.save_vote(&vote).await.expect("save vote");
+    let back = log.read_vote().await.expect("read vote").expect("a vote");
+    assert_eq!(back.leader_id, vote.leader_id, "same term and candidate");
+    assert!(!back.committed, "must not resume leadership: {back:?}");
+}

@@ -90,10 +90,6 @@ pub async fn start(config: Config) -> Result<Started> {
     let raft = Raft::new(id, Arc::new(rc), network, log_store, sm)
         .await
         .map_err(|e| Error::Raft(e.to_string()))?;
-    let resumed_leadership = {
-        let m = raft.metrics().borrow().clone();
-        (m.current_leader == Some(id)).then(|| (m.current_term, m.last_log_index.unwrap_or(0)))
-    };
 
     let config = Arc::new(config);
     let node = Arc::new(Node {
@@ -112,7 +108,6 @@ pub async fn start(config: Config) -> Result<Started> {
         transferring: AtomicBool::new(false),
         admin_lock: tokio::sync::Mutex::new(()),
         started: std::time::Instant::now(),
-        resumed_leadership,
     });
     tracing::info!(id, addr = %node.addr, state_dir = %config.state_dir.display(), "node started");
 

@@ -174,8 +174,20 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map_err(|e| write_err(ErrorSubject::Vote, e))
     }
 
+    /// The vote, as uncommitted: a leader never resumes its term after a restart. openraft 0.9
+    /// would restore a leader whose committed vote is its own at once, in the same term, but the
+    /// leader sends entries to followers before its own fsync, so a power loss can leave it
+    /// without entries a quorum of followers holds and acknowledged (same term, same indexes).
+    /// Resuming, it would answer reads without them (a stale `consistency=strong` read was seen
+    /// after a whole-cluster power loss) and propose other entries under the same log ids.
+    /// Uncommitted, the node keeps its vote in that term (it never votes twice) and only leads
+    /// again by winning an election in a later term, which a node missing committed entries
+    /// cannot win.
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
-        self.get_meta(VOTE)
+        Ok(self.get_meta::<Vote>(VOTE)?.map(|mut v| {
+            v.committed = false;
+            v
+        }))
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
