@@ -257,7 +257,10 @@ async fn limit_in_flight(State(state): State<AppState>, req: Request, next: Next
         .into_response();
     };
     let resp = next.run(req).await;
-    if axum::body::HttpBody::size_hint(resp.body()).exact().is_some() {
+    if axum::body::HttpBody::size_hint(resp.body())
+        .exact()
+        .is_some()
+    {
         return resp; // a whole answer: done, the permit goes
     }
     let (parts, body) = resp.into_parts();

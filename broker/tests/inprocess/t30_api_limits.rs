@@ -7,7 +7,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{Method, Request};
+use axum::http::Request;
 use axum::Router;
 use http_body_util::BodyExt;
 use jumpnet_broker::api::{self, AppState};
@@ -100,8 +100,8 @@ fn history_readers_that_never_read_do_not_stall_publishes() {
         let consumed_before = m.messages_consumed.get();
         let mut readers = Vec::new();
         for _ in 0..8 {
-            let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
-                .unwrap();
+            let s =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
             s.set_recv_buffer_size(4096).unwrap();
             s.connect(&n.api_addr.into()).unwrap();
             let mut s: std::net::TcpStream = s.into();
@@ -109,8 +109,9 @@ fn history_readers_that_never_read_do_not_stall_publishes() {
                 .unwrap();
             readers.push(s); // never read
         }
+        // Each reader is sent its first page (about 1000 messages) at least.
         wait("the readers are being served", || {
-            m.http_in_flight.get() >= 8 && m.messages_consumed.get() >= consumed_before + 2000
+            m.messages_consumed.get() >= consumed_before + 8 * 500
         })
         .await;
 
@@ -126,7 +127,12 @@ fn history_readers_that_never_read_do_not_stall_publishes() {
         .await
         .expect("the publish was answered")
         .unwrap();
-        assert_eq!(resp.status().as_u16(), 200, "{}", resp.text().await.unwrap());
+        assert_eq!(
+            resp.status().as_u16(),
+            200,
+            "{}",
+            resp.text().await.unwrap()
+        );
         assert!(
             started.elapsed() < Duration::from_secs(3),
             "publish took {:?}",
@@ -146,7 +152,9 @@ async fn seed_newest_is_bounded_by_max_request_bytes() {
         c.max_request_bytes = 16 * 1024;
     })
     .await;
-    let values: Vec<String> = (0..100).map(|i| format!("{i:04}{}", "v".repeat(996))).collect();
+    let values: Vec<String> = (0..100)
+        .map(|i| format!("{i:04}{}", "v".repeat(996)))
+        .collect();
     publish(&n, "t", values.clone()).await;
     let app = router(&n);
     let (status, v, _) = call(&app, get("/t?limit=100")).await;
@@ -157,7 +165,11 @@ async fn seed_newest_is_bounded_by_max_request_bytes() {
         "{} values of 1 KiB for a 16 KiB budget",
         got.len()
     );
-    assert_eq!(got[..], values[100 - got.len()..], "the newest, oldest first");
+    assert_eq!(
+        got[..],
+        values[100 - got.len()..],
+        "the newest, oldest first"
+    );
     n.abort().await;
 }
 
@@ -170,7 +182,9 @@ async fn history_pages_are_bounded_by_max_request_bytes() {
         c.max_request_bytes = 16 * 1024;
     })
     .await;
-    let values: Vec<String> = (0..100).map(|i| format!("{i:04}{}", "v".repeat(996))).collect();
+    let values: Vec<String> = (0..100)
+        .map(|i| format!("{i:04}{}", "v".repeat(996)))
+        .collect();
     publish(&n, "t", values.clone()).await;
     let resp = router(&n).oneshot(get("/history/t")).await.unwrap();
     assert_eq!(resp.status().as_u16(), 200);
