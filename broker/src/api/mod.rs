@@ -12,6 +12,7 @@
 //! metrics exempt), and [`authenticate`] resolves the bearer token into a [`Caller`].
 
 pub mod admin;
+mod claim;
 pub mod code;
 pub mod consumers;
 pub mod error;
