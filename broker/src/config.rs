@@ -25,6 +25,9 @@ pub struct Config {
     pub cluster_secret: Option<Vec<u8>>,
     pub max_message_bytes: usize,
     pub max_request_bytes: usize,
+    /// HTTP requests the API serves at once (streaming answers count until they end); beyond it
+    /// `503 unavailable` with `Retry-After`. `/livez`, `/readyz` and `/metrics` are exempt.
+    pub max_in_flight_requests: usize,
     /// Node-wide default retention, for topics without their own.
     pub retention: Retention,
     pub retention_check_interval: Duration,
@@ -46,6 +49,7 @@ pub struct Config {
 
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
+pub const DEFAULT_MAX_IN_FLIGHT_REQUESTS: usize = 1024;
 
 impl Config {
     /// A config with defaults for a node listening on the given addresses (used by tests and `dev`).
@@ -65,6 +69,7 @@ impl Config {
             cluster_secret: None,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            max_in_flight_requests: DEFAULT_MAX_IN_FLIGHT_REQUESTS,
             retention: Retention::default(),
             retention_check_interval: Duration::from_secs(1),
             election_timeout: Duration::from_millis(100),
@@ -87,6 +92,11 @@ impl Config {
         if self.max_request_bytes > 256 * 1024 * 1024 {
             return Err(Error::Config(
                 "--max-request-bytes is capped at 256 MiB".into(),
+            ));
+        }
+        if self.max_in_flight_requests == 0 {
+            return Err(Error::Config(
+                "--max-in-flight-requests must be at least 1".into(),
             ));
         }
         if self.election_timeout < Duration::from_millis(50) {

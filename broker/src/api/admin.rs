@@ -21,7 +21,7 @@ pub struct ViewQuery {
 }
 
 /// Members, roles, leader and replication progress.
-#[utoipa::path(get, path = "/v1/cluster", tag = "cluster", params(ViewQuery), responses((status = 200, body = ClusterView), Invalid, Auth))]
+#[utoipa::path(get, path = "/v1/cluster", tag = "cluster", params(ViewQuery), responses((status = 200, body = ClusterView), Invalid, Auth, Unavailable))]
 pub async fn cluster(
     State(s): State<AppState>,
     caller: Caller,

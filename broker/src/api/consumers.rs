@@ -61,7 +61,7 @@ async fn position(
 
 /// A consumer's position on a topic, with its lag.
 #[utoipa::path(get, path = "/v1/consumers/{name}/topics/{topic}", tag = "consumers", params(("name" = String, Path), ("topic" = String, Path)),
-    responses((status = 200, body = ConsumerPosition), Invalid, Auth, Missing, Internal))]
+    responses((status = 200, body = ConsumerPosition), Invalid, Auth, Missing, Unavailable, Internal))]
 pub async fn get(
     State(s): State<AppState>,
     caller: Caller,

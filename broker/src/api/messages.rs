@@ -152,7 +152,8 @@ pub struct ReadQuery {
     pub limit: Option<usize>,
     /// About this many bytes of messages (default 1 MiB); at least one message is returned.
     pub max_bytes: Option<u64>,
-    /// Long-poll: when nothing is at `offset` yet, wait up to this long for it (at most 60000).
+    /// Long-poll: when nothing is at `offset` yet (also when `offset` is past this node's high
+    /// watermark: it may lag), wait up to this long for it (at most 60000).
     pub wait_ms: Option<u64>,
     /// `strong` for a linearizable read.
     pub consistency: Option<String>,
@@ -192,7 +193,9 @@ pub struct ReadResponse {
 
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
-/// Read from an offset; with `wait_ms`, wait for the first message to exist.
+/// Read from an offset; with `wait_ms`, wait for the first message to exist. An offset past this
+/// node's high watermark is `416` only once the node caught up with the leader's commit (a read
+/// barrier) and, with `wait_ms`, waited for it.
 #[utoipa::path(get, path = "/v1/topics/{topic}/messages", tag = "messages", params(("topic" = String, Path), ReadQuery),
     responses((status = 200, body = ReadResponse), Invalid, Auth, Missing, OutOfRange, Unavailable, Unknown, Internal))]
 pub async fn read(
@@ -217,15 +220,28 @@ pub async fn read(
         .min(s.limits.max_request_bytes as u64);
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(q.wait_ms.unwrap_or(0)).min(MAX_WAIT);
+    // 404 before anything is registered for the name: a read of an unknown topic leaves nothing.
+    super::topic_meta(&s, &topic).await?;
     // Subscribe before looking, so a publish between the look and the wait still wakes us.
     let mut changes = s.store.subscribe(&topic);
+    let mut caught_up = false;
     loop {
         let meta: TopicMeta = super::topic_meta(&s, &topic).await?;
         let offset = q.offset.unwrap_or(meta.start);
-        if offset < meta.start || offset > meta.next {
+        if offset < meta.start {
             return Err(ApiError::offset_out_of_range(offset, meta.start, meta.next));
         }
-        if offset < meta.next || tokio::time::Instant::now() >= deadline {
+        let waiting = tokio::time::Instant::now() < deadline;
+        if offset > meta.next && !waiting {
+            // This node may only lag (a follower, or a node that just restarted): catch up with
+            // the leader's commit once (a read barrier) before calling the offset out of range.
+            if !caught_up && s.node.read_barrier().await.is_ok() {
+                caught_up = true;
+                continue;
+            }
+            return Err(ApiError::offset_out_of_range(offset, meta.start, meta.next));
+        }
+        if offset < meta.next || (offset == meta.next && !waiting) {
             let m = meta.clone();
             let messages = s
                 .store

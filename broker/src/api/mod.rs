@@ -6,9 +6,10 @@
 //! node — and shapes the answer. Failures are [`ApiError`]s, which `error.rs` builds from the
 //! node's errors in one place.
 //!
-//! Every request passes two middlewares: [`authenticate`] resolves the bearer token into a
-//! [`Caller`], [`track_request`] records the SPEC §7 HTTP metrics, opens the request span and logs
-//! failures (from the response's [`error::Failure`] extension).
+//! Every request passes three middlewares: [`track_request`] records the SPEC §7 HTTP metrics,
+//! opens the request span and logs failures (from the response's [`error::Failure`] extension),
+//! [`limit_in_flight`] answers `503 unavailable` beyond `--max-in-flight-requests` (health and
+//! metrics exempt), and [`authenticate`] resolves the bearer token into a [`Caller`].
 
 pub mod admin;
 mod claim;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub(crate) metrics: Metrics,
     pub(crate) limits: Limits,
     pub(crate) auth: Arc<Auth>,
+    /// One permit per request being served (`--max-in-flight-requests`).
+    pub(crate) in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 /// Size limits of requests (from the node's config).
@@ -74,6 +77,9 @@ impl AppState {
                 max_request_bytes: node.config.max_request_bytes,
             },
             auth: Arc::new(auth),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(
+                node.config.max_in_flight_requests,
+            )),
         }
     }
 }
@@ -179,6 +185,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limit_in_flight,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), track_request))
         .with_state(state)
 }
@@ -231,6 +241,38 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     };
     req.extensions_mut().insert(caller);
     next.run(req).await
+}
+
+/// At most `--max-in-flight-requests` requests at once: beyond it `503 unavailable` with
+/// `Retry-After`, before the body is read. A streaming answer (`/history`, SSE) keeps its permit
+/// until its body ends or the client goes away. Health and metrics never wait on the limit.
+async fn limit_in_flight(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if OPEN_PATHS.contains(&req.uri().path()) {
+        return next.run(req).await;
+    }
+    let Ok(permit) = state.in_flight.clone().try_acquire_owned() else {
+        return ApiError::unavailable(
+            Code::Unavailable,
+            "too many requests in flight on this node; retry shortly",
+        )
+        .into_response();
+    };
+    let resp = next.run(req).await;
+    if axum::body::HttpBody::size_hint(resp.body())
+        .exact()
+        .is_some()
+    {
+        return resp; // a whole answer: done, the permit goes
+    }
+    let (parts, body) = resp.into_parts();
+    let body = axum::body::Body::from_stream(futures::StreamExt::map(
+        body.into_data_stream(),
+        move |chunk| {
+            let _held = &permit;
+            chunk
+        },
+    ));
+    Response::from_parts(parts, body)
 }
 
 /// The request span, the HTTP metrics (bounded labels: the route template, a known method), and

@@ -36,7 +36,7 @@ impl utoipa::Modify for BearerAuth {
 }
 
 /// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "health", responses((status = 200, description = "OpenAPI 3 document"), super::responses::Auth))]
+#[utoipa::path(get, path = "/openapi.json", tag = "health", responses((status = 200, description = "OpenAPI 3 document"), super::responses::Auth, super::responses::Unavailable))]
 pub async fn document(
     caller: super::Caller,
 ) -> Result<Json<utoipa::openapi::OpenApi>, super::error::ApiError> {

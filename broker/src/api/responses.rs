@@ -11,7 +11,7 @@
 //! | [`Refused`] | 409 | a conflicting write or admin call |
 //! | [`TooLarge`] | 413 | a body or message over the limits |
 //! | [`OutOfRange`] | 416 | an offset outside the log |
-//! | [`Unavailable`] | 503 | no leader, no quorum, shutting down: nothing stored, retry |
+//! | [`Unavailable`] | 503 | no leader, no quorum, shutting down, over `--max-in-flight-requests` (every call but `/livez`, `/readyz`, `/metrics`): nothing stored, retry |
 //! | [`Unknown`] | 504 | a write not confirmed in time: outcome unknown |
 //! | [`Internal`] | 500 | a bug or a storage failure (never expected) |
 
@@ -73,7 +73,7 @@ group!(
 );
 group!(
     /// 503.
-    Unavailable: "503" => "no leader, no quorum, or shutting down: nothing was stored; retry (see `Retry-After`)"
+    Unavailable: "503" => "no leader, no quorum, shutting down, or too many requests in flight: nothing was stored; retry (see `Retry-After`)"
 );
 group!(
     /// 504.

@@ -110,22 +110,38 @@ pub async fn newest(
         return Ok(Json(values));
     }
     read_consistency(&s, q.consistency.as_deref()).await?;
+    let budget = s.limits.max_request_bytes as u64;
     let values = s
         .store
-        .blocking(move |st| {
-            let Some(meta) = st.topic(&topic)? else {
-                return Ok(Vec::new());
-            };
-            let from = meta.next.saturating_sub(limit as u64);
-            Ok(st
-                .read(&meta, from, limit as usize, u64::MAX)?
-                .into_iter()
-                .map(|m| m.record.value)
-                .collect::<Vec<_>>())
-        })
+        .blocking(move |st| newest_values(st, &topic, limit as u64, budget))
         .await?;
     count_out(&s, values.iter().map(|v| v.len()));
     Ok(Json(values))
+}
+
+/// The newest values of `topic` (at most `limit`, about `budget` bytes: at least one), oldest
+/// first. Reads only the tail: each try reads at most `budget` bytes from `from`; when they do
+/// not reach the end, the next try starts later (as many from the end as the last try held).
+fn newest_values(
+    st: &crate::topics::TopicStore,
+    topic: &str,
+    limit: u64,
+    budget: u64,
+) -> crate::Result<Vec<String>> {
+    let Some(meta) = st.topic(topic)? else {
+        return Ok(Vec::new());
+    };
+    let mut from = meta.next.saturating_sub(limit).max(meta.start);
+    loop {
+        let want = meta.next - from;
+        let page = st.read(&meta, from, want as usize, budget)?;
+        let got = page.len() as u64;
+        // `got < want` only when the budget cut the read; `got >= 1` then, so `from` moves on.
+        if got >= want || got == 0 {
+            return Ok(page.into_iter().map(|m| m.record.value).collect());
+        }
+        from = meta.next - got;
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -147,52 +163,45 @@ pub async fn history(
     caller.require(Role::Consume)?;
     topic_name(&topic)?;
     read_consistency(&s, q.consistency.as_deref()).await?;
-    let store = s.store.clone();
-    let Some(meta) = store.blocking(move |st| st.topic(&topic)).await? else {
+    let Some(meta) = s.store.blocking(move |st| st.topic(&topic)).await? else {
         return Ok(Json(Vec::<String>::new()).into_response());
     };
-    // Pages are produced on the blocking pool and sent as they are ready: memory stays bounded
-    // however long the topic is.
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let metrics = s.metrics.clone();
-    tokio::task::spawn_blocking(move || {
+    // One page at a time, read when the client took the previous one: a page is one bounded
+    // read on the blocking pool (at most HISTORY_PAGE messages, about `max_request_bytes`); while
+    // the client is slow the stream waits on the async side and holds no blocking thread.
+    let budget = s.limits.max_request_bytes as u64;
+    let pages = async_stream::stream! {
         let mut first = true;
         let mut from = meta.start;
         let mut buf = b"[".to_vec();
         loop {
-            let page = match store.read(&meta, from, HISTORY_PAGE, u64::MAX) {
+            let m = meta.clone();
+            let page = match s.store.blocking(move |st| st.read(&m, from, HISTORY_PAGE, budget)).await {
                 Ok(p) => p,
                 Err(e) => {
-                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                    yield Err(std::io::Error::other(e.to_string()));
                     return;
                 }
             };
+            count_out(&s, page.iter().map(|m| m.record.value.len()));
             for m in &page {
                 if !first {
                     buf.push(b',');
                 }
                 first = false;
                 serde_json::to_writer(&mut buf, &m.record.value).expect("string encodes");
-                metrics.messages_consumed.inc();
-                metrics
-                    .message_bytes
-                    .with_label_values(&["out"])
-                    .inc_by(m.record.value.len() as u64);
             }
-            let done = page.len() < HISTORY_PAGE;
+            let done = page.is_empty() || page.last().is_some_and(|m| m.offset + 1 >= meta.next);
             from = page.last().map_or(from, |m| m.offset + 1);
             if done {
                 buf.push(b']');
             }
-            if tx
-                .blocking_send(Ok(Bytes::from(std::mem::take(&mut buf))))
-                .is_err()
-                || done
-            {
+            yield Ok::<_, std::io::Error>(Bytes::from(std::mem::take(&mut buf)));
+            if done {
                 return;
             }
         }
-    });
-    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    };
+    let body = Body::from_stream(pages);
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }

@@ -17,7 +17,7 @@ use super::code::Code;
 use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery};
 use super::messages::MessageOut;
-use super::responses::{Auth, Internal, Invalid, Missing, OutOfRange};
+use super::responses::{Auth, Internal, Invalid, Missing, OutOfRange, Unavailable};
 use super::{count_out, topic_name, AppState, Caller};
 use crate::auth::Role;
 
@@ -33,7 +33,7 @@ pub struct StreamQuery {
 #[utoipa::path(get, path = "/v1/topics/{topic}/stream", tag = "messages", params(("topic" = String, Path), StreamQuery,
         ("Last-Event-ID" = Option<u64>, Header, description = "resume after this offset")),
     responses((status = 200, content_type = "text/event-stream", description = "`id:` offset, `event: message`, `data:` the message as JSON"),
-        Invalid, Auth, Missing, OutOfRange, Internal))]
+        Invalid, Auth, Missing, OutOfRange, Unavailable, Internal))]
 pub async fn stream(
     State(s): State<AppState>,
     caller: Caller,
@@ -54,12 +54,17 @@ pub async fn stream(
                         "Last-Event-ID must be a message offset",
                     )
                 })?
-                + 1,
+                // The offset after u64::MAX does not exist: saturate (then 416), never wrap to 0.
+                .saturating_add(1),
         ),
         None => None,
     };
-    let meta = super::topic_meta(&s, &topic).await?;
+    let mut meta = super::topic_meta(&s, &topic).await?;
     let start = resume.or(q.offset).unwrap_or(meta.next);
+    if start > meta.next && s.node.read_barrier().await.is_ok() {
+        // This node may only lag: catch up with the leader's commit before answering 416.
+        meta = super::topic_meta(&s, &topic).await?;
+    }
     if start < meta.start || start > meta.next {
         return Err(ApiError::offset_out_of_range(start, meta.start, meta.next));
     }

@@ -79,7 +79,7 @@ pub struct TopicList {
 }
 
 /// Every topic with its stats.
-#[utoipa::path(get, path = "/v1/topics", tag = "topics", responses((status = 200, body = TopicList), Auth, Internal))]
+#[utoipa::path(get, path = "/v1/topics", tag = "topics", responses((status = 200, body = TopicList), Auth, Unavailable, Internal))]
 pub async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<TopicList>, ApiError> {
     caller.require_any(&[Role::Consume, Role::Admin])?;
     let topics = s.store.blocking(|st| st.topics()).await?;
@@ -93,7 +93,7 @@ pub async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<Topi
 
 /// One topic's stats.
 #[utoipa::path(get, path = "/v1/topics/{topic}", tag = "topics", params(("topic" = String, Path)),
-    responses((status = 200, body = TopicInfo), Invalid, Auth, Missing, Internal))]
+    responses((status = 200, body = TopicInfo), Invalid, Auth, Missing, Unavailable, Internal))]
 pub async fn get(
     State(s): State<AppState>,
     caller: Caller,

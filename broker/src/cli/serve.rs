@@ -59,6 +59,9 @@ pub struct ServeArgs {
     /// Largest request body accepted.
     #[arg(long, env = "JUMPNET_MAX_REQUEST_BYTES", default_value_t = config::DEFAULT_MAX_REQUEST_BYTES)]
     pub max_request_bytes: usize,
+    /// HTTP requests served at once (streams count while open); beyond it 503 with Retry-After.
+    #[arg(long, env = "JUMPNET_MAX_IN_FLIGHT_REQUESTS", default_value_t = config::DEFAULT_MAX_IN_FLIGHT_REQUESTS)]
+    pub max_in_flight_requests: usize,
     /// Default retention: keep at most this many messages per topic.
     #[arg(long, env = "JUMPNET_RETENTION_MAX_MESSAGES")]
     pub retention_max_messages: Option<u64>,
@@ -136,6 +139,7 @@ impl ServeArgs {
         }
         c.max_message_bytes = self.max_message_bytes;
         c.max_request_bytes = self.max_request_bytes;
+        c.max_in_flight_requests = self.max_in_flight_requests;
         c.retention = Retention {
             max_messages: self.retention_max_messages,
             max_bytes: self.retention_max_bytes,

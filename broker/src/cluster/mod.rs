@@ -80,6 +80,16 @@ impl Node {
         &self.lifecycle
     }
 
+    /// The node's applied state (reads; tests look at its wake-up map).
+    pub fn topic_store(&self) -> &TopicStore {
+        &self.store
+    }
+
+    /// The node's Prometheus metrics.
+    pub fn node_metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     pub fn metrics_now(&self) -> RaftMetrics {
         self.raft.metrics().borrow().clone()
     }

@@ -117,6 +117,8 @@ pub struct Outgoing {
     layout: Arc<Layout>,
     pos: u64,
     pending: Option<tokio::task::JoinHandle<io::Result<Vec<u8>>>>,
+    /// Where the disk reads run (the state machine's executor); the current runtime if unset.
+    reader: Option<tokio::runtime::Handle>,
 }
 
 fn chunk(bytes: &[u8]) -> Vec<u8> {
@@ -164,7 +166,14 @@ impl Outgoing {
             }),
             pos: 0,
             pending: None,
+            reader: None,
         }
+    }
+
+    /// Read the segment bytes on `rt`'s blocking pool.
+    pub fn reading_on(mut self, rt: tokio::runtime::Handle) -> Outgoing {
+        self.reader = Some(rt);
+        self
     }
 }
 
@@ -183,7 +192,11 @@ impl AsyncRead for SnapshotData {
                 if o.pending.is_none() {
                     let (layout, pos, n) =
                         (o.layout.clone(), o.pos, buf.remaining().min(READ_CHUNK));
-                    o.pending = Some(tokio::task::spawn_blocking(move || layout.read_at(pos, n)));
+                    let read = move || layout.read_at(pos, n);
+                    o.pending = Some(match &o.reader {
+                        Some(rt) => rt.spawn_blocking(read),
+                        None => tokio::task::spawn_blocking(read),
+                    });
                 }
                 let handle = o.pending.as_mut().expect("pending read");
                 let res = ready!(Pin::new(handle).poll(cx));

@@ -1,5 +1,6 @@
 //! openraft's state machine over [`TopicStore`]: applies committed entries through
-//! [`crate::topics::apply`] (on the blocking pool) and publishes them with
+//! [`crate::topics::apply`] (on the state machine's own [`Executor`], never the API's blocking
+//! pool) and publishes them with
 //! [`TopicStore::publish`], checkpoints when openraft asks for a snapshot (that is what makes the
 //! applied state durable and lets openraft purge its log), streams snapshots to followers that
 //! need one, and installs snapshots from the leader. The durability protocols themselves are the
@@ -14,6 +15,7 @@ use openraft::{
     EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder, StorageIOError,
 };
 
+use super::executor::Executor;
 use super::flusher::Flusher;
 use super::snapshot::{self, Outgoing, SnapshotData, SnapshotHeader};
 use super::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
@@ -25,6 +27,8 @@ use crate::topics::TopicStore;
 pub struct StateMachine {
     store: TopicStore,
     flusher: Flusher,
+    /// Where apply, checkpoints and installs run (a dedicated thread and blocking pool).
+    exec: Executor,
     /// Where snapshots being received are written.
     incoming: PathBuf,
     last_applied: Option<LogId>,
@@ -70,9 +74,12 @@ impl StateMachine {
         let (last_applied, membership) = store.raft_state::<Option<LogId>, StoredMembership>()?;
         let (last_applied, membership) = (last_applied.flatten(), membership.unwrap_or_default());
         let applied_index = Arc::new(AtomicU64::new(last_applied.map_or(0, |l| l.index)));
+        let exec = Executor::start("jumpnet-sm")
+            .map_err(|e| crate::Error::io("start the state machine's thread", e))?;
         Ok(StateMachine {
             store,
             flusher,
+            exec,
             incoming,
             last_applied,
             membership,
@@ -106,9 +113,16 @@ impl StateMachine {
 
     /// Make everything applied so far durable (between two applies, so it is consistent).
     async fn checkpoint(&mut self) -> crate::Result<()> {
-        self.store
-            .checkpoint(&self.last_applied, &self.membership, self.flusher.flush())
+        let (store, flusher) = (self.store.clone(), self.flusher.clone());
+        let (applied, membership) = (self.last_applied, self.membership.clone());
+        self.exec
+            .run(async move {
+                store
+                    .checkpoint(&applied, &membership, flusher.flush())
+                    .await
+            })
             .await
+            .map_err(crate::Error::Task)?
     }
 }
 
@@ -129,8 +143,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             return Ok(Vec::new());
         }
         let store = self.store.clone();
-        let (responses, last, membership, applied) =
-            tokio::task::spawn_blocking(move || -> crate::Result<_> {
+        let (responses, last, membership, applied) = self
+            .exec
+            .blocking(move || -> crate::Result<_> {
                 let mut a = Applier::new(&store);
                 let mut responses = Vec::with_capacity(entries.len());
                 let mut last = None;
@@ -208,33 +223,42 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         mut snapshot: Box<SnapshotData>,
     ) -> Result<(), StorageError> {
         let (name, dir) = self.store.new_data_dir();
-        let unpacked = snapshot::unpack(&mut snapshot, dir.clone())
+        let receiving = self.receiving.clone();
+        let (store, flusher, meta_in) = (self.store.clone(), self.flusher.clone(), meta.clone());
+        // Unpacking (file copies, index rebuilds, fsyncs) and the switch run on the executor.
+        self.exec
+            .run(async move {
+                let meta = meta_in;
+                let unpacked = snapshot::unpack(&mut snapshot, dir.clone())
+                    .await
+                    .map_err(|e| snap_err(ErrorVerb::Read, e))?;
+                drop(snapshot);
+                if let Some(p) = receiving.lock().expect("receiving lock").take() {
+                    let _ = std::fs::remove_file(p);
+                }
+                if unpacked.header.last_applied != meta.last_log_id {
+                    let _ = std::fs::remove_dir_all(&dir);
+                    return Err(snap_err(
+                        ErrorVerb::Read,
+                        format!(
+                            "snapshot data is at {:?}, its meta says {:?}",
+                            unpacked.header.last_applied, meta.last_log_id
+                        ),
+                    ));
+                }
+                store
+                    .install_snapshot(
+                        unpacked.kvs,
+                        (name, dir),
+                        &meta.last_log_id,
+                        &meta.last_membership,
+                        flusher.flush(),
+                    )
+                    .await
+                    .map_err(|e| snap_err(ErrorVerb::Write, e))
+            })
             .await
-            .map_err(|e| snap_err(ErrorVerb::Read, e))?;
-        drop(snapshot);
-        if let Some(p) = self.receiving.lock().expect("receiving lock").take() {
-            let _ = std::fs::remove_file(p);
-        }
-        if unpacked.header.last_applied != meta.last_log_id {
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(snap_err(
-                ErrorVerb::Read,
-                format!(
-                    "snapshot data is at {:?}, its meta says {:?}",
-                    unpacked.header.last_applied, meta.last_log_id
-                ),
-            ));
-        }
-        self.store
-            .install_snapshot(
-                unpacked.kvs,
-                (name, dir),
-                &meta.last_log_id,
-                &meta.last_membership,
-                self.flusher.flush(),
-            )
-            .await
-            .map_err(|e| snap_err(ErrorVerb::Write, e))?;
+            .map_err(|e| snap_err(ErrorVerb::Write, e))??;
         self.set_applied(meta.last_log_id);
         self.membership = meta.last_membership.clone();
         tracing::info!(last_log_id = ?meta.last_log_id, "installed snapshot from the leader");
@@ -251,7 +275,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .snapshot_metadata()
             .map_err(|e| snap_err(ErrorVerb::Read, e))?;
         let pinned = self.store.pin().map_err(|e| snap_err(ErrorVerb::Read, e))?;
-        let data = SnapshotData::Outgoing(Outgoing::new(&header, &kvs, pinned));
+        // Its disk reads run on the executor's blocking pool, not the API's.
+        let data = SnapshotData::Outgoing(
+            Outgoing::new(&header, &kvs, pinned).reading_on(self.exec.handle().clone()),
+        );
         Ok(Some(Snapshot {
             meta: header.meta(),
             snapshot: Box::new(data),

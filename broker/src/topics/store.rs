@@ -225,6 +225,11 @@ impl TopicStore {
         self.inner.notifier.subscribe(topic)
     }
 
+    /// How many topics the wake-up map holds an entry for (tests check reads leave none behind).
+    pub fn notifier_entries(&self) -> usize {
+        self.inner.notifier.entries()
+    }
+
     /// Make an apply's changes visible (its segment data is written): metadata to readers,
     /// trimmed and deleted segments to the next checkpoint, and a wake-up to the topics' waiters.
     pub fn publish(&self, applied: Applied) {
