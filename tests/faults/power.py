@@ -47,7 +47,7 @@ POINTS = {
     "rotation": ("create", "raft/*.wal", 1),
     "checkpoint": ("fsync", "data*", 4),
     "wal sync": ("fsync", "raft/*.wal", 20),
-    "snapshot receive": ("write", "snapshots/*", 2),  # a small snapshot arrives in a few writes
+    "snapshot receive": ("write", "snapshots/*", 1),  # a small snapshot can arrive in one write
     "snapshot unpack": ("write", "data-*", 3),
     "truncate": ("truncate", "raft/*.wal", 1),
 }
