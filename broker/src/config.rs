@@ -45,6 +45,8 @@ pub struct Config {
     pub cache_bytes: u64,
     /// Per-topic metric labels, off by default (topic names are user input); capped at this many topics.
     pub topic_metrics_limit: usize,
+    /// Origins browser apps may call the API from (`*`: any); empty: no CORS headers.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
@@ -79,6 +81,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(1),
             cache_bytes: 16 * 1024 * 1024,
             topic_metrics_limit: 0,
+            cors_allowed_origins: Vec::new(),
         })
     }
 
@@ -93,6 +96,11 @@ impl Config {
             return Err(Error::Config(
                 "--max-request-bytes is capped at 256 MiB".into(),
             ));
+        }
+        if let Some(o) = self.cors_allowed_origins.iter().find(|o| !valid_origin(o)) {
+            return Err(Error::Config(format!(
+                "--cors-allowed-origins: {o:?} is not `*` or an origin like https://app.example.com"
+            )));
         }
         if self.max_in_flight_requests == 0 {
             return Err(Error::Config(
@@ -179,4 +187,15 @@ mod tests {
         assert!(listen_addr("8080").is_err());
         assert!(listen_addr(":http").is_err());
     }
+}
+
+/// One `--cors-allowed-origins` entry: `*` or `scheme://host[:port]` (no path).
+fn valid_origin(o: &str) -> bool {
+    o == "*"
+        || (o.is_ascii()
+            && !o
+                .chars()
+                .any(|c| c.is_ascii_control() || c == ' ' || c == ',')
+            && o.split_once("://")
+                .is_some_and(|(s, h)| !s.is_empty() && !h.is_empty() && !h.contains('/')))
 }

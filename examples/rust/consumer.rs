@@ -1,5 +1,5 @@
 //! Follow a topic as a named consumer: resume from its committed position, print each message,
-//! commit as it goes. Stops after `--count` messages (or runs until Ctrl-C without it).
+//! commit its position at most once a second (each commit is a Raft write) and at exit. Stops after `--count` messages (or runs until Ctrl-C without it).
 //!
 //! ```sh
 //! cargo run --release -p jumpnet-broker --example consumer -- \
@@ -7,7 +7,7 @@
 //! ```
 
 use futures::StreamExt;
-use jumpnet_broker::client::Client;
+use jumpnet_broker::client::{AutoCommit, Client, COMMIT_INTERVAL};
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -41,6 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let mut stream = Box::pin(client.stream(&topic, Some(from)));
+    let mut commit = AutoCommit::new(client.clone(), &group, &topic, COMMIT_INTERVAL);
     let mut seen = 0;
     while let Some(message) = stream.next().await {
         let m = message?;
@@ -50,11 +51,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             m.key.as_deref().unwrap_or("-"),
             m.value
         );
-        client.commit(&group, &topic, m.offset + 1).await?;
+        commit.mark(m.offset + 1).await?;
         seen += 1;
         if count.is_some_and(|c| seen >= c) {
             break;
         }
     }
+    commit.flush().await?;
     Ok(())
 }

@@ -15,6 +15,7 @@ pub mod admin;
 mod claim;
 pub mod code;
 pub mod consumers;
+pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -179,7 +180,7 @@ pub fn route_paths() -> Vec<&'static str> {
 }
 
 pub fn router(state: AppState) -> Router {
-    routes()
+    let router = routes()
         .into_iter()
         .fold(Router::new(), |r, (path, methods)| r.route(path, methods))
         .fallback(not_found)
@@ -190,7 +191,14 @@ pub fn router(state: AppState) -> Router {
             limit_in_flight,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), track_request))
-        .with_state(state)
+        .with_state(state.clone());
+    // Outermost: a preflight is answered before authentication and the in-flight limit.
+    match cors::layer(&state.node.config.cors_allowed_origins) {
+        Some(c) => router
+            .layer(c)
+            .layer(middleware::map_response(cors::preflight_no_content)),
+        None => router,
+    }
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 use futures::StreamExt;
-use jumpnet_broker::client::{Client, Message, OutMessage, Producer};
+use jumpnet_broker::client::{AutoCommit, Client, Message, OutMessage, Producer, COMMIT_INTERVAL};
 
 #[derive(Args, Debug, Clone)]
 pub struct Conn {
@@ -108,7 +108,8 @@ pub struct ConsumeArgs {
     /// Keep waiting for new messages until Ctrl-C.
     #[arg(long, short)]
     pub follow: bool,
-    /// Named consumer: start at its committed position and commit as messages are printed.
+    /// Named consumer: start at its committed position and commit the position printed: after each
+    /// page, or with --follow at most once a second (and at exit).
     #[arg(long)]
     pub consumer: Option<String>,
     /// Stop after this many messages.
@@ -149,18 +150,15 @@ pub async fn consume(a: ConsumeArgs) -> anyhow::Result<()> {
     let limit = a.max_messages.unwrap_or(u64::MAX);
     let mut printed = 0u64;
     let mut out = std::io::stdout().lock();
-    let commit = |next: u64| {
-        let (client, consumer, topic) = (client.clone(), a.consumer.clone(), a.topic.clone());
-        async move {
-            if let Some(c) = consumer {
-                client.commit(&c, &topic, next).await?;
-            }
-            anyhow::Ok(())
-        }
-    };
+    let mut commit = a
+        .consumer
+        .as_deref()
+        .map(|c| AutoCommit::new(client.clone(), c, &a.topic, COMMIT_INTERVAL));
     if a.follow {
+        // One commit per interval at most (each is a Raft write), when idle, and at exit.
         let mut stream = Box::pin(client.stream(&a.topic, Some(next)));
-        loop {
+        let result = loop {
+            let due = commit.as_ref().map(AutoCommit::due);
             tokio::select! {
                 m = stream.next() => match m {
                     Some(Ok(m)) => {
@@ -168,16 +166,28 @@ pub async fn consume(a: ConsumeArgs) -> anyhow::Result<()> {
                         out.flush()?;
                         next = m.offset + 1;
                         printed += 1;
-                        commit(next).await?;
-                        if printed >= limit { break }
+                        if let Some(c) = commit.as_mut() {
+                            c.mark(next).await?;
+                        }
+                        if printed >= limit { break Ok(()) }
                     }
-                    Some(Err(e)) => return Err(e.into()),
-                    None => break,
+                    Some(Err(e)) => break Err(e.into()),
+                    None => break Ok(()),
                 },
-                _ = tokio::signal::ctrl_c() => break,
+                _ = tokio::time::sleep_until(due.unwrap_or_else(far_future)), if due.is_some() => {
+                    if let Some(c) = commit.as_mut() {
+                        c.tick().await?;
+                    }
+                }
+                _ = tokio::signal::ctrl_c() => break Ok(()),
             }
-        }
-        return Ok(());
+        };
+        let flushed = match commit.as_mut() {
+            Some(c) => c.flush().await,
+            None => Ok(()),
+        };
+        result?;
+        return Ok(flushed?);
     }
     // Read to the end of the log, page by page, then exit.
     loop {
@@ -190,7 +200,10 @@ pub async fn consume(a: ConsumeArgs) -> anyhow::Result<()> {
             next = m.offset + 1;
             printed += 1;
         }
-        commit(next).await?;
+        if let Some(c) = commit.as_mut() {
+            c.mark(next).await?;
+            c.flush().await?; // once per page
+        }
         if page.messages.is_empty() || next >= page.high_watermark || printed >= limit {
             return Ok(());
         }
@@ -327,3 +340,7 @@ pub fn is_terminal() -> bool {
 }
 
 pub const TICK: Duration = Duration::from_millis(500);
+
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(86_400)
+}

@@ -95,6 +95,10 @@ pub struct ServeArgs {
     /// Export per-topic metrics for at most this many topics (0: off; topic names are user input).
     #[arg(long, env = "JUMPNET_TOPIC_METRICS", default_value_t = 0)]
     pub topic_metrics: usize,
+    /// Origins browser apps may call the API from, comma-separated (`*`: any). Default: none, no
+    /// CORS headers.
+    #[arg(long, env = "JUMPNET_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +156,12 @@ impl ServeArgs {
         c.shutdown_grace = Duration::from_millis(self.shutdown_grace_ms);
         c.cache_bytes = self.cache_mb * 1024 * 1024;
         c.topic_metrics_limit = self.topic_metrics;
+        c.cors_allowed_origins = self
+            .cors_allowed_origins
+            .iter()
+            .map(|o| o.trim().trim_end_matches('/').to_string())
+            .filter(|o| !o.is_empty())
+            .collect();
         c.validate()?;
         Ok(c)
     }

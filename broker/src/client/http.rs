@@ -6,8 +6,13 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::backoff::full_jitter;
 use super::{Client, Retry};
 use super::{Error, Result};
+
+/// Retry pauses: the first at most 50 ms, doubling up to at most 1 s (full jitter below that).
+const BACKOFF_BASE: Duration = Duration::from_millis(50);
+const BACKOFF_CAP: Duration = Duration::from_secs(1);
 
 /// The SPEC §3 error body.
 #[derive(serde::Deserialize)]
@@ -44,7 +49,7 @@ impl Client {
     ) -> Result<T> {
         let inner = &self.inner;
         let deadline = tokio::time::Instant::now() + inner.retry_for;
-        let mut backoff = Duration::from_millis(50);
+        let mut attempt = 0u32;
         loop {
             let idx = inner.current.load(Ordering::Relaxed);
             let base = &inner.servers[idx % inner.servers.len()];
@@ -58,6 +63,7 @@ impl Client {
             if let Some(b) = &body {
                 req = req.json(b);
             }
+            let mut floor: Option<Duration> = None;
             let err = match req.send().await {
                 Err(e) if e.is_connect() => Error::Http(format!("{base}: {e}")),
                 Err(e) if retry == Retry::UntilSent => {
@@ -90,10 +96,8 @@ impl Client {
                     match status.as_u16() {
                         // Nothing was stored: another node, or the same one after an election.
                         503 => {
-                            if let Some(s) = retry_after {
-                                backoff =
-                                    backoff.max(Duration::from_secs(s).min(Duration::from_secs(2)));
-                            }
+                            floor = retry_after
+                                .map(|s| Duration::from_secs(s).min(Duration::from_secs(2)));
                             api
                         }
                         504 if retry == Retry::Always => api,
@@ -107,12 +111,14 @@ impl Client {
                 inner
                     .current
                     .compare_exchange(idx, idx + 1, Ordering::Relaxed, Ordering::Relaxed);
+            let backoff =
+                full_jitter(attempt, BACKOFF_BASE, BACKOFF_CAP).max(floor.unwrap_or_default());
+            attempt += 1;
             if tokio::time::Instant::now() + backoff >= deadline {
                 return Err(err);
             }
             tracing::debug!(error = %err, "request failed; trying the next node");
             tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(1));
         }
     }
 }

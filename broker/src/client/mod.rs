@@ -16,9 +16,12 @@
 //! # Ok(()) }
 //! ```
 
+mod autocommit;
+mod backoff;
 mod error;
 mod http;
 mod sse;
+mod sse_parse;
 mod types;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -28,6 +31,7 @@ use std::time::Duration;
 use futures::Stream;
 use serde_json::json;
 
+pub use autocommit::{AutoCommit, COMMIT_INTERVAL};
 pub use error::{Error, Result};
 pub use types::*;
 

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 
+use super::backoff::full_jitter;
+use super::sse_parse::Parser;
 use super::{enc, Client, Message};
 use super::{Error, Result};
 
@@ -37,14 +39,14 @@ pub(super) fn follow(
                 Ok(resp) if resp.status().is_success() => {
                     failures = 0;
                     let mut body = resp.bytes_stream();
-                    let mut buf = String::new();
+                    let mut parser = Parser::default();
                     while let Some(chunk) = body.next().await {
                         let Ok(chunk) = chunk else { break };
-                        buf.push_str(&String::from_utf8_lossy(&chunk));
-                        while let Some(end) = buf.find("\n\n") {
-                            let event: String = buf.drain(..end + 2).collect();
-                            let Some(data) = event.lines().find_map(|l| l.strip_prefix("data:")) else { continue };
-                            match serde_json::from_str::<Message>(data.trim()) {
+                        for event in parser.push(&chunk) {
+                            if !(event.event.is_empty() || event.event == "message") {
+                                continue;
+                            }
+                            match serde_json::from_str::<Message>(&event.data) {
                                 Ok(m) => {
                                     last = Some(m.offset);
                                     yield Ok(m);
@@ -70,7 +72,12 @@ pub(super) fn follow(
                 yield Err(Error::Http("no node serves the stream".into()));
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(100 * failures.min(10) as u64)).await;
+            tokio::time::sleep(full_jitter(
+                failures - 1,
+                Duration::from_millis(100),
+                Duration::from_secs(1),
+            ))
+            .await;
         }
     }
 }

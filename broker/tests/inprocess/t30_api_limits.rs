@@ -21,7 +21,7 @@ use tower::ServiceExt;
 use crate::harness::{ELECTION_TIMEOUT, PATIENCE};
 
 /// One node that bootstraps itself; returns once it is ready.
-async fn one(dir: &std::path::Path, tune: impl FnOnce(&mut Config)) -> Running {
+pub(crate) async fn one(dir: &std::path::Path, tune: impl FnOnce(&mut Config)) -> Running {
     let mut c = Config::new(dir, "127.0.0.1:0", "127.0.0.1:0").unwrap();
     c.election_timeout = ELECTION_TIMEOUT;
     c.commit_timeout = Duration::from_secs(5);
