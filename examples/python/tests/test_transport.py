@@ -193,3 +193,19 @@ def test_sse_parser_handles_comments_multiline_data_and_ids():
 def test_server_addresses_accept_seed_forms():
     t = jumpnet.Transport(":9091,127.0.0.1:9092,http://localhost:9090/")
     assert t.servers == ["http://127.0.0.1:9091", "http://127.0.0.1:9092", "http://localhost:9090"]
+
+
+def test_backoff_is_exponential_with_full_jitter_and_a_cap():
+    import random
+
+    from jumpnet.transport import backoff_pause
+
+    rng = random.Random(7)
+    first, cap = 0.05, 2.0
+    for attempt in range(0, 80):
+        ceiling = min(cap, first * 2**attempt)
+        pauses = [backoff_pause(attempt, first, cap, rng) for _ in range(300)]
+        assert all(0.0 <= p <= ceiling <= cap for p in pauses), attempt
+        # Full jitter: spread over the whole range, not bunched near the ceiling (no lockstep).
+        assert min(pauses) < ceiling / 4 and max(pauses) > ceiling * 3 / 4, attempt
+    assert min(cap, first * 2**6) == cap  # the cap is reached after a few rounds

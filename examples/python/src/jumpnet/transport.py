@@ -9,7 +9,8 @@ keeps a list of base URLs and sticks to the one that last worked. A call moves o
   reached in time) — only for calls marked *idempotent*: reads, and publishes that carry a producer id and
   sequence. Anything else raises :class:`~jumpnet.errors.Timeout` (outcome unknown) instead of guessing.
 
-Between full rounds over all nodes it sleeps with capped exponential backoff and jitter, and it gives up
+Between full rounds over all nodes it sleeps with capped exponential backoff and full jitter (a uniform pause
+in ``[0, min(cap, first * 2**round)]``, so clients that lost the same leader do not retry in lockstep); it gives up
 when ``retry_timeout`` seconds have passed, raising the last error.
 """
 
@@ -286,7 +287,7 @@ class _Retry:
         self.transport = transport
         budget = transport.retry_timeout if retry_timeout is None else retry_timeout
         self.deadline = time.monotonic() + budget
-        self.delay = transport.backoff[0]
+        self.rounds = 0
         self.failures = 0
 
     def after(self, err: JumpnetError) -> None:
@@ -298,14 +299,19 @@ class _Retry:
         pause = 0.0
         if self.failures % self.transport._node_count() == 0:
             # Every node was tried once in this round: back off before the next one.
-            pause = self.delay * (0.5 + random.random())
-            self.delay = min(self.delay * 2, self.transport.backoff[1])
+            pause = backoff_pause(self.rounds, *self.transport.backoff)
+            self.rounds += 1
         if err.retry_after is not None:
             pause = max(pause, min(err.retry_after, self.transport.backoff[1]))
         if now + pause >= self.deadline:
             raise _final(err)
         if pause:
             time.sleep(pause)
+
+
+def backoff_pause(attempt: int, first: float, cap: float, rng: Optional[random.Random] = None) -> float:
+    """Exponential backoff with full jitter: uniform in ``[0, min(cap, first * 2**attempt)]`` seconds."""
+    return (rng or random).uniform(0.0, min(cap, first * 2.0 ** min(attempt, 64)))
 
 
 def _final(err: JumpnetError) -> JumpnetError:
