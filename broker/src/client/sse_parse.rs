@@ -16,6 +16,7 @@ pub(super) struct Parser {
     has_data: bool,
     event: String,
     started: bool,
+    after_cr: bool,
 }
 
 impl Parser {
@@ -33,6 +34,9 @@ impl Parser {
         }
         let mut events = Vec::new();
         let mut start = 0;
+        if std::mem::take(&mut self.after_cr) && self.buf.first() == Some(&b'\n') {
+            start = 1; // the LF of a CRLF split across chunks
+        }
         while let Some(i) = self.buf[start..]
             .iter()
             .position(|&b| b == b'\n' || b == b'\r')
@@ -43,7 +47,8 @@ impl Parser {
             } else if end + 1 < self.buf.len() {
                 end + 1 + usize::from(self.buf[end + 1] == b'\n')
             } else {
-                break; // a CR last: the LF of a CRLF may follow in the next chunk
+                self.after_cr = true; // a CR last: an LF first in the next chunk belongs to it
+                end + 1
             };
             // LF and CR never occur inside a UTF-8 sequence: a complete line decodes whole.
             let line = String::from_utf8_lossy(&self.buf[start..end]).into_owned();
@@ -140,5 +145,8 @@ mod tests {
         let mut got = data(p.push(b"\xEF\xBB\xBFdata:a\r\ndata: b\r"));
         got.extend(data(p.push(b"\n\r\ndata:c\r\r")));
         assert_eq!(got, vec!["a\nb".to_string(), "c".to_string()]);
+        // A CR-only stream: an event is complete at its blank line, without waiting for more.
+        assert_eq!(data(p.push(b"data:d\r")), Vec::<String>::new());
+        assert_eq!(data(p.push(b"\r")), vec!["d".to_string()]);
     }
 }
