@@ -157,7 +157,7 @@ pub async fn consume(a: ConsumeArgs) -> anyhow::Result<()> {
     if a.follow {
         // One commit per interval at most (each is a Raft write), when idle, and at exit.
         let mut stream = Box::pin(client.stream(&a.topic, Some(next)));
-        let result = loop {
+        let result: anyhow::Result<()> = loop {
             let due = commit.as_ref().map(AutoCommit::due);
             tokio::select! {
                 m = stream.next() => match m {
