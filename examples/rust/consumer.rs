@@ -1,5 +1,6 @@
 //! Follow a topic as a named consumer: resume from its committed position, print each message,
-//! commit its position at most once a second (each commit is a Raft write) and at exit. Stops after `--count` messages (or runs until Ctrl-C without it).
+//! commit its position at most once a second (each commit is a Raft write) and at exit. Stops
+//! after `--count` messages (or runs until Ctrl-C without it).
 //!
 //! ```sh
 //! cargo run --release -p jumpnet-broker --example consumer -- \
