@@ -174,6 +174,17 @@ pub fn join_addr(s: &str) -> Result<String> {
     })
 }
 
+/// One `--cors-allowed-origins` entry: `*` or `scheme://host[:port]` (no path).
+fn valid_origin(o: &str) -> bool {
+    o == "*"
+        || (o.is_ascii()
+            && !o
+                .chars()
+                .any(|c| c.is_ascii_control() || c == ' ' || c == ',')
+            && o.split_once("://")
+                .is_some_and(|(s, h)| !s.is_empty() && !h.is_empty() && !h.contains('/')))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,15 +198,4 @@ mod tests {
         assert!(listen_addr("8080").is_err());
         assert!(listen_addr(":http").is_err());
     }
-}
-
-/// One `--cors-allowed-origins` entry: `*` or `scheme://host[:port]` (no path).
-fn valid_origin(o: &str) -> bool {
-    o == "*"
-        || (o.is_ascii()
-            && !o
-                .chars()
-                .any(|c| c.is_ascii_control() || c == ' ' || c == ',')
-            && o.split_once("://")
-                .is_some_and(|(s, h)| !s.is_empty() && !h.is_empty() && !h.contains('/')))
 }
