@@ -102,6 +102,12 @@ impl Config {
         if self.snapshot_every < 10 {
             return Err(Error::Config("--snapshot-every must be at least 10".into()));
         }
+        if self.auth_file.is_some() && self.cluster_secret.is_none() {
+            return Err(Error::Config(
+                "--auth-file needs --cluster-secret: without it the raft port takes anyone's requests, tokens or not"
+                    .into(),
+            ));
+        }
         if self.managed && self.join.is_some() {
             return Err(Error::Config(
                 "--managed and --join exclude each other: a managed node waits for the operator"
