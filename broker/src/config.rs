@@ -167,6 +167,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tokens_need_a_cluster_secret() {
+        let mut c = Config::new("/tmp/x", ":8080", ":8081").unwrap();
+        c.auth_file = Some("tokens".into());
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("--cluster-secret"), "{e}");
+        c.cluster_secret = Some(b"s".to_vec());
+        c.validate().unwrap();
+    }
+
+    #[test]
     fn go_style_addresses_listen_everywhere_and_advertise_loopback() {
         assert_eq!(listen_addr(":8080").unwrap(), "0.0.0.0:8080");
         assert_eq!(advertise_for("0.0.0.0:8080"), "127.0.0.1:8080");
