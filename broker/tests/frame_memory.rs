@@ -23,9 +23,9 @@ async fn frames_announcing_the_maximum_cost_only_what_was_sent() {
     let mut readers = Vec::new();
     for _ in 0..PEERS {
         let (mut w, mut r) = tokio::io::duplex(64 * 1024);
-        readers.push(tokio::spawn(async move {
-            read_frame::<Vec<u8>>(&mut r).await
-        }));
+        readers.push(tokio::spawn(
+            async move { read_frame::<Vec<u8>>(&mut r).await },
+        ));
         // The write completes once the reader took all but the pipe's 64 KiB.
         w.write_all(&MAX_FRAME.to_be_bytes()).await.unwrap();
         w.write_all(&vec![0u8; SENT]).await.unwrap();

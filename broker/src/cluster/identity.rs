@@ -49,11 +49,10 @@ pub fn load(state_dir: &Path) -> Result<Option<Identity>> {
     let path = state_dir.join(FILE);
     match fs::read(&path) {
         Ok(bytes) => {
-            let mut id: Identity =
-                serde_json::from_slice(&bytes).map_err(|e| Error::StateDir {
-                    path,
-                    reason: format!("unreadable identity: {e}"),
-                })?;
+            let mut id: Identity = serde_json::from_slice(&bytes).map_err(|e| Error::StateDir {
+                path,
+                reason: format!("unreadable identity: {e}"),
+            })?;
             if id.incarnation.is_empty() {
                 id.incarnation = new_incarnation();
                 save(state_dir, &id)?;
@@ -127,7 +126,9 @@ mod tests {
     fn incarnations_are_128_random_bits_in_lower_case_hex() {
         let (a, b) = (new_incarnation(), new_incarnation());
         assert_eq!(a.len(), 32);
-        assert!(a.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)));
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)));
         assert_ne!(a, b);
     }
 

@@ -99,7 +99,11 @@ impl Node {
 
     /// This node's incarnation (its state dir's, `identity.rs`).
     pub fn incarnation(&self) -> String {
-        self.identity.lock().expect("identity lock").incarnation.clone()
+        self.identity
+            .lock()
+            .expect("identity lock")
+            .incarnation
+            .clone()
     }
 
     /// The cluster id, once recorded (cached: the sled read happens until it is known). The first

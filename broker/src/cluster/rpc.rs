@@ -58,7 +58,10 @@ pub enum RpcResponse {
     TimeoutNow(Result<(), WriteError>),
     /// The receiver refuses the request and did nothing: `wrong_incarnation` (it is not the
     /// member the sender addressed), `no_cluster` (a managed node outside any cluster never votes).
-    Refused { code: String, message: String },
+    Refused {
+        code: String,
+        message: String,
+    },
 }
 
 /// Membership calls; whoever receives one forwards it to the leader.

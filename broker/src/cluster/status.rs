@@ -69,7 +69,12 @@ impl Node {
         {
             return Err("this node is not a member of a cluster yet".into());
         }
-        if !m.membership_config.membership().voter_ids().any(|v| v == self.id) {
+        if !m
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|v| v == self.id)
+        {
             return Err("a learner is not ready until it is promoted".into());
         }
         if m.current_leader.is_none() {

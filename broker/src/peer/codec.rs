@@ -160,7 +160,9 @@ pub async fn client_handshake(
     }
     let mut server_nonce = [0u8; NONCE_LEN];
     s.read_exact(&mut server_nonce).await?;
-    let mine = proof(secret, CLIENT_LABEL, &[&server_nonce]).finalize().into_bytes();
+    let mine = proof(secret, CLIENT_LABEL, &[&server_nonce])
+        .finalize()
+        .into_bytes();
     s.write_all(&mine).await?;
     s.flush().await?;
     if s.read_u8().await? != OK {
@@ -283,8 +285,14 @@ mod tests {
     #[tokio::test]
     async fn peers_of_another_cluster_are_refused_and_nodes_without_one_may_join() {
         let (c, s) = pair_in(b"k", Some(b"k"), Some("a"), Some("b")).await;
-        assert!(matches!(c, Err(HandshakeError::OtherCluster { .. })), "{c:?}");
-        assert!(matches!(s, Err(HandshakeError::OtherCluster { .. })), "{s:?}");
+        assert!(
+            matches!(c, Err(HandshakeError::OtherCluster { .. })),
+            "{c:?}"
+        );
+        assert!(
+            matches!(s, Err(HandshakeError::OtherCluster { .. })),
+            "{s:?}"
+        );
         let (c, s) = pair_in(b"k", Some(b"k"), None, Some("b")).await;
         assert_eq!(c.unwrap().cluster_id.as_deref(), Some("b"));
         assert_eq!(s.unwrap().cluster_id, None);

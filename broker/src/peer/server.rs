@@ -161,7 +161,10 @@ mod tests {
                 _ => tokio::time::sleep(Duration::from_millis(20)).await,
             }
         }
-        assert!(answer.is_some(), "no handshake once the idle connections closed");
+        assert!(
+            answer.is_some(),
+            "no handshake once the idle connections closed"
+        );
         stop.cancel();
     }
 }

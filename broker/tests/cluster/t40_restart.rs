@@ -55,7 +55,10 @@ async fn a_standalone_first_node_back_on_an_empty_state_dir_does_not_start_a_new
     let mut c = Cluster::three(&[]).await;
     c.put(1, "kept", "before").await.unwrap();
     let old = c.view(1).await.unwrap();
-    let incarnation = old["members"][0]["incarnation"].as_str().unwrap().to_string();
+    let incarnation = old["members"][0]["incarnation"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(incarnation.len(), 32, "{old}");
     wipe_and_restart(&mut c, 0);
     wait_log(&c, 0, "not starting a new cluster").await;
@@ -75,10 +78,7 @@ async fn a_standalone_first_node_back_on_an_empty_state_dir_does_not_start_a_new
         .find(|m| m["id"] == 1)
         .unwrap();
     assert_eq!(member1["incarnation"].as_str(), Some(incarnation.as_str()));
-    assert_eq!(
-        c.history(2, "kept").await.unwrap(),
-        vec!["before", "after"]
-    );
+    assert_eq!(c.history(2, "kept").await.unwrap(), vec!["before", "after"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

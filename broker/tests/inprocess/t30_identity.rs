@@ -43,10 +43,7 @@ async fn until<T>(what: &str, f: impl Fn() -> Option<T>) -> T {
 
 async fn leader_of_one(dir: &std::path::Path) -> Running {
     let first = server::spawn(config(&dir.join("n1"))).await.unwrap();
-    until("node 1 leads its cluster", || {
-        first.node.readiness().ok()
-    })
-    .await;
+    until("node 1 leads its cluster", || first.node.readiness().ok()).await;
     first
 }
 
@@ -54,7 +51,9 @@ async fn leader_of_one(dir: &std::path::Path) -> Running {
 async fn a_learner_is_not_ready_until_promoted_and_members_keep_their_incarnation() {
     let dir = tempfile::tempdir().unwrap();
     let leader = leader_of_one(dir.path()).await;
-    let learner = server::spawn(managed(&dir.path().join("n2"), 2)).await.unwrap();
+    let learner = server::spawn(managed(&dir.path().join("n2"), 2))
+        .await
+        .unwrap();
     let mut addr = learner.node.addr().clone();
     assert_eq!(addr.incarnation.as_deref().map(str::len), Some(32));
     leader.node.add_learner(2, addr.clone()).await.unwrap();
@@ -77,11 +76,17 @@ async fn a_learner_is_not_ready_until_promoted_and_members_keep_their_incarnatio
     addr.incarnation = Some("0".repeat(32));
     let e = leader.node.add_learner(2, addr).await.unwrap_err();
     assert!(
-        matches!(e, WriteError::Membership(MembershipError::IncarnationMismatch { id: 2, .. })),
+        matches!(
+            e,
+            WriteError::Membership(MembershipError::IncarnationMismatch { id: 2, .. })
+        ),
         "{e:?}"
     );
     leader.node.promote(2).await.unwrap();
-    until("the promoted learner is ready", || learner.node.readiness().ok()).await;
+    until("the promoted learner is ready", || {
+        learner.node.readiness().ok()
+    })
+    .await;
     learner.abort().await;
     leader.abort().await;
 }
@@ -89,7 +94,9 @@ async fn a_learner_is_not_ready_until_promoted_and_members_keep_their_incarnatio
 #[tokio::test(flavor = "multi_thread")]
 async fn a_managed_node_outside_any_cluster_never_grants_a_vote() {
     let dir = tempfile::tempdir().unwrap();
-    let lone = server::spawn(managed(&dir.path().join("n3"), 3)).await.unwrap();
+    let lone = server::spawn(managed(&dir.path().join("n3"), 3))
+        .await
+        .unwrap();
     let pool = PeerPool::new(None);
     let vote = openraft::raft::VoteRequest::new(openraft::Vote::new(7, 1), None);
     let got = rpc::call(
@@ -110,7 +117,9 @@ async fn a_managed_node_outside_any_cluster_never_grants_a_vote() {
 #[tokio::test(flavor = "multi_thread")]
 async fn raft_requests_for_another_incarnation_are_refused_without_effect() {
     let dir = tempfile::tempdir().unwrap();
-    let node = server::spawn(managed(&dir.path().join("n4"), 4)).await.unwrap();
+    let node = server::spawn(managed(&dir.path().join("n4"), 4))
+        .await
+        .unwrap();
     let pool = PeerPool::new(None);
     let vote = openraft::raft::VoteRequest::new(openraft::Vote::new(7, 1), None);
     let addressed = rpc::Addressed(Some("f".repeat(32)), vote);
