@@ -113,8 +113,34 @@ impl Node {
         let addr = self
             .member_addr(leader)
             .ok_or(WriteError::NotLeader { leader: None })?;
-        match rpc::call(&self.pool, &addr.raft_addr, rpc::Forward(ops), self.until(deadline)).await
-        {
+        let call = rpc::call(
+            &self.pool,
+            &addr.raft_addr,
+            rpc::Forward(ops),
+            self.until(deadline),
+        );
+        tokio::pin!(call);
+        // A forward to a leader the cluster has replaced (cut off by a partition, or dead without a
+        // reset) would hold one of the batcher's few in-flight slots until TCP gives up on it
+        // (seconds), stalling every write through this node. Once another leader is known, the
+        // old one gets a grace of one election timeout to answer (a graceful hand-over answers
+        // within it), then the write is abandoned as outcome-unknown and the next batches go to
+        // the new leader.
+        let answer = tokio::select! {
+            r = &mut call => r,
+            _ = self.wait_leader_change(leader, self.until(deadline)) => {
+                match tokio::time::timeout(self.config.election_timeout, &mut call).await {
+                    Ok(r) => r,
+                    Err(_) if self.leader_id().is_some_and(|l| l != leader) => {
+                        return Err(WriteError::Timeout(format!(
+                            "leader {leader} was replaced while the write was in flight to it; its outcome is unknown"
+                        )))
+                    }
+                    Err(_) => call.await,
+                }
+            }
+        };
+        match answer {
             Ok(answer) => answer,
             // Nothing was sent: the leader is gone; wait for the next one and retry.
             Err(RpcFailure::Unreachable(e)) => {
@@ -207,11 +233,18 @@ impl Node {
         if self.transferring.load(Ordering::Acquire) {
             return Err(WriteError::NotLeader { leader: None });
         }
-        match self.raft.ensure_linearizable().await {
-            Ok(Some(l)) => Ok(l.index),
-            Ok(None) => Ok(0),
-            Err(e) => Err(from_read(e)),
-        }
+        // openraft's read index is max(commit index, this term's first entry). A leader that
+        // restarted within its term resumes with the commit index it last persisted (a hint up to
+        // a second old) and the term's first entry from before the restart: entries acknowledged
+        // before the crash can sit above both. Those were all appended by this node, so waiting
+        // for everything it held at start covers them.
+        let read = self.raft.ensure_linearizable().await.map_err(from_read)?;
+        let index = read.map_or(0, |l| l.index);
+        let term = self.raft.metrics().borrow().current_term;
+        Ok(match self.resumed_leadership {
+            Some((resumed, last)) if resumed == term => index.max(last),
+            _ => index,
+        })
     }
 }
 
