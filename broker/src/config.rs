@@ -112,6 +112,12 @@ impl Config {
         if self.snapshot_every < 10 {
             return Err(Error::Config("--snapshot-every must be at least 10".into()));
         }
+        if self.auth_file.is_some() && self.cluster_secret.is_none() {
+            return Err(Error::Config(
+                "--auth-file needs --cluster-secret: without it the raft port takes anyone's requests, tokens or not"
+                    .into(),
+            ));
+        }
         if self.managed && self.join.is_some() {
             return Err(Error::Config(
                 "--managed and --join exclude each other: a managed node waits for the operator"
@@ -169,6 +175,16 @@ pub fn join_addr(s: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_need_a_cluster_secret() {
+        let mut c = Config::new("/tmp/x", ":8080", ":8081").unwrap();
+        c.auth_file = Some("tokens".into());
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("--cluster-secret"), "{e}");
+        c.cluster_secret = Some(b"s".to_vec());
+        c.validate().unwrap();
+    }
 
     #[test]
     fn go_style_addresses_listen_everywhere_and_advertise_loopback() {

@@ -25,6 +25,7 @@ impl Node {
                     id: *id,
                     raft_addr: addr.raft_addr.clone(),
                     api_addr: addr.api_addr.clone(),
+                    incarnation: addr.incarnation.clone(),
                     role: if voters.contains(id) {
                         "voter"
                     } else {
@@ -38,6 +39,7 @@ impl Node {
         ClusterView {
             cluster_id: self.cluster_id(),
             node_id: self.id,
+            incarnation: self.incarnation(),
             leader_id: m.current_leader,
             term: m.current_term,
             commit_index: self.committed.load(Ordering::Acquire),
@@ -66,6 +68,14 @@ impl Node {
             .is_none()
         {
             return Err("this node is not a member of a cluster yet".into());
+        }
+        if !m
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|v| v == self.id)
+        {
+            return Err("a learner is not ready until it is promoted".into());
         }
         if m.current_leader.is_none() {
             return Err("no leader is known".into());

@@ -34,18 +34,82 @@ use crate::command::{Command, Response};
 /// Raft node id. Standalone clusters allocate ids through the log; the operator uses pod ordinals.
 pub type NodeId = u64;
 
-/// What a member publishes about itself: where peers and clients reach it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What a member publishes about itself: where peers and clients reach it, and which copy of its
+/// state dir it is (its incarnation, `cluster/identity.rs`).
+///
+/// Stored in the Raft log and snapshots (bincode) as two strings, as before incarnations existed,
+/// so older logs still read: the incarnation rides on the API address as `host:port#incarnation`.
+/// In JSON it is a field of its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeAddr {
     /// `host:port` of the raft listener, as peers dial it (a DNS name is re-resolved on reconnect).
     pub raft_addr: String,
     /// `host:port` of the client HTTP API.
     pub api_addr: String,
+    /// The member's incarnation as recorded when it was added (`None`: added before incarnations
+    /// existed, or by a caller that did not say). Raft RPCs to it carry it; a node with another
+    /// incarnation refuses them.
+    pub incarnation: Option<String>,
+}
+
+const INCARNATION_SEP: char = '#';
+
+#[derive(Serialize, Deserialize)]
+struct NodeAddrJson {
+    raft_addr: String,
+    api_addr: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    incarnation: Option<String>,
+}
+
+impl Serialize for NodeAddr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            return NodeAddrJson {
+                raft_addr: self.raft_addr.clone(),
+                api_addr: self.api_addr.clone(),
+                incarnation: self.incarnation.clone(),
+            }
+            .serialize(s);
+        }
+        let api = match &self.incarnation {
+            Some(i) => format!("{}{INCARNATION_SEP}{i}", self.api_addr),
+            None => self.api_addr.clone(),
+        };
+        (&self.raft_addr, api).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let j = NodeAddrJson::deserialize(d)?;
+            return Ok(NodeAddr {
+                raft_addr: j.raft_addr,
+                api_addr: j.api_addr,
+                incarnation: j.incarnation,
+            });
+        }
+        let (raft_addr, api) = <(String, String)>::deserialize(d)?;
+        let (api_addr, incarnation) = match api.split_once(INCARNATION_SEP) {
+            Some((a, i)) => (a.to_string(), Some(i.to_string())),
+            None => (api, None),
+        };
+        Ok(NodeAddr {
+            raft_addr,
+            api_addr,
+            incarnation,
+        })
+    }
 }
 
 impl fmt::Display for NodeAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "raft={} api={}", self.raft_addr, self.api_addr)
+        write!(f, "raft={} api={}", self.raft_addr, self.api_addr)?;
+        if let Some(i) = &self.incarnation {
+            write!(f, " incarnation={i}")?;
+        }
+        Ok(())
     }
 }
 
@@ -91,5 +155,38 @@ pub fn raft_config(election_timeout_ms: u64, snapshot_every: u64) -> openraft::C
         install_snapshot_timeout: 10_000,
         replication_lag_threshold: snapshot_every * 2,
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod node_addr_tests {
+    use super::NodeAddr;
+
+    #[derive(serde::Serialize)]
+    struct Before {
+        raft_addr: String,
+        api_addr: String,
+    }
+
+    #[test]
+    fn node_addresses_keep_their_stored_encoding_and_carry_the_incarnation() {
+        let old = bincode::serialize(&Before {
+            raft_addr: "a:1".into(),
+            api_addr: "a:2".into(),
+        })
+        .unwrap();
+        let read: NodeAddr = bincode::deserialize(&old).unwrap();
+        assert_eq!(read.incarnation, None);
+        assert_eq!(bincode::serialize(&read).unwrap(), old);
+        let with = NodeAddr {
+            incarnation: Some("0123456789abcdef0123456789abcdef".into()),
+            ..read
+        };
+        let back: NodeAddr = bincode::deserialize(&bincode::serialize(&with).unwrap()).unwrap();
+        assert_eq!(back, with);
+        let json = serde_json::to_value(&with).unwrap();
+        assert_eq!(json["api_addr"], "a:2");
+        assert_eq!(json["incarnation"], "0123456789abcdef0123456789abcdef");
+        assert_eq!(serde_json::from_value::<NodeAddr>(json).unwrap(), with);
     }
 }

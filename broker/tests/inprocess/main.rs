@@ -7,3 +7,4 @@ mod harness;
 mod t10_routing;
 mod t20_failures;
 mod t30_api_limits;
+mod t30_identity;
