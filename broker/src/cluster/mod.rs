@@ -14,6 +14,7 @@
 //! transport under it ([`crate::peer`]) knows nothing of them.
 
 pub mod admin;
+pub mod disk;
 pub mod duties;
 pub mod gauges;
 pub mod handover;
@@ -63,6 +64,8 @@ pub struct Node {
     pub(crate) transferring: AtomicBool,
     /// Serializes membership changes on the leader.
     pub(crate) admin_lock: tokio::sync::Mutex<()>,
+    /// Refuses writes (503, before `client_write`) while the state dir's volume is nearly full.
+    pub(crate) disk: disk::DiskGuard,
     pub(crate) started: std::time::Instant,
 }
 

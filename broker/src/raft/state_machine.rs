@@ -231,7 +231,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 (name, dir),
                 &meta.last_log_id,
                 &meta.last_membership,
-                self.flusher.flush(),
+                || self.flusher.flush(),
             )
             .await
             .map_err(|e| snap_err(ErrorVerb::Write, e))?;
