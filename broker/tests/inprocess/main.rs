@@ -6,3 +6,4 @@
 mod harness;
 mod t10_routing;
 mod t20_failures;
+mod t30_storage;
