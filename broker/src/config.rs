@@ -106,9 +106,9 @@ impl Config {
                 "--max-request-bytes is capped at 256 MiB".into(),
             ));
         }
-        if self.election_timeout < Duration::from_millis(50) {
+        if !(Duration::from_millis(50)..=Duration::from_secs(60)).contains(&self.election_timeout) {
             return Err(Error::Config(
-                "--election-timeout-ms must be at least 50".into(),
+                "--election-timeout-ms must be between 50 and 60000".into(),
             ));
         }
         if !(4096..=MAX_SEGMENT_BYTES).contains(&self.segment_bytes) {
@@ -136,8 +136,11 @@ impl Config {
                 "the retention check interval must not be zero".into(),
             ));
         }
-        if self.snapshot_every < 10 {
-            return Err(Error::Config("--snapshot-every must be at least 10".into()));
+        // openraft's lag threshold is twice it: keep that far from overflowing.
+        if !(10..=1_000_000_000).contains(&self.snapshot_every) {
+            return Err(Error::Config(
+                "--snapshot-every must be between 10 and 1000000000".into(),
+            ));
         }
         if self.managed && self.join.is_some() {
             return Err(Error::Config(
@@ -227,6 +230,11 @@ mod tests {
         c.segment_bytes = MAX_SEGMENT_BYTES;
         c.validate().unwrap();
         assert!(refusal(|c| c.commit_timeout = Duration::ZERO).contains("--commit-timeout-ms"));
+        assert!(refusal(|c| c.snapshot_every = u64::MAX).contains("--snapshot-every"));
+        assert!(
+            refusal(|c| c.election_timeout = Duration::from_secs(86_400))
+                .contains("--election-timeout-ms")
+        );
         assert!(refusal(|c| c.retention_check_interval = Duration::ZERO).contains("retention"));
         // The largest request accepted still replicates: AppendEntries carries fewer entries.
         let mut c = valid();

@@ -146,9 +146,9 @@ impl ServeArgs {
         c.segment_bytes = self.segment_bytes;
         c.commit_timeout = Duration::from_millis(self.commit_timeout_ms);
         c.shutdown_grace = Duration::from_millis(self.shutdown_grace_ms);
-        c.cache_bytes = self.cache_mb * 1024 * 1024;
+        c.cache_bytes = self.cache_mb.saturating_mul(1024 * 1024);
         c.topic_metrics_limit = self.topic_metrics;
-        c.min_free_bytes = self.min_free_mb << 20;
+        c.min_free_bytes = self.min_free_mb.saturating_mul(1024 * 1024);
         c.validate()?;
         Ok(c)
     }
