@@ -55,7 +55,7 @@ pub const DEFAULT_MIN_FREE_BYTES: u64 = 8 * 1024 * 1024;
 /// Largest `--segment-bytes`. Index entries store positions within a segment as `u32`, and a
 /// segment rolls only once an append ended past `segment_bytes`, so one apply's append may carry a
 /// segment well past it: half the `u32` range is left as headroom.
-pub const MAX_SEGMENT_BYTES: u64 = (u32::MAX as u64 + 1) / 2;
+pub const MAX_SEGMENT_BYTES: u64 = 1 << 31;
 
 impl Config {
     /// A config with defaults for a node listening on the given addresses (used by tests and `dev`).
@@ -243,8 +243,7 @@ mod tests {
         let per_append = crate::raft::entries_per_append(c.max_entry_bytes());
         assert!(per_append >= 1);
         assert!(
-            per_append as u64 * c.max_entry_bytes() as u64
-                <= crate::peer::codec::MAX_FRAME as u64 / 4 * 3
+            per_append * c.max_entry_bytes() as u64 <= crate::peer::codec::MAX_FRAME as u64 / 4 * 3
         );
     }
 }
