@@ -77,7 +77,7 @@ impl Config {
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             retention: Retention::default(),
             retention_check_interval: Duration::from_secs(1),
-            election_timeout: Duration::from_millis(300),
+            election_timeout: Duration::from_millis(100),
             snapshot_every: 1_000,
             segment_bytes: 64 * 1024 * 1024,
             commit_timeout: Duration::from_secs(10),

@@ -195,6 +195,8 @@ impl From<OpError> for ApiError {
                 high_watermark,
             } => ApiError::offset_out_of_range(offset, log_start_offset, high_watermark),
             OpError::SequenceTooOld { .. } => ApiError::conflict(Code::SequenceTooOld, message),
+            // The claim was refused, nothing stored: another call of the same consumer won.
+            OpError::ConsumerMoved { .. } => ApiError::unavailable(Code::Unavailable, message),
         }
     }
 }

@@ -95,10 +95,11 @@ pub async fn publish(
                     "producer_id must be 1 to 256 bytes",
                 ));
             }
-            Some(ProducerSeq {
+            Some(ProducerSeq::scoped(
+                caller.principal.as_ref().map(|p| p.publisher.as_str()),
                 producer_id,
                 sequence,
-            })
+            ))
         }
         (None, None) => None,
         _ => {

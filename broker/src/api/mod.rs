@@ -11,6 +11,7 @@
 //! failures (from the response's [`error::Failure`] extension).
 
 pub mod admin;
+mod claim;
 pub mod code;
 pub mod consumers;
 pub mod error;

@@ -17,7 +17,7 @@ use super::{
     Caller,
 };
 use crate::auth::Role;
-use crate::command::{ConsumeNext, NewMessage, Publish};
+use crate::command::{NewMessage, Publish};
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SeedPublish {
@@ -105,17 +105,9 @@ pub async fn newest(
     let limit = q.limit.unwrap_or(10).min(10_000);
     if let Some(consumer) = q.consumer {
         consumer_name(&consumer)?;
-        let consumed = s
-            .writer
-            .consume_next(ConsumeNext {
-                consumer,
-                topic,
-                limit,
-                max_bytes: s.limits.max_request_bytes as u64,
-            })
-            .await?;
-        count_out(&s, consumed.values.iter().map(|v| v.len()));
-        return Ok(Json(consumed.values));
+        let values = super::claim::next_values(&s, &consumer, &topic, limit).await?;
+        count_out(&s, values.iter().map(|v| v.len()));
+        return Ok(Json(values));
     }
     read_consistency(&s, q.consistency.as_deref()).await?;
     let values = s

@@ -109,15 +109,22 @@ impl Node {
         Some(self.cluster_id.get_or_init(|| id).clone())
     }
 
+    /// How long a peer's last answer keeps counting toward the leader's quorum: twice the election
+    /// timeout (after which the others may have elected someone else), and never under
+    /// [`MIN_LEADER_LEASE`], so that a leader on a loaded machine (a follower's answer late by a
+    /// few heartbeats) does not refuse writes with `503 no_quorum` it could have committed.
+    pub fn leader_lease(&self) -> Duration {
+        (self.config.election_timeout * 2).max(MIN_LEADER_LEASE)
+    }
+
     /// On the leader: does a majority of the voters (this node included) still answer it? A peer
-    /// counts while its last answer is younger than the leader lease (twice the election timeout),
-    /// after which the others may have elected someone else.
+    /// counts while its last answer is younger than the [`Node::leader_lease`].
     pub fn has_quorum(&self) -> bool {
         let m = self.raft.metrics().borrow().clone();
         if m.current_leader != Some(self.id) {
             return false;
         }
-        let lease = self.config.election_timeout * 2;
+        let lease = self.leader_lease();
         let voters: Vec<NodeId> = m.membership_config.membership().voter_ids().collect();
         quorum_reached(&voters, self.id, |v| {
             self.pool.since_contact(v).is_some_and(|d| d <= lease)
@@ -178,6 +185,10 @@ fn quorum_reached(voters: &[NodeId], me: NodeId, reached: impl Fn(NodeId) -> boo
     let n = voters.iter().filter(|v| **v == me || reached(**v)).count();
     n * 2 > voters.len()
 }
+
+/// The shortest leader lease ([`Node::leader_lease`]). Only decides how fast a leader cut off from
+/// the majority answers `503 no_quorum` instead of trying (commits still need a quorum).
+pub const MIN_LEADER_LEASE: Duration = Duration::from_secs(1);
 
 /// How long to wait for an election: a few election timeouts.
 pub fn election_wait(config: &Config) -> Duration {

@@ -116,8 +116,34 @@ impl Node {
         let addr = self
             .member_addr(leader)
             .ok_or(WriteError::NotLeader { leader: None })?;
-        match rpc::call(&self.pool, &addr.raft_addr, rpc::Forward(ops), self.until(deadline)).await
-        {
+        let call = rpc::call(
+            &self.pool,
+            &addr.raft_addr,
+            rpc::Forward(ops),
+            self.until(deadline),
+        );
+        tokio::pin!(call);
+        // A forward to a leader the cluster has replaced (cut off by a partition, or dead without a
+        // reset) would hold one of the batcher's few in-flight slots until TCP gives up on it
+        // (seconds), stalling every write through this node. Once another leader is known, the
+        // old one gets a grace of one election timeout to answer (a graceful hand-over answers
+        // within it), then the write is abandoned as outcome-unknown and the next batches go to
+        // the new leader.
+        let answer = tokio::select! {
+            r = &mut call => r,
+            _ = self.wait_leader_change(leader, self.until(deadline)) => {
+                match tokio::time::timeout(self.config.election_timeout, &mut call).await {
+                    Ok(r) => r,
+                    Err(_) if self.leader_id().is_some_and(|l| l != leader) => {
+                        return Err(WriteError::Timeout(format!(
+                            "leader {leader} was replaced while the write was in flight to it; its outcome is unknown"
+                        )))
+                    }
+                    Err(_) => call.await,
+                }
+            }
+        };
+        match answer {
             Ok(answer) => answer,
             // Nothing was sent: the leader is gone; wait for the next one and retry.
             Err(RpcFailure::Unreachable(e)) => {

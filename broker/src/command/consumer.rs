@@ -17,6 +17,9 @@ pub struct OffsetCommitted {
 }
 
 /// Read up to `limit` values (about `max_bytes`) after the consumer's position and advance it.
+///
+/// Kept only so log entries written before [`AdvanceConsumer`] replay the same: the read ran inside
+/// apply, on every replica, and the position moved even when the answer never reached the caller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsumeNext {
     pub consumer: String,
@@ -29,4 +32,21 @@ pub struct ConsumeNext {
 pub struct Consumed {
     pub values: Vec<String>,
     pub next_offset: u64,
+}
+
+/// Claim the values a node read for a named consumer: move its position from `from` to `to`, only
+/// if it still is `from` (the seed's `GET /<topic>?consumer=`). The read happens on the answering
+/// node before the claim, so replicas hold no answers, and two callers of one consumer name never
+/// get the same values: the second claim finds the position moved and reads again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdvanceConsumer {
+    pub consumer: String,
+    pub topic: String,
+    pub from: u64,
+    pub to: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumerAdvanced {
+    pub offset: u64,
 }

@@ -15,10 +15,19 @@ pub enum OpError {
         log_start_offset: u64,
         high_watermark: u64,
     },
-    #[error("sequence {sequence} of producer {producer_id:?} is older than the ones remembered (last {last})")]
+    #[error(
+        "sequence {sequence} of producer {:?} is older than the ones remembered (last {last})",
+        super::ProducerSeq::caller_id(producer_id)
+    )]
     SequenceTooOld {
         producer_id: String,
         sequence: u64,
         last: u64,
+    },
+    #[error("consumer {consumer:?} of topic {topic:?} moved to offset {offset} meanwhile")]
+    ConsumerMoved {
+        consumer: String,
+        topic: String,
+        offset: u64,
     },
 }

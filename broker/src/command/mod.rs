@@ -24,7 +24,9 @@ pub mod topic;
 use serde::{Deserialize, Serialize};
 
 pub use cluster::{AssignNodeId, ClusterIdSet, NodeIdAssigned, SetClusterId};
-pub use consumer::{CommitOffset, ConsumeNext, Consumed, OffsetCommitted};
+pub use consumer::{
+    AdvanceConsumer, CommitOffset, ConsumeNext, Consumed, ConsumerAdvanced, OffsetCommitted,
+};
 pub use error::OpError;
 pub use publish::{message_size, NewMessage, ProducerSeq, Publish, Published};
 pub use topic::{DeleteTopic, PutTopic, Retention, TopicDeleted, TopicPut, Trim, Trimmed};
@@ -49,6 +51,7 @@ pub enum Op {
     Trim(Trim),
     SetClusterId(SetClusterId),
     AssignNodeId(AssignNodeId),
+    AdvanceConsumer(AdvanceConsumer),
 }
 
 impl Op {
@@ -63,7 +66,7 @@ impl Op {
     }
 }
 
-/// What applying one op answered; variant `i` answers [`Op`] variant `i`.
+/// What applying one op answered; variant `i` answers [`Op`] variant `i` (up to `Error`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OpResult {
     Published(Published),
@@ -76,6 +79,8 @@ pub enum OpResult {
     NodeId(NodeIdAssigned),
     /// The state machine refused the op; the others in the entry are unaffected.
     Error(OpError),
+    /// Answers [`Op::AdvanceConsumer`] (after `Error`: variants are only ever appended).
+    ConsumerAdvanced(ConsumerAdvanced),
 }
 
 /// What applying a log entry returns to the proposer.
@@ -133,6 +138,7 @@ request!(DeleteTopic => TopicDeleted in OpResult::Deleted);
 request!(Trim => Trimmed in OpResult::Trimmed);
 request!(SetClusterId => ClusterIdSet in OpResult::ClusterId);
 request!(AssignNodeId => NodeIdAssigned in OpResult::NodeId);
+request!(AdvanceConsumer => ConsumerAdvanced in OpResult::ConsumerAdvanced);
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -21,6 +21,34 @@ pub struct ProducerSeq {
     pub sequence: u64,
 }
 
+/// Separates the publisher from the producer id in a scoped id (a control character: publisher
+/// ids from the auth file hold no whitespace or control characters).
+const SCOPE: char = '\u{1f}';
+
+impl ProducerSeq {
+    /// The producer as the log records it: with auth on, a producer id belongs to the caller
+    /// (`publisher` + id), so one token can neither poison nor replay another caller's sequences
+    /// by naming its producer id. Done before the op is proposed, so every replica applies the
+    /// same key whatever its version.
+    pub fn scoped(publisher: Option<&str>, producer_id: String, sequence: u64) -> ProducerSeq {
+        let producer_id = match publisher {
+            Some(p) => format!("{p}{SCOPE}{producer_id}"),
+            None => producer_id,
+        };
+        ProducerSeq {
+            producer_id,
+            sequence,
+        }
+    }
+
+    /// The id the caller gave (without the publisher scope).
+    pub fn caller_id(producer_id: &str) -> &str {
+        producer_id
+            .split_once(SCOPE)
+            .map_or(producer_id, |(_, id)| id)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewMessage {
     pub value: String,
@@ -66,5 +94,21 @@ pub struct Published {
 impl Published {
     pub fn offsets(&self) -> std::ops::Range<u64> {
         self.base_offset..self.base_offset + self.count
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ProducerSeq;
+
+    #[test]
+    fn a_producer_id_is_scoped_by_its_publisher() {
+        let alice = ProducerSeq::scoped(Some("alice"), "p1".into(), 3);
+        let bob = ProducerSeq::scoped(Some("bob"), "p1".into(), 3);
+        assert_ne!(alice.producer_id, bob.producer_id);
+        assert_eq!(ProducerSeq::caller_id(&alice.producer_id), "p1");
+        let open = ProducerSeq::scoped(None, "p1".into(), 3);
+        assert_eq!(open.producer_id, "p1");
+        assert_eq!(ProducerSeq::caller_id(&open.producer_id), "p1");
     }
 }

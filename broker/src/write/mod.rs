@@ -29,8 +29,8 @@ use tokio::sync::{mpsc, oneshot};
 pub use error::{MembershipError, WriteError};
 
 use crate::command::{
-    CommitOffset, ConsumeNext, Consumed, DeleteTopic, OffsetCommitted, Op, OpResult, Publish,
-    Published, PutTopic, Request, TopicDeleted, TopicPut,
+    AdvanceConsumer, CommitOffset, ConsumerAdvanced, DeleteTopic, OffsetCommitted, Op, OpResult,
+    Publish, Published, PutTopic, Request, TopicDeleted, TopicPut,
 };
 
 /// Gets a batch of ops committed as one log entry, wherever the leader is.
@@ -102,8 +102,11 @@ impl Writer {
         self.submit(c).await
     }
 
-    /// Read a named consumer's next values and advance its position (one replicated step).
-    pub async fn consume_next(&self, c: ConsumeNext) -> Result<Consumed, WriteError> {
+    /// Claim values read for a named consumer: move it on if it has not moved meanwhile.
+    pub async fn advance_consumer(
+        &self,
+        c: AdvanceConsumer,
+    ) -> Result<ConsumerAdvanced, WriteError> {
         self.submit(c).await
     }
 

@@ -180,3 +180,88 @@ async fn the_raft_port_refuses_peers_without_the_cluster_secret() {
     let leader_log = std::fs::read_to_string(c.nodes[0].log_path()).unwrap();
     assert!(leader_log.contains("refused a raft peer without the cluster secret"));
 }
+
+/// M8: with auth on, a producer id belongs to its caller. Another token naming the same producer id
+/// (here with the highest sequence there is) neither blocks nor replays the owner's sequences.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_producer_id_belongs_to_the_token_that_uses_it() {
+    let mut c = Cluster::new();
+    let file = c.tmp.path().join("tokens");
+    std::fs::write(&file, format!("{TOKENS}mallory-token mallory publish\n")).unwrap();
+    let flags = [
+        "--auth-file".to_string(),
+        file.display().to_string(),
+        "--cluster-secret".to_string(),
+        "s3cret".to_string(),
+    ];
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    c.add(None, &flags);
+    wait_until("ready", Duration::from_secs(20), || async {
+        c.get(0, "/readyz").await.filter(|(s, _)| *s == 200)
+    })
+    .await
+    .unwrap();
+    let path = "/v1/topics/orders/messages";
+    let body = |value: &str, sequence: u64| {
+        json!({"messages": [{"value": value}], "producer_id": "p1", "sequence": sequence})
+            .to_string()
+    };
+
+    let (s, v) = call(&c, Method::POST, path, Some("pub-token"), &body("a0", 0)).await;
+    assert_eq!(s, 200, "{v}");
+    let alice_first = v["base_offset"].as_u64().unwrap();
+    // Mallory names alice's producer id: a replay of sequence 0 is a new message of mallory's own,
+    // not alice's answer, and u64::MAX does not poison alice's sequence space.
+    let (s, v) = call(
+        &c,
+        Method::POST,
+        path,
+        Some("mallory-token"),
+        &body("m0", 0),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_ne!(v["base_offset"].as_u64(), Some(alice_first), "{v}");
+    let (s, v) = call(
+        &c,
+        Method::POST,
+        path,
+        Some("mallory-token"),
+        &body("m1", u64::MAX),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = call(&c, Method::POST, path, Some("pub-token"), &body("a1", 1)).await;
+    assert_eq!(
+        s, 200,
+        "alice keeps publishing after mallory used her producer id: {v}"
+    );
+    // Alice's own retries are still deduplicated, and the 409 names her id as she gave it.
+    let (s, v) = call(&c, Method::POST, path, Some("pub-token"), &body("a0", 0)).await;
+    assert_eq!(
+        (s, v["base_offset"].as_u64()),
+        (200, Some(alice_first)),
+        "{v}"
+    );
+    let (s, v) = call(&c, Method::POST, path, Some("pub-token"), &body("a2", 2)).await;
+    assert_eq!(s, 200, "{v}");
+    for old in 3..9 {
+        let (s, _) = call(
+            &c,
+            Method::POST,
+            path,
+            Some("pub-token"),
+            &body("x", old + 10),
+        )
+        .await;
+        assert_eq!(s, 200);
+    }
+    let (s, v) = call(&c, Method::POST, path, Some("pub-token"), &body("late", 1)).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("sequence_too_old")),
+        "{v}"
+    );
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("\"p1\"") && !msg.contains("alice"), "{msg}");
+}

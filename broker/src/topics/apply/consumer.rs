@@ -1,7 +1,10 @@
 //! [`CommitOffset`] and [`ConsumeNext`]: named consumers' positions.
 
 use super::{Applier, Res};
-use crate::command::{CommitOffset, ConsumeNext, Consumed, OffsetCommitted, OpError};
+use crate::command::{
+    AdvanceConsumer, CommitOffset, ConsumeNext, Consumed, ConsumerAdvanced, OffsetCommitted,
+    OpError,
+};
 use crate::topics::keys;
 
 impl Applier<'_> {
@@ -46,5 +49,33 @@ impl Applier<'_> {
             values: messages.into_iter().map(|m| m.record.value).collect(),
             next_offset,
         }))
+    }
+
+    /// Move the consumer from `from` to `to` only if it is still at `from` (see [`AdvanceConsumer`]).
+    pub(super) fn advance_consumer(
+        &mut self,
+        c: AdvanceConsumer,
+    ) -> Res<Result<ConsumerAdvanced, OpError>> {
+        let Some(meta) = self.topic(&c.topic)? else {
+            return Ok(Err(OpError::TopicNotFound { topic: c.topic }));
+        };
+        if c.to > meta.next || c.to < c.from {
+            return Ok(Err(OpError::OffsetOutOfRange {
+                offset: c.to,
+                log_start_offset: meta.start,
+                high_watermark: meta.next,
+            }));
+        }
+        let key = keys::consumer(&c.topic, &c.consumer);
+        let at: u64 = self.get(&key)?.unwrap_or(0);
+        if at != c.from {
+            return Ok(Err(OpError::ConsumerMoved {
+                consumer: c.consumer,
+                topic: c.topic,
+                offset: at,
+            }));
+        }
+        self.put(&key, &c.to);
+        Ok(Ok(ConsumerAdvanced { offset: c.to }))
     }
 }

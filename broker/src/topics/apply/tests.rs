@@ -87,3 +87,56 @@ proptest! {
         }
     }
 }
+
+/// M2: a named consumer's position moves only from where the claim saw it, and never past the log.
+#[test]
+fn advance_consumer_is_a_compare_and_set_of_the_position() {
+    use crate::command::{AdvanceConsumer, ConsumerAdvanced, OpError};
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let store = TopicStore::open(&db, dir.path(), 4096).unwrap();
+    let mut a = Applier::new(&store);
+    let at = |index| At { index, ts_ms: 1000 };
+    let claim = |from, to| -> Op {
+        AdvanceConsumer {
+            consumer: "w".into(),
+            topic: "jobs".into(),
+            from,
+            to,
+        }
+        .into()
+    };
+    let r = a.apply(claim(0, 1), at(1)).unwrap();
+    assert!(
+        matches!(r, OpResult::Error(OpError::TopicNotFound { .. })),
+        "{r:?}"
+    );
+    let publish = Publish {
+        topic: "jobs".into(),
+        messages: (0..5).map(|i| NewMessage::new(format!("v{i}"))).collect(),
+        producer: None,
+        publisher: None,
+    };
+    a.apply(Op::Publish(publish), at(2)).unwrap();
+    assert_eq!(
+        a.apply(claim(0, 3), at(3)).unwrap(),
+        OpResult::ConsumerAdvanced(ConsumerAdvanced { offset: 3 })
+    );
+    // A second claim from the same old position loses: the values 0..3 went to the first one.
+    let r = a.apply(claim(0, 2), at(4)).unwrap();
+    assert!(
+        matches!(r, OpResult::Error(OpError::ConsumerMoved { offset: 3, .. })),
+        "{r:?}"
+    );
+    let r = a.apply(claim(3, 6), at(5)).unwrap();
+    assert!(
+        matches!(r, OpResult::Error(OpError::OffsetOutOfRange { .. })),
+        "{r:?}"
+    );
+    assert_eq!(
+        a.apply(claim(3, 5), at(6)).unwrap(),
+        OpResult::ConsumerAdvanced(ConsumerAdvanced { offset: 5 })
+    );
+    store.publish(a.finish().unwrap());
+    assert_eq!(store.consumer_offset("jobs", "w").unwrap(), Some(5));
+}

@@ -1,0 +1,79 @@
+//! The seed's named consumers (`GET /<topic>?consumer=NAME`): the answering node reads the values
+//! after the consumer's position from its own applied state, then claims them with a
+//! compare-and-set of the position through the Raft log ([`AdvanceConsumer`]).
+//!
+//! - Two calls of one consumer name never get the same values: the second claim finds the position
+//!   moved, and that call reads again from the new position.
+//! - Nothing is skipped: a position only moves past values a call is answering with.
+//! - As fresh as the leader: a read barrier first, then the read of the node's applied state.
+//! - Replicas hold no answers: the read happens once, on the answering node, bounded by
+//!   `--max-request-bytes`.
+//! - At-least-once when the outcome is unknown: if the claim's commit cannot be confirmed in time
+//!   (504 inside), the call still answers its values; if the claim was in fact not stored, the next
+//!   call answers them again.
+
+use super::code::Code;
+use super::error::ApiError;
+use super::AppState;
+use crate::command::{AdvanceConsumer, OpError};
+use crate::write::WriteError;
+
+/// Claims lost to concurrent calls of the same consumer before this call gives up (503).
+const ATTEMPTS: usize = 16;
+
+/// The next values of `consumer` on `topic` (at most `limit`), its position moved past them.
+pub(super) async fn next_values(
+    s: &AppState,
+    consumer: &str,
+    topic: &str,
+    limit: u32,
+) -> Result<Vec<String>, ApiError> {
+    let max_bytes = s.limits.max_request_bytes as u64;
+    // Read as fresh as the leader (the old path read inside apply, on the leader's order): a
+    // follower that lags answers what the leader has, not fewer values.
+    s.node.read_barrier().await?;
+    for _ in 0..ATTEMPTS {
+        let (c, t) = (consumer.to_string(), topic.to_string());
+        let read = s
+            .store
+            .blocking(move |st| {
+                let Some(meta) = st.topic(&t)? else {
+                    return Ok(None);
+                };
+                let from = st.consumer_offset(&t, &c)?.unwrap_or(0);
+                let messages = st.read(&meta, from, limit as usize, max_bytes)?;
+                let to = messages.last().map_or(from, |m| m.offset + 1);
+                let values: Vec<String> = messages.into_iter().map(|m| m.record.value).collect();
+                Ok(Some((from, to, values)))
+            })
+            .await?;
+        let Some((from, to, values)) = read else {
+            return Ok(Vec::new());
+        };
+        if values.is_empty() {
+            return Ok(values);
+        }
+        let claim = AdvanceConsumer {
+            consumer: consumer.to_string(),
+            topic: topic.to_string(),
+            from,
+            to,
+        };
+        match s.writer.advance_consumer(claim).await {
+            Ok(_) => return Ok(values),
+            // Another call of this consumer claimed first; the writer waited until this node
+            // applied that, so the next read starts at the new position.
+            Err(WriteError::Op(OpError::ConsumerMoved { .. })) => continue,
+            Err(WriteError::Timeout(why)) => {
+                tracing::warn!(%topic, %consumer, from, to, %why,
+                    "named consumer: the position update's outcome is unknown; answering its values (at-least-once)");
+                return Ok(values);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::unavailable(
+        Code::Unavailable,
+        format!("consumer {consumer:?} of topic {topic:?} is read by many calls at once; retry"),
+    ))
+}
