@@ -95,7 +95,11 @@ impl DiskGuard {
 /// bookkeeping (cluster id, node ids) is tiny and must not be refused.
 fn adds_data(op: &Op) -> bool {
     match op {
-        Op::Publish(_) | Op::CommitOffset(_) | Op::ConsumeNext(_) | Op::PutTopic(_) => true,
+        Op::Publish(_)
+        | Op::CommitOffset(_)
+        | Op::ConsumeNext(_)
+        | Op::AdvanceConsumer(_)
+        | Op::PutTopic(_) => true,
         Op::DeleteTopic(_) | Op::Trim(_) | Op::SetClusterId(_) | Op::AssignNodeId(_) => false,
     }
 }
