@@ -67,6 +67,11 @@ pub struct Node {
     /// Refuses writes (503, before `client_write`) while the state dir's volume is nearly full.
     pub(crate) disk: disk::DiskGuard,
     pub(crate) started: std::time::Instant,
+    /// (term, last log index) when this process resumed leadership at start: openraft restores a
+    /// leader in its own term without an election, knowing only a stale commit index at first, so
+    /// a linearizable read in that term must also wait for every entry the node held before the
+    /// restart (it may have acknowledged them).
+    pub(crate) resumed_leadership: Option<(u64, u64)>,
 }
 
 impl Node {

@@ -236,11 +236,18 @@ impl Node {
         if self.transferring.load(Ordering::Acquire) {
             return Err(WriteError::NotLeader { leader: None });
         }
-        match self.raft.ensure_linearizable().await {
-            Ok(Some(l)) => Ok(l.index),
-            Ok(None) => Ok(0),
-            Err(e) => Err(from_read(e)),
-        }
+        // openraft's read index is max(commit index, this term's first entry). A leader that
+        // restarted within its term resumes with the commit index it last persisted (a hint up to
+        // a second old) and the term's first entry from before the restart: entries acknowledged
+        // before the crash can sit above both. Those were all appended by this node, so waiting
+        // for everything it held at start covers them.
+        let read = self.raft.ensure_linearizable().await.map_err(from_read)?;
+        let index = read.map_or(0, |l| l.index);
+        let term = self.raft.metrics().borrow().current_term;
+        Ok(match self.resumed_leadership {
+            Some((resumed, last)) if resumed == term => index.max(last),
+            _ => index,
+        })
     }
 }
 

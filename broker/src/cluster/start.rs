@@ -75,6 +75,7 @@ pub async fn start(config: Config) -> Result<Started> {
     let (log_store, flusher) = LogStore::open(&db, config.state_dir.join("raft"), metrics.clone())?;
     let store = TopicStore::open(&db, &config.state_dir, config.segment_bytes)?;
     let sm = StateMachine::open(store.clone(), flusher, config.state_dir.join("snapshots")).await?;
+    make_layout_durable(&config.state_dir)?;
     let applied = sm.applied_index();
     let committed = log_store.committed_index();
     let rc = raft_config(
@@ -91,6 +92,10 @@ pub async fn start(config: Config) -> Result<Started> {
     let raft = Raft::new(id, Arc::new(rc), network, log_store, sm)
         .await
         .map_err(|e| Error::Raft(e.to_string()))?;
+    let resumed_leadership = {
+        let m = raft.metrics().borrow().clone();
+        (m.current_leader == Some(id)).then(|| (m.current_term, m.last_log_index.unwrap_or(0)))
+    };
 
     let config = Arc::new(config);
     let node = Arc::new(Node {
@@ -110,6 +115,7 @@ pub async fn start(config: Config) -> Result<Started> {
         admin_lock: tokio::sync::Mutex::new(()),
         disk: DiskGuard::new(config.state_dir.clone(), config.min_free_bytes),
         started: std::time::Instant::now(),
+        resumed_leadership,
     });
     tracing::info!(id, addr = %node.addr, state_dir = %config.state_dir.display(), "node started");
 
@@ -155,6 +161,35 @@ fn prepare_state_dir(config: &Config) -> Result<()> {
     let probe = dir.join(".write-test");
     std::fs::write(&probe, b"ok").map_err(|e| bad(format!("not writable: {e}")))?;
     let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+/// Fsync the state dir's own directories and their entries (db/, raft/, data*/, snapshots/, the
+/// state dir and its parent), once at start: a file or directory that was just created survives a
+/// power loss only once the directory holding its name is synced, and everything after this point
+/// (WAL files, segments, sled's files) syncs its own directory when it creates something. Without
+/// it, a node cut right after its first start could come back without its Raft log directory.
+fn make_layout_durable(state_dir: &std::path::Path) -> Result<()> {
+    let sync = |dir: &std::path::Path| -> Result<()> {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io(format!("fsync {}", dir.display()), e))
+    };
+    let entries = std::fs::read_dir(state_dir)
+        .map_err(|e| Error::io(format!("list {}", state_dir.display()), e))?;
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            sync(&entry.path())?;
+        }
+    }
+    sync(state_dir)?;
+    if let Some(parent) = state_dir
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.parent().map(|p| p.to_path_buf()))
+    {
+        sync(&parent)?;
+    }
     Ok(())
 }
 
