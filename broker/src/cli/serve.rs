@@ -95,6 +95,9 @@ pub struct ServeArgs {
     /// Export per-topic metrics for at most this many topics (0: off; topic names are user input).
     #[arg(long, env = "JUMPNET_TOPIC_METRICS", default_value_t = 0)]
     pub topic_metrics: usize,
+    /// Refuse writes (503) while less than this many MiB are free on the state dir's volume (0: never).
+    #[arg(long, env = "JUMPNET_MIN_FREE_MB", default_value_t = config::DEFAULT_MIN_FREE_BYTES >> 20)]
+    pub min_free_mb: u64,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,8 +153,9 @@ impl ServeArgs {
         c.segment_bytes = self.segment_bytes;
         c.commit_timeout = Duration::from_millis(self.commit_timeout_ms);
         c.shutdown_grace = Duration::from_millis(self.shutdown_grace_ms);
-        c.cache_bytes = self.cache_mb * 1024 * 1024;
+        c.cache_bytes = self.cache_mb.saturating_mul(1024 * 1024);
         c.topic_metrics_limit = self.topic_metrics;
+        c.min_free_bytes = self.min_free_mb.saturating_mul(1024 * 1024);
         c.validate()?;
         Ok(c)
     }

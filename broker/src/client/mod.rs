@@ -19,6 +19,8 @@
 mod error;
 mod http;
 mod sse;
+#[cfg(test)]
+mod tests;
 mod types;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -14,6 +14,7 @@
 //! transport under it ([`crate::peer`]) knows nothing of them.
 
 pub mod admin;
+pub mod disk;
 pub mod duties;
 pub mod gauges;
 pub mod handover;
@@ -68,6 +69,8 @@ pub struct Node {
     pub(crate) transferring: AtomicBool,
     /// Serializes membership changes on the leader.
     pub(crate) admin_lock: tokio::sync::Mutex<()>,
+    /// Refuses writes (503, before `client_write`) while the state dir's volume is nearly full.
+    pub(crate) disk: disk::DiskGuard,
     pub(crate) started: std::time::Instant,
 }
 
@@ -79,6 +82,11 @@ impl Node {
     /// Where peers and clients reach this node.
     pub fn addr(&self) -> &NodeAddr {
         &self.addr
+    }
+
+    /// The configuration this node runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     pub fn lifecycle(&self) -> &Lifecycle {

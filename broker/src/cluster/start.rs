@@ -14,6 +14,7 @@ use std::sync::{Arc, OnceLock};
 
 use tokio::net::TcpListener;
 
+use super::disk::DiskGuard;
 use super::raft_network::NetworkFactory;
 use super::{duties, gauges, join, names, Lifecycle, Node};
 use crate::config::{join_addr, Config};
@@ -86,6 +87,7 @@ pub async fn start(config: Config) -> Result<Started> {
     let rc = raft_config(
         config.election_timeout.as_millis() as u64,
         config.snapshot_every,
+        config.max_entry_bytes(),
     )
     .validate()
     .map_err(|e| Error::Config(e.to_string()))?;
@@ -115,6 +117,7 @@ pub async fn start(config: Config) -> Result<Started> {
         lifecycle: lifecycle.clone(),
         transferring: AtomicBool::new(false),
         admin_lock: tokio::sync::Mutex::new(()),
+        disk: DiskGuard::new(config.state_dir.clone(), config.min_free_bytes),
         started: std::time::Instant::now(),
     });
     // Known already on a used state dir: the handshake names it from the first connection.

@@ -8,3 +8,4 @@ mod t10_routing;
 mod t20_failures;
 mod t30_api_limits;
 mod t30_identity;
+mod t30_storage;
