@@ -47,11 +47,21 @@ pub struct Config {
     pub topic_metrics_limit: usize,
     /// Origins browser apps may call the API from (`*`: any); empty: no CORS headers.
     pub cors_allowed_origins: Vec<String>,
+    /// Writes are refused (503, nothing stored) while less than this is free on the state dir's
+    /// volume, so a full disk never fails an append or an apply (which stops Raft); 0: no check.
+    pub min_free_bytes: u64,
 }
 
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
 pub const DEFAULT_MAX_IN_FLIGHT_REQUESTS: usize = 1024;
+/// Room kept for what still writes once publishes are refused: checkpoints (sled), votes, the
+/// proposals already in flight. Small enough for test volumes of tens of MiB.
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 8 * 1024 * 1024;
+/// Largest `--segment-bytes`. Index entries store positions within a segment as `u32`, and a
+/// segment rolls only once an append ended past `segment_bytes`, so one apply's append may carry a
+/// segment well past it: half the `u32` range is left as headroom.
+pub const MAX_SEGMENT_BYTES: u64 = 1 << 31;
 
 impl Config {
     /// A config with defaults for a node listening on the given addresses (used by tests and `dev`).
@@ -82,7 +92,14 @@ impl Config {
             cache_bytes: 16 * 1024 * 1024,
             topic_metrics_limit: 0,
             cors_allowed_origins: Vec::new(),
+            min_free_bytes: DEFAULT_MIN_FREE_BYTES,
         })
+    }
+
+    /// The largest Raft entry this node proposes: one batch of the batcher plus the request that
+    /// made it pass its byte cap (a forwarded batch becomes one entry on the leader).
+    pub fn max_entry_bytes(&self) -> usize {
+        crate::write::Limits::default().batch_bytes + self.max_request_bytes
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -107,18 +124,47 @@ impl Config {
                 "--max-in-flight-requests must be at least 1".into(),
             ));
         }
-        if self.election_timeout < Duration::from_millis(50) {
+        if !(Duration::from_millis(50)..=Duration::from_secs(60)).contains(&self.election_timeout) {
             return Err(Error::Config(
-                "--election-timeout-ms must be at least 50".into(),
+                "--election-timeout-ms must be between 50 and 60000".into(),
             ));
         }
-        if self.segment_bytes < 4096 {
+        if !(4096..=MAX_SEGMENT_BYTES).contains(&self.segment_bytes) {
+            return Err(Error::Config(format!(
+                "--segment-bytes ({}) must be between 4096 and {MAX_SEGMENT_BYTES} (segment \
+                 indexes hold 32-bit positions)",
+                self.segment_bytes
+            )));
+        }
+        // One entry must fit a peer frame on its own (AppendEntries carries fewer entries when
+        // they are big: `raft::raft_config`), and the Raft log's own frame limit.
+        if crate::raft::entries_per_append(self.max_entry_bytes()) == 0 {
+            return Err(Error::Config(format!(
+                "--max-request-bytes ({}) is too big for one replication message",
+                self.max_request_bytes
+            )));
+        }
+        if self.commit_timeout < Duration::from_millis(100) {
             return Err(Error::Config(
-                "--segment-bytes must be at least 4096".into(),
+                "--commit-timeout-ms must be at least 100 (every write would answer 504)".into(),
             ));
         }
-        if self.snapshot_every < 10 {
-            return Err(Error::Config("--snapshot-every must be at least 10".into()));
+        if self.retention_check_interval.is_zero() {
+            return Err(Error::Config(
+                "the retention check interval must not be zero".into(),
+            ));
+        }
+        // openraft's lag threshold is twice it: keep that far from overflowing.
+        if !(10..=1_000_000_000).contains(&self.snapshot_every) {
+            return Err(Error::Config(
+                "--snapshot-every must be between 10 and 1000000000".into(),
+            ));
+        }
+        if self.auth_file.is_some() && self.cluster_secret.is_none() {
+            return Err(Error::Config(
+                "--auth-file needs --cluster-secret: without it the raft port takes anyone's requests, tokens or not"
+                    .into(),
+            ));
         }
         if self.managed && self.join.is_some() {
             return Err(Error::Config(
@@ -190,6 +236,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tokens_need_a_cluster_secret() {
+        let mut c = Config::new("/tmp/x", ":8080", ":8081").unwrap();
+        c.auth_file = Some("tokens".into());
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("--cluster-secret"), "{e}");
+        c.cluster_secret = Some(b"s".to_vec());
+        c.validate().unwrap();
+    }
+
+    #[test]
     fn go_style_addresses_listen_everywhere_and_advertise_loopback() {
         assert_eq!(listen_addr(":8080").unwrap(), "0.0.0.0:8080");
         assert_eq!(advertise_for("0.0.0.0:8080"), "127.0.0.1:8080");
@@ -197,5 +253,42 @@ mod tests {
         assert_eq!(join_addr(":8080").unwrap(), "127.0.0.1:8080");
         assert!(listen_addr("8080").is_err());
         assert!(listen_addr(":http").is_err());
+    }
+
+    fn valid() -> Config {
+        Config::new("/tmp/x", "127.0.0.1:1", "127.0.0.1:2").unwrap()
+    }
+
+    /// The error line a bad value gets (the binary prints it and exits).
+    fn refusal(change: impl FnOnce(&mut Config)) -> String {
+        let mut c = valid();
+        change(&mut c);
+        c.validate().expect_err("accepted").to_string()
+    }
+
+    #[test]
+    fn values_that_would_wedge_replication_or_break_indexes_are_refused_at_start() {
+        valid().validate().unwrap();
+        // Segment positions are u32 in the indexes.
+        assert!(refusal(|c| c.segment_bytes = 5 << 30).contains("--segment-bytes"));
+        let mut c = valid();
+        c.segment_bytes = MAX_SEGMENT_BYTES;
+        c.validate().unwrap();
+        assert!(refusal(|c| c.commit_timeout = Duration::ZERO).contains("--commit-timeout-ms"));
+        assert!(refusal(|c| c.snapshot_every = u64::MAX).contains("--snapshot-every"));
+        assert!(
+            refusal(|c| c.election_timeout = Duration::from_secs(86_400))
+                .contains("--election-timeout-ms")
+        );
+        assert!(refusal(|c| c.retention_check_interval = Duration::ZERO).contains("retention"));
+        // The largest request accepted still replicates: AppendEntries carries fewer entries.
+        let mut c = valid();
+        c.max_request_bytes = 256 << 20;
+        c.validate().unwrap();
+        let per_append = crate::raft::entries_per_append(c.max_entry_bytes());
+        assert!(per_append >= 1);
+        assert!(
+            per_append * c.max_entry_bytes() as u64 <= crate::peer::codec::MAX_FRAME as u64 / 4 * 3
+        );
     }
 }

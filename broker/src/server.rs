@@ -23,6 +23,10 @@ use crate::{Config, Error, Result};
 /// How long in-flight requests get to finish once shutdown began.
 const DRAIN: Duration = Duration::from_secs(10);
 
+/// After Raft stopped on a fatal error: how long the process stays up (with `/livez` failing, so
+/// probes and operators see why) before it exits non-zero for its supervisor to restart it.
+pub const FATAL_EXIT_GRACE: Duration = Duration::from_secs(5);
+
 pub struct Running {
     pub node: Arc<Node>,
     /// The typed write API of this node (what the HTTP handlers use).
@@ -115,13 +119,29 @@ async fn checkpoint_before_exit(node: &Node) {
     }
 }
 
-/// `jumpnet serve`: run until SIGTERM or Ctrl-C.
+/// `jumpnet serve`: run until SIGTERM or Ctrl-C, or until Raft stops on a fatal error (then exit
+/// non-zero after [`FATAL_EXIT_GRACE`]: a node whose Raft stopped only looks alive).
 pub async fn run(config: Config) -> Result<()> {
     let running = spawn(config).await?;
-    wait_for_signal().await;
+    let node = running.node.clone();
+    tokio::select! {
+        () = wait_for_signal() => {}
+        why = node.raft_failed() => return exit_after_fatal(running, why).await,
+    }
     tracing::info!("shutdown requested");
     running.shutdown().await;
     Ok(())
+}
+
+async fn exit_after_fatal(running: Running, why: String) -> Result<()> {
+    tracing::error!(
+        "raft stopped on a fatal error, this node takes no part in the cluster until restarted; \
+         /livez fails and the process exits in {}s: {why}",
+        FATAL_EXIT_GRACE.as_secs()
+    );
+    tokio::time::sleep(FATAL_EXIT_GRACE).await;
+    running.abort().await;
+    Err(Error::Raft(format!("stopped on a fatal error: {why}")))
 }
 
 async fn wait_for_signal() {

@@ -107,7 +107,22 @@ def raft_handshake(ip: str, secret: bytes) -> tuple[socket.socket, int]:
     assert hello[:8] == MAGIC, hello
     s.sendall(hmac.new(secret, b"jumpnet-raft-v1" + hello[8:], hashlib.sha256).digest())
     verdict = s.recv(1)
-    return s, (verdict[0] if verdict else 255)
+    if verdict != b"\0":
+        return s, (verdict[0] if verdict else 255)
+    # Second round: our nonce and cluster (none), the server's proof over it, its verdict and cluster.
+    s.sendall(os.urandom(16) + b"\0")
+    def read(n: int) -> bytes:
+        got = b""
+        while len(got) < n:
+            chunk = s.recv(n - len(got))
+            if not chunk:
+                raise ConnectionError("raft port closed during the handshake's second round")
+            got += chunk
+        return got
+
+    head = read(32 + 1 + 1)  # proof, verdict, length of the server's cluster id
+    read(head[33])
+    return s, head[32]
 
 
 def forged_delete_topic(topic: str) -> bytes:

@@ -60,6 +60,20 @@ pub struct AddMember {
     pub id: u64,
     pub raft_addr: String,
     pub api_addr: String,
+    /// The new member's incarnation (its `GET /v1/cluster?local=true` says it): recorded with the
+    /// member; Raft RPCs to it carry it.
+    #[serde(default)]
+    pub incarnation: Option<String>,
+}
+
+fn check_incarnation(i: &str) -> Result<(), ApiError> {
+    if i.is_empty() || i.len() > 64 || !i.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(ApiError::bad_request(
+            Code::InvalidField,
+            format!("incarnation must be 1 to 64 letters, digits or '-', got {i:?}"),
+        ));
+    }
+    Ok(())
 }
 
 fn check_addr(field: &str, a: &str) -> Result<(), ApiError> {
@@ -72,7 +86,8 @@ fn check_addr(field: &str, a: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Add a learner (idempotent).
+/// Add a learner (idempotent; `409 incarnation_mismatch` for a member of that id with another
+/// incarnation).
 #[utoipa::path(post, path = "/v1/cluster/members", tag = "cluster", request_body = AddMember,
     responses((status = 200, body = ClusterView), Invalid, Auth, Refused, TooLarge, Unavailable, Unknown, Internal))]
 pub async fn add_member(
@@ -83,9 +98,13 @@ pub async fn add_member(
     caller.require(Role::Admin)?;
     check_addr("raft_addr", &m.raft_addr)?;
     check_addr("api_addr", &m.api_addr)?;
+    if let Some(i) = &m.incarnation {
+        check_incarnation(i)?;
+    }
     let node = NodeAddr {
         raft_addr: m.raft_addr,
         api_addr: m.api_addr,
+        incarnation: m.incarnation,
     };
     Ok(Json(s.node.add_learner(m.id, node).await?))
 }

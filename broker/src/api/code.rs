@@ -59,6 +59,8 @@ codes! {
     AlreadyInitialized = "already_initialized",
     MemberExists = "member_exists",
     AddressInUse = "address_in_use",
+    /// The member with that id has another incarnation (its state dir was replaced).
+    IncarnationMismatch = "incarnation_mismatch",
     /// A promotion of a learner that is not caught up yet; retry.
     LearnerLagging = "learner_lagging",
     LastVoter = "last_voter",

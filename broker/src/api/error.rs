@@ -211,6 +211,7 @@ impl From<MembershipError> for ApiError {
             MembershipError::LearnerLagging { .. } => conflict(Code::LearnerLagging),
             MembershipError::LastVoter { .. } => conflict(Code::LastVoter),
             MembershipError::AlreadyInitialized { .. } => conflict(Code::AlreadyInitialized),
+            MembershipError::IncarnationMismatch { .. } => conflict(Code::IncarnationMismatch),
             MembershipError::Refused(_) => conflict(Code::MembershipChange),
             MembershipError::UnknownMember { .. } => {
                 ApiError::not_found(Code::UnknownMember, message)
@@ -318,6 +319,15 @@ mod tests {
             (
                 M::Refused("x".into()).into(),
                 (409, "membership_change", false),
+            ),
+            (
+                M::IncarnationMismatch {
+                    id: 1,
+                    recorded: "a".into(),
+                    given: "b".into(),
+                }
+                .into(),
+                (409, "incarnation_mismatch", false),
             ),
         ];
         for (e, expected) in table {

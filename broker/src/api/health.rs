@@ -17,12 +17,19 @@ pub struct Health {
     pub status: String,
 }
 
-/// The process answers.
-#[utoipa::path(get, path = "/livez", tag = "health", responses((status = 200, body = Health)))]
-pub async fn livez() -> Json<Health> {
-    Json(Health {
+/// The process answers and its Raft runs: after a fatal storage error Raft stops for good, so this
+/// fails (503) and Kubernetes restarts the pod (the process also exits shortly after: `server.rs`).
+#[utoipa::path(get, path = "/livez", tag = "health", responses((status = 200, body = Health), Unavailable))]
+pub async fn livez(State(s): State<AppState>) -> Result<Json<Health>, ApiError> {
+    if let Some(why) = s.node.raft_failure() {
+        return Err(ApiError::unavailable(
+            Code::Unavailable,
+            format!("raft stopped on a fatal error; this node must be restarted: {why}"),
+        ));
+    }
+    Ok(Json(Health {
         status: "ok".into(),
-    })
+    }))
 }
 
 /// Ready: a member that knows a leader and applied everything it knows is committed.

@@ -99,6 +99,9 @@ pub struct ServeArgs {
     /// CORS headers.
     #[arg(long, env = "JUMPNET_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
+    /// Refuse writes (503) while less than this many MiB are free on the state dir's volume (0: never).
+    #[arg(long, env = "JUMPNET_MIN_FREE_MB", default_value_t = config::DEFAULT_MIN_FREE_BYTES >> 20)]
+    pub min_free_mb: u64,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,7 +157,7 @@ impl ServeArgs {
         c.segment_bytes = self.segment_bytes;
         c.commit_timeout = Duration::from_millis(self.commit_timeout_ms);
         c.shutdown_grace = Duration::from_millis(self.shutdown_grace_ms);
-        c.cache_bytes = self.cache_mb * 1024 * 1024;
+        c.cache_bytes = self.cache_mb.saturating_mul(1024 * 1024);
         c.topic_metrics_limit = self.topic_metrics;
         c.cors_allowed_origins = self
             .cors_allowed_origins
@@ -162,6 +165,7 @@ impl ServeArgs {
             .map(|o| o.trim().trim_end_matches('/').to_string())
             .filter(|o| !o.is_empty())
             .collect();
+        c.min_free_bytes = self.min_free_mb.saturating_mul(1024 * 1024);
         c.validate()?;
         Ok(c)
     }

@@ -22,6 +22,8 @@ mod error;
 mod http;
 mod sse;
 mod sse_parse;
+#[cfg(test)]
+mod tests;
 mod types;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

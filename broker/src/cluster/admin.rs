@@ -170,7 +170,19 @@ impl Node {
 
     async fn change_add_learner(&self, id: NodeId, node: NodeAddr) -> Result<(), WriteError> {
         if let Some(existing) = self.member_addr(id) {
-            if existing == node {
+            if let (Some(recorded), Some(given)) = (&existing.incarnation, &node.incarnation) {
+                if recorded != given {
+                    return Err(MembershipError::IncarnationMismatch {
+                        id,
+                        recorded: recorded.clone(),
+                        given: given.clone(),
+                    }
+                    .into());
+                }
+            }
+            // The same member (an incarnation the caller left out, or one recorded before
+            // incarnations existed, cannot tell otherwise).
+            if existing.raft_addr == node.raft_addr && existing.api_addr == node.api_addr {
                 return Ok(());
             }
             return Err(MembershipError::MemberExists {

@@ -55,7 +55,7 @@ impl Node {
                 let _ = rpc::call(
                     &self.pool,
                     &target.raft_addr,
-                    rpc::TimeoutNow,
+                    rpc::Addressed(target.incarnation.clone(), rpc::TimeoutNow),
                     NUDGE_EVERY * 4,
                 )
                 .await;

@@ -19,14 +19,15 @@ const ADMIN_CALL: Duration = Duration::from_secs(30);
 /// Between attempts to get an id from the cluster.
 const ID_RETRY: Duration = Duration::from_millis(500);
 
-/// The node's Raft id: from its state dir, else `--node-id`, else (managed) the hostname's
-/// ordinal, else (joining) one the cluster assigns, else 1 for a new cluster.
-pub async fn node_id(
+/// The node's identity: from its state dir, else a new one (a new incarnation) whose Raft id is
+/// `--node-id`, else (managed) the hostname's ordinal, else (joining) one the cluster assigns,
+/// else 1 for a new cluster.
+pub async fn identity(
     config: &Config,
     pool: &PeerPool,
     addr: &NodeAddr,
     lifecycle: &Lifecycle,
-) -> Result<NodeId> {
+) -> Result<identity::Identity> {
     if let Some(saved) = identity::load(&config.state_dir)? {
         if let Some(flag) = config.node_id.filter(|n| *n != saved.node_id) {
             return Err(Error::Config(format!(
@@ -34,7 +35,7 @@ pub async fn node_id(
                 saved.node_id
             )));
         }
-        return Ok(saved.node_id);
+        return Ok(saved);
     }
     let id = if let Some(n) = config.node_id {
         n
@@ -65,8 +66,9 @@ pub async fn node_id(
     } else {
         1
     };
-    identity::save(&config.state_dir, identity::Identity { node_id: id })?;
-    Ok(id)
+    let fresh = identity::Identity::new(id);
+    identity::save(&config.state_dir, &fresh)?;
+    Ok(fresh)
 }
 
 /// The raft address behind a `--join` target, which may be a raft or an API address.

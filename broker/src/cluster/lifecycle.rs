@@ -51,6 +51,11 @@ impl Lifecycle {
         self.draining.is_cancelled()
     }
 
+    /// The node was told to stop (Raft stopping after this is expected, not a failure).
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.is_cancelled()
+    }
+
     /// Resolves once the API closes.
     pub async fn api_closed(&self) {
         self.api_closed.cancelled().await

@@ -14,6 +14,7 @@
 //! transport under it ([`crate::peer`]) knows nothing of them.
 
 pub mod admin;
+pub mod disk;
 pub mod duties;
 pub mod gauges;
 pub mod handover;
@@ -58,11 +59,18 @@ pub struct Node {
     pub(crate) applied: Arc<AtomicU64>,
     /// The cluster id once this node saw it applied (it never changes after).
     pub(crate) cluster_id: OnceLock<String>,
+    /// What `node.json` holds (the cluster id is added once known).
+    pub(crate) identity: std::sync::Mutex<identity::Identity>,
+    /// Set when a peer of a cluster connected while this node had none: its address belongs to
+    /// that cluster, so it must not bootstrap a new one ([`start`]).
+    pub(crate) claimed_by: OnceLock<String>,
     pub(crate) lifecycle: Lifecycle,
     /// Set on the leader while it hands leadership over: it takes no new writes or reads.
     pub(crate) transferring: AtomicBool,
     /// Serializes membership changes on the leader.
     pub(crate) admin_lock: tokio::sync::Mutex<()>,
+    /// Refuses writes (503, before `client_write`) while the state dir's volume is nearly full.
+    pub(crate) disk: disk::DiskGuard,
     pub(crate) started: std::time::Instant,
 }
 
@@ -74,6 +82,11 @@ impl Node {
     /// Where peers and clients reach this node.
     pub fn addr(&self) -> &NodeAddr {
         &self.addr
+    }
+
+    /// The configuration this node runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     pub fn lifecycle(&self) -> &Lifecycle {
@@ -102,13 +115,37 @@ impl Node {
         self.leader_id() == Some(self.id)
     }
 
-    /// The cluster id, once recorded (cached: the sled read happens until it is known).
+    /// This node's incarnation (its state dir's, `identity.rs`).
+    pub fn incarnation(&self) -> String {
+        self.identity
+            .lock()
+            .expect("identity lock")
+            .incarnation
+            .clone()
+    }
+
+    /// The cluster id, once recorded (cached: the sled read happens until it is known). The first
+    /// time it is known, the peer handshake starts naming it and `node.json` records it.
     pub fn cluster_id(&self) -> Option<String> {
         if let Some(id) = self.cluster_id.get() {
             return Some(id.clone());
         }
         let id = self.store.cluster_id().ok().flatten()?;
-        Some(self.cluster_id.get_or_init(|| id).clone())
+        Some(
+            self.cluster_id
+                .get_or_init(|| {
+                    self.pool.set_cluster_id(&id);
+                    let mut ident = self.identity.lock().expect("identity lock");
+                    if ident.cluster_id.as_deref() != Some(id.as_str()) {
+                        ident.cluster_id = Some(id.clone());
+                        if let Err(e) = identity::save(&self.config.state_dir, &ident) {
+                            tracing::warn!(error = %e, "could not record the cluster id in node.json");
+                        }
+                    }
+                    id
+                })
+                .clone(),
+        )
     }
 
     /// How long a peer's last answer keeps counting toward the leader's quorum: twice the election

@@ -84,6 +84,9 @@ impl Node {
         if self.is_leader() && !self.has_quorum() {
             return Err(WriteError::NoQuorum);
         }
+        // A full disk would fail the append or the apply and stop Raft: refuse while nothing is
+        // stored yet. The reservation lasts until the entry is written (or the outcome unknown).
+        let _room = self.disk.admit(&ops)?;
         let cmd = Command {
             ts_ms: now_ms(),
             ops,
@@ -264,6 +267,36 @@ pub(crate) fn from_write(e: RaftError<NodeId, ClientWriteError<NodeId, NodeAddr>
         RaftError::APIError(ClientWriteError::ChangeMembershipError(c)) => {
             crate::write::MembershipError::Refused(c.to_string()).into()
         }
-        RaftError::Fatal(f) => WriteError::Unavailable(format!("raft stopped: {f}")),
+        // The entry may already be appended, replicated, even committed and applied (openraft
+        // answers every pending write with `Fatal` when its core stops: a storage error in apply,
+        // a shutdown mid-commit). "Nothing stored" (503) would make clients send it again.
+        RaftError::Fatal(f) => WriteError::Timeout(format!(
+            "raft stopped before the write was confirmed; its outcome is unknown: {f}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::error::{Fatal, ForwardToLeader};
+
+    use super::*;
+
+    #[test]
+    fn a_write_cut_short_by_a_stopped_core_has_an_unknown_outcome_not_nothing_stored() {
+        for fatal in [Fatal::Stopped, Fatal::Panicked] {
+            let e = from_write(RaftError::Fatal(fatal));
+            assert!(matches!(e, WriteError::Timeout(_)), "{e:?}");
+        }
+        let e = from_write(RaftError::APIError(ClientWriteError::ForwardToLeader(
+            ForwardToLeader::empty(),
+        )));
+        assert_eq!(e, WriteError::NotLeader { leader: None });
+    }
+
+    #[test]
+    fn a_read_check_against_a_stopped_core_stored_nothing() {
+        let e = from_read(RaftError::Fatal(Fatal::Stopped));
+        assert!(matches!(e, WriteError::Unavailable(_)), "{e:?}");
     }
 }

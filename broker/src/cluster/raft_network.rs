@@ -1,4 +1,5 @@
-//! openraft's network: its three RPCs as [`super::rpc`] messages over the peer pool. Every
+//! openraft's network: its three RPCs as [`super::rpc`] messages over the peer pool, each
+//! addressed to the incarnation the membership records for its target. Every
 //! answer marks the peer as in contact (the leader's quorum check); every failure counts in
 //! `jumpnet_raft_peer_rpc_failures_total`.
 
@@ -32,6 +33,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
         PeerNetwork {
             target,
             addr: node.raft_addr.clone(),
+            incarnation: node.incarnation.clone(),
             pool: self.pool.clone(),
             metrics: self.metrics.clone(),
         }
@@ -41,6 +43,8 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
 pub struct PeerNetwork {
     target: NodeId,
     addr: String,
+    /// The incarnation recorded for the target: a node with another refuses our RPCs.
+    incarnation: Option<String>,
     pool: Arc<PeerPool>,
     metrics: Metrics,
 }
@@ -59,6 +63,7 @@ impl PeerNetwork {
         R: Rpc<Response = Result<T, RaftError<NodeId, E>>>,
         E: std::error::Error,
     {
+        let req = rpc::Addressed(self.incarnation.clone(), req);
         match rpc::call(&self.pool, &self.addr, req, timeout).await {
             Ok(answer) => {
                 self.pool.touch(self.target);

@@ -37,6 +37,12 @@ pub enum RpcRequest {
     ReadIndex,
     /// Leadership hand-over: start an election now.
     TimeoutNow,
+    /// A request for the member whose state dir has `incarnation` (openraft's RPCs and the
+    /// hand-over nudge, when the sender recorded one): another incarnation refuses it.
+    To {
+        incarnation: String,
+        req: Box<RpcRequest>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -50,6 +56,12 @@ pub enum RpcResponse {
     Admin(Result<AdminResponse, WriteError>),
     ReadIndex(Result<u64, WriteError>),
     TimeoutNow(Result<(), WriteError>),
+    /// The receiver refuses the request and did nothing: `wrong_incarnation` (it is not the
+    /// member the sender addressed), `no_cluster` (a managed node outside any cluster never votes).
+    Refused {
+        code: String,
+        message: String,
+    },
 }
 
 /// Membership calls; whoever receives one forwards it to the leader.
@@ -91,7 +103,10 @@ impl RpcRequest {
             RpcRequest::Forward(_)
                 | RpcRequest::Admin(AdminRequest::ReserveId { .. })
                 | RpcRequest::AdminAny(AdminRequest::ReserveId { .. })
-        )
+        ) && match self {
+            RpcRequest::To { req, .. } => req.is_idempotent(),
+            _ => true,
+        }
     }
 
     /// For metrics and logs.
@@ -105,6 +120,7 @@ impl RpcRequest {
             RpcRequest::AdminAny(_) => "admin_any",
             RpcRequest::ReadIndex => "read_index",
             RpcRequest::TimeoutNow => "timeout_now",
+            RpcRequest::To { req, .. } => req.name(),
         }
     }
 }
@@ -180,6 +196,29 @@ rpc!(AdminAny, Admin, Result<AdminResponse, WriteError>, |r| RpcRequest::AdminAn
 rpc!(ReadIndex, ReadIndex, Result<u64, WriteError>, |_r| RpcRequest::ReadIndex);
 rpc!(TimeoutNow, TimeoutNow, Result<(), WriteError>, |_r| RpcRequest::TimeoutNow);
 
+/// `R` for the member with this incarnation (`None`: none recorded, sent as it is).
+#[derive(Debug, Clone)]
+pub struct Addressed<R>(pub Option<String>, pub R);
+
+impl<R: Rpc> From<Addressed<R>> for RpcRequest {
+    fn from(a: Addressed<R>) -> RpcRequest {
+        match a.0 {
+            Some(incarnation) => RpcRequest::To {
+                incarnation,
+                req: Box::new(a.1.into()),
+            },
+            None => a.1.into(),
+        }
+    }
+}
+
+impl<R: Rpc> Rpc for Addressed<R> {
+    type Response = R::Response;
+    fn response(r: RpcResponse) -> Option<R::Response> {
+        R::response(r)
+    }
+}
+
 /// Send `req` to the node at `addr` and return its typed answer. The only place a response is
 /// matched against its request; a response of another kind is an error of the exchange.
 pub async fn call<R: Rpc>(
@@ -191,6 +230,9 @@ pub async fn call<R: Rpc>(
     let req: RpcRequest = req.into();
     let name = req.name();
     let resp: RpcResponse = pool.call(addr, &req, timeout).await?;
+    if let RpcResponse::Refused { code, message } = resp {
+        return Err(RpcFailure::Refused(format!("{code}: {addr}: {message}")));
+    }
     R::response(resp).ok_or(RpcFailure::Unexpected(name))
 }
 

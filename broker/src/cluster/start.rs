@@ -4,7 +4,7 @@
 //!
 //! | state dir | flags | what happens |
 //! |---|---|---|
-//! | empty | — | bootstrap a one-node cluster (node id 1) |
+//! | empty | — | bootstrap a one-node cluster (node id 1), unless a peer of a cluster reaches this node first ([`guarded_bootstrap`]) |
 //! | empty | `--join ADDR` | get an id from the cluster, join as learner, catch up, get promoted ([`super::join`]) |
 //! | empty | `--managed` | wait for the operator's admin calls (`/v1/cluster/init`, `/members`) |
 //! | used | any | resume as the same member; with `--join`, finish joining if a crash interrupted it |
@@ -14,6 +14,7 @@ use std::sync::{Arc, OnceLock};
 
 use tokio::net::TcpListener;
 
+use super::disk::DiskGuard;
 use super::raft_network::NetworkFactory;
 use super::{duties, gauges, join, names, Lifecycle, Node};
 use crate::config::{join_addr, Config};
@@ -53,13 +54,19 @@ pub async fn start(config: Config) -> Result<Started> {
     register_process_collector();
     let metrics = Metrics::new();
     let pool = PeerPool::new(config.cluster_secret.clone());
-    let addr = NodeAddr {
+    let mut addr = NodeAddr {
         raft_addr: config.advertise_raft.clone(),
         api_addr: config.advertise_api.clone(),
+        incarnation: None,
     };
     let lifecycle = Lifecycle::default();
 
-    let id = join::node_id(&config, &pool, &addr, &lifecycle).await?;
+    let identity = join::identity(&config, &pool, &addr, &lifecycle).await?;
+    let id = identity.node_id;
+    addr.incarnation = Some(identity.incarnation.clone());
+    if let Some(c) = &identity.cluster_id {
+        pool.set_cluster_id(c);
+    }
     let db = sled::Config::new()
         .path(config.state_dir.join("db"))
         .cache_capacity(config.cache_bytes)
@@ -80,6 +87,7 @@ pub async fn start(config: Config) -> Result<Started> {
     let rc = raft_config(
         config.election_timeout.as_millis() as u64,
         config.snapshot_every,
+        config.max_entry_bytes(),
     )
     .validate()
     .map_err(|e| Error::Config(e.to_string()))?;
@@ -104,11 +112,16 @@ pub async fn start(config: Config) -> Result<Started> {
         committed,
         applied,
         cluster_id: OnceLock::new(),
+        identity: std::sync::Mutex::new(identity),
+        claimed_by: OnceLock::new(),
         lifecycle: lifecycle.clone(),
         transferring: AtomicBool::new(false),
         admin_lock: tokio::sync::Mutex::new(()),
+        disk: DiskGuard::new(config.state_dir.clone(), config.min_free_bytes),
         started: std::time::Instant::now(),
     });
+    // Known already on a used state dir: the handshake names it from the first connection.
+    let _ = node.cluster_id();
     tracing::info!(id, addr = %node.addr, state_dir = %config.state_dir.display(), "node started");
 
     tokio::spawn(peer::serve(
@@ -132,9 +145,7 @@ pub async fn start(config: Config) -> Result<Started> {
     if let Some(target) = &config.join {
         tokio::spawn(join::ensure_member(node.clone(), join_addr(target)?));
     } else if !initialized && !config.managed {
-        node.bootstrap()
-            .await
-            .map_err(|e| Error::Raft(e.to_string()))?;
+        tokio::spawn(guarded_bootstrap(node.clone()));
     }
     Ok(Started {
         node,
@@ -142,6 +153,35 @@ pub async fn start(config: Config) -> Result<Started> {
         api_listener,
     })
 }
+
+/// Bootstrap a new one-node cluster, unless a member of a cluster reaches this node first: its
+/// address then belongs to that cluster, which recorded another state dir here (this one was lost
+/// or replaced), and a new cluster at the same address would take writes its old peers overwrite.
+/// The members keep dialling a node they count as theirs (retrying at least every second), so a
+/// quiet wait of a few election timeouts hears them.
+async fn guarded_bootstrap(node: Arc<Node>) {
+    let wait = (node.config.election_timeout * 6).max(BOOTSTRAP_QUIET);
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => {}
+        _ = node.lifecycle.stopped() => return,
+    }
+    if let Some(cluster) = node.claimed_by.get() {
+        tracing::error!(
+            id = node.id,
+            %cluster,
+            "not starting a new cluster: this address belongs to cluster {cluster}, which knows another state dir here; remove node {} from it (DELETE /v1/cluster/members/{}) and start this node with --join",
+            node.id,
+            node.id
+        );
+        return;
+    }
+    if let Err(e) = node.bootstrap().await {
+        tracing::warn!(error = %e, "bootstrap failed");
+    }
+}
+
+/// The least quiet wait before an implicit bootstrap: more than a member's longest retry interval.
+const BOOTSTRAP_QUIET: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn prepare_state_dir(config: &Config) -> Result<()> {
     let dir = &config.state_dir;

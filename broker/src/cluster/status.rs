@@ -25,6 +25,7 @@ impl Node {
                     id: *id,
                     raft_addr: addr.raft_addr.clone(),
                     api_addr: addr.api_addr.clone(),
+                    incarnation: addr.incarnation.clone(),
                     role: if voters.contains(id) {
                         "voter"
                     } else {
@@ -38,6 +39,7 @@ impl Node {
         ClusterView {
             cluster_id: self.cluster_id(),
             node_id: self.id,
+            incarnation: self.incarnation(),
             leader_id: m.current_leader,
             term: m.current_term,
             commit_index: self.committed.load(Ordering::Acquire),
@@ -55,6 +57,34 @@ impl Node {
     /// Ready (`/readyz`): a member that knows a leader (and, leading, still reaches a majority),
     /// knows the cluster id and applied everything it knows is committed; not while shutting down.
     /// `Err` says why not.
+    /// Why Raft stopped, when it stopped on its own: a fatal error (a storage error in the log, an
+    /// apply, a checkpoint or a snapshot install; a panic), after which this node takes no part
+    /// in the cluster until restarted. `None` while it runs, and after a stop this node asked for.
+    pub fn raft_failure(&self) -> Option<String> {
+        match &self.raft.metrics().borrow().running_state {
+            Ok(()) => None,
+            Err(openraft::error::Fatal::Stopped) if self.lifecycle.is_stopped() => None,
+            Err(f) => Some(f.to_string()),
+        }
+    }
+
+    /// Resolves with [`Node::raft_failure`] once Raft stopped on its own (never, otherwise).
+    pub async fn raft_failed(&self) -> String {
+        let mut rx = self.raft.metrics();
+        loop {
+            if let Some(why) = self.raft_failure() {
+                return why;
+            }
+            if rx.changed().await.is_err() {
+                // The core is gone: its last metrics said why (or it was a requested stop).
+                return match self.raft_failure() {
+                    Some(why) => why,
+                    None => std::future::pending().await,
+                };
+            }
+        }
+    }
+
     pub fn readiness(&self) -> Result<(), String> {
         if self.lifecycle.is_draining() {
             return Err("the node is shutting down".into());
@@ -66,6 +96,14 @@ impl Node {
             .is_none()
         {
             return Err("this node is not a member of a cluster yet".into());
+        }
+        if !m
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|v| v == self.id)
+        {
+            return Err("a learner is not ready until it is promoted".into());
         }
         if m.current_leader.is_none() {
             return Err("no leader is known".into());

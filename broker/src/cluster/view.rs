@@ -12,6 +12,9 @@ pub struct ClusterView {
     pub cluster_id: Option<String>,
     /// The node that answered.
     pub node_id: NodeId,
+    /// The answering node's incarnation: 32 lower-case hex digits, fixed for its state dir.
+    #[serde(default)]
+    pub incarnation: String,
     pub leader_id: Option<NodeId>,
     pub term: u64,
     pub commit_index: u64,
@@ -33,6 +36,9 @@ pub struct MemberView {
     pub api_addr: String,
     /// `voter` or `learner`.
     pub role: String,
+    /// The incarnation recorded for the member (`null`: added without one).
+    #[serde(default)]
+    pub incarnation: Option<String>,
     /// Last log index known to be replicated to the member (known on the leader; `null` elsewhere).
     pub matched_index: Option<u64>,
 }

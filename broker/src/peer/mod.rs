@@ -3,9 +3,17 @@
 //! `cluster/rpc.rs`, openraft's network on top of it in `cluster/raft_network.rs`.
 //!
 //! ```text
-//!  connect ─▶ "JNRAFT1\n" ─▶ ◀─ "JNRAFT1\n" + nonce ─▶ HMAC(secret, nonce) ─▶ ◀─ ok | refused
+//!  connect ─▶ "JNRAFT1\n" ─▶ ◀─ "JNRAFT1\n" + nonce_s ─▶ HMAC(secret, nonce_s) ─▶ ◀─ ok | refused
+//!          ─▶ nonce_c + cluster id ─▶ ◀─ HMAC(secret, nonce_c, nonce_s, its cluster id) + ok | other cluster + cluster id
 //!  then, one request at a time per connection:  u32 len | bincode(request)  ◀─▶  u32 len | bincode(response)
 //! ```
+//!
+//! Both ends prove the secret over the other's fresh nonce (a listener at a peer's address that
+//! cannot is refused, so an impostor never collects entries nor acknowledges them), and each names
+//! its cluster (none yet: empty), so nodes of two clusters never talk. Until the handshake is done
+//! a connection reads at most a few hundred bytes; after it, frame bodies are read as they arrive
+//! (a length prefix alone allocates nothing). Frames carry no MAC: the secret authenticates the
+//! connection, not each frame (an attacker on the path could still inject into one).
 //!
 //! [`PeerPool`] dials (a pool of idle connections per address; peers are dialled by name on every
 //! new connection, so a pod that came back with a new IP is found again; the last good answer per

@@ -25,6 +25,8 @@ type Idle = (Conn, Instant);
 /// Persistent connections to peers, shared by replication, forwarding and admin calls.
 pub struct PeerPool {
     secret: Vec<u8>,
+    /// This node's cluster, once known: the handshake names it, and refuses peers of another.
+    cluster_id: std::sync::OnceLock<String>,
     resolver: Resolver,
     idle: Mutex<HashMap<String, Vec<Idle>>>,
     /// When each peer (by Raft id) last answered a Raft RPC: how a leader knows it still reaches a
@@ -36,10 +38,16 @@ impl PeerPool {
     pub fn new(secret: Option<Vec<u8>>) -> Arc<PeerPool> {
         Arc::new(PeerPool {
             secret: secret.unwrap_or_default(),
+            cluster_id: std::sync::OnceLock::new(),
             resolver: Resolver::default(),
             idle: Mutex::new(HashMap::new()),
             contact: Mutex::default(),
         })
+    }
+
+    /// This node now belongs to cluster `id` (it never changes after).
+    pub fn set_cluster_id(&self, id: &str) {
+        let _ = self.cluster_id.set(id.to_string());
     }
 
     async fn connect(&self, addr: &str) -> Result<Conn, RpcFailure> {
@@ -67,18 +75,25 @@ impl PeerPool {
         let mut conn = BufReader::with_capacity(64 * 1024, stream);
         match tokio::time::timeout(
             CONNECT_TIMEOUT,
-            codec::client_handshake(&mut conn, &self.secret),
+            codec::client_handshake(
+                &mut conn,
+                &self.secret,
+                self.cluster_id.get().map(String::as_str),
+            ),
         )
         .await
         {
             Err(_) => Err(RpcFailure::Unreachable(format!(
                 "{addr}: handshake timed out"
             ))),
-            Ok(Ok(())) => Ok(conn),
+            Ok(Ok(_)) => Ok(conn),
             Ok(Err(HandshakeError::IsHttp)) => Err(RpcFailure::IsHttp(addr.to_string())),
             Ok(Err(HandshakeError::Refused)) => Err(RpcFailure::Refused(format!(
                 "{addr} refused our cluster secret"
             ))),
+            Ok(Err(e @ (HandshakeError::Unproven | HandshakeError::OtherCluster { .. }))) => {
+                Err(RpcFailure::Refused(format!("{addr}: {e}")))
+            }
             Ok(Err(e)) => Err(RpcFailure::Unreachable(format!("{addr}: {e}"))),
         }
     }

@@ -34,18 +34,82 @@ use crate::command::{Command, Response};
 /// Raft node id. Standalone clusters allocate ids through the log; the operator uses pod ordinals.
 pub type NodeId = u64;
 
-/// What a member publishes about itself: where peers and clients reach it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What a member publishes about itself: where peers and clients reach it, and which copy of its
+/// state dir it is (its incarnation, `cluster/identity.rs`).
+///
+/// Stored in the Raft log and snapshots (bincode) as two strings, as before incarnations existed,
+/// so older logs still read: the incarnation rides on the API address as `host:port#incarnation`.
+/// In JSON it is a field of its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeAddr {
     /// `host:port` of the raft listener, as peers dial it (a DNS name is re-resolved on reconnect).
     pub raft_addr: String,
     /// `host:port` of the client HTTP API.
     pub api_addr: String,
+    /// The member's incarnation as recorded when it was added (`None`: added before incarnations
+    /// existed, or by a caller that did not say). Raft RPCs to it carry it; a node with another
+    /// incarnation refuses them.
+    pub incarnation: Option<String>,
+}
+
+const INCARNATION_SEP: char = '#';
+
+#[derive(Serialize, Deserialize)]
+struct NodeAddrJson {
+    raft_addr: String,
+    api_addr: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    incarnation: Option<String>,
+}
+
+impl Serialize for NodeAddr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            return NodeAddrJson {
+                raft_addr: self.raft_addr.clone(),
+                api_addr: self.api_addr.clone(),
+                incarnation: self.incarnation.clone(),
+            }
+            .serialize(s);
+        }
+        let api = match &self.incarnation {
+            Some(i) => format!("{}{INCARNATION_SEP}{i}", self.api_addr),
+            None => self.api_addr.clone(),
+        };
+        (&self.raft_addr, api).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let j = NodeAddrJson::deserialize(d)?;
+            return Ok(NodeAddr {
+                raft_addr: j.raft_addr,
+                api_addr: j.api_addr,
+                incarnation: j.incarnation,
+            });
+        }
+        let (raft_addr, api) = <(String, String)>::deserialize(d)?;
+        let (api_addr, incarnation) = match api.split_once(INCARNATION_SEP) {
+            Some((a, i)) => (a.to_string(), Some(i.to_string())),
+            None => (api, None),
+        };
+        Ok(NodeAddr {
+            raft_addr,
+            api_addr,
+            incarnation,
+        })
+    }
 }
 
 impl fmt::Display for NodeAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "raft={} api={}", self.raft_addr, self.api_addr)
+        write!(f, "raft={} api={}", self.raft_addr, self.api_addr)?;
+        if let Some(i) = &self.incarnation {
+            write!(f, " incarnation={i}")?;
+        }
+        Ok(())
     }
 }
 
@@ -70,8 +134,34 @@ pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, NodeAddr>;
 pub type StorageError = openraft::StorageError<NodeId>;
 pub type RaftMetrics = openraft::RaftMetrics<NodeId, NodeAddr>;
 
+/// How long one InstallSnapshot chunk RPC may take. openraft applies it to every chunk, the last
+/// one included, and the answer to the last one comes only once the follower installed the whole
+/// snapshot (re-read the received file, copy every segment, rebuild every index, fsync). Past it,
+/// the leader gives up and streams a NEWER snapshot from scratch, forever, if installs always take
+/// longer. Budget: a data set of 16 GiB, about three passes over it, on a volume doing 40 MiB/s
+/// (a slow cloud disk): 16 GiB × 3 / 40 MiB/s ≈ 20 min. A peer that died mid-transfer is noticed
+/// sooner than that (the connection fails); only a silent hang waits this long.
+pub const INSTALL_SNAPSHOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20 * 60);
+
+/// Most entries one AppendEntries carries (openraft's `max_payload_entries`).
+const MAX_ENTRIES_PER_APPEND: u64 = 16;
+
+/// How many entries of up to `max_entry_bytes` one AppendEntries may carry so that it stays
+/// within three quarters of a peer frame (`peer::codec::MAX_FRAME`; the rest is room for
+/// encoding): 16 for ordinary sizes, fewer for very large requests; 0 when even one does not fit.
+/// Without it, 16 entries of a 32+ MiB request overflow the frame and a lagging follower is sent
+/// the same too-big AppendEntries forever.
+pub fn entries_per_append(max_entry_bytes: usize) -> u64 {
+    let budget = crate::peer::codec::MAX_FRAME as u64 / 4 * 3;
+    (budget / (max_entry_bytes.max(1) as u64)).min(MAX_ENTRIES_PER_APPEND)
+}
+
 /// Timing and compaction settings for openraft, derived from the node's config.
-pub fn raft_config(election_timeout_ms: u64, snapshot_every: u64) -> openraft::Config {
+pub fn raft_config(
+    election_timeout_ms: u64,
+    snapshot_every: u64,
+    max_entry_bytes: usize,
+) -> openraft::Config {
     openraft::Config {
         cluster_name: "jumpnet".into(),
         // openraft also times every AppendEntries by the heartbeat interval: it must outlast a
@@ -81,15 +171,76 @@ pub fn raft_config(election_timeout_ms: u64, snapshot_every: u64) -> openraft::C
         heartbeat_interval: (election_timeout_ms * 3 / 4).max(20),
         election_timeout_min: election_timeout_ms,
         election_timeout_max: election_timeout_ms * 2,
-        // Entries are batches of publishes already; keep AppendEntries frames a sane size.
-        max_payload_entries: 16,
+        // Entries are batches of publishes already; keep AppendEntries frames a sane size (and
+        // within a peer frame whatever `--max-request-bytes` is).
+        max_payload_entries: entries_per_append(max_entry_bytes).max(1),
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_every),
         // Entries kept after a checkpoint, for followers that are only slightly behind.
         max_in_snapshot_log_to_keep: 1_000.min(snapshot_every),
         purge_batch_size: 256,
         snapshot_max_chunk_size: 1024 * 1024,
-        install_snapshot_timeout: 10_000,
+        install_snapshot_timeout: INSTALL_SNAPSHOT_TIMEOUT.as_millis() as u64,
         replication_lag_threshold: snapshot_every * 2,
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod node_addr_tests {
+    use super::NodeAddr;
+
+    #[derive(serde::Serialize)]
+    struct Before {
+        raft_addr: String,
+        api_addr: String,
+    }
+
+    #[test]
+    fn node_addresses_keep_their_stored_encoding_and_carry_the_incarnation() {
+        let old = bincode::serialize(&Before {
+            raft_addr: "a:1".into(),
+            api_addr: "a:2".into(),
+        })
+        .unwrap();
+        let read: NodeAddr = bincode::deserialize(&old).unwrap();
+        assert_eq!(read.incarnation, None);
+        assert_eq!(bincode::serialize(&read).unwrap(), old);
+        let with = NodeAddr {
+            incarnation: Some("0123456789abcdef0123456789abcdef".into()),
+            ..read
+        };
+        let back: NodeAddr = bincode::deserialize(&bincode::serialize(&with).unwrap()).unwrap();
+        assert_eq!(back, with);
+        let json = serde_json::to_value(&with).unwrap();
+        assert_eq!(json["api_addr"], "a:2");
+        assert_eq!(json["incarnation"], "0123456789abcdef0123456789abcdef");
+        assert_eq!(serde_json::from_value::<NodeAddr>(json).unwrap(), with);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_install_of_several_gigabytes_is_not_cut_short() {
+        let c = raft_config(300, 1000, 10 << 20).validate().unwrap();
+        // 8 GiB, three passes, a 40 MiB/s volume: 10+ minutes (the old 10 s allowed ~130 MiB).
+        let install = std::time::Duration::from_secs((8u64 << 30) * 3 / (40 << 20));
+        assert!(
+            c.install_snapshot_timeout() >= install,
+            "{:?}",
+            c.install_snapshot_timeout()
+        );
+    }
+
+    #[test]
+    fn append_entries_fits_a_peer_frame_whatever_the_request_size() {
+        assert_eq!(raft_config(300, 1000, 10 << 20).max_payload_entries, 16);
+        let big = 258 << 20;
+        let c = raft_config(300, 1000, big);
+        assert_eq!(c.max_payload_entries, 1);
+        assert!(c.max_payload_entries * big as u64 <= crate::peer::codec::MAX_FRAME as u64);
+        assert_eq!(entries_per_append(600 << 20), 0);
     }
 }

@@ -356,7 +356,13 @@ pub async fn unpack(data: &mut SnapshotData, data_dir: PathBuf) -> io::Result<Un
             segment::sync(dir, *base)?;
             std::fs::File::open(dir)?.sync_all()?;
         }
-        std::fs::File::open(&data_dir)?.sync_all()
+        std::fs::File::open(&data_dir)?.sync_all()?;
+        // The new data dir's own entry, in the state dir: without it a crash could lose the
+        // directory that the installed metadata is about to name.
+        match data_dir.parent() {
+            Some(state_dir) => std::fs::File::open(state_dir)?.sync_all(),
+            None => Ok(()),
+        }
     })
     .await
     .map_err(io::Error::other)??;

@@ -252,7 +252,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         (name, dir),
                         &meta.last_log_id,
                         &meta.last_membership,
-                        flusher.flush(),
+                        || flusher.flush(),
                     )
                     .await
                     .map_err(|e| snap_err(ErrorVerb::Write, e))

@@ -1,7 +1,8 @@
 //! The segment files of every topic: appends from apply, reads, fsync at checkpoints, and the
 //! deletion of segments retention or topic deletion made unreachable. Deletions wait until a
-//! checkpoint made the change that caused them durable, and while a snapshot is being streamed
-//! from these files (it is pinned).
+//! checkpoint made the change that caused them durable; a segment a snapshot is being streamed
+//! from (pinned) waits until no snapshot pins it, while every other deletion goes ahead (one slow
+//! snapshot must not stop retention on the leader).
 //!
 //! Memory per topic is a map of its segments (one entry per `segment_bytes` of data), never per
 //! message.
@@ -9,7 +10,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::model::{Message, TopicMeta};
@@ -35,10 +35,14 @@ enum Deletion {
     },
 }
 
-/// A consistent list of segment bytes to stream (a snapshot); deletions wait while it lives.
+/// How many live [`Pinned`]s reference each segment, by (topic id, base offset).
+type PinCounts = Arc<Mutex<HashMap<(u64, u64), usize>>>;
+
+/// A consistent list of segment bytes to stream (a snapshot); these segments (and their topics'
+/// directories) are not deleted while it lives.
 pub struct Pinned {
     pub parts: Vec<Part>,
-    pins: Arc<AtomicUsize>,
+    pins: PinCounts,
 }
 
 #[derive(Debug, Clone)]
@@ -54,14 +58,22 @@ impl Pinned {
     pub fn none() -> Pinned {
         Pinned {
             parts: Vec::new(),
-            pins: Arc::new(AtomicUsize::new(1)),
+            pins: PinCounts::default(),
         }
     }
 }
 
 impl Drop for Pinned {
     fn drop(&mut self) {
-        self.pins.fetch_sub(1, Ordering::AcqRel);
+        let mut pins = self.pins.lock().expect("pins lock");
+        for p in &self.parts {
+            if let Some(n) = pins.get_mut(&(p.topic_id, p.base)) {
+                *n -= 1;
+                if *n == 0 {
+                    pins.remove(&(p.topic_id, p.base));
+                }
+            }
+        }
     }
 }
 
@@ -71,7 +83,8 @@ pub struct TopicLogs {
     files: Mutex<HashMap<u64, Files>>,
     dirty: Mutex<HashSet<(u64, u64)>>,
     deferred: Mutex<Vec<Deletion>>,
-    pins: Arc<AtomicUsize>,
+    /// Lock order: `files`, then `pins`.
+    pins: PinCounts,
 }
 
 fn bad(e: impl ToString) -> io::Error {
@@ -114,7 +127,7 @@ impl TopicLogs {
             files: Mutex::new(files),
             dirty: Mutex::default(),
             deferred: Mutex::default(),
-            pins: Arc::new(AtomicUsize::new(0)),
+            pins: PinCounts::default(),
         })
     }
 
@@ -288,52 +301,68 @@ impl TopicLogs {
             .push(Deletion::Topic { topic_id });
     }
 
-    /// After a checkpoint: delete what the checkpointed state no longer references, unless a
-    /// snapshot is being streamed (then the next checkpoint does it).
+    /// After a checkpoint: delete what the checkpointed state no longer references. What a live
+    /// snapshot still pins stays deferred (the next checkpoint tries again); the rest goes now.
     pub fn run_deferred(&self) -> io::Result<()> {
-        if self.pins.load(Ordering::Acquire) > 0 {
-            return Ok(());
-        }
         let work: Vec<Deletion> =
             std::mem::take(&mut *self.deferred.lock().expect("deferred lock"));
+        let mut kept = Vec::new();
+        let mut result = Ok(());
         for d in work {
+            if result.is_err() {
+                kept.push(d);
+                continue;
+            }
+            // Under the files lock, so no pin can be taken between the check and the removal.
+            let mut all = self.files.lock().expect("files lock");
+            let pins = self.pins.lock().expect("pins lock");
             match d {
                 Deletion::Topic { topic_id } => {
-                    self.files.lock().expect("files lock").remove(&topic_id);
+                    if pins.keys().any(|(id, _)| *id == topic_id) {
+                        kept.push(d);
+                        continue;
+                    }
+                    all.remove(&topic_id);
                     match std::fs::remove_dir_all(self.dir(topic_id)) {
-                        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                        Err(e) if e.kind() != io::ErrorKind::NotFound => result = Err(e),
                         _ => {}
                     }
                 }
                 Deletion::Below { topic_id, start } => {
-                    let doomed: Vec<u64> = {
-                        let all = self.files.lock().expect("files lock");
-                        let Some(files) = all.get(&topic_id) else {
-                            continue;
-                        };
-                        let bases: Vec<u64> = files.segments.keys().copied().collect();
-                        // A segment is wholly below `start` when the next one begins at or before it.
-                        bases
-                            .windows(2)
-                            .filter(|w| w[1] <= start)
-                            .map(|w| w[0])
-                            .collect()
+                    let Some(files) = all.get_mut(&topic_id) else {
+                        continue;
                     };
+                    let bases: Vec<u64> = files.segments.keys().copied().collect();
+                    // A segment is wholly below `start` when the next one begins at or before it.
+                    let doomed = bases.windows(2).filter(|w| w[1] <= start).map(|w| w[0]);
+                    let mut pinned = false;
                     for base in doomed {
-                        segment::remove(&self.dir(topic_id), base)?;
-                        if let Some(f) = self.files.lock().expect("files lock").get_mut(&topic_id) {
-                            f.segments.remove(&base);
+                        if pins.contains_key(&(topic_id, base)) {
+                            pinned = true;
+                            continue;
                         }
+                        if let Err(e) = segment::remove(&self.dir(topic_id), base) {
+                            result = Err(e);
+                            break;
+                        }
+                        files.segments.remove(&base);
+                    }
+                    if pinned || result.is_err() {
+                        kept.push(d);
                     }
                 }
             }
         }
-        Ok(())
+        if !kept.is_empty() {
+            let mut deferred = self.deferred.lock().expect("deferred lock");
+            kept.append(&mut deferred);
+            *deferred = kept;
+        }
+        result
     }
 
     /// The segment bytes holding `metas`' retained messages, pinned until dropped.
     pub fn pin(&self, metas: &[TopicMeta]) -> Pinned {
-        self.pins.fetch_add(1, Ordering::AcqRel);
         let all = self.files.lock().expect("files lock");
         let mut parts = Vec::new();
         for m in metas {
@@ -362,6 +391,10 @@ impl TopicLogs {
                     path: segment::log_path(&self.dir(m.id), *base),
                 });
             }
+        }
+        let mut pins = self.pins.lock().expect("pins lock");
+        for p in &parts {
+            *pins.entry((p.topic_id, p.base)).or_default() += 1;
         }
         Pinned {
             parts,
@@ -407,3 +440,6 @@ fn recover(dir: &Path, meta: &TopicMeta) -> io::Result<Files> {
     }
     Ok(files)
 }
+
+#[cfg(test)]
+mod tests;

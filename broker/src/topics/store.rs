@@ -325,7 +325,13 @@ impl TopicStore {
     /// unpacked and fsynced under `data_dir` (from [`TopicStore::new_data_dir`]), with the Raft
     /// bookkeeping of that state. One sled batch switches to it; after `flush`, the old segments
     /// are removed (until then they are what a crash finds).
-    pub async fn install_snapshot<A, M, F>(
+    ///
+    /// `flush` (a sync of the Raft log and of sled) runs twice: BEFORE the batch, so the log
+    /// truncation openraft made just before the install is on disk before sled (which flushes on
+    /// its own every second) can make the new applied index durable — otherwise a power loss could
+    /// leave a stale, conflicting log tail behind an applied index past it; and after, so the
+    /// install itself is durable before the old segments go.
+    pub async fn install_snapshot<A, M, F, Fut>(
         &self,
         kvs: Vec<(Vec<u8>, Vec<u8>)>,
         data_dir: (String, PathBuf),
@@ -336,7 +342,8 @@ impl TopicStore {
     where
         A: Serialize,
         M: Serialize,
-        F: std::future::Future<Output = std::io::Result<()>>,
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = std::io::Result<()>>,
     {
         let mut kvs: Vec<(Vec<u8>, Vec<u8>)> = kvs
             .into_iter()
@@ -344,8 +351,11 @@ impl TopicStore {
             .collect();
         kvs.push((keys::APPLIED.to_vec(), encode(applied)));
         kvs.push((keys::MEMBERSHIP.to_vec(), encode(membership)));
+        flush()
+            .await
+            .map_err(io_err("sync the Raft log before installing a snapshot"))?;
         let old = self.blocking(move |s| s.switch_to(kvs, data_dir)).await?;
-        flush
+        flush()
             .await
             .map_err(io_err("flush the installed snapshot"))?;
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(old)).await;
@@ -391,4 +401,43 @@ fn metas_of(tree: &sled::Tree) -> Result<Vec<TopicMeta>> {
         out.push(decode(&kv?.1)?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// The data dir sled names right now (what a crash would find once sled flushes).
+    fn named_data_dir(store: &TopicStore) -> Option<String> {
+        let v = store.inner.tree.get(keys::DATA_DIR).unwrap()?;
+        Some(decode(&v).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_install_syncs_the_raft_log_before_the_batch_that_switches_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let store = TopicStore::open(&db, dir.path(), 4096).unwrap();
+        let (name, path) = store.new_data_dir();
+        std::fs::create_dir_all(&path).unwrap();
+        // What sled named at each flush: the first must still be the old state.
+        let seen = Mutex::new(Vec::new());
+        store
+            .install_snapshot(Vec::new(), (name.clone(), path), &7u64, &(), || {
+                seen.lock().unwrap().push(named_data_dir(&store));
+                async { Ok(()) }
+            })
+            .await
+            .unwrap();
+        let seen = seen.into_inner().unwrap();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert_ne!(
+            seen[0].as_deref(),
+            Some(name.as_str()),
+            "synced after the switch"
+        );
+        assert_eq!(seen[1].as_deref(), Some(name.as_str()));
+    }
 }

@@ -67,6 +67,12 @@ pub enum MembershipError {
     /// openraft refused the change (another one in progress, ...).
     #[error("{0}")]
     Refused(String),
+    #[error("node {id} is a member with incarnation {recorded}, not {given}: a node whose state dir was replaced is a new member; remove node {id} first")]
+    IncarnationMismatch {
+        id: NodeId,
+        recorded: String,
+        given: String,
+    },
 }
 
 impl From<OpError> for WriteError {

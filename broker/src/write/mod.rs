@@ -122,12 +122,19 @@ impl Writer {
     /// Any command, batched with others; the typed functions above name the ones front doors use.
     pub async fn submit<C: Request>(&self, c: C) -> Result<C::Reply, WriteError> {
         let (done, rx) = oneshot::channel();
-        let stopped = || WriteError::Unavailable("the node is shutting down".into());
+        // Not queued: the batcher is gone and never saw the op (nothing stored, 503).
         self.tx
             .send(Pending { op: c.into(), done })
             .await
-            .map_err(|_| stopped())?;
-        reply::<C>(rx.await.map_err(|_| stopped())??)
+            .map_err(|_| WriteError::Unavailable("the node is shutting down".into()))?;
+        // Queued, then its answer was dropped (the batcher stopped mid-proposal): the op may have
+        // reached the log, so its outcome is unknown (504), never "nothing stored".
+        let answer = rx.await.map_err(|_| {
+            WriteError::Timeout(
+                "the node stopped before the write was confirmed; its outcome is unknown".into(),
+            )
+        })?;
+        reply::<C>(answer?)
     }
 }
 

@@ -253,6 +253,25 @@ async fn a_stopped_batcher_answers_unavailable() {
     ));
 }
 
+#[tokio::test]
+async fn a_batcher_stopped_mid_proposal_answers_outcome_unknown_not_nothing_stored() {
+    // The proposal is held at the gate (it may have reached the log); then the batcher goes away.
+    let fake = Fake::new(false);
+    let (w, batcher) = Writer::new(fake.clone(), Limits::default());
+    let batcher = tokio::spawn(batcher);
+    let publishing = tokio::spawn({
+        let w = w.clone();
+        async move { w.publish(publish(1, 0)).await }
+    });
+    until("the op is being proposed", || {
+        fake.in_flight.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    batcher.abort();
+    let answer = publishing.await.unwrap();
+    assert!(matches!(answer, Err(WriteError::Timeout(_))), "{answer:?}");
+}
+
 #[test]
 fn the_reply_helper_types_results_and_refusals_and_flags_mismatches() {
     let ok = OpResult::from(Published {

@@ -148,6 +148,11 @@ impl Node {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), sig).unwrap();
     }
 
+    /// The exit code once the process exited on its own (`None` while it runs, or on a signal).
+    pub fn exit_code(&mut self) -> Option<i32> {
+        self.child.as_mut()?.try_wait().unwrap()?.code()
+    }
+
     pub fn has_exited(&mut self) -> bool {
         match &mut self.child {
             Some(c) => c.try_wait().unwrap().is_some(),

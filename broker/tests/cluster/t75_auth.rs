@@ -33,7 +33,12 @@ async fn tokens_and_roles_guard_the_api_and_publishers_are_recorded() {
     let mut c = Cluster::new();
     let file = c.tmp.path().join("tokens");
     std::fs::write(&file, TOKENS).unwrap();
-    let auth = ["--auth-file".to_string(), file.display().to_string()];
+    let auth = [
+        "--auth-file".to_string(),
+        file.display().to_string(),
+        "--cluster-secret".to_string(),
+        "s3cret".to_string(),
+    ];
     let auth: Vec<&str> = auth.iter().map(String::as_str).collect();
     c.add(None, &auth);
     wait_until("ready", Duration::from_secs(20), || async {
@@ -179,6 +184,25 @@ async fn the_raft_port_refuses_peers_without_the_cluster_secret() {
     );
     let leader_log = std::fs::read_to_string(c.nodes[0].log_path()).unwrap();
     assert!(leader_log.contains("refused a raft peer without the cluster secret"));
+}
+
+#[test]
+fn tokens_without_a_cluster_secret_refuse_to_start_with_one_line() {
+    // Else the raft port would take a forged Forward(DeleteTopic) from anyone (review H4).
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("tokens");
+    std::fs::write(&file, TOKENS).unwrap();
+    let out = std::process::Command::new(crate::harness::BIN)
+        .arg(format!("-state_dir={}", tmp.path().join("state").display()))
+        .args(["-raft", ":0", "-api", ":0", "--auth-file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].contains("--cluster-secret"), "{err}");
 }
 
 /// M8: with auth on, a producer id belongs to its caller. Another token naming the same producer id

@@ -69,6 +69,21 @@ impl Cluster {
         c
     }
 
+    /// One node that bootstraps alone, its config changed by `tweak`; returns once it is ready.
+    pub async fn one(tweak: impl FnOnce(&mut Config)) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(&dir.path().join("n0"), None);
+        tweak(&mut config);
+        let n = server::spawn(config).await.unwrap();
+        let c = Cluster {
+            nodes: vec![Some(n)],
+            _dir: dir,
+        };
+        c.wait("the node is ready", |c| c.node(0).node.readiness().ok())
+            .await;
+        c
+    }
+
     pub fn node(&self, i: usize) -> &Running {
         self.nodes[i].as_ref().expect("node is running")
     }

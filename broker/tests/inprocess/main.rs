@@ -7,4 +7,6 @@ mod harness;
 mod t10_routing;
 mod t20_failures;
 mod t30_api_limits;
+mod t30_identity;
+mod t30_storage;
 mod t35_cors;

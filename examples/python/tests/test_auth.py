@@ -19,7 +19,9 @@ con-token reader consume
 def auth_node(tmp_path_factory):
     root = tmp_path_factory.mktemp("auth-cluster")
     (root / "tokens").write_text(TOKENS)
-    c = LocalCluster(root, size=1, extra_args=["--auth-file", str(root / "tokens")], token="admin-token")
+    # Tokens need a cluster secret (the node refuses to start without one).
+    extra = ["--auth-file", str(root / "tokens"), "--cluster-secret", "example-secret"]
+    c = LocalCluster(root, size=1, extra_args=extra, token="admin-token")
     try:
         c.start()
         yield c.nodes[0]
