@@ -72,7 +72,7 @@ pub struct ServeArgs {
     #[arg(long, env = "JUMPNET_RETENTION_MAX_AGE_MS")]
     pub retention_max_age_ms: Option<u64>,
     /// Raft election timeout (randomized between this and twice this). 100 ms: a leader that
-    /// dies is replaced in well under half a second (heartbeats every 75 ms); on a 2-core machine
+    /// dies is replaced in well under half a second (heartbeats every 50 ms); on a 2-core machine
     /// at load average ~11 no spurious election was seen in bench/failover.sh runs (bench/README.md).
     /// Raise it for links with round trips above ~20 ms.
     #[arg(long, env = "JUMPNET_ELECTION_TIMEOUT_MS", default_value_t = 100)]
