@@ -16,8 +16,13 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Sle
             .path(dir.path().join("db"))
             .open()
             .expect("open sled");
-        let (log, flusher) =
-            LogStore::open(&db, dir.path().join("raft"), Metrics::new()).expect("log store");
+        let (log, flusher) = LogStore::open(
+            &db,
+            dir.path().join("db"),
+            dir.path().join("raft"),
+            Metrics::new(),
+        )
+        .expect("log store");
         let store = TopicStore::open(&db, dir.path(), 1 << 20).expect("topic store");
         let sm = StateMachine::open(store, flusher, dir.path().join("snapshots"))
             .await

@@ -78,7 +78,12 @@ pub async fn start(config: Config) -> Result<Started> {
                 "cannot open the database ({e}); is another jumpnet using this state dir?"
             ),
         })?;
-    let (log_store, flusher) = LogStore::open(&db, config.state_dir.join("raft"), metrics.clone())?;
+    let (log_store, flusher) = LogStore::open(
+        &db,
+        config.state_dir.join("db"),
+        config.state_dir.join("raft"),
+        metrics.clone(),
+    )?;
     let store = TopicStore::open(&db, &config.state_dir, config.segment_bytes)?;
     let sm = StateMachine::open(store.clone(), flusher, config.state_dir.join("snapshots")).await?;
     make_layout_durable(&config.state_dir)?;

@@ -6,10 +6,17 @@
 //!
 //! ```text
 //!   append(entries) ─▶ write(wal) ─▶ queue ─▶ [fsync thread] drain all ─▶ fdatasync(wal) ─▶ callbacks
-//!   save_vote ─▶ sled insert ─▶ queue ─────────────────────────────────▶ sled flush ─▶ wake
+//!   save_vote ─▶ sled insert ─▶ queue ─────────────────────────────────▶ sled flush ─▶ fsync(db/*) ─▶ wake
 //! ```
+//!
+//! sled 0.34 makes its writes "stable" with `sync_file_range`, which writes the pages but neither
+//! the file's metadata nor the disk's write cache (its man page: no guarantee after a crash). A
+//! power loss then lost a checkpoint the Raft log had already been purged against (the fault
+//! campaign's torn WAL-rotation cut: the node could not restart). So after sled's flush, its files
+//! are fsynced here as well.
 
 use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::Instant;
@@ -33,11 +40,12 @@ pub struct Flusher {
 }
 
 impl Flusher {
-    pub fn start(db: sled::Db, wal: Arc<Mutex<Wal>>, metrics: Metrics) -> Flusher {
+    /// `db_dir`: sled's directory, whose files are fsynced after each sled flush.
+    pub fn start(db: sled::Db, db_dir: PathBuf, wal: Arc<Mutex<Wal>>, metrics: Metrics) -> Flusher {
         let (tx, rx) = mpsc::channel::<Job>();
         thread::Builder::new()
             .name("jumpnet-fsync".into())
-            .spawn(move || run(db, wal, rx, metrics))
+            .spawn(move || run(db, db_dir, wal, rx, metrics))
             .expect("spawn fsync thread");
         Flusher { tx }
     }
@@ -71,7 +79,32 @@ fn sync_wal(wal: &Mutex<Wal>) -> io::Result<()> {
     Ok(())
 }
 
-fn run(db: sled::Db, wal: Arc<Mutex<Wal>>, rx: mpsc::Receiver<Job>, metrics: Metrics) {
+/// fsync every file sled keeps in `dir` (and in its `blobs/`), and the directories.
+fn sync_sled_files(dir: &Path) -> io::Result<()> {
+    for d in [dir.to_path_buf(), dir.join("blobs")] {
+        let entries = match std::fs::read_dir(&d) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                std::fs::File::open(entry.path())?.sync_all()?;
+            }
+        }
+        std::fs::File::open(&d)?.sync_all()?;
+    }
+    Ok(())
+}
+
+fn run(
+    db: sled::Db,
+    db_dir: PathBuf,
+    wal: Arc<Mutex<Wal>>,
+    rx: mpsc::Receiver<Job>,
+    metrics: Metrics,
+) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         jobs.extend(rx.try_iter());
@@ -81,7 +114,10 @@ fn run(db: sled::Db, wal: Arc<Mutex<Wal>>, rx: mpsc::Receiver<Job>, metrics: Met
             .fsync_duration
             .observe(started.elapsed().as_secs_f64());
         let sled_res = if jobs.iter().any(|j| matches!(j, Job::Sled(_))) {
-            db.flush().map(|_| ()).map_err(io::Error::other)
+            db.flush()
+                .map(|_| ())
+                .map_err(io::Error::other)
+                .and_then(|()| sync_sled_files(&db_dir))
         } else {
             Ok(())
         };

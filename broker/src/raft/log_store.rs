@@ -57,8 +57,11 @@ fn write_err(subject: ErrorSubject<NodeId>, e: impl ToString) -> StorageError {
 impl LogStore {
     /// Open the log files in `dir` and the metadata in `db`; starts the fsync thread, which
     /// the returned [`Flusher`] (also used for sled) talks to.
+    /// `db_dir` is sled's directory (its files are fsynced after sled's own flush, see
+    /// [`Flusher`]); `dir` the Raft log's.
     pub fn open(
         db: &sled::Db,
+        db_dir: PathBuf,
         dir: PathBuf,
         metrics: Metrics,
     ) -> crate::Result<(LogStore, Flusher)> {
@@ -75,7 +78,7 @@ impl LogStore {
         let wal = Wal::open(dir.clone(), purged.map(|p| p.index))
             .map_err(|e| crate::Error::io(format!("open the Raft log in {}", dir.display()), e))?;
         let wal = Arc::new(Mutex::new(wal));
-        let flusher = Flusher::start(db.clone(), wal.clone(), metrics);
+        let flusher = Flusher::start(db.clone(), db_dir, wal.clone(), metrics);
         let store = LogStore {
             wal,
             meta,
