@@ -28,24 +28,24 @@ async fn call(
     (s, r.json().await.unwrap_or(serde_json::Value::Null))
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn tokens_and_roles_guard_the_api_and_publishers_are_recorded() {
+/// One node with `tokens` as its auth file (and the cluster secret auth needs), once ready.
+async fn secured_node(tokens: &str) -> Cluster {
     let mut c = Cluster::new();
     let file = c.tmp.path().join("tokens");
-    std::fs::write(&file, TOKENS).unwrap();
-    let auth = [
-        "--auth-file".to_string(),
-        file.display().to_string(),
-        "--cluster-secret".to_string(),
-        "s3cret".to_string(),
-    ];
-    let auth: Vec<&str> = auth.iter().map(String::as_str).collect();
-    c.add(None, &auth);
+    std::fs::write(&file, tokens).unwrap();
+    let file = file.display().to_string();
+    c.add(None, &["--auth-file", &file, "--cluster-secret", "s3cret"]);
     wait_until("ready", Duration::from_secs(20), || async {
         c.get(0, "/readyz").await.filter(|(s, _)| *s == 200)
     })
     .await
     .unwrap();
+    c
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_and_roles_guard_the_api_and_publishers_are_recorded() {
+    let c = secured_node(TOKENS).await;
 
     let publish = json!({"messages": [{"value": "hello"}]}).to_string();
     let path = "/v1/topics/secure/messages";
@@ -209,22 +209,7 @@ fn tokens_without_a_cluster_secret_refuse_to_start_with_one_line() {
 /// (here with the highest sequence there is) neither blocks nor replays the owner's sequences.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_producer_id_belongs_to_the_token_that_uses_it() {
-    let mut c = Cluster::new();
-    let file = c.tmp.path().join("tokens");
-    std::fs::write(&file, format!("{TOKENS}mallory-token mallory publish\n")).unwrap();
-    let flags = [
-        "--auth-file".to_string(),
-        file.display().to_string(),
-        "--cluster-secret".to_string(),
-        "s3cret".to_string(),
-    ];
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    c.add(None, &flags);
-    wait_until("ready", Duration::from_secs(20), || async {
-        c.get(0, "/readyz").await.filter(|(s, _)| *s == 200)
-    })
-    .await
-    .unwrap();
+    let c = secured_node(&format!("{TOKENS}mallory-token mallory publish\n")).await;
     let path = "/v1/topics/orders/messages";
     let body = |value: &str, sequence: u64| {
         json!({"messages": [{"value": value}], "producer_id": "p1", "sequence": sequence})
