@@ -143,11 +143,9 @@ fn history_readers_that_never_read_do_not_stall_publishes() {
     });
 }
 
-/// M3: seed `GET /{topic}?limit=` answers the newest values that fit `max_request_bytes`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seed_newest_is_bounded_by_max_request_bytes() {
-    let dir = tempfile::tempdir().unwrap();
-    let n = one(dir.path(), |c| {
+/// A node whose requests may carry 16 KiB, with 100 values of 1 KiB published on topic `t`.
+async fn kib_values_under_a_16_kib_budget(dir: &std::path::Path) -> (Running, Vec<String>) {
+    let n = one(dir, |c| {
         c.max_message_bytes = 2048;
         c.max_request_bytes = 16 * 1024;
     })
@@ -156,6 +154,14 @@ async fn seed_newest_is_bounded_by_max_request_bytes() {
         .map(|i| format!("{i:04}{}", "v".repeat(996)))
         .collect();
     publish(&n, "t", values.clone()).await;
+    (n, values)
+}
+
+/// M3: seed `GET /{topic}?limit=` answers the newest values that fit `max_request_bytes`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_newest_is_bounded_by_max_request_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (n, values) = kib_values_under_a_16_kib_budget(dir.path()).await;
     let app = router(&n);
     let (status, v, _) = call(&app, get("/t?limit=100")).await;
     assert_eq!(status, 200, "{v}");
@@ -177,15 +183,7 @@ async fn seed_newest_is_bounded_by_max_request_bytes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_pages_are_bounded_by_max_request_bytes() {
     let dir = tempfile::tempdir().unwrap();
-    let n = one(dir.path(), |c| {
-        c.max_message_bytes = 2048;
-        c.max_request_bytes = 16 * 1024;
-    })
-    .await;
-    let values: Vec<String> = (0..100)
-        .map(|i| format!("{i:04}{}", "v".repeat(996)))
-        .collect();
-    publish(&n, "t", values.clone()).await;
+    let (n, values) = kib_values_under_a_16_kib_budget(dir.path()).await;
     let resp = router(&n).oneshot(get("/history/t")).await.unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     let mut body = resp.into_body();
