@@ -75,6 +75,11 @@ impl Node {
         let mine = self.raft.data_metrics().borrow().last_log;
         let has_leader = match t.state {
             ServerState::Leader => self.has_quorum(),
+            // Campaigning itself right now: endorsing another would only split the votes (both
+            // campaigns would fail and both retry); its own campaign may well win.
+            ServerState::Candidate => t
+                .since_vote
+                .is_some_and(|d| d < self.config.election_timeout),
             _ => t.committed && t.since_vote.is_some_and(|d| d <= self.vote_lease()),
         };
         let grant = !has_leader && req.last_log >= mine;
@@ -140,7 +145,10 @@ impl Node {
 /// The election timer of one node (runs on every node; acts while it is a voter without a leader).
 pub async fn run(node: Arc<Node>) {
     let et = node.config.election_timeout;
-    let mut pause = random_timeout(et);
+    // Drawn once per attempt (not at every check, which would favour the shortest draws and make
+    // two followers campaign together).
+    let mut jitter = random_jitter(et);
+    let mut pause = et;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
@@ -163,14 +171,15 @@ pub async fn run(node: Arc<Node>) {
             pause = et;
             continue;
         }
-        // openraft's rule: a follower of a leader waits out the leader's lease, then an
-        // election timeout (randomized, so that two followers rarely campaign together).
-        let wait = random_timeout(et)
-            + if t.committed {
-                node.vote_lease()
-            } else {
-                Duration::ZERO
-            };
+        // A follower of a leader waits until the voters stop refusing votes for the leader's
+        // sake (openraft's lease, the maximum election timeout) plus half an election timeout
+        // and the jitter: 250-350 ms by default. A failed campaign is retried after one to two
+        // election timeouts, like openraft's own timer.
+        let wait = if t.committed {
+            node.vote_lease() + et / 2 + jitter
+        } else {
+            et + jitter
+        };
         let single = m.membership_config.membership().voter_ids().count() == 1;
         if single && t.state == ServerState::Candidate {
             pause = et;
@@ -189,12 +198,13 @@ pub async fn run(node: Arc<Node>) {
                 return;
             }
         }
-        // Whatever happened, the vote's age restarts the wait (or the next attempt waits anew).
-        pause = random_timeout(et);
+        // A campaign restarts the vote's age; a lost pre-vote waits before asking again.
+        jitter = random_jitter(et);
+        pause = et / 2 + jitter;
     }
 }
 
-/// Between one and two election timeouts, at random.
-fn random_timeout(et: Duration) -> Duration {
-    et + et.mul_f64(rand::thread_rng().gen_range(0.0..1.0))
+/// Somewhere in one election timeout, at random.
+fn random_jitter(et: Duration) -> Duration {
+    et.mul_f64(rand::thread_rng().gen_range(0.0..1.0))
 }
