@@ -50,7 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "{} {} {}",
             m.offset,
             m.key.as_deref().unwrap_or("-"),
-            m.value
+            m.text()
         );
         commit.mark(m.offset + 1).await?;
         seen += 1;

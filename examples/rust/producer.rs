@@ -33,9 +33,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let producer = Producer::new(client);
     for i in 0..count {
         let message = OutMessage {
-            value: format!("order-{i}"),
             key: Some(format!("customer-{}", i % 3)),
-            headers: None,
+            ..OutMessage::from(format!("order-{i}"))
         };
         let sent = producer.send(&topic, vec![message]).await?;
         println!("published order-{i} at offset {}", sent.base_offset);

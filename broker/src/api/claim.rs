@@ -43,7 +43,10 @@ pub(super) async fn next_values(
                 let from = st.consumer_offset(&t, &c)?.unwrap_or(0);
                 let messages = st.read(&meta, from, limit as usize, max_bytes)?;
                 let to = messages.last().map_or(from, |m| m.offset + 1);
-                let values: Vec<String> = messages.into_iter().map(|m| m.record.value).collect();
+                let values: Vec<String> = messages
+                    .into_iter()
+                    .map(|m| m.record.value_text().into_owned())
+                    .collect();
                 Ok(Some((from, to, values)))
             })
             .await?;

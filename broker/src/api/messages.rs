@@ -17,15 +17,24 @@ use super::responses::{
 use super::{
     check_message_size, count_in, count_out, read_consistency, topic_name, AppState, Caller,
 };
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+
 use crate::auth::Role;
 use crate::command::{NewMessage, ProducerSeq, Publish};
 use crate::topics::{Message, TopicMeta};
 
-/// A message to publish (also what the Rust client sends).
+/// A message to publish (also what the Rust client sends): exactly one of `value` (text) and
+/// `value_b64` (any bytes, standard base64 with padding).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageIn {
-    pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The value's bytes in base64 (RFC 4648 standard alphabet, padded): for values that are not
+    /// UTF-8 text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_b64: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -34,18 +43,40 @@ pub struct MessageIn {
 
 impl From<&str> for MessageIn {
     fn from(v: &str) -> Self {
-        MessageIn {
-            value: v.to_string(),
-            ..Default::default()
-        }
+        MessageIn::from(v.to_string())
     }
 }
 
 impl From<String> for MessageIn {
     fn from(value: String) -> Self {
         MessageIn {
-            value,
+            value: Some(value),
             ..Default::default()
+        }
+    }
+}
+
+impl MessageIn {
+    /// A message of any bytes: sent as `value` when they are UTF-8 text, else as `value_b64`.
+    pub fn bytes(value: impl Into<Vec<u8>>) -> Self {
+        match String::from_utf8(value.into()) {
+            Ok(text) => MessageIn::from(text),
+            Err(e) => MessageIn {
+                value_b64: Some(B64.encode(e.as_bytes())),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// The value's bytes (`Err`: neither or both of `value` and `value_b64`, or bad base64).
+    pub fn take_value(&mut self) -> Result<Vec<u8>, String> {
+        match (self.value.take(), self.value_b64.take()) {
+            (Some(v), None) => Ok(v.into_bytes()),
+            (None, Some(b)) => B64
+                .decode(b.as_bytes())
+                .map_err(|e| format!("value_b64 is not base64 (standard alphabet, padded): {e}")),
+            (None, None) => Err("each message needs `value` (text) or `value_b64`".into()),
+            (Some(_), Some(_)) => Err("a message has `value` or `value_b64`, not both".into()),
         }
     }
 }
@@ -113,9 +144,12 @@ pub async fn publish(
     let messages: Vec<NewMessage> = req
         .messages
         .into_iter()
-        .map(|m| {
+        .map(|mut m| {
+            let value = m
+                .take_value()
+                .map_err(|e| ApiError::bad_request(Code::InvalidField, e))?;
             let m = NewMessage {
-                value: m.value,
+                value,
                 key: m.key,
                 headers: m.headers,
             };
@@ -157,12 +191,18 @@ pub struct ReadQuery {
     pub wait_ms: Option<u64>,
     /// `strong` for a linearizable read.
     pub consistency: Option<String>,
+    /// `base64`: every value as `value_b64` (default: `value` for text, `value_b64` for the rest).
+    pub encoding: Option<String>,
 }
 
+/// A message as read: `value` holds the value when it is UTF-8 text (else `null`), `value_b64`
+/// its bytes in base64 when it is not (or on every message with `encoding=base64`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MessageOut {
     pub offset: u64,
-    pub value: String,
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_b64: Option<String>,
     pub key: Option<String>,
     pub headers: Option<BTreeMap<String, String>>,
     pub timestamp_ms: u64,
@@ -171,14 +211,59 @@ pub struct MessageOut {
 
 impl From<Message> for MessageOut {
     fn from(m: Message) -> MessageOut {
+        MessageOut::new(m, false)
+    }
+}
+
+impl MessageOut {
+    /// With `base64`, the value is always given as `value_b64`.
+    pub fn new(m: Message, base64: bool) -> MessageOut {
+        let (value, value_b64) = if base64 {
+            (None, Some(B64.encode(&m.record.value)))
+        } else {
+            match String::from_utf8(m.record.value) {
+                Ok(text) => (Some(text), None),
+                Err(e) => (None, Some(B64.encode(e.as_bytes()))),
+            }
+        };
         MessageOut {
             offset: m.offset,
-            value: m.record.value,
+            value,
+            value_b64,
             key: m.record.key,
             headers: m.record.headers,
             timestamp_ms: m.record.ts_ms,
             publisher: m.record.publisher,
         }
+    }
+
+    /// The value's bytes, whichever field carries them (`None`: bad base64 from the server).
+    pub fn value_bytes(&self) -> Option<Vec<u8>> {
+        match (&self.value, &self.value_b64) {
+            (_, Some(b)) => B64.decode(b.as_bytes()).ok(),
+            (Some(v), None) => Some(v.clone().into_bytes()),
+            (None, None) => None,
+        }
+    }
+
+    /// The value as text: the text itself, or its bytes with U+FFFD where they are not UTF-8.
+    pub fn text(&self) -> String {
+        match &self.value {
+            Some(v) => v.clone(),
+            None => String::from_utf8_lossy(&self.value_bytes().unwrap_or_default()).into_owned(),
+        }
+    }
+}
+
+/// Whether `encoding` asks for base64 values (`400 invalid_query` for an unknown encoding).
+pub fn base64_encoding(encoding: Option<&str>) -> Result<bool, ApiError> {
+    match encoding {
+        None => Ok(false),
+        Some("base64") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(
+            Code::InvalidQuery,
+            format!("encoding must be base64 (got {other:?})"),
+        )),
     }
 }
 
@@ -206,6 +291,7 @@ pub async fn read(
 ) -> Result<Json<ReadResponse>, ApiError> {
     caller.require(Role::Consume)?;
     topic_name(&topic)?;
+    let base64 = base64_encoding(q.encoding.as_deref())?;
     read_consistency(&s, q.consistency.as_deref()).await?;
     if q.limit == Some(0) {
         return Err(ApiError::bad_request(
@@ -250,7 +336,10 @@ pub async fn read(
             let next_offset = messages.last().map_or(offset, |m| m.offset + 1);
             count_out(&s, messages.iter().map(|m| m.record.value.len()));
             return Ok(Json(ReadResponse {
-                messages: messages.into_iter().map(MessageOut::from).collect(),
+                messages: messages
+                    .into_iter()
+                    .map(|m| MessageOut::new(m, base64))
+                    .collect(),
                 next_offset,
                 high_watermark: meta.next,
                 log_start_offset: meta.start,

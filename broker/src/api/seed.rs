@@ -138,7 +138,10 @@ fn newest_values(
         let got = page.len() as u64;
         // `got < want` only when the budget cut the read; `got >= 1` then, so `from` moves on.
         if got >= want || got == 0 {
-            return Ok(page.into_iter().map(|m| m.record.value).collect());
+            return Ok(page
+                .into_iter()
+                .map(|m| m.record.value_text().into_owned())
+                .collect());
         }
         from = meta.next - got;
     }
@@ -189,7 +192,7 @@ pub async fn history(
                     buf.push(b',');
                 }
                 first = false;
-                serde_json::to_writer(&mut buf, &m.record.value).expect("string encodes");
+                serde_json::to_writer(&mut buf, &m.record.value_text()).expect("string encodes");
             }
             let done = page.is_empty() || page.last().is_some_and(|m| m.offset + 1 >= meta.next);
             from = page.last().map_or(from, |m| m.offset + 1);

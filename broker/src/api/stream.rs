@@ -16,7 +16,7 @@ use utoipa::IntoParams;
 use super::code::Code;
 use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery};
-use super::messages::MessageOut;
+use super::messages::{base64_encoding, MessageOut};
 use super::responses::{Auth, Internal, Invalid, Missing, OutOfRange, Unavailable};
 use super::{count_out, topic_name, AppState, Caller};
 use crate::auth::Role;
@@ -27,6 +27,8 @@ const PAGE: usize = 500;
 pub struct StreamQuery {
     /// First offset (default: the end of the log, i.e. only new messages). `Last-Event-ID` wins.
     pub offset: Option<u64>,
+    /// `base64`: every value as `value_b64` (default: `value` for text, `value_b64` for the rest).
+    pub encoding: Option<String>,
 }
 
 /// Follow a topic as Server-Sent Events.
@@ -43,6 +45,7 @@ pub async fn stream(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     caller.require(Role::Consume)?;
     topic_name(&topic)?;
+    let base64 = base64_encoding(q.encoding.as_deref())?;
     let resume = match headers.get("last-event-id") {
         Some(v) => Some(
             v.to_str()
@@ -90,7 +93,7 @@ pub async fn stream(
                 for m in page {
                     offset = m.offset + 1;
                     let id = m.offset.to_string();
-                    let data = serde_json::to_string(&MessageOut::from(m)).expect("message encodes");
+                    let data = serde_json::to_string(&MessageOut::new(m, base64)).expect("message encodes");
                     yield Ok(Event::default().id(id).event("message").data(data));
                 }
                 continue;

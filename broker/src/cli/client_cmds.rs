@@ -53,9 +53,8 @@ pub struct PublishArgs {
 pub async fn publish(a: PublishArgs) -> anyhow::Result<()> {
     let producer = Producer::new(a.conn.client()?);
     let to_msg = |v: String| OutMessage {
-        value: v,
         key: a.key.clone(),
-        headers: None,
+        ..OutMessage::from(v)
     };
     let mut out = std::io::stdout().lock();
     let send = |batch: Vec<OutMessage>| {
@@ -121,7 +120,7 @@ pub struct ConsumeArgs {
 
 fn print_message(out: &mut impl Write, m: &Message, output: Output) -> std::io::Result<()> {
     match output {
-        Output::Text => writeln!(out, "{}", m.value),
+        Output::Text => writeln!(out, "{}", m.text()),
         Output::Json => writeln!(
             out,
             "{}",

@@ -14,6 +14,10 @@
 //! the lease openraft gives a leader (the maximum election timeout) says no, and so does a leader
 //! that a majority still answers. A node that cannot reach a majority never raises its term.
 //!
+//! A follower whose timer ran out and that cannot win a pre-vote stops naming its old leader
+//! (`Node::leader_lost`): it answers `503 no_leader` instead of forwarding writes into the void,
+//! until a leader reaches it again.
+//!
 //! The leadership hand-over does not go through here: its target is told to campaign at once
 //! (`rpc::TimeoutNow`).
 
@@ -168,6 +172,7 @@ pub async fn run(node: Arc<Node>) {
             || node.transferring.load(Ordering::Acquire)
             || node.lifecycle.is_draining()
         {
+            node.leader_lost.store(false, Ordering::Release);
             pause = et;
             continue;
         }
@@ -187,11 +192,15 @@ pub async fn run(node: Arc<Node>) {
         }
         match t.since_vote {
             Some(since) if since < wait && !single => {
+                // A leader (or a campaign) was heard from within the wait.
+                node.leader_lost.store(false, Ordering::Release);
                 pause = (wait - since).min(et);
                 continue;
             }
             _ => {}
         }
+        // The leader has been silent for longer than an election timeout after its lease.
+        node.leader_lost.store(true, Ordering::Release);
         if node.pre_vote().await {
             if let Err(e) = node.raft.trigger().elect().await {
                 tracing::warn!(error = %e, "could not start an election");

@@ -69,6 +69,10 @@ pub struct Node {
     pub(crate) lifecycle: Lifecycle,
     /// Set on the leader while it hands leadership over: it takes no new writes or reads.
     pub(crate) transferring: AtomicBool,
+    /// Set on a follower whose election timer ran out while it could not win a pre-vote
+    /// ([`elect`]): openraft still names the last leader, but this node no longer hears it, so
+    /// it reports no leader (`503 no_leader`, `/readyz` 503) until a leader reaches it again.
+    pub(crate) leader_lost: AtomicBool,
     /// Serializes membership changes on the leader.
     pub(crate) admin_lock: tokio::sync::Mutex<()>,
     /// Refuses writes (503, before `client_write`) while the state dir's volume is nearly full.
@@ -110,7 +114,14 @@ impl Node {
     }
 
     pub fn leader_id(&self) -> Option<NodeId> {
-        self.raft.metrics().borrow().current_leader
+        self.known_leader(&self.raft.metrics().borrow())
+    }
+
+    /// The leader `m` names, unless this follower has lost it (see `leader_lost`).
+    pub fn known_leader(&self, m: &RaftMetrics) -> Option<NodeId> {
+        m.current_leader.filter(|l| {
+            *l == self.id || !self.leader_lost.load(std::sync::atomic::Ordering::Acquire)
+        })
     }
 
     pub fn is_leader(&self) -> bool {

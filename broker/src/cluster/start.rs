@@ -121,6 +121,7 @@ pub async fn start(config: Config) -> Result<Started> {
         claimed_by: OnceLock::new(),
         lifecycle: lifecycle.clone(),
         transferring: AtomicBool::new(false),
+        leader_lost: AtomicBool::new(false),
         admin_lock: tokio::sync::Mutex::new(()),
         disk: DiskGuard::new(config.state_dir.clone(), config.min_free_bytes),
         started: std::time::Instant::now(),

@@ -40,7 +40,7 @@ impl Node {
             cluster_id: self.cluster_id(),
             node_id: self.id,
             incarnation: self.incarnation(),
-            leader_id: m.current_leader,
+            leader_id: self.known_leader(&m),
             term: m.current_term,
             commit_index: self.committed.load(Ordering::Acquire),
             applied_index: m.last_applied.map_or(0, |l| l.index),
@@ -105,7 +105,7 @@ impl Node {
         {
             return Err("a learner is not ready until it is promoted".into());
         }
-        if m.current_leader.is_none() {
+        if self.known_leader(&m).is_none() {
             return Err("no leader is known".into());
         }
         if m.current_leader == Some(self.id) && !self.has_quorum() {

@@ -51,13 +51,16 @@ impl ProducerSeq {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewMessage {
-    pub value: String,
+    /// Any bytes (text or not). Encoded as a string was before (length + bytes), so entries
+    /// written when values were text decode unchanged.
+    #[serde(with = "serde_bytes")]
+    pub value: Vec<u8>,
     pub key: Option<String>,
     pub headers: Option<BTreeMap<String, String>>,
 }
 
 impl NewMessage {
-    pub fn new(value: impl Into<String>) -> Self {
+    pub fn new(value: impl Into<Vec<u8>>) -> Self {
         NewMessage {
             value: value.into(),
             key: None,
@@ -73,7 +76,7 @@ impl NewMessage {
 
 /// The one size formula (limits, stats, retention): value + key + header names and values.
 pub fn message_size(
-    value: &str,
+    value: &[u8],
     key: Option<&str>,
     headers: Option<&BTreeMap<String, String>>,
 ) -> usize {

@@ -49,7 +49,17 @@ pub struct MessageRecord {
     pub publisher: Option<String>,
     pub key: Option<String>,
     pub headers: Option<BTreeMap<String, String>>,
-    pub value: String,
+    /// Any bytes; encoded as a string was (length + bytes): old segments decode unchanged.
+    #[serde(with = "serde_bytes")]
+    pub value: Vec<u8>,
+}
+
+impl MessageRecord {
+    /// The value as text when it is UTF-8 (what the text-only seed API shows; others are
+    /// shown with U+FFFD replacing what is not UTF-8).
+    pub fn value_text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.value)
+    }
 }
 
 impl MessageRecord {
@@ -95,5 +105,46 @@ impl ProducerState {
             self.recent.pop_front();
         }
         self.last_index = index;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The record as it was when values were text: segments and snapshots written then must
+    /// decode unchanged, and a text value must encode to the same bytes as before.
+    #[derive(Serialize, Deserialize)]
+    struct TextRecord {
+        ts_ms: u64,
+        cum_bytes: u64,
+        publisher: Option<String>,
+        key: Option<String>,
+        headers: Option<BTreeMap<String, String>>,
+        value: String,
+    }
+
+    #[test]
+    fn records_from_text_values_decode_and_encode_as_before() {
+        let old = TextRecord {
+            ts_ms: 5,
+            cum_bytes: 7,
+            publisher: Some("p".into()),
+            key: Some("k".into()),
+            headers: None,
+            value: "héllo".into(),
+        };
+        let bytes = bincode::serialize(&old).unwrap();
+        let new: MessageRecord = bincode::deserialize(&bytes).unwrap();
+        assert_eq!(new.value, "héllo".as_bytes());
+        assert_eq!(bincode::serialize(&new).unwrap(), bytes);
+        let binary = MessageRecord {
+            value: vec![0xff, 0, 0xfe],
+            ..new
+        };
+        let back: MessageRecord =
+            bincode::deserialize(&bincode::serialize(&binary).unwrap()).unwrap();
+        assert_eq!(back, binary);
+        assert_eq!(back.value_text(), "\u{fffd}\u{0}\u{fffd}");
     }
 }

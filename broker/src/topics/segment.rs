@@ -265,7 +265,7 @@ mod tests {
 
         #[test]
         fn any_record_round_trips(offset: u64, value in ".{0,200}", key in proptest::option::of(".{0,20}"), ts: u64) {
-            let r = MessageRecord { ts_ms: ts, cum_bytes: 7, publisher: None, key, headers: None, value };
+            let r = MessageRecord { ts_ms: ts, cum_bytes: 7, publisher: None, key, headers: None, value: value.into_bytes() };
             let mut buf = Vec::new();
             encode_frame(&mut buf, offset, &r);
             let (o, got, n) = decode_frame(&buf).unwrap().unwrap();
@@ -278,7 +278,7 @@ mod tests {
         let mut buf = Vec::new();
         encode_frame(&mut buf, 42, &rec("hello"));
         let (o, r, n) = decode_frame(&buf).unwrap().unwrap();
-        assert_eq!((o, r.value.as_str(), n), (42, "hello", buf.len()));
+        assert_eq!((o, r.value.as_slice(), n), (42, &b"hello"[..], buf.len()));
         assert_eq!(
             decode_frame(&buf[..buf.len() - 1]).unwrap(),
             None,

@@ -48,7 +48,10 @@ impl Propose for Fake {
             .into_iter()
             .map(|op| match op {
                 Op::Publish(p) => Published {
-                    base_offset: p.messages[0].value.parse().unwrap(),
+                    base_offset: std::str::from_utf8(&p.messages[0].value)
+                        .unwrap()
+                        .parse()
+                        .unwrap(),
                     count: 1,
                     duplicate: false,
                 }
@@ -64,7 +67,7 @@ fn publish(n: usize, pad: usize) -> Publish {
     Publish {
         topic: "t".into(),
         messages: vec![NewMessage {
-            value: n.to_string(),
+            value: n.to_string().into_bytes(),
             key: Some("k".repeat(pad)),
             headers: None,
         }],
@@ -158,7 +161,7 @@ async fn every_caller_gets_the_result_of_its_own_op() {
     let second: Vec<String> = fake.batches.lock().unwrap()[1]
         .iter()
         .map(|op| match op {
-            Op::Publish(p) => p.messages[0].value.clone(),
+            Op::Publish(p) => String::from_utf8(p.messages[0].value.clone()).unwrap(),
             other => panic!("{other:?}"),
         })
         .collect();

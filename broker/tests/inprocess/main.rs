@@ -10,3 +10,4 @@ mod t30_api_limits;
 mod t30_identity;
 mod t30_storage;
 mod t35_cors;
+mod t36_binary;

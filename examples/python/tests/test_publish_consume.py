@@ -36,6 +36,16 @@ def test_batch_lands_contiguously_and_in_order(client, topic):
     assert msgs[1].key == "kb" and msgs[2].headers == {"x": "1"}
 
 
+def test_binary_values_round_trip_as_bytes(client, topic):
+    binary = bytes([0xFF, 0x00, 0xFE, 0x80]) + "é".encode()
+    result = Producer(client=client).send_batch(topic, [binary, b"utf-8 bytes", "text"])
+    msgs = client.fetch(topic, result.base_offset, strong=True).messages
+    assert [m.data for m in msgs] == [binary, b"utf-8 bytes", b"text"]
+    assert [m.value for m in msgs] == [None, "utf-8 bytes", "text"]
+    followed = Consumer(topic, client=client, offset="earliest").read_all()
+    assert [m.data for m in followed] == [binary, b"utf-8 bytes", b"text"]
+
+
 def test_every_node_serves_what_any_node_accepted(cluster, topic):
     offsets = []
     for i, url in enumerate(cluster.urls):

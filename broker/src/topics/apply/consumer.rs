@@ -46,7 +46,10 @@ impl Applier<'_> {
             self.put(&key, &next_offset);
         }
         Ok(Ok(Consumed {
-            values: messages.into_iter().map(|m| m.record.value).collect(),
+            values: messages
+                .into_iter()
+                .map(|m| m.record.value_text().into_owned())
+                .collect(),
             next_offset,
         }))
     }

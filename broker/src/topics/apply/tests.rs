@@ -78,10 +78,10 @@ proptest! {
                 prop_assert_eq!((m.start, m.next), (start, model.len() as u64));
                 let retained = &model[start as usize..];
                 prop_assert_eq!(m.bytes(), retained.iter().map(|v| v.len() as u64).sum::<u64>());
-                let read: Vec<String> = store.read(&m, 0, 10_000, u64::MAX).unwrap().into_iter().map(|x| x.record.value).collect();
+                let read: Vec<String> = store.read(&m, 0, 10_000, u64::MAX).unwrap().into_iter().map(|x| x.record.value_text().into_owned()).collect();
                 prop_assert_eq!(&read[..], retained);
                 if let Some(first) = retained.first() {
-                    prop_assert_eq!(&store.record(&m, start).unwrap().unwrap().value, first);
+                    prop_assert_eq!(&store.record(&m, start).unwrap().unwrap().value, first.as_bytes());
                 }
             }
         }

@@ -17,7 +17,7 @@ fn topic_of(logs: &TopicLogs, id: u64, n: u64) -> TopicMeta {
             publisher: None,
             key: None,
             headers: None,
-            value: "x".repeat(40),
+            value: "x".repeat(40).into_bytes(),
         };
         segment::encode_frame(&mut buf, offset, &record);
         logs.append(&mut meta, &buf, &[(offset, 0)]).unwrap();

@@ -214,7 +214,10 @@ class Client:
 
         Not idempotent: it is retried only when the node refused it (connection refused, 503).
         """
-        body = {"Key": topic, "Value": to_record(value).to_json()["value"]}
+        doc = to_record(value).to_json()
+        if "value" not in doc:
+            raise TypeError("the seed API takes text only: publish bytes that are not UTF-8 with publish()")
+        body = {"Key": topic, "Value": doc["value"]}
         doc = self.transport.request("PUT", "/", body=body, idempotent=False).json()
         offset = int(doc["offset"])
         return PublishResult(topic=doc.get("topic", topic), base_offset=offset, offsets=[offset])

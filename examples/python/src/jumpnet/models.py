@@ -2,45 +2,57 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Union
 
 
 @dataclass(frozen=True)
 class Message:
-    """One stored message. ``offset`` is its position in the topic, dense and increasing."""
+    """One stored message. ``offset`` is its position in the topic, dense and increasing.
+
+    ``value`` is the value as text, or ``None`` when its bytes are not UTF-8; ``data`` always holds
+    the bytes (the server sends those as ``value_b64``)."""
 
     offset: int
-    value: str
+    value: Optional[str]
     key: Optional[str] = None
     headers: Dict[str, str] = field(default_factory=dict)
     timestamp_ms: Optional[int] = None
     publisher: Optional[str] = None
     topic: Optional[str] = None
+    data: bytes = b""
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any], topic: Optional[str] = None) -> "Message":
+        value = doc.get("value")
+        b64 = doc.get("value_b64")
+        if b64 is not None:
+            data = base64.b64decode(b64)
+        else:
+            data = (value or "").encode("utf-8")
         return cls(
             offset=int(doc["offset"]),
-            value=doc.get("value"),
+            value=value,
             key=doc.get("key"),
             headers=dict(doc.get("headers") or {}),
             timestamp_ms=doc.get("timestamp_ms"),
             publisher=doc.get("publisher"),
             topic=doc.get("topic", topic),
+            data=data,
         )
 
 
 @dataclass(frozen=True)
 class Record:
-    """A message to publish: a value with an optional key and headers."""
+    """A message to publish: a value (text, or any bytes) with an optional key and headers."""
 
-    value: str
+    value: Union[str, bytes]
     key: Optional[str] = None
     headers: Optional[Dict[str, str]] = None
 
     def to_json(self) -> Dict[str, Any]:
-        doc: Dict[str, Any] = {"value": _text(self.value, "value")}
+        doc: Dict[str, Any] = _value(self.value)
         if self.key is not None:
             doc["key"] = _text(self.key, "key")
         if self.headers:
@@ -58,6 +70,16 @@ def to_record(item: RecordLike) -> Record:
     if isinstance(item, Mapping):
         return Record(item["value"], item.get("key"), item.get("headers"))
     return Record(item)
+
+
+def _value(v: Any) -> Dict[str, str]:
+    """``{"value": text}``, or ``{"value_b64": ...}`` for bytes that are not UTF-8."""
+    if isinstance(v, (bytes, bytearray)):
+        try:
+            return {"value": bytes(v).decode("utf-8")}
+        except UnicodeDecodeError:
+            return {"value_b64": base64.b64encode(bytes(v)).decode("ascii")}
+    return {"value": _text(v, "value")}
 
 
 def _text(v: Any, what: str) -> str:
