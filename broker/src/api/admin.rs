@@ -150,3 +150,17 @@ pub async fn transfer_leader(
     caller.require(Role::Admin)?;
     Ok(Json(s.node.transfer_leader(t.to).await?))
 }
+
+/// Forced recovery after losing a quorum for good (etcd's `--force-new-cluster`): this node
+/// becomes the only voter, keeping its log, state and cluster id (answered by this node, never
+/// forwarded; idempotent). `409 has_quorum` while a leader with a live quorum exists, `409
+/// not_a_member` on a node of no cluster.
+#[utoipa::path(post, path = "/v1/cluster/force-new-cluster", tag = "cluster",
+    responses((status = 200, body = ClusterView), Auth, Refused, Unavailable, Unknown, Internal))]
+pub async fn force_new_cluster(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<Json<ClusterView>, ApiError> {
+    caller.require(Role::Admin)?;
+    Ok(Json(s.node.force_new_cluster_view().await?))
+}

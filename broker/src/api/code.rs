@@ -64,6 +64,10 @@ codes! {
     /// A promotion of a learner that is not caught up yet; retry.
     LearnerLagging = "learner_lagging",
     LastVoter = "last_voter",
+    /// A forced recovery on a node that still has a leader backed by a live quorum.
+    HasQuorum = "has_quorum",
+    /// A forced recovery on a node that belongs to no cluster.
+    NotAMember = "not_a_member",
     /// Raft refused a membership change (another one in progress).
     MembershipChange = "membership_change",
     // 413

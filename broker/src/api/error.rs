@@ -213,6 +213,8 @@ impl From<MembershipError> for ApiError {
             MembershipError::AlreadyInitialized { .. } => conflict(Code::AlreadyInitialized),
             MembershipError::IncarnationMismatch { .. } => conflict(Code::IncarnationMismatch),
             MembershipError::Refused(_) => conflict(Code::MembershipChange),
+            MembershipError::NotAMember { .. } => conflict(Code::NotAMember),
+            MembershipError::HasQuorum { .. } => conflict(Code::HasQuorum),
             MembershipError::UnknownMember { .. } => {
                 ApiError::not_found(Code::UnknownMember, message)
             }

@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 
 use super::disk::DiskGuard;
 use super::raft_network::NetworkFactory;
+use super::restart::{Asked, Recovery};
 use super::{duties, gauges, join, names, Lifecycle, Node};
 use crate::config::{join_addr, Config};
 use crate::metrics::{register_process_collector, Metrics};
@@ -24,7 +25,7 @@ use crate::raft::log_store::LogStore;
 use crate::raft::state_machine::StateMachine;
 use crate::raft::{raft_config, NodeAddr, Raft};
 use crate::topics::TopicStore;
-use crate::write::{Limits, Writer};
+use crate::write::{Limits, MembershipError, WriteError, Writer};
 use crate::{Error, Result};
 
 /// A started node, its write handle, and the API listener the caller serves `api::router` on.
@@ -85,7 +86,9 @@ pub async fn start(config: Config) -> Result<Started> {
         metrics.clone(),
     )?;
     let store = TopicStore::open(&db, &config.state_dir, config.segment_bytes)?;
-    let sm = StateMachine::open(store.clone(), flusher, config.state_dir.join("snapshots")).await?;
+    let mut sm =
+        StateMachine::open(store.clone(), flusher, config.state_dir.join("snapshots")).await?;
+    let handover = sm.handover();
     make_layout_durable(&config.state_dir)?;
     let applied = sm.applied_index();
     let committed = log_store.committed_index();
@@ -100,6 +103,7 @@ pub async fn start(config: Config) -> Result<Started> {
         pool: pool.clone(),
         metrics: metrics.clone(),
     };
+    let recovery = Recovery::new(log_store.clone(), handover);
     let raft = Raft::new(id, Arc::new(rc), network, log_store, sm)
         .await
         .map_err(|e| Error::Raft(e.to_string()))?;
@@ -108,7 +112,8 @@ pub async fn start(config: Config) -> Result<Started> {
     let node = Arc::new(Node {
         id,
         addr,
-        raft,
+        raft: tokio::sync::watch::Sender::new(raft),
+        recovery,
         store,
         db,
         pool,
@@ -125,6 +130,18 @@ pub async fn start(config: Config) -> Result<Started> {
         disk: DiskGuard::new(config.state_dir.clone(), config.min_free_bytes),
         started: std::time::Instant::now(),
     });
+    if config.force_new_cluster {
+        // Before any peer or client reaches this node.
+        match node.force_new_cluster(Asked::AtStart).await {
+            Ok(true) => tracing::warn!(id, "--force-new-cluster: this node is now the only voter"),
+            Ok(false) => tracing::info!(id, "--force-new-cluster: already the only voter"),
+            Err(WriteError::Membership(MembershipError::NotAMember { .. })) => tracing::warn!(
+                id,
+                "--force-new-cluster: this node belongs to no cluster; nothing to recover"
+            ),
+            Err(e) => return Err(Error::Raft(format!("--force-new-cluster: {e}"))),
+        }
+    }
     // Known already on a used state dir: the handshake names it from the first connection.
     let _ = node.cluster_id();
     tracing::info!(id, addr = %node.addr, state_dir = %config.state_dir.display(), "node started");
@@ -143,7 +160,7 @@ pub async fn start(config: Config) -> Result<Started> {
     tokio::spawn(names::keep_resolved(node.clone()));
 
     let initialized = node
-        .raft
+        .raft()
         .is_initialized()
         .await
         .map_err(|e| Error::Raft(e.to_string()))?;
