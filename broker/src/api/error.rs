@@ -223,6 +223,20 @@ impl From<MembershipError> for ApiError {
     }
 }
 
+impl From<crate::cluster::restart::RestoreError> for ApiError {
+    fn from(e: crate::cluster::restart::RestoreError) -> ApiError {
+        use crate::cluster::restart::RestoreError;
+        let message = e.to_string();
+        match e {
+            RestoreError::Invalid(_) => ApiError::bad_request(Code::InvalidSnapshot, message),
+            RestoreError::Fetch(_) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, Code::RestoreFetchFailed, message)
+            }
+            RestoreError::Write(e) => e.into(),
+        }
+    }
+}
+
 /// A storage failure: 500, details only in the log.
 impl From<crate::Error> for ApiError {
     fn from(e: crate::Error) -> ApiError {

@@ -171,6 +171,7 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/v1/cluster/force-new-cluster",
             post(admin::force_new_cluster),
         ),
+        ("/v1/admin/snapshot", get(admin::snapshot)),
         ("/livez", get(health::livez)),
         ("/readyz", get(health::readyz)),
         ("/metrics", get(health::metrics)),

@@ -13,16 +13,21 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 
 use super::raft_network::NetworkFactory;
+use super::admin::Initialized;
 use super::{ClusterView, Node};
 use crate::raft::log_store::LogStore;
 use crate::raft::state_machine::{Applied, StateMachine};
-use crate::raft::{raft_config, NodeAddr, NodeId, Raft};
+use crate::raft::snapshot::{self, SnapshotData};
+use crate::raft::{backup, raft_config, NodeId, Raft, StoredMembership};
+use crate::topics::keys;
 use crate::write::{MembershipError, WriteError};
 
 /// What an in-process restart of openraft needs: the storage it hands back.
@@ -46,6 +51,39 @@ impl Recovery {
         }
     }
 }
+
+/// How an in-process restart rewrites the storage.
+pub(crate) enum Rewrite {
+    /// This node as the only voter (forced recovery).
+    SoleVoter,
+    /// The verified backup at this path as the whole state (restore).
+    Restore(PathBuf),
+}
+
+/// Why a restart's rewrite failed (openraft runs again, on the state it had).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RestartError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Storage(#[from] crate::Error),
+}
+
+/// Why a restore from a backup failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// `400 invalid_snapshot`: unreadable, damaged, unknown format; nothing changed.
+    #[error("invalid snapshot: {0}")]
+    Invalid(String),
+    /// `502 restore_fetch_failed`: the download failed; nothing changed, retry.
+    #[error("cannot download the snapshot: {0}")]
+    Fetch(String),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+/// The longest download of a backup (the operator allows a restore 10 minutes).
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 /// Who asks for the recovery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +146,7 @@ impl Node {
             old_voters = ?place.voters,
             "forced recovery: becoming the only voter of the cluster (entries only the others held are lost)"
         );
-        self.restart_raft(Some(self.addr.clone()))
+        self.restart_raft(Rewrite::SoleVoter)
             .await
             .map_err(|e| WriteError::Internal(format!("forced recovery failed: {e}")))?;
         Ok(true)
@@ -127,17 +165,17 @@ impl Node {
         Ok(self.local_view())
     }
 
-    /// Stop openraft, optionally make `only` (this node) the only voter in the log, and start a
-    /// new openraft on the same storage and state machine.
-    async fn restart_raft(&self, only: Option<NodeAddr>) -> crate::Result<()> {
+    /// Stop openraft, rewrite its storage as `rewrite` says, and start a new openraft on the same
+    /// storage and state machine. A failed rewrite still restarts openraft, on the state it had.
+    pub(crate) async fn restart_raft(&self, rewrite: Rewrite) -> Result<(), RestartError> {
         let rec = &self.recovery;
         rec.restarting.store(true, Ordering::Release);
-        let result = self.restart_raft_inner(only).await;
+        let result = self.restart_raft_inner(rewrite).await;
         rec.restarting.store(false, Ordering::Release);
         result
     }
 
-    async fn restart_raft_inner(&self, only: Option<NodeAddr>) -> crate::Result<()> {
+    async fn restart_raft_inner(&self, rewrite: Rewrite) -> Result<(), RestartError> {
         let rec = &self.recovery;
         let old = self.raft();
         old.shutdown()
@@ -154,14 +192,25 @@ impl Node {
             .await
             .map_err(|_| crate::Error::Raft("raft did not hand its state machine back".into()))?
             .map_err(|_| crate::Error::Raft("the state machine was lost".into()))?;
-        if let Some(addr) = only {
-            let membership = openraft::Membership::new(
-                vec![BTreeSet::from([self.id])],
-                BTreeMap::from([(self.id, addr)]),
-            );
-            let at = rec.log_store.force_membership(self.id, membership).await?;
-            tracing::warn!(id = self.id, log_id = %at, "forced recovery: membership rewritten");
-        }
+        let (applied, result) = match rewrite {
+            Rewrite::SoleVoter => {
+                let membership = openraft::Membership::new(
+                    vec![BTreeSet::from([self.id])],
+                    BTreeMap::from([(self.id, self.addr.clone())]),
+                );
+                match rec.log_store.force_membership(self.id, membership).await {
+                    Ok(at) => {
+                        tracing::warn!(id = self.id, log_id = %at, "forced recovery: membership rewritten");
+                        (applied, Ok(()))
+                    }
+                    Err(e) => (applied, Err(e.into())),
+                }
+            }
+            Rewrite::Restore(path) => match self.load_backup(&path).await {
+                Ok(a) => (a, Ok(())),
+                Err(e) => (applied, Err(e)),
+            },
+        };
         let mut sm = StateMachine::resume(
             self.store.clone(),
             rec.log_store.flusher(),
@@ -172,7 +221,147 @@ impl Node {
         *rec.handover.lock().expect("handover lock") = Some(sm.handover());
         let raft = new_raft(self, rec.log_store.clone(), sm).await?;
         self.raft.send_replace(raft);
-        Ok(())
+        result
+    }
+
+    /// With Raft stopped, on a node of no cluster: make the backup at `path` (verified) this
+    /// node's state, without its cluster id, with this node as the only voter.
+    async fn load_backup(&self, path: &Path) -> Result<Applied, RestartError> {
+        let (name, dir) = self.store.new_data_dir();
+        let mut data = SnapshotData::File(
+            tokio::fs::File::open(path)
+                .await
+                .map_err(|e| RestartError::Invalid(format!("open {}: {e}", path.display())))?,
+        );
+        let unpacked = match snapshot::unpack(&mut data, dir.clone()).await {
+            Ok(u) => u,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(RestartError::Invalid(e.to_string()));
+            }
+        };
+        let Some(last) = unpacked.header.last_applied else {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(RestartError::Invalid("the backup holds no applied state".into()));
+        };
+        // The restored cluster is a new one: it records a cluster id of its own.
+        let kvs: Vec<_> = unpacked
+            .kvs
+            .into_iter()
+            .filter(|(k, _)| k.as_slice() != keys::CLUSTER_ID)
+            .collect();
+        let membership = StoredMembership::new(
+            Some(last),
+            openraft::Membership::new(
+                vec![BTreeSet::from([self.id])],
+                BTreeMap::from([(self.id, self.addr.clone())]),
+            ),
+        );
+        let flusher = self.recovery.log_store.flusher();
+        self.store
+            .install_snapshot(kvs, (name, dir), &Some(last), &membership, || flusher.flush())
+            .await?;
+        self.recovery.log_store.restored_at(self.id, last).await?;
+        tracing::warn!(id = self.id, applied = %last, "restored from a backup");
+        Ok(Applied {
+            last_applied: Some(last),
+            membership,
+        })
+    }
+
+    /// `POST /v1/cluster/init {"restore_from": URL}` (and `serve --restore-from`): download (or
+    /// read) the backup, verify it, load it, and lead a new one-voter cluster with a new id.
+    pub async fn init_from_backup(&self, source: &str) -> Result<Initialized, RestoreError> {
+        let _one = self.recovery.lock.lock().await;
+        let initialized = self
+            .raft()
+            .is_initialized()
+            .await
+            .map_err(|e| WriteError::Unavailable(e.to_string()))?;
+        if initialized {
+            return Err(WriteError::from(MembershipError::AlreadyInitialized {
+                cluster_id: self.cluster_id(),
+            })
+            .into());
+        }
+        let (path, downloaded) = if source.starts_with("http://") || source.starts_with("https://") {
+            (self.download(source).await?, true)
+        } else {
+            (PathBuf::from(source), false)
+        };
+        let result = self.restore_verified(&path).await;
+        if downloaded {
+            let _ = std::fs::remove_file(&path);
+        }
+        result?;
+        let raft = self.raft();
+        let _ = raft.trigger().elect().await;
+        raft.wait(Some(super::election_wait(&self.config)))
+            .current_leader(self.id, "leader after a restore")
+            .await
+            .map_err(|e| WriteError::Unavailable(format!("not leading yet: {e}")))?;
+        let cluster_id = self.ensure_cluster_id().await?;
+        Ok(Initialized {
+            cluster_id,
+            leader_id: self.id,
+        })
+    }
+
+    async fn restore_verified(&self, path: &Path) -> Result<(), RestoreError> {
+        let p = path.to_path_buf();
+        tokio::task::spawn_blocking(move || backup::verify(&p))
+            .await
+            .map_err(|e| WriteError::Internal(e.to_string()))?
+            .map_err(|e| RestoreError::Invalid(e.to_string()))?;
+        self.restart_raft(Rewrite::Restore(path.to_path_buf()))
+            .await
+            .map_err(|e| match e {
+                RestartError::Invalid(m) => RestoreError::Invalid(m),
+                RestartError::Storage(e) => WriteError::Internal(e.to_string()).into(),
+            })
+    }
+
+    /// Download `url` (a plain GET, following redirects) into the snapshots dir.
+    async fn download(&self, url: &str) -> Result<PathBuf, RestoreError> {
+        let fetch = |e: String| RestoreError::Fetch(format!("GET {url}: {e}"));
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(DOWNLOAD_TIMEOUT)
+            .build()
+            .map_err(|e| fetch(e.to_string()))?;
+        let mut resp = client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| fetch(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(fetch(format!("answered {}", resp.status())));
+        }
+        let path = self
+            .config
+            .state_dir
+            .join("snapshots")
+            .join(format!("restore-{}.tmp", uuid::Uuid::new_v4().simple()));
+        let written: Result<(), RestoreError> = async {
+            let mut f = tokio::fs::File::create(&path)
+                .await
+                .map_err(|e| WriteError::Internal(format!("create {}: {e}", path.display())))?;
+            while let Some(chunk) = resp.chunk().await.map_err(|e| fetch(e.to_string()))? {
+                f.write_all(&chunk)
+                    .await
+                    .map_err(|e| WriteError::Internal(format!("write {}: {e}", path.display())))?;
+            }
+            f.flush()
+                .await
+                .map_err(|e| WriteError::Internal(format!("write {}: {e}", path.display())))?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+        Ok(path)
     }
 
     /// Whether openraft is being restarted on purpose right now.

@@ -130,6 +130,7 @@ pub async fn start(config: Config) -> Result<Started> {
         disk: DiskGuard::new(config.state_dir.clone(), config.min_free_bytes),
         started: std::time::Instant::now(),
     });
+    let mut restore_wait = None;
     if config.force_new_cluster {
         // Before any peer or client reaches this node.
         match node.force_new_cluster(Asked::AtStart).await {
@@ -141,6 +142,26 @@ pub async fn start(config: Config) -> Result<Started> {
             ),
             Err(e) => return Err(Error::Raft(format!("--force-new-cluster: {e}"))),
         }
+    }
+    if let Some(source) = &config.restore_from {
+        // Only into a state dir of no cluster, before anyone reaches this node.
+        if node
+            .raft()
+            .is_initialized()
+            .await
+            .map_err(|e| Error::Raft(e.to_string()))?
+        {
+            return Err(Error::Config(format!(
+                "--restore-from: the state dir {} already holds a cluster's data; restore only into an empty state dir",
+                config.state_dir.display()
+            )));
+        }
+        let restore = node.clone();
+        let source = source.clone();
+        // The new cluster id is recorded through the log once this node leads, which needs the
+        // node's tasks: run it alongside them.
+        let restored = tokio::spawn(async move { restore.init_from_backup(&source).await });
+        restore_wait = Some(restored);
     }
     // Known already on a used state dir: the handshake names it from the first connection.
     let _ = node.cluster_id();
@@ -159,6 +180,15 @@ pub async fn start(config: Config) -> Result<Started> {
     tokio::spawn(gauges::sample_storage(node.clone()));
     tokio::spawn(names::keep_resolved(node.clone()));
 
+    if let Some(restored) = restore_wait {
+        match restored.await.map_err(|e| Error::Raft(e.to_string()))? {
+            Ok(init) => tracing::warn!(
+                cluster_id = %init.cluster_id,
+                "--restore-from: restored; this node leads a new cluster"
+            ),
+            Err(e) => return Err(Error::Config(format!("--restore-from: {e}"))),
+        }
+    }
     let initialized = node
         .raft()
         .is_initialized()

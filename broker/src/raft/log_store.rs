@@ -144,6 +144,26 @@ impl LogStore {
         Ok(log_id)
     }
 
+    /// A restore from a backup, with Raft stopped, on a node of no cluster (an empty log): the
+    /// log continues after `last` (the backup's last applied entry), and this node voted for
+    /// itself in the term after it. Fsynced.
+    pub async fn restored_at(&self, me: NodeId, last: LogId) -> crate::Result<()> {
+        let fail = |e: String| crate::Error::Raft(format!("record the restore point: {e}"));
+        self.put_meta(LAST_PURGED, &last, ErrorSubject::Store)
+            .map_err(|e| fail(e.to_string()))?;
+        self.put_meta(COMMITTED, &last, ErrorSubject::Store)
+            .map_err(|e| fail(e.to_string()))?;
+        self.put_meta(
+            VOTE,
+            &Vote::new_committed(last.leader_id.term + 1, me),
+            ErrorSubject::Vote,
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        self.wal().purge(last.index);
+        self.committed.fetch_max(last.index, Ordering::Relaxed);
+        self.flusher.flush().await.map_err(|e| fail(e.to_string()))
+    }
+
     fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
         match self
             .meta

@@ -18,6 +18,7 @@
 pub mod executor;
 pub mod flusher;
 pub mod log_store;
+pub mod backup;
 pub mod snapshot;
 pub mod state_machine;
 pub mod wal;
