@@ -12,20 +12,20 @@
 //! unknown). `serve --force-new-cluster` runs the same rewrite once, before the node serves.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 
-use super::raft_network::NetworkFactory;
 use super::admin::Initialized;
+use super::raft_network::NetworkFactory;
 use super::{ClusterView, Node};
 use crate::raft::log_store::LogStore;
-use crate::raft::state_machine::{Applied, StateMachine};
 use crate::raft::snapshot::{self, SnapshotData};
+use crate::raft::state_machine::{Applied, StateMachine};
 use crate::raft::{backup, raft_config, NodeId, Raft, StoredMembership};
 use crate::topics::keys;
 use crate::write::{MembershipError, WriteError};
@@ -187,7 +187,9 @@ impl Node {
             .lock()
             .expect("handover lock")
             .take()
-            .ok_or_else(|| crate::Error::Raft("the state machine was already handed over".into()))?;
+            .ok_or_else(|| {
+                crate::Error::Raft("the state machine was already handed over".into())
+            })?;
         let applied = tokio::time::timeout(HANDOVER_WAIT, rx)
             .await
             .map_err(|_| crate::Error::Raft("raft did not hand its state machine back".into()))?
@@ -242,7 +244,9 @@ impl Node {
         };
         let Some(last) = unpacked.header.last_applied else {
             let _ = std::fs::remove_dir_all(&dir);
-            return Err(RestartError::Invalid("the backup holds no applied state".into()));
+            return Err(RestartError::Invalid(
+                "the backup holds no applied state".into(),
+            ));
         };
         // The restored cluster is a new one: it records a cluster id of its own.
         let kvs: Vec<_> = unpacked
@@ -259,7 +263,9 @@ impl Node {
         );
         let flusher = self.recovery.log_store.flusher();
         self.store
-            .install_snapshot(kvs, (name, dir), &Some(last), &membership, || flusher.flush())
+            .install_snapshot(kvs, (name, dir), &Some(last), &membership, || {
+                flusher.flush()
+            })
             .await?;
         self.recovery.log_store.restored_at(self.id, last).await?;
         tracing::warn!(id = self.id, applied = %last, "restored from a backup");
@@ -284,7 +290,8 @@ impl Node {
             })
             .into());
         }
-        let (path, downloaded) = if source.starts_with("http://") || source.starts_with("https://") {
+        let (path, downloaded) = if source.starts_with("http://") || source.starts_with("https://")
+        {
             (self.download(source).await?, true)
         } else {
             (PathBuf::from(source), false)

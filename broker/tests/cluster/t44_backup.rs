@@ -78,7 +78,14 @@ async fn backed_up_cluster() -> (Cluster, Vec<u8>, Vec<String>, Value) {
         h["jumpnet-cluster-id"].to_str().unwrap(),
         cluster_id.as_str().unwrap()
     );
-    assert!(h["jumpnet-applied-index"].to_str().unwrap().parse::<u64>().unwrap() >= 40);
+    assert!(
+        h["jumpnet-applied-index"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 40
+    );
     (c, bytes, acked, cluster_id)
 }
 
@@ -93,19 +100,37 @@ async fn busy_is_a_prefix(c: &Cluster, restored: usize) {
 async fn a_backup_under_writes_restores_into_a_fresh_node_as_a_new_cluster() {
     let (mut c, backup, acked, source_id) = backed_up_cluster().await;
     let fresh = c.add(None, &["--managed", "--node-id", "1"]);
-    let (s, _) = c.send(Method::OPTIONS, 0, "/v1/admin/snapshot", "").await.unwrap();
+    let (s, _) = c
+        .send(Method::OPTIONS, 0, "/v1/admin/snapshot", "")
+        .await
+        .unwrap();
     assert_ne!(s, 404);
 
     // Damaged, truncated, unreachable: refused, and the node stays of no cluster.
     let mut damaged = backup.clone();
     damaged[backup.len() / 2] ^= 0x40;
-    for bad in [damaged, backup[..backup.len() / 2].to_vec(), b"hello".to_vec()] {
+    for bad in [
+        damaged,
+        backup[..backup.len() / 2].to_vec(),
+        b"hello".to_vec(),
+    ] {
         let (s, v) = init(&c, fresh, &serve_once(bad).await).await;
-        assert_eq!((s, &v["error"]["code"]), (400, &json!("invalid_snapshot")), "{v}");
+        assert_eq!(
+            (s, &v["error"]["code"]),
+            (400, &json!("invalid_snapshot")),
+            "{v}"
+        );
     }
-    for url in ["http://127.0.0.1:1/backup".to_string(), format!("{}/v1/nothing", c.nodes[0].api())] {
+    for url in [
+        "http://127.0.0.1:1/backup".to_string(),
+        format!("{}/v1/nothing", c.nodes[0].api()),
+    ] {
         let (s, v) = init(&c, fresh, &url).await;
-        assert_eq!((s, &v["error"]["code"]), (502, &json!("restore_fetch_failed")), "{v}");
+        assert_eq!(
+            (s, &v["error"]["code"]),
+            (502, &json!("restore_fetch_failed")),
+            "{v}"
+        );
     }
     let v = c.view(fresh).await.unwrap();
     assert_eq!(v["cluster_id"], Value::Null, "{v}");
@@ -118,7 +143,11 @@ async fn a_backup_under_writes_restores_into_a_fresh_node_as_a_new_cluster() {
     assert_ne!(v["cluster_id"], source_id);
     assert_eq!(v["leader_id"], 1);
     let (s, v) = init(&c, fresh, &url).await;
-    assert_eq!((s, &v["error"]["code"]), (409, &json!("already_initialized")), "{v}");
+    assert_eq!(
+        (s, &v["error"]["code"]),
+        (409, &json!("already_initialized")),
+        "{v}"
+    );
     c.wait_voters(&[fresh], 1).await;
     assert_eq!(c.history(fresh, "kept").await.unwrap(), acked);
     busy_is_a_prefix(&c, fresh).await;
@@ -127,9 +156,11 @@ async fn a_backup_under_writes_restores_into_a_fresh_node_as_a_new_cluster() {
     // A member added later catches up by Raft snapshot (the restored log starts after it).
     let joined = c.add(Some(fresh), &[]);
     c.wait_voters(&[fresh, joined], 2).await;
-    let h = wait_until("the new member has the data", Duration::from_secs(20), || async {
-        c.history(joined, "kept").await.filter(|h| h.len() == 41)
-    })
+    let h = wait_until(
+        "the new member has the data",
+        Duration::from_secs(20),
+        || async { c.history(joined, "kept").await.filter(|h| h.len() == 41) },
+    )
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", c.logs()));
     assert_eq!(h[..40], acked[..]);
@@ -144,7 +175,10 @@ async fn serve_restore_from_a_file_loads_an_empty_state_dir_only() {
     let n = c.add(None, &["--restore-from", &file]);
     c.wait_voters(&[n], 1).await;
     let v = c.view(n).await.unwrap();
-    assert!(v["cluster_id"].is_string() && v["cluster_id"] != source_id, "{v}");
+    assert!(
+        v["cluster_id"].is_string() && v["cluster_id"] != source_id,
+        "{v}"
+    );
     assert_eq!(c.history(n, "kept").await.unwrap(), acked);
     busy_is_a_prefix(&c, n).await;
     c.put(n, "kept", "after").await.unwrap();
@@ -157,9 +191,15 @@ async fn serve_restore_from_a_file_loads_an_empty_state_dir_only() {
         if let Some(code) = c.nodes[n].exit_code() {
             break code;
         }
-        assert!(std::time::Instant::now() < deadline, "still running\n{}", c.logs());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running\n{}",
+            c.logs()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(code, 64, "{}", c.nodes[n].log_tail());
-    assert!(c.nodes[n].log_tail().contains("already holds a cluster's data"));
+    assert!(c.nodes[n]
+        .log_tail()
+        .contains("already holds a cluster's data"));
 }

@@ -41,7 +41,11 @@ async fn the_survivor_of_a_lost_quorum_becomes_the_only_voter_with_every_acknowl
 
     // A cluster with a live quorum refuses, whatever this node's role.
     let (s, v) = c.send(Method::POST, 2, FORCE, "{}").await.unwrap();
-    assert_eq!((s, &v["error"]["code"]), (409, &Value::from("has_quorum")), "{v}");
+    assert_eq!(
+        (s, &v["error"]["code"]),
+        (409, &Value::from("has_quorum")),
+        "{v}"
+    );
     // The route exists for the operator's probe.
     let (s, _) = c.send(Method::OPTIONS, 2, FORCE, "").await.unwrap();
     assert_ne!(s, 404);
@@ -49,13 +53,17 @@ async fn the_survivor_of_a_lost_quorum_becomes_the_only_voter_with_every_acknowl
     c.nodes[0].kill();
     c.nodes[1].kill();
     // Once the lease of the last leader it heard ran out, the survivor recovers.
-    let view = wait_until("the forced recovery answers 200", Duration::from_secs(30), || async {
-        match c.send(Method::POST, 2, FORCE, "{}").await? {
-            (200, v) => Some(v),
-            (409, v) if v["error"]["code"] == "has_quorum" => None,
-            (s, v) => panic!("{s} {v}\n{}", c.logs()),
-        }
-    })
+    let view = wait_until(
+        "the forced recovery answers 200",
+        Duration::from_secs(30),
+        || async {
+            match c.send(Method::POST, 2, FORCE, "{}").await? {
+                (200, v) => Some(v),
+                (409, v) if v["error"]["code"] == "has_quorum" => None,
+                (s, v) => panic!("{s} {v}\n{}", c.logs()),
+            }
+        },
+    )
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", c.logs()));
     assert_eq!(voters(&view), vec![me], "{view}");
@@ -70,9 +78,11 @@ async fn the_survivor_of_a_lost_quorum_becomes_the_only_voter_with_every_acknowl
     // New members join the survivor (empty, by Raft snapshot or log).
     let joined = c.add(Some(2), &[]);
     c.wait_voters(&[2, joined], 2).await;
-    let h = wait_until("the new member has the data", Duration::from_secs(20), || async {
-        c.history(joined, "kept").await.filter(|h| h.len() == 31)
-    })
+    let h = wait_until(
+        "the new member has the data",
+        Duration::from_secs(20),
+        || async { c.history(joined, "kept").await.filter(|h| h.len() == 31) },
+    )
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", c.logs()));
     assert_eq!(h[..30], acked[..]);
