@@ -117,7 +117,7 @@ pub async fn snapshot(
         .map_err(|e| ApiError::unavailable(Code::Unavailable, format!("raft: {e}")))?
         .ok_or_else(|| ApiError::conflict(Code::NotAMember, "nothing applied yet"))?;
     let applied = snap.meta.last_log_id.map_or(0, |l| l.index);
-    Ok(axum::response::Response::builder()
+    axum::response::Response::builder()
         .header(axum::http::header::CONTENT_TYPE, "application/octet-stream")
         .header("Jumpnet-Cluster-Id", cluster_id)
         .header("Jumpnet-Applied-Index", applied.to_string())
@@ -125,7 +125,7 @@ pub async fn snapshot(
         .body(axum::body::Body::from_stream(crate::raft::backup::stream(
             snap.snapshot,
         )))
-        .map_err(|e| ApiError::internal(e.to_string()))?)
+        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
