@@ -20,6 +20,12 @@ pub struct Config {
     pub join: Option<String>,
     /// Never bootstrap or self-join: the operator drives membership through the admin API.
     pub managed: bool,
+    /// Once at start, before serving: become the only voter of this node's cluster
+    /// (`cluster/restart.rs`).
+    pub force_new_cluster: bool,
+    /// On an empty state dir at first start: load this backup (a file or an http(s) URL) and
+    /// bootstrap a new cluster holding it.
+    pub restore_from: Option<String>,
     pub node_id: Option<u64>,
     pub auth_file: Option<PathBuf>,
     pub cluster_secret: Option<Vec<u8>>,
@@ -76,6 +82,8 @@ impl Config {
             api_listen,
             join: None,
             managed: false,
+            force_new_cluster: false,
+            restore_from: None,
             node_id: None,
             auth_file: None,
             cluster_secret: None,

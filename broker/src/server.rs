@@ -82,7 +82,7 @@ impl Running {
         }
         lifecycle.stop();
         checkpoint_before_exit(&node).await;
-        if let Err(e) = node.raft.shutdown().await {
+        if let Err(e) = node.raft().shutdown().await {
             tracing::warn!(error = %e, "raft did not stop cleanly");
         }
         let db = node.db.clone();
@@ -94,7 +94,7 @@ impl Running {
     pub async fn abort(self) {
         self.api.abort();
         self.node.lifecycle().stop();
-        let _ = self.node.raft.shutdown().await;
+        let _ = self.node.raft().shutdown().await;
     }
 }
 
@@ -102,11 +102,11 @@ impl Running {
 async fn checkpoint_before_exit(node: &Node) {
     let applied = node.applied.load(Ordering::Acquire);
     if node.metrics_now().snapshot.map_or(0, |s| s.index) >= applied
-        || node.raft.trigger().snapshot().await.is_err()
+        || node.raft().trigger().snapshot().await.is_err()
     {
         return;
     }
-    let wait = node.raft.wait(Some(Duration::from_secs(5)));
+    let wait = node.raft().wait(Some(Duration::from_secs(5)));
     if wait
         .metrics(
             |m| m.snapshot.map_or(0, |s| s.index) >= applied,

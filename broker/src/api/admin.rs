@@ -40,18 +40,92 @@ pub struct InitResponse {
     pub leader_id: u64,
 }
 
-/// Bootstrap a one-voter cluster of this node (managed mode; once per cluster).
-#[utoipa::path(post, path = "/v1/cluster/init", tag = "cluster", responses((status = 200, body = InitResponse), Auth, Refused, Unavailable, Unknown, Internal))]
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InitRequest {
+    /// Start from a backup: an http(s) URL answering it to a plain GET (redirects followed), such
+    /// as another cluster's `GET /v1/admin/snapshot` or an object store's pre-signed URL. The new
+    /// cluster holds its data under a new cluster id.
+    #[serde(default)]
+    pub restore_from: Option<String>,
+}
+
+/// Bootstrap a one-voter cluster of this node (managed mode; once per cluster), empty or from a
+/// backup (`400 invalid_snapshot`, `502 restore_fetch_failed`: nothing changed).
+#[utoipa::path(post, path = "/v1/cluster/init", tag = "cluster", request_body(content = Option<InitRequest>),
+    responses((status = 200, body = InitResponse), Invalid, Auth, Refused, Unavailable, Unknown, Internal,
+        (status = 502, description = "`restore_fetch_failed`: the backup could not be downloaded; nothing changed", body = super::error::ErrorBody)))]
 pub async fn init(
     State(s): State<AppState>,
     caller: Caller,
+    body: axum::body::Bytes,
 ) -> Result<Json<InitResponse>, ApiError> {
     caller.require(Role::Admin)?;
-    let init = s.node.init_cluster().await?;
+    let req: InitRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        InitRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(Code::MalformedJson, e.to_string()))?
+    };
+    let init = match req.restore_from {
+        Some(url) => {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ApiError::bad_request(
+                    Code::InvalidField,
+                    format!("restore_from must be an http(s) URL, got {url:?}"),
+                ));
+            }
+            s.node.init_from_backup(&url).await?
+        }
+        None => s.node.init_cluster().await?,
+    };
     Ok(Json(InitResponse {
         cluster_id: init.cluster_id,
         leader_id: init.leader_id,
     }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SnapshotQuery {
+    /// `strong`: first catch up with the leader's commit index.
+    pub consistency: Option<String>,
+}
+
+/// A backup: a consistent point-in-time copy of this node's applied state (topics, messages,
+/// offsets, consumer groups, producer ids), streamed while writes go on, with an integrity
+/// trailer. Headers `Jumpnet-Cluster-Id`, `Jumpnet-Applied-Index`, `Jumpnet-Snapshot-Format`.
+#[utoipa::path(get, path = "/v1/admin/snapshot", tag = "cluster", params(SnapshotQuery),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), Invalid, Auth, Refused, Unavailable, Internal))]
+pub async fn snapshot(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<SnapshotQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    caller.require(Role::Admin)?;
+    super::read_consistency(&s, q.consistency.as_deref()).await?;
+    let Some(cluster_id) = s.node.cluster_id() else {
+        return Err(ApiError::conflict(
+            Code::NotAMember,
+            "this node belongs to no cluster: nothing to back up",
+        ));
+    };
+    let snap = s
+        .node
+        .raft()
+        .get_snapshot()
+        .await
+        .map_err(|e| ApiError::unavailable(Code::Unavailable, format!("raft: {e}")))?
+        .ok_or_else(|| ApiError::conflict(Code::NotAMember, "nothing applied yet"))?;
+    let applied = snap.meta.last_log_id.map_or(0, |l| l.index);
+    axum::response::Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, "application/octet-stream")
+        .header("Jumpnet-Cluster-Id", cluster_id)
+        .header("Jumpnet-Applied-Index", applied.to_string())
+        .header("Jumpnet-Snapshot-Format", crate::raft::backup::FORMAT)
+        .body(axum::body::Body::from_stream(crate::raft::backup::stream(
+            snap.snapshot,
+        )))
+        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -149,4 +223,18 @@ pub async fn transfer_leader(
 ) -> Result<Json<ClusterView>, ApiError> {
     caller.require(Role::Admin)?;
     Ok(Json(s.node.transfer_leader(t.to).await?))
+}
+
+/// Forced recovery after losing a quorum for good (etcd's `--force-new-cluster`): this node
+/// becomes the only voter, keeping its log, state and cluster id (answered by this node, never
+/// forwarded; idempotent). `409 has_quorum` while a leader with a live quorum exists, `409
+/// not_a_member` on a node of no cluster.
+#[utoipa::path(post, path = "/v1/cluster/force-new-cluster", tag = "cluster",
+    responses((status = 200, body = ClusterView), Auth, Refused, Unavailable, Unknown, Internal))]
+pub async fn force_new_cluster(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<Json<ClusterView>, ApiError> {
+    caller.require(Role::Admin)?;
+    Ok(Json(s.node.force_new_cluster_view().await?))
 }

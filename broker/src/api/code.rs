@@ -40,6 +40,8 @@ codes! {
     InvalidConsumer = "invalid_consumer",
     /// A publish without messages.
     EmptyBatch = "empty_batch",
+    /// A backup to restore from that is unreadable, damaged or of an unknown format.
+    InvalidSnapshot = "invalid_snapshot",
     /// A transfer to a member that is not a voter.
     NotAVoter = "not_a_voter",
     // 401, 403
@@ -64,6 +66,10 @@ codes! {
     /// A promotion of a learner that is not caught up yet; retry.
     LearnerLagging = "learner_lagging",
     LastVoter = "last_voter",
+    /// A forced recovery on a node that still has a leader backed by a live quorum.
+    HasQuorum = "has_quorum",
+    /// A forced recovery on a node that belongs to no cluster.
+    NotAMember = "not_a_member",
     /// Raft refused a membership change (another one in progress).
     MembershipChange = "membership_change",
     // 413
@@ -73,6 +79,9 @@ codes! {
     OffsetOutOfRange = "offset_out_of_range",
     // 500: a bug or a storage failure; the details are in the node's log.
     Internal = "internal",
+    // 502
+    /// The backup to restore from could not be downloaded; nothing changed, retry.
+    RestoreFetchFailed = "restore_fetch_failed",
     // 503: nothing was stored; retry (anywhere).
     NoLeader = "no_leader",
     /// A leader cut off from the majority.

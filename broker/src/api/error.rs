@@ -213,10 +213,26 @@ impl From<MembershipError> for ApiError {
             MembershipError::AlreadyInitialized { .. } => conflict(Code::AlreadyInitialized),
             MembershipError::IncarnationMismatch { .. } => conflict(Code::IncarnationMismatch),
             MembershipError::Refused(_) => conflict(Code::MembershipChange),
+            MembershipError::NotAMember { .. } => conflict(Code::NotAMember),
+            MembershipError::HasQuorum { .. } => conflict(Code::HasQuorum),
             MembershipError::UnknownMember { .. } => {
                 ApiError::not_found(Code::UnknownMember, message)
             }
             MembershipError::NotAVoter { .. } => ApiError::bad_request(Code::NotAVoter, message),
+        }
+    }
+}
+
+impl From<crate::cluster::restart::RestoreError> for ApiError {
+    fn from(e: crate::cluster::restart::RestoreError) -> ApiError {
+        use crate::cluster::restart::RestoreError;
+        let message = e.to_string();
+        match e {
+            RestoreError::Invalid(_) => ApiError::bad_request(Code::InvalidSnapshot, message),
+            RestoreError::Fetch(_) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, Code::RestoreFetchFailed, message)
+            }
+            RestoreError::Write(e) => e.into(),
         }
     }
 }

@@ -167,6 +167,11 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/v1/cluster/members/{id}", delete(admin::remove_member)),
         ("/v1/cluster/members/{id}/promote", post(admin::promote)),
         ("/v1/cluster/transfer-leader", post(admin::transfer_leader)),
+        (
+            "/v1/cluster/force-new-cluster",
+            post(admin::force_new_cluster),
+        ),
+        ("/v1/admin/snapshot", get(admin::snapshot)),
         ("/livez", get(health::livez)),
         ("/readyz", get(health::readyz)),
         ("/metrics", get(health::metrics)),

@@ -14,7 +14,7 @@ use super::{admin, consumers, error, health, messages, seed, stream, topics};
         messages::publish, messages::read, stream::stream,
         topics::list, topics::get, topics::put, topics::delete,
         consumers::get, consumers::commit,
-        admin::cluster, admin::init, admin::add_member, admin::promote, admin::remove_member, admin::transfer_leader,
+        admin::cluster, admin::init, admin::add_member, admin::promote, admin::remove_member, admin::transfer_leader, admin::force_new_cluster, admin::snapshot,
         health::livez, health::readyz, health::metrics, document,
     ),
     components(schemas(error::ErrorBody, error::ErrorObject)),

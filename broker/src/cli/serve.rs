@@ -30,6 +30,14 @@ pub struct ServeArgs {
     /// Never bootstrap or self-join: wait for admin calls (the operator's mode).
     #[arg(long, env = "JUMPNET_MANAGED")]
     pub managed: bool,
+    /// Once at start, before serving: make this node the only voter of its cluster (recovery
+    /// after losing a quorum for good; entries only the other members held are lost).
+    #[arg(long, env = "JUMPNET_FORCE_NEW_CLUSTER")]
+    pub force_new_cluster: bool,
+    /// On an empty state dir: load this backup (a file, or an http(s) URL of
+    /// `GET /v1/admin/snapshot`) and start a new cluster holding it.
+    #[arg(long, env = "JUMPNET_RESTORE_FROM")]
+    pub restore_from: Option<String>,
     /// Raft node id (default: kept in the state dir; with --managed, the hostname's ordinal).
     #[arg(long, env = "JUMPNET_NODE_ID")]
     pub node_id: Option<u64>,
@@ -121,6 +129,8 @@ impl ServeArgs {
         }
         c.join = self.join.clone();
         c.managed = self.managed;
+        c.force_new_cluster = self.force_new_cluster;
+        c.restore_from = self.restore_from.clone();
         c.node_id = self.node_id;
         c.auth_file = self.auth_file.clone();
         c.cluster_secret = match (&self.cluster_secret, &self.cluster_secret_file) {

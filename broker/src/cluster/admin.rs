@@ -205,7 +205,7 @@ impl Node {
             .into());
         }
         tracing::info!(id, %node, "adding learner");
-        self.raft
+        self.raft()
             .change_membership(ChangeMembers::AddNodes(BTreeMap::from([(id, node)])), true)
             .await
             .map_err(from_write)?;
@@ -228,7 +228,7 @@ impl Node {
                 CatchUp::Behind(behind) => MembershipError::LearnerLagging { id, behind }.into(),
             })?;
         tracing::info!(id, "promoting learner to voter");
-        self.raft
+        self.raft()
             .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
             .await
             .map_err(from_write)?;
@@ -243,7 +243,7 @@ impl Node {
         max_lag: u64,
         timeout: Duration,
     ) -> Result<(), CatchUp> {
-        let mut rx = self.raft.metrics();
+        let mut rx = self.raft().metrics();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let (lag, leading) = {
@@ -294,7 +294,7 @@ impl Node {
             tracing::info!(id, "removing learner");
             ChangeMembers::RemoveNodes(BTreeSet::from([id]))
         };
-        self.raft
+        self.raft()
             .change_membership(change, false)
             .await
             .map_err(from_write)?;
@@ -304,7 +304,7 @@ impl Node {
     /// `POST /v1/cluster/init`: bootstrap a one-voter cluster of this node (managed mode).
     pub async fn init_cluster(&self) -> Result<Initialized, WriteError> {
         let initialized = self
-            .raft
+            .raft()
             .is_initialized()
             .await
             .map_err(|e| WriteError::Unavailable(e.to_string()))?;
@@ -325,7 +325,7 @@ impl Node {
     /// Initialize Raft with this node as the only voter.
     pub async fn bootstrap(&self) -> Result<(), WriteError> {
         tracing::info!(id = self.id, addr = %self.addr, "bootstrapping a new cluster");
-        self.raft
+        self.raft()
             .initialize(BTreeMap::from([(self.id, self.addr.clone())]))
             .await
             .map_err(|e| {

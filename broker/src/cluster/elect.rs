@@ -55,7 +55,7 @@ struct Timer {
 
 impl Node {
     async fn timer(&self) -> Option<Timer> {
-        self.raft
+        self.raft()
             .with_raft_state(|s| Timer {
                 state: s.server_state,
                 since_vote: s.vote_last_modified().map(|t| t.elapsed()),
@@ -76,7 +76,7 @@ impl Node {
         let Some(t) = self.timer().await else {
             return false;
         };
-        let mine = self.raft.data_metrics().borrow().last_log;
+        let mine = self.raft().data_metrics().borrow().last_log;
         let has_leader = match t.state {
             ServerState::Leader => self.has_quorum(),
             // Campaigning itself right now: endorsing another would only split the votes (both
@@ -104,7 +104,7 @@ impl Node {
         let req = PreVote {
             candidate: self.id,
             term: m.current_term + 1,
-            last_log: self.raft.data_metrics().borrow().last_log,
+            last_log: self.raft().data_metrics().borrow().last_log,
         };
         let asks = voters.iter().filter(|v| **v != self.id).filter_map(|v| {
             let addr = m.membership_config.membership().get_node(v)?.clone();
@@ -159,7 +159,13 @@ pub async fn run(node: Arc<Node>) {
             _ = node.lifecycle.stopped() => return,
         }
         let Some(t) = node.timer().await else {
-            return;
+            // openraft stopped: for good, or replaced by a forced recovery or a restore
+            // (`restart.rs`), whose new instance this timer drives as well.
+            if node.lifecycle.is_stopped() || node.raft_failure().is_some() {
+                return;
+            }
+            pause = et;
+            continue;
         };
         let m = node.metrics_now();
         let voter = m
@@ -202,9 +208,11 @@ pub async fn run(node: Arc<Node>) {
         // The leader has been silent for longer than an election timeout after its lease.
         node.leader_lost.store(true, Ordering::Release);
         if node.pre_vote().await {
-            if let Err(e) = node.raft.trigger().elect().await {
+            if let Err(e) = node.raft().trigger().elect().await {
                 tracing::warn!(error = %e, "could not start an election");
-                return;
+                if node.lifecycle.is_stopped() || node.raft_failure().is_some() {
+                    return;
+                }
             }
         }
         // A campaign restarts the vote's age; a lost pre-vote waits before asking again.

@@ -15,7 +15,9 @@ use openraft::ServerState;
 use super::Node;
 
 pub async fn follow_raft(node: Arc<Node>) {
-    let mut rx = node.raft.metrics();
+    // A forced recovery replaces openraft: follow the new one's metrics.
+    let mut rafts = node.raft.subscribe();
+    let mut rx = rafts.borrow_and_update().metrics();
     let mut last_leader: Option<(u64, u64)> = None;
     let mut last_state = None;
     let mut last_membership = None;
@@ -94,7 +96,15 @@ pub async fn follow_raft(node: Arc<Node>) {
             }
         }
         tokio::select! {
-            r = rx.changed() => if r.is_err() { return },
+            r = rx.changed() => if r.is_err() {
+                // This openraft stopped: for good, or replaced by a forced recovery.
+                if rafts.changed().await.is_err() { return }
+                rx = rafts.borrow_and_update().metrics();
+            },
+            r = rafts.changed() => {
+                if r.is_err() { return }
+                rx = rafts.borrow_and_update().metrics();
+            }
             _ = node.lifecycle.stopped() => return,
         }
     }

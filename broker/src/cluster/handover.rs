@@ -48,7 +48,7 @@ impl Node {
                         "node {to} did not catch up with the leader in time"
                     )),
                 })?;
-            self.raft.runtime_config().heartbeat(false);
+            self.raft().runtime_config().heartbeat(false);
             let deadline = tokio::time::Instant::now() + self.config.election_timeout * 8;
             loop {
                 let _ = rpc::call(
@@ -71,7 +71,7 @@ impl Node {
             }
         }
         .await;
-        self.raft.runtime_config().heartbeat(true);
+        self.raft().runtime_config().heartbeat(true);
         self.transferring.store(false, Ordering::Release);
         if let Ok(l) = &result {
             tracing::info!(from = self.id, to = *l, "leadership handed over");
@@ -113,7 +113,7 @@ impl Node {
 
     /// On the target of a hand-over: campaign now.
     pub async fn on_timeout_now(&self) -> Result<(), WriteError> {
-        self.raft
+        self.raft()
             .trigger()
             .elect()
             .await

@@ -156,7 +156,7 @@ pub async fn ensure_member(node: Arc<Node>, target: String) {
         }
         if done {
             // Wait until our own log shows the membership change before the next step.
-            let mut rx = node.raft.metrics();
+            let mut rx = node.raft().metrics();
             let before = m.membership_config.log_id().map(|l| l.index);
             let _ = tokio::time::timeout(Duration::from_secs(5), async {
                 while rx.changed().await.is_ok() {

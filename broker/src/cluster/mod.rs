@@ -26,6 +26,7 @@ pub mod lifecycle;
 pub mod names;
 pub mod propose;
 pub mod raft_network;
+pub mod restart;
 pub mod rpc;
 pub mod rpc_handler;
 pub mod start;
@@ -50,7 +51,11 @@ use crate::topics::TopicStore;
 pub struct Node {
     pub(crate) id: NodeId,
     pub(crate) addr: NodeAddr,
-    pub(crate) raft: Raft,
+    /// The running openraft; replaced by a forced recovery ([`restart`]): read it through
+    /// [`Node::raft`], and follow replacements by subscribing.
+    pub(crate) raft: tokio::sync::watch::Sender<Raft>,
+    /// The storage an in-process restart of openraft reuses.
+    pub(crate) recovery: restart::Recovery,
     pub(crate) store: TopicStore,
     pub(crate) db: sled::Db,
     pub(crate) pool: Arc<PeerPool>,
@@ -109,12 +114,17 @@ impl Node {
         &self.metrics
     }
 
+    /// The running openraft (a handle: a forced recovery may replace it meanwhile).
+    pub fn raft(&self) -> Raft {
+        self.raft.borrow().clone()
+    }
+
     pub fn metrics_now(&self) -> RaftMetrics {
-        self.raft.metrics().borrow().clone()
+        self.raft().metrics().borrow().clone()
     }
 
     pub fn leader_id(&self) -> Option<NodeId> {
-        self.known_leader(&self.raft.metrics().borrow())
+        self.known_leader(&self.raft().metrics().borrow())
     }
 
     /// The leader `m` names, unless this follower has lost it (see `leader_lost`).
@@ -172,7 +182,7 @@ impl Node {
     /// On the leader: does a majority of the voters (this node included) still answer it? A peer
     /// counts while its last answer is younger than the [`Node::leader_lease`].
     pub fn has_quorum(&self) -> bool {
-        let m = self.raft.metrics().borrow().clone();
+        let m = self.raft().metrics().borrow().clone();
         if m.current_leader != Some(self.id) {
             return false;
         }
@@ -185,7 +195,7 @@ impl Node {
 
     /// A member's addresses, from the current membership.
     pub fn member_addr(&self, id: NodeId) -> Option<NodeAddr> {
-        self.raft
+        self.raft()
             .metrics()
             .borrow()
             .membership_config
@@ -196,7 +206,7 @@ impl Node {
 
     /// Wait until some leader is known, up to `timeout`.
     pub async fn wait_for_leader(&self, timeout: Duration) -> Option<NodeId> {
-        let mut rx = self.raft.metrics();
+        let mut rx = self.raft().metrics();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             if let Some(l) = rx.borrow_and_update().current_leader {
@@ -213,7 +223,7 @@ impl Node {
 
     /// Wait until the leader is someone other than `old` (or `timeout`).
     pub async fn wait_leader_change(&self, old: NodeId, timeout: Duration) {
-        let mut rx = self.raft.metrics();
+        let mut rx = self.raft().metrics();
         let _ = tokio::time::timeout(timeout, async {
             loop {
                 if rx

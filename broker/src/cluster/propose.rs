@@ -91,7 +91,8 @@ impl Node {
             ts_ms: now_ms(),
             ops,
         };
-        let write = self.raft.client_write(cmd);
+        let raft = self.raft();
+        let write = raft.client_write(cmd);
         match tokio::time::timeout(self.config.commit_timeout, write).await {
             Err(_) => Err(WriteError::Timeout(
                 "the write was not committed in time; its outcome is unknown".into(),
@@ -168,7 +169,7 @@ impl Node {
             return;
         }
         let _ = self
-            .raft
+            .raft()
             .wait(Some(READ_YOUR_WRITES_WAIT))
             .applied_index_at_least(Some(index), "read your writes")
             .await;
@@ -223,7 +224,7 @@ impl Node {
             self.call_leader(rpc::ReadIndex, self.config.commit_timeout)
                 .await??
         };
-        self.raft
+        self.raft()
             .wait(Some(self.config.commit_timeout))
             .applied_index_at_least(Some(index), "read barrier")
             .await
@@ -238,7 +239,7 @@ impl Node {
         }
         // openraft's read index is max(commit index, this term's first entry): sound because a
         // leader never resumes its term after a restart (see `LogStore::read_vote`).
-        match self.raft.ensure_linearizable().await {
+        match self.raft().ensure_linearizable().await {
             Ok(l) => Ok(l.map_or(0, |l| l.index)),
             Err(e) => Err(from_read(e)),
         }

@@ -37,7 +37,7 @@ impl Handler for Node {
         };
         match req {
             RpcRequest::AppendEntries(r) => {
-                RpcResponse::AppendEntries(self.raft.append_entries(r).await)
+                RpcResponse::AppendEntries(self.raft().append_entries(r).await)
             }
             RpcRequest::Vote(_) if self.config.managed && self.cluster_id().is_none() => {
                 RpcResponse::Refused {
@@ -45,13 +45,13 @@ impl Handler for Node {
                     message: "a managed node that belongs to no cluster never votes".into(),
                 }
             }
-            RpcRequest::Vote(r) => RpcResponse::Vote(self.raft.vote(r).await),
+            RpcRequest::Vote(r) => RpcResponse::Vote(self.raft().vote(r).await),
             RpcRequest::PreVote(_) if self.config.managed && self.cluster_id().is_none() => {
                 RpcResponse::PreVote(false)
             }
             RpcRequest::PreVote(r) => RpcResponse::PreVote(self.on_pre_vote(&r).await),
             RpcRequest::InstallSnapshot(r) => {
-                RpcResponse::InstallSnapshot(self.raft.install_snapshot(r).await)
+                RpcResponse::InstallSnapshot(self.raft().install_snapshot(r).await)
             }
             RpcRequest::Forward(ops) => RpcResponse::Forward(self.propose_local(ops).await),
             RpcRequest::Admin(req) => RpcResponse::Admin(self.admin_local(req).await),

@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 
 use super::disk::DiskGuard;
 use super::raft_network::NetworkFactory;
+use super::restart::{Asked, Recovery};
 use super::{duties, elect, gauges, join, names, Lifecycle, Node};
 use crate::config::{join_addr, Config};
 use crate::metrics::{register_process_collector, Metrics};
@@ -24,7 +25,7 @@ use crate::raft::log_store::LogStore;
 use crate::raft::state_machine::StateMachine;
 use crate::raft::{raft_config, NodeAddr, Raft};
 use crate::topics::TopicStore;
-use crate::write::{Limits, Writer};
+use crate::write::{Limits, MembershipError, WriteError, Writer};
 use crate::{Error, Result};
 
 /// A started node, its write handle, and the API listener the caller serves `api::router` on.
@@ -85,7 +86,9 @@ pub async fn start(config: Config) -> Result<Started> {
         metrics.clone(),
     )?;
     let store = TopicStore::open(&db, &config.state_dir, config.segment_bytes)?;
-    let sm = StateMachine::open(store.clone(), flusher, config.state_dir.join("snapshots")).await?;
+    let mut sm =
+        StateMachine::open(store.clone(), flusher, config.state_dir.join("snapshots")).await?;
+    let handover = sm.handover();
     make_layout_durable(&config.state_dir)?;
     let applied = sm.applied_index();
     let committed = log_store.committed_index();
@@ -100,6 +103,7 @@ pub async fn start(config: Config) -> Result<Started> {
         pool: pool.clone(),
         metrics: metrics.clone(),
     };
+    let recovery = Recovery::new(log_store.clone(), handover);
     let raft = Raft::new(id, Arc::new(rc), network, log_store, sm)
         .await
         .map_err(|e| Error::Raft(e.to_string()))?;
@@ -108,7 +112,8 @@ pub async fn start(config: Config) -> Result<Started> {
     let node = Arc::new(Node {
         id,
         addr,
-        raft,
+        raft: tokio::sync::watch::Sender::new(raft),
+        recovery,
         store,
         db,
         pool,
@@ -126,6 +131,39 @@ pub async fn start(config: Config) -> Result<Started> {
         disk: DiskGuard::new(config.state_dir.clone(), config.min_free_bytes),
         started: std::time::Instant::now(),
     });
+    let mut restore_wait = None;
+    if config.force_new_cluster {
+        // Before any peer or client reaches this node.
+        match node.force_new_cluster(Asked::AtStart).await {
+            Ok(true) => tracing::warn!(id, "--force-new-cluster: this node is now the only voter"),
+            Ok(false) => tracing::info!(id, "--force-new-cluster: already the only voter"),
+            Err(WriteError::Membership(MembershipError::NotAMember { .. })) => tracing::warn!(
+                id,
+                "--force-new-cluster: this node belongs to no cluster; nothing to recover"
+            ),
+            Err(e) => return Err(Error::Raft(format!("--force-new-cluster: {e}"))),
+        }
+    }
+    if let Some(source) = &config.restore_from {
+        // Only into a state dir of no cluster, before anyone reaches this node.
+        if node
+            .raft()
+            .is_initialized()
+            .await
+            .map_err(|e| Error::Raft(e.to_string()))?
+        {
+            return Err(Error::Config(format!(
+                "--restore-from: the state dir {} already holds a cluster's data; restore only into an empty state dir",
+                config.state_dir.display()
+            )));
+        }
+        let restore = node.clone();
+        let source = source.clone();
+        // The new cluster id is recorded through the log once this node leads, which needs the
+        // node's tasks: run it alongside them.
+        let restored = tokio::spawn(async move { restore.init_from_backup(&source).await });
+        restore_wait = Some(restored);
+    }
     // Known already on a used state dir: the handshake names it from the first connection.
     let _ = node.cluster_id();
     tracing::info!(id, addr = %node.addr, state_dir = %config.state_dir.display(), "node started");
@@ -144,8 +182,17 @@ pub async fn start(config: Config) -> Result<Started> {
     tokio::spawn(gauges::sample_storage(node.clone()));
     tokio::spawn(names::keep_resolved(node.clone()));
 
+    if let Some(restored) = restore_wait {
+        match restored.await.map_err(|e| Error::Raft(e.to_string()))? {
+            Ok(init) => tracing::warn!(
+                cluster_id = %init.cluster_id,
+                "--restore-from: restored; this node leads a new cluster"
+            ),
+            Err(e) => return Err(Error::Config(format!("--restore-from: {e}"))),
+        }
+    }
     let initialized = node
-        .raft
+        .raft()
         .is_initialized()
         .await
         .map_err(|e| Error::Raft(e.to_string()))?;

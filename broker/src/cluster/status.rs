@@ -61,26 +61,48 @@ impl Node {
     /// apply, a checkpoint or a snapshot install; a panic), after which this node takes no part
     /// in the cluster until restarted. `None` while it runs, and after a stop this node asked for.
     pub fn raft_failure(&self) -> Option<String> {
-        match &self.raft.metrics().borrow().running_state {
+        match &self.raft().metrics().borrow().running_state {
             Ok(()) => None,
-            Err(openraft::error::Fatal::Stopped) if self.lifecycle.is_stopped() => None,
+            Err(openraft::error::Fatal::Stopped)
+                if self.lifecycle.is_stopped() || self.restarting() =>
+            {
+                None
+            }
             Err(f) => Some(f.to_string()),
         }
     }
 
     /// Resolves with [`Node::raft_failure`] once Raft stopped on its own (never, otherwise).
+    /// Follows the openraft a forced recovery starts in place of the old one.
     pub async fn raft_failed(&self) -> String {
-        let mut rx = self.raft.metrics();
+        let mut rafts = self.raft.subscribe();
+        let mut rx = rafts.borrow_and_update().metrics();
         loop {
             if let Some(why) = self.raft_failure() {
                 return why;
             }
-            if rx.changed().await.is_err() {
-                // The core is gone: its last metrics said why (or it was a requested stop).
-                return match self.raft_failure() {
-                    Some(why) => why,
-                    None => std::future::pending().await,
-                };
+            tokio::select! {
+                r = rx.changed() => if r.is_err() {
+                    // The core is gone: replaced by a forced recovery, or stopped (its last
+                    // metrics said why, or it was a requested stop).
+                    if self.restarting() {
+                        if rafts.changed().await.is_err() {
+                            return std::future::pending().await;
+                        }
+                        rx = rafts.borrow_and_update().metrics();
+                        continue;
+                    }
+                    return match self.raft_failure() {
+                        Some(why) => why,
+                        None => std::future::pending().await,
+                    };
+                },
+                r = rafts.changed() => {
+                    if r.is_err() {
+                        return std::future::pending().await;
+                    }
+                    rx = rafts.borrow_and_update().metrics();
+                }
             }
         }
     }

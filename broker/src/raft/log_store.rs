@@ -93,6 +93,77 @@ impl LogStore {
         self.committed.clone()
     }
 
+    /// The fsync thread's handle (the state machine shares it).
+    pub fn flusher(&self) -> Flusher {
+        self.flusher.clone()
+    }
+
+    /// Forced recovery, with Raft stopped: make `membership` (this node, `me`, as the only voter)
+    /// the log's last entry, in a term above every term this node saw, and store this node's
+    /// vote for that term. The vote is fsynced first, then the entry: a crash in between leaves
+    /// the old membership under a higher vote, which the next attempt rewrites the same way.
+    /// Answers the new entry's log id.
+    pub async fn force_membership(
+        &self,
+        me: NodeId,
+        membership: openraft::Membership<NodeId, super::NodeAddr>,
+    ) -> crate::Result<LogId> {
+        let fail = |what: &str, e: String| crate::Error::Raft(format!("{what}: {e}"));
+        let vote: Option<Vote> = self
+            .get_meta(VOTE)
+            .map_err(|e| fail("read the vote", e.to_string()))?;
+        let purged: Option<LogId> = self
+            .get_meta(LAST_PURGED)
+            .map_err(|e| fail("read the purge point", e.to_string()))?;
+        let last = self.wal().last_log_id().or(purged);
+        let term = vote
+            .map_or(0, |v| v.leader_id().term)
+            .max(last.map_or(0, |l| l.leader_id.term))
+            + 1;
+        let log_id = LogId::new(
+            openraft::CommittedLeaderId::new(term, me),
+            last.map_or(0, |l| l.index + 1),
+        );
+        self.put_meta(VOTE, &Vote::new_committed(term, me), ErrorSubject::Vote)
+            .map_err(|e| fail("store the vote", e.to_string()))?;
+        self.flusher
+            .flush()
+            .await
+            .map_err(|e| fail("fsync the vote", e.to_string()))?;
+        self.wal()
+            .append([Entry {
+                log_id,
+                payload: openraft::EntryPayload::Membership(membership),
+            }])
+            .map_err(|e| fail("append the membership", e.to_string()))?;
+        // `flush` syncs the Raft log files before sled.
+        self.flusher
+            .flush()
+            .await
+            .map_err(|e| fail("fsync the membership", e.to_string()))?;
+        Ok(log_id)
+    }
+
+    /// A restore from a backup, with Raft stopped, on a node of no cluster (an empty log): the
+    /// log continues after `last` (the backup's last applied entry), and this node voted for
+    /// itself in the term after it. Fsynced.
+    pub async fn restored_at(&self, me: NodeId, last: LogId) -> crate::Result<()> {
+        let fail = |e: String| crate::Error::Raft(format!("record the restore point: {e}"));
+        self.put_meta(LAST_PURGED, &last, ErrorSubject::Store)
+            .map_err(|e| fail(e.to_string()))?;
+        self.put_meta(COMMITTED, &last, ErrorSubject::Store)
+            .map_err(|e| fail(e.to_string()))?;
+        self.put_meta(
+            VOTE,
+            &Vote::new_committed(last.leader_id.term + 1, me),
+            ErrorSubject::Vote,
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        self.wal().purge(last.index);
+        self.committed.fetch_max(last.index, Ordering::Relaxed);
+        self.flusher.flush().await.map_err(|e| fail(e.to_string()))
+    }
+
     fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
         match self
             .meta

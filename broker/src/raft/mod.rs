@@ -15,6 +15,7 @@
 //! sled tree; openraft's "build a snapshot" is a checkpoint that makes it durable so the log can
 //! be purged. The network openraft needs is the app's peer protocol (`cluster/raft_network.rs`).
 
+pub mod backup;
 pub mod executor;
 pub mod flusher;
 pub mod log_store;

@@ -36,6 +36,27 @@ pub struct StateMachine {
     /// Shared with readiness and metrics.
     applied_index: Arc<AtomicU64>,
     receiving: Arc<Mutex<Option<PathBuf>>>,
+    /// Where the applied state goes when openraft drops this state machine (a forced recovery
+    /// restarts Raft in-process and resumes from it, so that nothing is applied twice).
+    handover: Option<tokio::sync::oneshot::Sender<Applied>>,
+}
+
+/// The in-memory part of an applied state machine: what a restarted Raft resumes from
+/// ([`StateMachine::resume`]).
+pub struct Applied {
+    pub last_applied: Option<LogId>,
+    pub membership: StoredMembership,
+}
+
+impl Drop for StateMachine {
+    fn drop(&mut self) {
+        if let Some(tx) = self.handover.take() {
+            let _ = tx.send(Applied {
+                last_applied: self.last_applied,
+                membership: self.membership.clone(),
+            });
+        }
+    }
 }
 
 fn sm_err(verb: ErrorVerb, e: impl ToString) -> StorageError {
@@ -74,18 +95,51 @@ impl StateMachine {
         let (last_applied, membership) = store.raft_state::<Option<LogId>, StoredMembership>()?;
         let (last_applied, membership) = (last_applied.flatten(), membership.unwrap_or_default());
         let applied_index = Arc::new(AtomicU64::new(last_applied.map_or(0, |l| l.index)));
+        StateMachine::resume(
+            store,
+            flusher,
+            incoming,
+            Applied {
+                last_applied,
+                membership,
+            },
+            applied_index,
+        )
+    }
+
+    /// A state machine over `store` that already applied `applied` (in memory, maybe beyond the
+    /// last checkpoint): what a Raft restarted in-process continues with. `applied_index` is the
+    /// shared gauge of the previous one.
+    pub fn resume(
+        store: TopicStore,
+        flusher: Flusher,
+        incoming: PathBuf,
+        applied: Applied,
+        applied_index: Arc<AtomicU64>,
+    ) -> crate::Result<StateMachine> {
         let exec = Executor::start("jumpnet-sm")
             .map_err(|e| crate::Error::io("start the state machine's thread", e))?;
-        Ok(StateMachine {
+        let mut sm = StateMachine {
             store,
             flusher,
             exec,
             incoming,
-            last_applied,
-            membership,
+            last_applied: None,
+            membership: applied.membership,
             applied_index,
             receiving: Default::default(),
-        })
+            handover: None,
+        };
+        sm.set_applied(applied.last_applied);
+        Ok(sm)
+    }
+
+    /// Resolves with the applied state once openraft dropped this state machine (its Raft shut
+    /// down and its worker finished every queued apply).
+    pub fn handover(&mut self) -> tokio::sync::oneshot::Receiver<Applied> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.handover = Some(tx);
+        rx
     }
 
     pub fn applied_index(&self) -> Arc<AtomicU64> {

@@ -64,6 +64,10 @@ pub enum MembershipError {
     NotAVoter { id: NodeId },
     #[error("this node already belongs to cluster {}", cluster_id.as_deref().unwrap_or("(id not yet recorded)"))]
     AlreadyInitialized { cluster_id: Option<String> },
+    #[error("node {id} belongs to no cluster")]
+    NotAMember { id: NodeId },
+    #[error("a leader{} still answers with a quorum; a forced recovery is only for a cluster that lost its quorum for good", leader.map(|l| format!(" (node {l})")).unwrap_or_default())]
+    HasQuorum { leader: Option<NodeId> },
     /// openraft refused the change (another one in progress, ...).
     #[error("{0}")]
     Refused(String),

@@ -8,6 +8,8 @@ mod t20_failover;
 mod t22_isolated_leader;
 mod t30_snapshot;
 mod t40_restart;
+mod t44_backup;
+mod t44_recovery;
 mod t45_fatal;
 mod t50_bad_input;
 mod t60_shutdown;
