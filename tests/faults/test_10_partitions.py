@@ -26,7 +26,22 @@ SEED = int(os.environ.get("JNF_SEED", random.randrange(1 << 30)))
 def after_heal(cluster, net, h):
     net.heal()
     h.event("heal")
-    cluster.leader()  # everyone agrees on a leader again before the next fault
+    return cluster.leader()  # everyone agrees on a leader again before the next fault
+
+
+def leader_and_term(cluster):
+    leader = cluster.leader()
+    return leader, cluster[leader].view()["term"]
+
+
+def assert_leader_kept(cluster, before, after_leader, what):
+    """A cut that left the leader with its majority changes neither the leader nor the term: a node
+    cut off from the majority never campaigns (pre-vote), so its return deposes nobody."""
+    leader, term = before
+    now = cluster[after_leader].view()["term"]
+    assert (after_leader, now) == (leader, term), (
+        f"{what}: leader {leader} in term {term} before, leader {after_leader} in term {now} after the "
+        f"heal: {cluster.describe()}")
 
 
 def isolate_leader(cluster, net, h):
@@ -39,37 +54,41 @@ def isolate_leader(cluster, net, h):
 
 
 def isolate_follower(cluster, net, h):
-    leader = cluster.leader()
-    follower = next(n for n in net.nodes if n != leader)
+    before = leader_and_term(cluster)
+    follower = next(n for n in net.nodes if n != before[0])
     net.isolate(follower)
     h.event("follower isolated", [n for n in net.nodes if n != follower])
     hold(HOLD_S)
-    after_heal(cluster, net, h)
+    assert_leader_kept(cluster, before, after_heal(cluster, net, h), "follower isolated")
 
 
 def random_splits(cluster, net, h):
     rng = random.Random(SEED)
     for k in range(RANDOM_SPLITS):
-        leader = cluster.leader()
+        before = leader_and_term(cluster)
+        leader = before[0]
         # the first split always cuts the leader off: every run covers both kinds of split
         alone = leader if k == 0 else rng.choice(net.nodes)
         net.split([alone])
         kind = "1|2 split, leader alone" if alone == leader else "1|2 split, follower alone"
         h.event(kind, [n for n in net.nodes if n != alone], needs_new_leader=alone == leader)
         hold(HOLD_S)
-        after_heal(cluster, net, h)
+        after = after_heal(cluster, net, h)
+        if alone != leader:
+            assert_leader_kept(cluster, before, after, kind)
 
 
 def bridge(cluster, net, h):
     """Leader and one follower cannot talk; the other follower talks to both (non-transitive)."""
-    leader = cluster.leader()
+    before = leader_and_term(cluster)
+    leader = before[0]
     cut_off, bridge_node = [n for n in net.nodes if n != leader]
     net.cut(leader, cut_off)
     # the leader and the bridge node still form a majority that reaches everyone: writes through
     # them must keep being served, whatever the cut-off follower does
     h.event("bridge split", [leader, bridge_node])
     hold(HOLD_S)
-    after_heal(cluster, net, h)
+    assert_leader_kept(cluster, before, after_heal(cluster, net, h), "bridge split")
 
 
 @pytest.mark.parametrize("name,nemesis", [

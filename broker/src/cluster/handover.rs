@@ -49,7 +49,6 @@ impl Node {
                     )),
                 })?;
             self.raft.runtime_config().heartbeat(false);
-            self.raft.runtime_config().elect(false);
             let deadline = tokio::time::Instant::now() + self.config.election_timeout * 8;
             loop {
                 let _ = rpc::call(
@@ -73,7 +72,6 @@ impl Node {
         }
         .await;
         self.raft.runtime_config().heartbeat(true);
-        self.raft.runtime_config().elect(true);
         self.transferring.store(false, Ordering::Release);
         if let Ok(l) = &result {
             tracing::info!(from = self.id, to = *l, "leadership handed over");

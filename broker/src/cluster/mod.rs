@@ -1,7 +1,8 @@
 //! The running node and its life in the cluster: wiring ([`start`]), joining ([`join`]), getting
 //! commands committed wherever the leader is ([`propose`]), membership administration
-//! ([`admin`]), leadership hand-over ([`handover`]), the leader's periodic duties ([`duties`]),
-//! gauges ([`gauges`]), peer names kept resolved ([`names`]) and the shutdown sequence ([`lifecycle`]).
+//! ([`admin`]), when to campaign ([`elect`]), leadership hand-over ([`handover`]), the leader's
+//! periodic duties ([`duties`]), gauges ([`gauges`]), peer names kept resolved ([`names`]) and the
+//! shutdown sequence ([`lifecycle`]).
 //!
 //! ```text
 //!  front doors ─▶ write::Writer ─▶ Node as write::Propose (propose.rs) ─▶ leader? ─ yes ─▶ openraft client_write
@@ -16,6 +17,7 @@
 pub mod admin;
 pub mod disk;
 pub mod duties;
+pub mod elect;
 pub mod gauges;
 pub mod handover;
 pub mod identity;

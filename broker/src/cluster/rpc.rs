@@ -16,6 +16,7 @@ use openraft::raft::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::elect::PreVote;
 use super::view::ClusterView;
 use crate::command::Op;
 use crate::peer::{self, PeerPool, RpcFailure};
@@ -43,6 +44,8 @@ pub enum RpcRequest {
         incarnation: String,
         req: Box<RpcRequest>,
     },
+    /// Would the receiver vote for the sender now (`elect.rs`)? Changes nothing.
+    PreVote(PreVote),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -62,6 +65,8 @@ pub enum RpcResponse {
         code: String,
         message: String,
     },
+    /// Whether the receiver would vote for the candidate.
+    PreVote(bool),
 }
 
 /// Membership calls; whoever receives one forwards it to the leader.
@@ -120,6 +125,7 @@ impl RpcRequest {
             RpcRequest::AdminAny(_) => "admin_any",
             RpcRequest::ReadIndex => "read_index",
             RpcRequest::TimeoutNow => "timeout_now",
+            RpcRequest::PreVote(_) => "pre_vote",
             RpcRequest::To { req, .. } => req.name(),
         }
     }
@@ -195,6 +201,7 @@ rpc!(Admin, Admin, Result<AdminResponse, WriteError>, |r| RpcRequest::Admin(r.0)
 rpc!(AdminAny, Admin, Result<AdminResponse, WriteError>, |r| RpcRequest::AdminAny(r.0));
 rpc!(ReadIndex, ReadIndex, Result<u64, WriteError>, |_r| RpcRequest::ReadIndex);
 rpc!(TimeoutNow, TimeoutNow, Result<(), WriteError>, |_r| RpcRequest::TimeoutNow);
+rpc!(PreVote, PreVote, bool, |r| RpcRequest::PreVote(r));
 
 /// `R` for the member with this incarnation (`None`: none recorded, sent as it is).
 #[derive(Debug, Clone)]
@@ -319,6 +326,23 @@ mod tests {
             hex(&bincode::serialize(&RpcRequest::TimeoutNow).unwrap()),
             "07000000"
         );
+    }
+
+    #[test]
+    fn the_pre_vote_is_appended_to_both_enums() {
+        // After every older variant, so older messages keep their numbers.
+        let req = RpcRequest::from(PreVote {
+            candidate: 2,
+            term: 7,
+            last_log: None,
+        });
+        assert_eq!(req.name(), "pre_vote");
+        assert!(req.is_idempotent());
+        assert!(hex(&bincode::serialize(&req).unwrap()).starts_with("09000000"));
+        let resp = bincode::serialize(&RpcResponse::PreVote(true)).unwrap();
+        assert_eq!(hex(&resp), "0800000001");
+        assert_eq!(PreVote::response(RpcResponse::PreVote(false)), Some(false));
+        assert!(PreVote::response(RpcResponse::TimeoutNow(Ok(()))).is_none());
     }
 
     proptest::proptest! {

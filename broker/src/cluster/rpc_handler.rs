@@ -46,6 +46,10 @@ impl Handler for Node {
                 }
             }
             RpcRequest::Vote(r) => RpcResponse::Vote(self.raft.vote(r).await),
+            RpcRequest::PreVote(_) if self.config.managed && self.cluster_id().is_none() => {
+                RpcResponse::PreVote(false)
+            }
+            RpcRequest::PreVote(r) => RpcResponse::PreVote(self.on_pre_vote(&r).await),
             RpcRequest::InstallSnapshot(r) => {
                 RpcResponse::InstallSnapshot(self.raft.install_snapshot(r).await)
             }

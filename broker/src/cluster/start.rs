@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 
 use super::disk::DiskGuard;
 use super::raft_network::NetworkFactory;
-use super::{duties, gauges, join, names, Lifecycle, Node};
+use super::{duties, elect, gauges, join, names, Lifecycle, Node};
 use crate::config::{join_addr, Config};
 use crate::metrics::{register_process_collector, Metrics};
 use crate::peer::{self, PeerPool};
@@ -138,6 +138,7 @@ pub async fn start(config: Config) -> Result<Started> {
     let (writer, batcher) = Writer::new(node.clone(), Limits::default());
     tokio::spawn(batcher);
     tokio::spawn(duties::run(node.clone()));
+    tokio::spawn(elect::run(node.clone()));
     tokio::spawn(gauges::follow_raft(node.clone()));
     tokio::spawn(gauges::sample_storage(node.clone()));
     tokio::spawn(names::keep_resolved(node.clone()));

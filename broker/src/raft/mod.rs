@@ -171,6 +171,8 @@ pub fn raft_config(
         heartbeat_interval: (election_timeout_ms / 2).max(20),
         election_timeout_min: election_timeout_ms,
         election_timeout_max: election_timeout_ms * 2,
+        // Elections start after a pre-vote (`cluster::elect`), not on openraft's own timer.
+        enable_elect: false,
         // Entries are batches of publishes already; keep AppendEntries frames a sane size (and
         // within a peer frame whatever `--max-request-bytes` is).
         max_payload_entries: entries_per_append(max_entry_bytes).max(1),
