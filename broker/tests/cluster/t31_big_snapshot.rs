@@ -71,7 +71,7 @@ async fn a_joining_node_catches_up_from_a_snapshot_of_any_size() {
     let fill = started.elapsed();
     eprintln!(
         "t31: published {messages} messages ({} MB) in {fill:.1?}",
-        messages * MSG as u64 >> 20
+        (messages * MSG as u64) >> 20
     );
 
     // The leader's log is compacted: a joiner cannot replay it and must take a snapshot.
