@@ -58,6 +58,8 @@ codes! {
     TopicExists = "topic_exists",
     /// A producer's sequence older than the ones the broker remembers.
     SequenceTooOld = "sequence_too_old",
+    /// A producer epoch older than the newest the broker stored for that producer id.
+    ProducerFenced = "producer_fenced",
     AlreadyInitialized = "already_initialized",
     MemberExists = "member_exists",
     AddressInUse = "address_in_use",

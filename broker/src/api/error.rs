@@ -195,6 +195,7 @@ impl From<OpError> for ApiError {
                 high_watermark,
             } => ApiError::offset_out_of_range(offset, log_start_offset, high_watermark),
             OpError::SequenceTooOld { .. } => ApiError::conflict(Code::SequenceTooOld, message),
+            OpError::ProducerFenced { .. } => ApiError::conflict(Code::ProducerFenced, message),
             // The claim was refused, nothing stored: another call of the same consumer won.
             OpError::ConsumerMoved { .. } => ApiError::unavailable(Code::Unavailable, message),
         }
@@ -297,6 +298,15 @@ mod tests {
                 }
                 .into(),
                 (409, "sequence_too_old", false),
+            ),
+            (
+                OpError::ProducerFenced {
+                    producer_id: "p".into(),
+                    epoch: 1,
+                    current: 2,
+                }
+                .into(),
+                (409, "producer_fenced", false),
             ),
             (
                 M::MemberExists {

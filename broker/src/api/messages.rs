@@ -89,6 +89,9 @@ pub struct PublishRequest {
     /// Exactly-once: a retry with the same producer_id and sequence returns the first answer.
     pub producer_id: Option<String>,
     pub sequence: Option<u64>,
+    /// With `producer_id` (default 0): a higher epoch than the producer's starts its sequences
+    /// over (any sequence is accepted) and fences the older ones (`409 producer_fenced`).
+    pub producer_epoch: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -129,7 +132,14 @@ pub async fn publish(
             Some(ProducerSeq::scoped(
                 caller.principal.as_ref().map(|p| p.publisher.as_str()),
                 producer_id,
+                req.producer_epoch.unwrap_or(0),
                 sequence,
+            ))
+        }
+        (None, None) if req.producer_epoch.is_some() => {
+            return Err(ApiError::bad_request(
+                Code::InvalidField,
+                "producer_epoch needs producer_id and sequence",
             ))
         }
         (None, None) => None,

@@ -146,7 +146,7 @@ impl Client {
         .await
     }
 
-    /// Publish with a producer id and sequence: safe to retry, stored once.
+    /// Publish with a producer id and sequence (epoch 0): safe to retry, stored once.
     pub async fn publish_idempotent(
         &self,
         topic: &str,
@@ -154,8 +154,27 @@ impl Client {
         producer_id: &str,
         sequence: u64,
     ) -> Result<Published> {
-        let body =
-            json!({ "messages": messages, "producer_id": producer_id, "sequence": sequence });
+        self.publish_with_epoch(topic, messages, producer_id, 0, sequence)
+            .await
+    }
+
+    /// Publish with a producer id, epoch and sequence: safe to retry, stored once. A higher
+    /// epoch than the producer's last starts its sequences over; a lower one is refused
+    /// (`409 producer_fenced`, [`Error::Api`]).
+    pub async fn publish_with_epoch(
+        &self,
+        topic: &str,
+        messages: Vec<OutMessage>,
+        producer_id: &str,
+        producer_epoch: u64,
+        sequence: u64,
+    ) -> Result<Published> {
+        let body = json!({
+            "messages": messages,
+            "producer_id": producer_id,
+            "producer_epoch": producer_epoch,
+            "sequence": sequence,
+        });
         self.call(
             reqwest::Method::POST,
             &messages_path(topic),
@@ -248,9 +267,14 @@ impl Client {
 
 /// Exactly-once publishing: every batch gets the next sequence of this producer's id, and a batch
 /// whose outcome is unknown is retried (on any node) with the same sequence until it is answered.
+///
+/// A producer that restarted without its last sequence keeps its id with the next epoch
+/// ([`Producer::with_epoch`]): its sequences start over at 0 and the previous instance, if it is
+/// still running, is fenced (`409 producer_fenced`).
 pub struct Producer {
     client: Client,
     id: String,
+    epoch: u64,
     next: AtomicU64,
 }
 
@@ -265,7 +289,17 @@ impl Producer {
         Producer {
             client,
             id,
+            epoch: 0,
             next: AtomicU64::new(next_sequence),
+        }
+    }
+
+    /// Start epoch `epoch` of a producer id at sequence 0 (e.g. after a restart that kept only the
+    /// id and its last epoch: pass that epoch + 1). Older epochs of the id are fenced.
+    pub fn with_epoch(client: Client, id: String, epoch: u64) -> Producer {
+        Producer {
+            epoch,
+            ..Producer::with_id(client, id, 0)
         }
     }
 
@@ -273,10 +307,14 @@ impl Producer {
         &self.id
     }
 
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
     pub async fn send(&self, topic: &str, messages: Vec<OutMessage>) -> Result<Published> {
         let seq = self.next.fetch_add(1, Ordering::SeqCst);
         self.client
-            .publish_idempotent(topic, messages, &self.id, seq)
+            .publish_with_epoch(topic, messages, &self.id, self.epoch, seq)
             .await
     }
 }

@@ -30,4 +30,13 @@ pub enum OpError {
         topic: String,
         offset: u64,
     },
+    #[error(
+        "producer {:?} is fenced: epoch {epoch} is older than its epoch {current}",
+        super::ProducerSeq::caller_id(producer_id)
+    )]
+    ProducerFenced {
+        producer_id: String,
+        epoch: u64,
+        current: u64,
+    },
 }

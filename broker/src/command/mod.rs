@@ -8,8 +8,8 @@
 //! ## Adding a replicated command
 //! 1. Here: the command type and its reply type (a file per family: [`publish`], [`consumer`],
 //!    [`topic`], [`cluster`]); a variant at the **end** of [`Op`] and of [`OpResult`] (the log on
-//!    disk and the peers' wire protocol are bincode: variants are numbered by position); one
-//!    `request!` line tying the two together.
+//!    disk and the peers' wire protocol are bincode: variants are numbered by position) and of the
+//!    wire enums in [`wire`], which encode [`Op`]; one `request!` line tying the two together.
 //! 2. Its apply function: a method of `topics::apply::Applier`, dispatched in `Applier::apply`.
 //! 3. Its typed front-door function: a method of [`crate::write::Writer`] (batched, forwarded to
 //!    the leader), or `write::propose_one` for commands the node proposes itself.
@@ -20,6 +20,7 @@ pub mod consumer;
 mod error;
 pub mod publish;
 pub mod topic;
+mod wire;
 
 use serde::{Deserialize, Serialize};
 
@@ -40,8 +41,9 @@ pub struct Command {
     pub ops: Vec<Op>,
 }
 
-/// One op of an entry. The order of the variants is the encoding: append, never reorder.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One op of an entry. Encoded through [`wire`] (which numbers the variants: append, never
+/// reorder; a publish with a producer epoch is a variant of its own there).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     Publish(Publish),
     CommitOffset(CommitOffset),

@@ -19,6 +19,10 @@ pub struct Publish {
 pub struct ProducerSeq {
     pub producer_id: String,
     pub sequence: u64,
+    /// Kafka-style producer epoch: a higher one than stored starts the producer's sequences over
+    /// and fences the older epochs. 0 (what entries written before epochs existed decode as) is
+    /// encoded in the old layout: see [`super::wire`].
+    pub epoch: u64,
 }
 
 /// Separates the publisher from the producer id in a scoped id (a control character: publisher
@@ -30,7 +34,12 @@ impl ProducerSeq {
     /// (`publisher` + id), so one token can neither poison nor replay another caller's sequences
     /// by naming its producer id. Done before the op is proposed, so every replica applies the
     /// same key whatever its version.
-    pub fn scoped(publisher: Option<&str>, producer_id: String, sequence: u64) -> ProducerSeq {
+    pub fn scoped(
+        publisher: Option<&str>,
+        producer_id: String,
+        epoch: u64,
+        sequence: u64,
+    ) -> ProducerSeq {
         let producer_id = match publisher {
             Some(p) => format!("{p}{SCOPE}{producer_id}"),
             None => producer_id,
@@ -38,6 +47,7 @@ impl ProducerSeq {
         ProducerSeq {
             producer_id,
             sequence,
+            epoch,
         }
     }
 
@@ -106,11 +116,11 @@ mod tests {
 
     #[test]
     fn a_producer_id_is_scoped_by_its_publisher() {
-        let alice = ProducerSeq::scoped(Some("alice"), "p1".into(), 3);
-        let bob = ProducerSeq::scoped(Some("bob"), "p1".into(), 3);
+        let alice = ProducerSeq::scoped(Some("alice"), "p1".into(), 0, 3);
+        let bob = ProducerSeq::scoped(Some("bob"), "p1".into(), 0, 3);
         assert_ne!(alice.producer_id, bob.producer_id);
         assert_eq!(ProducerSeq::caller_id(&alice.producer_id), "p1");
-        let open = ProducerSeq::scoped(None, "p1".into(), 3);
+        let open = ProducerSeq::scoped(None, "p1".into(), 0, 3);
         assert_eq!(open.producer_id, "p1");
         assert_eq!(ProducerSeq::caller_id(&open.producer_id), "p1");
     }

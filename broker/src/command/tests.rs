@@ -20,6 +20,7 @@ pub(crate) fn every_op() -> Command {
                 producer: Some(ProducerSeq {
                     producer_id: "p".into(),
                     sequence: 7,
+                    epoch: 0,
                 }),
                 publisher: Some("me".into()),
             }),
@@ -105,11 +106,20 @@ pub(crate) fn every_result() -> Vec<OpResult> {
     ]
 }
 
+/// Bytes written by the encoding before commands became types of their own (8db6018), and
+/// before producer epochs (M8).
+const EVERY_OP_HEX: &str = "7b68e5cf8b01000008000000000000000000000001000000000000007401000000000000000100000000000000760101000000000000006b0101000000000000000100000000000000680100000000000000780101000000000000007007000000000000000102000000000000006d65010000000100000000000000630100000000000000740300000000000000020000000100000000000000630100000000000000740a0000006300000000000000030000000100000000000000740101010000000000000000010200000000000000010400000001000000000000007405000000010000000000000074040000000000000005000000000000000600000002000000000000006964070000000300000000000000613a31";
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
 #[test]
 fn log_entries_encode_as_the_log_on_disk_holds_them() {
-    // Bytes written by the encoding before commands became types of their own (8db6018).
-    let expected = "7b68e5cf8b01000008000000000000000000000001000000000000007401000000000000000100000000000000760101000000000000006b0101000000000000000100000000000000680100000000000000780101000000000000007007000000000000000102000000000000006d65010000000100000000000000630100000000000000740300000000000000020000000100000000000000630100000000000000740a0000006300000000000000030000000100000000000000740101010000000000000000010200000000000000010400000001000000000000007405000000010000000000000074040000000000000005000000000000000600000002000000000000006964070000000300000000000000613a31";
-    assert_eq!(hex(&bincode::serialize(&every_op()).unwrap()), expected);
+    assert_eq!(hex(&bincode::serialize(&every_op()).unwrap()), EVERY_OP_HEX);
     let decoded: Command = bincode::deserialize(&bincode::serialize(&every_op()).unwrap()).unwrap();
     assert_eq!(decoded, every_op());
 }
@@ -144,4 +154,46 @@ fn each_command_takes_only_its_own_reply() {
         refused,
         OpResult::Error(OpError::TopicExists { topic: "t".into() })
     );
+}
+
+/// M8: an entry written before producer epochs decodes, its publish at epoch 0.
+#[test]
+fn an_entry_from_before_producer_epochs_decodes_at_epoch_0() {
+    let decoded: Command = bincode::deserialize(&unhex(EVERY_OP_HEX)).unwrap();
+    let Op::Publish(p) = &decoded.ops[0] else {
+        panic!("{decoded:?}")
+    };
+    assert_eq!(p.producer.as_ref().map(|ps| ps.epoch), Some(0));
+    assert_eq!(decoded, every_op());
+}
+
+/// M8: a publish with an epoch is a variant appended after the others (old variants keep their
+/// numbers), and round-trips; without a producer or at epoch 0 it keeps variant 0.
+#[test]
+fn a_publish_with_an_epoch_is_a_new_variant_and_the_old_ones_keep_their_numbers() {
+    let variant = |op: &Op| -> u32 {
+        let b = bincode::serialize(op).unwrap();
+        u32::from_le_bytes(b[..4].try_into().unwrap())
+    };
+    let numbers: Vec<u32> = every_op().ops.iter().map(variant).collect();
+    assert_eq!(numbers, (0..8).collect::<Vec<u32>>());
+    let advance: Op = AdvanceConsumer {
+        consumer: "c".into(),
+        topic: "t".into(),
+        from: 1,
+        to: 2,
+    }
+    .into();
+    assert_eq!(variant(&advance), 8);
+
+    let Op::Publish(mut p) = every_op().ops[0].clone() else {
+        unreachable!()
+    };
+    p.producer.as_mut().unwrap().epoch = 3;
+    let with_epoch = Op::Publish(p.clone());
+    assert_eq!(variant(&with_epoch), 9);
+    let bytes = bincode::serialize(&with_epoch).unwrap();
+    assert_eq!(bincode::deserialize::<Op>(&bytes).unwrap(), with_epoch);
+    p.producer = None;
+    assert_eq!(variant(&Op::Publish(p)), 0);
 }

@@ -79,15 +79,44 @@ pub struct Message {
 pub const PRODUCER_WINDOW: usize = 5;
 
 /// Exactly-once bookkeeping for one (topic, producer).
+///
+/// Encoded as bincode with `epoch` last; records written before epochs existed end after
+/// `last_index` and decode with epoch 0 ([`ProducerState::decode`]); a node that predates epochs
+/// reads a new record too (bincode ignores trailing bytes there).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProducerState {
-    /// (sequence, base offset, count), oldest first, at most [`PRODUCER_WINDOW`].
+    /// (sequence, base offset, count), oldest first, at most [`PRODUCER_WINDOW`], all of `epoch`.
     pub recent: VecDeque<(u64, u64, u64)>,
     /// Log index of the last publish: the eviction order when too many producers are remembered.
     pub last_index: u64,
+    /// The producer's newest epoch: publishes of an older one are fenced.
+    pub epoch: u64,
 }
 
 impl ProducerState {
+    /// Decodes both layouts (with and without the trailing epoch).
+    pub fn decode(b: &[u8]) -> crate::Result<ProducerState> {
+        let err = |e| crate::Error::decode("producer state", e);
+        let mut rest = b;
+        let (recent, last_index) = bincode::deserialize_from(&mut rest).map_err(err)?;
+        let epoch = if rest.is_empty() {
+            0
+        } else {
+            bincode::deserialize_from(&mut rest).map_err(err)?
+        };
+        Ok(ProducerState {
+            recent,
+            last_index,
+            epoch,
+        })
+    }
+
+    /// A newer epoch: the sequences start over.
+    pub fn start_epoch(&mut self, epoch: u64) {
+        self.recent.clear();
+        self.epoch = epoch;
+    }
+
     pub fn find(&self, sequence: u64) -> Option<(u64, u64)> {
         self.recent
             .iter()

@@ -7,6 +7,7 @@ mod t10_seed;
 mod t20_failover;
 mod t22_isolated_leader;
 mod t30_snapshot;
+mod t31_big_snapshot;
 mod t40_restart;
 mod t44_backup;
 mod t44_recovery;

@@ -53,6 +53,22 @@ def test_producer_resumed_with_its_id_and_sequence_dedupes_a_resend(client, topi
     assert client.history(topic) == ["x", "y", "z"]
 
 
+def test_producer_restarted_with_the_next_epoch_starts_over_and_fences_the_old_one(client, topic):
+    old = Producer(client=client)
+    old.send_batch(topic, ["a"])
+    old.send_batch(topic, ["b"])
+    # A restart that lost its sequence keeps the id, bumps the epoch and starts at sequence 0.
+    new = Producer(client=client, producer_id=old.producer_id, producer_epoch=1)
+    assert new.send(topic, "c").duplicate is False
+    with pytest.raises(jumpnet.Conflict) as refused:
+        old.send(topic, "zombie")
+    assert refused.value.code == "producer_fenced"
+    assert new.send(topic, "d").offset == 3
+    assert client.history(topic) == ["a", "b", "c", "d"]
+    with pytest.raises(ValueError):
+        client.publish(topic, ["x"], producer_epoch=1)
+
+
 def test_one_producer_shared_by_threads_stores_every_batch_once(client, topic):
     producer = Producer(client=client)
     errors = []

@@ -1,5 +1,5 @@
 //! [`Publish`]: append a batch to a topic (created on first publish), exactly once per producer id
-//! and sequence.
+//! and sequence within a producer epoch.
 
 use super::{Applier, At, Res};
 use crate::command::{OpError, Publish, Published};
@@ -20,7 +20,23 @@ impl Applier<'_> {
         let mut producer_state = None;
         if let Some(ps) = &p.producer {
             let key = keys::producer(meta.id, &ps.producer_id);
-            let state: ProducerState = self.get(&key)?.unwrap_or_default();
+            let stored = self
+                .get_raw(&key)?
+                .map(|b| ProducerState::decode(&b))
+                .transpose()?;
+            let existed = stored.is_some();
+            let mut state = stored.unwrap_or_default();
+            if ps.epoch < state.epoch {
+                return Ok(Err(OpError::ProducerFenced {
+                    producer_id: ps.producer_id.clone(),
+                    epoch: ps.epoch,
+                    current: state.epoch,
+                }));
+            }
+            if ps.epoch > state.epoch {
+                // A restarted producer: any sequence starts its new epoch.
+                state.start_epoch(ps.epoch);
+            }
             if let Some((base, count)) = state.find(ps.sequence) {
                 return Ok(Ok(Published {
                     base_offset: base,
@@ -37,7 +53,7 @@ impl Applier<'_> {
                     }));
                 }
             }
-            producer_state = Some((key, state));
+            producer_state = Some((key, state, existed));
         }
 
         let base = meta.next;
@@ -61,9 +77,8 @@ impl Applier<'_> {
         self.set_topic(&p.topic, Some(meta.clone()));
         self.touched.insert(p.topic);
 
-        if let (Some(ps), Some((key, mut state))) = (p.producer, producer_state) {
-            let is_new = state.recent.is_empty();
-            if !is_new {
+        if let (Some(ps), Some((key, mut state, existed))) = (p.producer, producer_state) {
+            if existed {
                 self.remove(&keys::producer_order(
                     state.last_index,
                     meta.id,
@@ -76,7 +91,7 @@ impl Applier<'_> {
                 &keys::producer_order(at.index, meta.id, &ps.producer_id),
                 &(),
             );
-            if is_new {
+            if !existed {
                 self.count_new_producer()?;
             }
         }

@@ -140,3 +140,124 @@ fn advance_consumer_is_a_compare_and_set_of_the_position() {
     store.publish(a.finish().unwrap());
     assert_eq!(store.consumer_offset("jobs", "w").unwrap(), Some(5));
 }
+
+/// M8: producer epochs. A higher epoch starts the producer's sequences over and fences the older
+/// ones; within an epoch the dedup rules are unchanged; the epoch is in the state a snapshot
+/// carries and a node that installed it applies by it.
+#[tokio::test]
+async fn a_higher_producer_epoch_starts_over_and_fences_the_older_ones() {
+    use crate::command::{OpError, ProducerSeq};
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let store = TopicStore::open(&db, dir.path(), 4096).unwrap();
+    let mut index = 0;
+    let mut send = |store: &TopicStore, epoch: u64, sequence: u64| -> OpResult {
+        index += 1;
+        let mut a = Applier::new(store);
+        let op = Op::Publish(Publish {
+            topic: "t".into(),
+            messages: vec![NewMessage::new(format!("{epoch}/{sequence}"))],
+            producer: Some(ProducerSeq::scoped(
+                Some("alice"),
+                "p".into(),
+                epoch,
+                sequence,
+            )),
+            publisher: Some("alice".into()),
+        });
+        let r = a.apply(op, At { index, ts_ms: 1000 }).unwrap();
+        store.publish(a.finish().unwrap());
+        r
+    };
+    let published = |base_offset, duplicate| {
+        OpResult::Published(Published {
+            base_offset,
+            count: 1,
+            duplicate,
+        })
+    };
+    let fenced = |r: &OpResult, e, c| matches!(r, OpResult::Error(OpError::ProducerFenced { epoch, current, .. }) if *epoch == e && *current == c);
+
+    // Epoch 0 (the default): today's rules.
+    assert_eq!(send(&store, 0, 5), published(0, false));
+    assert_eq!(send(&store, 0, 6), published(1, false));
+    assert_eq!(send(&store, 0, 5), published(0, true), "a retry");
+    let r = send(&store, 0, 0);
+    assert!(
+        matches!(r, OpResult::Error(OpError::SequenceTooOld { last: 6, .. })),
+        "{r:?}"
+    );
+    // A restarted producer: epoch 1 from sequence 0 is accepted (its window starts over).
+    assert_eq!(send(&store, 1, 0), published(2, false));
+    assert_eq!(send(&store, 1, 0), published(2, true), "same-epoch dedup");
+    assert_eq!(send(&store, 1, 1), published(3, false));
+    // The old instance is fenced, with a sequence it used as with a new one.
+    for seq in [6, 7] {
+        let r = send(&store, 0, seq);
+        assert!(fenced(&r, 0, 1), "{r:?}");
+    }
+    // Another jump of epochs; then the one before is fenced too.
+    assert_eq!(send(&store, 5, 9), published(4, false));
+    assert!(fenced(&send(&store, 1, 2), 1, 5));
+    assert_eq!(
+        store.topic("t").unwrap().unwrap().next,
+        5,
+        "nothing refused was stored"
+    );
+    // The fenced instance stored nothing, and the producer is still counted once.
+    assert_eq!(store.get::<u64>(keys::PRODUCER_COUNT).unwrap(), Some(1));
+
+    // A snapshot of this state, installed on another node, keeps the epoch.
+    let dir2 = tempfile::tempdir().unwrap();
+    let db2 = sled::Config::new().temporary(true).open().unwrap();
+    let other = TopicStore::open(&db2, dir2.path(), 4096).unwrap();
+    let (name, path) = other.new_data_dir();
+    copy_dir(&dir.path().join("data"), &path);
+    other
+        .install_snapshot(
+            store.snapshot_metadata().unwrap(),
+            (name, path),
+            &(),
+            &(),
+            || async { Ok(()) },
+        )
+        .await
+        .unwrap();
+    assert!(fenced(&send(&other, 1, 3), 1, 5));
+    assert_eq!(send(&other, 5, 9), published(4, true));
+    assert_eq!(send(&other, 5, 10), published(5, false));
+    assert_eq!(send(&other, 6, 0), published(6, false));
+}
+
+/// M8: producer state stored before epochs existed (no trailing epoch) decodes at epoch 0, and
+/// today's layout is the old one plus the epoch (so older nodes still read it).
+#[test]
+fn producer_state_from_before_epochs_decodes_at_epoch_0() {
+    use crate::topics::model::ProducerState;
+    let old = bincode::serialize(&(
+        std::collections::VecDeque::from([(4u64, 10u64, 2u64)]),
+        77u64,
+    ))
+    .unwrap();
+    let state = ProducerState::decode(&old).unwrap();
+    assert_eq!(
+        (state.find(4), state.last_index, state.epoch),
+        (Some((10, 2)), 77, 0)
+    );
+    let new = ProducerState { epoch: 3, ..state };
+    let bytes = super::encode(&new);
+    assert_eq!(&bytes[..old.len()], &old[..]);
+    assert_eq!(ProducerState::decode(&bytes).unwrap(), new);
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}

@@ -59,20 +59,27 @@ class Client:
         *,
         producer_id: Optional[str] = None,
         sequence: Optional[int] = None,
+        producer_epoch: Optional[int] = None,
     ) -> PublishResult:
         """Publish a batch atomically (``POST /v1/topics/{topic}/messages``).
 
         With ``producer_id`` and ``sequence`` the call is retried on other nodes after a lost answer or a 504,
         and the cluster stores the batch once; without them a lost answer raises :class:`Timeout`.
+        ``producer_epoch`` (default 0): a higher epoch than the producer's last starts its sequences over; a
+        lower one is refused with :class:`Conflict` (code ``producer_fenced``).
         """
         body: Dict[str, Any] = {"messages": [to_record(m).to_json() for m in messages]}
         if not body["messages"]:
             raise ValueError("publish needs at least one message")
         if (producer_id is None) != (sequence is None):
             raise ValueError("producer_id and sequence go together")
+        if producer_epoch is not None and producer_id is None:
+            raise ValueError("producer_epoch needs producer_id and sequence")
         if producer_id is not None:
             body["producer_id"] = producer_id
             body["sequence"] = int(sequence)  # type: ignore[arg-type]
+        if producer_epoch is not None:
+            body["producer_epoch"] = int(producer_epoch)
         resp = self.transport.request(
             "POST", path_of("v1", "topics", topic, "messages"), body=body, idempotent=producer_id is not None
         )

@@ -26,7 +26,9 @@ class Producer:
     0
 
     ``producer_id``/``start_sequence``: give both to continue a sequence after a restart (sequences must
-    keep increasing for an id). The producer is thread-safe. The cluster rejects a sequence older than the
+    keep increasing for an id). ``producer_epoch``: a restarted producer that kept only its id (and its
+    last epoch) passes that epoch + 1 and starts at sequence 0; the cluster then refuses the older epochs
+    (409 ``producer_fenced``, :class:`Conflict`), so a previous instance still running cannot publish. The producer is thread-safe. The cluster rejects a sequence older than the
     newest it stored for a producer and topic (409 ``sequence_too_old``), so one producer has one request
     in flight per topic: threads publishing to the same topic take turns. For parallel publishing to one
     topic, give each thread its own producer.
@@ -41,10 +43,12 @@ class Producer:
         retry_timeout: float = 30.0,
         producer_id: Optional[str] = None,
         start_sequence: int = 0,
+        producer_epoch: int = 0,
         client: Optional[Client] = None,
     ) -> None:
         self.client = client or Client(servers, token=token, timeout=timeout, retry_timeout=retry_timeout)
         self.producer_id = producer_id or uuid.uuid4().hex
+        self.producer_epoch = producer_epoch
         self._next_sequence = start_sequence
         self._lock = threading.Lock()
         self._topic_locks: Dict[str, threading.Lock] = {}
@@ -81,7 +85,13 @@ class Producer:
                     sequence = self._next_sequence
                     self._next_sequence += 1
             try:
-                return self.client.publish(topic, batch, producer_id=self.producer_id, sequence=sequence)
+                return self.client.publish(
+                    topic,
+                    batch,
+                    producer_id=self.producer_id,
+                    sequence=sequence,
+                    producer_epoch=self.producer_epoch or None,
+                )
             except JumpnetError as err:
                 err.producer_id = self.producer_id  # type: ignore[attr-defined]
                 err.sequence = sequence  # type: ignore[attr-defined]
