@@ -1,8 +1,8 @@
 //! The running node and its life in the cluster: wiring ([`start`]), joining ([`join`]), getting
 //! commands committed wherever the leader is ([`propose`]), membership administration
 //! ([`admin`]), when to campaign ([`elect`]), leadership hand-over ([`handover`]), the leader's
-//! periodic duties ([`duties`]), gauges ([`gauges`]), peer names kept resolved ([`names`]) and the
-//! shutdown sequence ([`lifecycle`]).
+//! periodic duties ([`duties`]), log compaction ([`compaction`]), gauges ([`gauges`]), peer names
+//! kept resolved ([`names`]) and the shutdown sequence ([`lifecycle`]).
 //!
 //! ```text
 //!  front doors ─▶ write::Writer ─▶ Node as write::Propose (propose.rs) ─▶ leader? ─ yes ─▶ openraft client_write
@@ -15,6 +15,7 @@
 //! transport under it ([`crate::peer`]) knows nothing of them.
 
 pub mod admin;
+pub mod compaction;
 pub mod disk;
 pub mod duties;
 pub mod elect;
@@ -78,6 +79,8 @@ pub struct Node {
     /// ([`elect`]): openraft still names the last leader, but this node no longer hears it, so
     /// it reports no leader (`503 no_leader`, `/readyz` 503) until a leader reaches it again.
     pub(crate) leader_lost: AtomicBool,
+    /// Snapshot chunks this node sends (`compaction` waits for a transfer to end).
+    pub(crate) snapshot_sends: Arc<raft_network::SnapshotSends>,
     /// Serializes membership changes on the leader.
     pub(crate) admin_lock: tokio::sync::Mutex<()>,
     /// Refuses writes (503, before `client_write`) while the state dir's volume is nearly full.

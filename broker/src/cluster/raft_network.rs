@@ -24,6 +24,31 @@ use crate::raft::{NodeAddr, NodeId, TypeConfig};
 pub struct NetworkFactory {
     pub pool: Arc<PeerPool>,
     pub metrics: Metrics,
+    pub snapshot_sends: Arc<SnapshotSends>,
+}
+
+/// When this node last sent a snapshot chunk or got a chunk's answer (the last one comes back once
+/// the follower installed the snapshot). While a follower receives a snapshot, the leader builds no
+/// new one (`cluster::compaction`): a new snapshot would purge the log entries that follower needs
+/// right after installing the one it is getting, and it would need another snapshot, endlessly
+/// under a steady write rate.
+#[derive(Debug, Default)]
+pub struct SnapshotSends {
+    last: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl SnapshotSends {
+    pub fn mark(&self) {
+        *self.last.lock().expect("snapshot sends lock") = Some(std::time::Instant::now());
+    }
+
+    /// Since the last chunk sent or answered (`None`: never).
+    pub fn since_last(&self) -> Option<Duration> {
+        self.last
+            .lock()
+            .expect("snapshot sends lock")
+            .map(|t| t.elapsed())
+    }
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
@@ -36,6 +61,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             incarnation: node.incarnation.clone(),
             pool: self.pool.clone(),
             metrics: self.metrics.clone(),
+            snapshot_sends: self.snapshot_sends.clone(),
         }
     }
 }
@@ -47,6 +73,7 @@ pub struct PeerNetwork {
     incarnation: Option<String>,
     pool: Arc<PeerPool>,
     metrics: Metrics,
+    snapshot_sends: Arc<SnapshotSends>,
 }
 
 type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, NodeAddr, RaftError<NodeId, E>>;
@@ -101,7 +128,10 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<NodeId>, RpcErr<InstallSnapshotError>> {
-        self.rpc(rpc, "install_snapshot", option.hard_ttl()).await
+        self.snapshot_sends.mark();
+        let answer = self.rpc(rpc, "install_snapshot", option.hard_ttl()).await;
+        self.snapshot_sends.mark();
+        answer
     }
 
     async fn vote(

@@ -390,6 +390,7 @@ async fn new_raft(node: &Node, log_store: LogStore, sm: StateMachine) -> crate::
     let network = NetworkFactory {
         pool: node.pool.clone(),
         metrics: node.metrics.clone(),
+        snapshot_sends: node.snapshot_sends.clone(),
     };
     Raft::new(node.id, Arc::new(rc), network, log_store, sm)
         .await

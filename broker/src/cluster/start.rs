@@ -15,9 +15,9 @@ use std::sync::{Arc, OnceLock};
 use tokio::net::TcpListener;
 
 use super::disk::DiskGuard;
-use super::raft_network::NetworkFactory;
+use super::raft_network::{NetworkFactory, SnapshotSends};
 use super::restart::{Asked, Recovery};
-use super::{duties, elect, gauges, join, names, Lifecycle, Node};
+use super::{compaction, duties, elect, gauges, join, names, Lifecycle, Node};
 use crate::config::{join_addr, Config};
 use crate::metrics::{register_process_collector, Metrics};
 use crate::peer::{self, PeerPool};
@@ -99,9 +99,11 @@ pub async fn start(config: Config) -> Result<Started> {
     )
     .validate()
     .map_err(|e| Error::Config(e.to_string()))?;
+    let snapshot_sends = Arc::new(SnapshotSends::default());
     let network = NetworkFactory {
         pool: pool.clone(),
         metrics: metrics.clone(),
+        snapshot_sends: snapshot_sends.clone(),
     };
     let recovery = Recovery::new(log_store.clone(), handover);
     let raft = Raft::new(id, Arc::new(rc), network, log_store, sm)
@@ -127,6 +129,7 @@ pub async fn start(config: Config) -> Result<Started> {
         lifecycle: lifecycle.clone(),
         transferring: AtomicBool::new(false),
         leader_lost: AtomicBool::new(false),
+        snapshot_sends,
         admin_lock: tokio::sync::Mutex::new(()),
         disk: DiskGuard::new(config.state_dir.clone(), config.min_free_bytes),
         started: std::time::Instant::now(),
@@ -178,6 +181,7 @@ pub async fn start(config: Config) -> Result<Started> {
     tokio::spawn(batcher);
     tokio::spawn(duties::run(node.clone()));
     tokio::spawn(elect::run(node.clone()));
+    tokio::spawn(compaction::run(node.clone()));
     tokio::spawn(gauges::follow_raft(node.clone()));
     tokio::spawn(gauges::sample_storage(node.clone()));
     tokio::spawn(names::keep_resolved(node.clone()));

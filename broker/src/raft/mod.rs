@@ -177,7 +177,9 @@ pub fn raft_config(
         // Entries are batches of publishes already; keep AppendEntries frames a sane size (and
         // within a peer frame whatever `--max-request-bytes` is).
         max_payload_entries: entries_per_append(max_entry_bytes).max(1),
-        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_every),
+        // Checkpoints are triggered by `cluster::compaction` (every `snapshot_every` entries, but
+        // not while a follower is receiving a snapshot).
+        snapshot_policy: openraft::SnapshotPolicy::Never,
         // Entries kept after a checkpoint, for followers that are only slightly behind.
         max_in_snapshot_log_to_keep: 1_000.min(snapshot_every),
         purge_batch_size: 256,
