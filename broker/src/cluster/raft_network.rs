@@ -34,20 +34,32 @@ pub struct NetworkFactory {
 /// under a steady write rate.
 #[derive(Debug, Default)]
 pub struct SnapshotSends {
-    last: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Chunks awaiting their answer (the last one's covers the follower's whole install), and
+    /// when the last one was sent or answered.
+    state: std::sync::Mutex<(usize, Option<std::time::Instant>)>,
 }
 
 impl SnapshotSends {
-    pub fn mark(&self) {
-        *self.last.lock().expect("snapshot sends lock") = Some(std::time::Instant::now());
+    /// A chunk is on its way; answered when the guard drops (also when openraft gives up on it).
+    fn sent(self: &Arc<Self>) -> InFlight {
+        let mut s = self.state.lock().expect("snapshot sends lock");
+        *s = (s.0 + 1, Some(std::time::Instant::now()));
+        InFlight(self.clone())
     }
 
-    /// Since the last chunk sent or answered (`None`: never).
+    fn answered(&self) {
+        let mut s = self.state.lock().expect("snapshot sends lock");
+        *s = (s.0.saturating_sub(1), Some(std::time::Instant::now()));
+    }
+
+    /// Zero while a chunk awaits its answer; else since the last chunk was sent or answered
+    /// (`None`: never).
     pub fn since_last(&self) -> Option<Duration> {
-        self.last
-            .lock()
-            .expect("snapshot sends lock")
-            .map(|t| t.elapsed())
+        let s = self.state.lock().expect("snapshot sends lock");
+        if s.0 > 0 {
+            return Some(Duration::ZERO);
+        }
+        s.1.map(|t| t.elapsed())
     }
 }
 
@@ -74,6 +86,14 @@ pub struct PeerNetwork {
     pool: Arc<PeerPool>,
     metrics: Metrics,
     snapshot_sends: Arc<SnapshotSends>,
+}
+
+struct InFlight(Arc<SnapshotSends>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.answered();
+    }
 }
 
 type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, NodeAddr, RaftError<NodeId, E>>;
@@ -128,10 +148,8 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<NodeId>, RpcErr<InstallSnapshotError>> {
-        self.snapshot_sends.mark();
-        let answer = self.rpc(rpc, "install_snapshot", option.hard_ttl()).await;
-        self.snapshot_sends.mark();
-        answer
+        let _in_flight = self.snapshot_sends.sent();
+        self.rpc(rpc, "install_snapshot", option.hard_ttl()).await
     }
 
     async fn vote(

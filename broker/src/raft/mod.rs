@@ -157,6 +157,11 @@ pub fn entries_per_append(max_entry_bytes: usize) -> u64 {
     (budget / (max_entry_bytes.max(1) as u64)).min(MAX_ENTRIES_PER_APPEND)
 }
 
+/// Entries kept after a checkpoint, for followers that are only slightly behind.
+pub fn log_to_keep(snapshot_every: u64) -> u64 {
+    1_000.min(snapshot_every)
+}
+
 /// Timing and compaction settings for openraft, derived from the node's config.
 pub fn raft_config(
     election_timeout_ms: u64,
@@ -177,11 +182,11 @@ pub fn raft_config(
         // Entries are batches of publishes already; keep AppendEntries frames a sane size (and
         // within a peer frame whatever `--max-request-bytes` is).
         max_payload_entries: entries_per_append(max_entry_bytes).max(1),
-        // Checkpoints are triggered by `cluster::compaction` (every `snapshot_every` entries, but
-        // not while a follower is receiving a snapshot).
-        snapshot_policy: openraft::SnapshotPolicy::Never,
-        // Entries kept after a checkpoint, for followers that are only slightly behind.
-        max_in_snapshot_log_to_keep: 1_000.min(snapshot_every),
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_every),
+        // openraft purges nothing by itself: `cluster::compaction` purges up to
+        // [`log_to_keep`] entries before the last checkpoint, except while this node sends a
+        // snapshot to a follower.
+        max_in_snapshot_log_to_keep: u64::MAX,
         purge_batch_size: 256,
         snapshot_max_chunk_size: 1024 * 1024,
         install_snapshot_timeout: INSTALL_SNAPSHOT_TIMEOUT.as_millis() as u64,

@@ -197,6 +197,17 @@ async fn a_joining_node_catches_up_from_a_snapshot_of_any_size() {
         "t31: caught up with the writes made during the transfer after {:.1?} ({installs} snapshot installs)",
         joined.elapsed()
     );
+    if installs != 1 {
+        for n in [0, learner] {
+            let log = std::fs::read_to_string(c.nodes[n].log_path()).unwrap();
+            for line in log
+                .lines()
+                .filter(|l| l.contains("snapshot") || l.contains("purg") || l.contains("learner"))
+            {
+                eprintln!("node {n}: {}", &line[..line.len().min(300)]);
+            }
+        }
+    }
     assert_eq!(
         installs,
         1,
