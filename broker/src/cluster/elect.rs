@@ -26,22 +26,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use openraft::{LogId, ServerState};
+use openraft::ServerState;
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 
-use super::{quorum_reached, rpc, Node};
+use super::rpc::{self, PreVote};
+use super::{quorum_reached, Node};
 use crate::raft::NodeId;
-
-/// "Would you vote for me?" — sent before a campaign, to the voters.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct PreVote {
-    pub candidate: NodeId,
-    /// The term the candidate would campaign in (for logs; the decision does not depend on it).
-    pub term: u64,
-    /// The last entry of the candidate's log.
-    pub last_log: Option<LogId<NodeId>>,
-}
 
 /// What one node's Raft state says about campaigning now.
 struct Timer {

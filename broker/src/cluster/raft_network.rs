@@ -67,6 +67,14 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerNetwork;
 
     async fn new_client(&mut self, target: NodeId, node: &NodeAddr) -> PeerNetwork {
+        // Every peer's failure counters exist from the first contact, at 0 (rates and alerts see
+        // a series before the first failure).
+        let peer = target.to_string();
+        for rpc in ["append_entries", "install_snapshot", "vote"] {
+            self.metrics
+                .peer_rpc_failures
+                .with_label_values(&[peer.as_str(), rpc]);
+        }
         PeerNetwork {
             target,
             addr: node.raft_addr.clone(),

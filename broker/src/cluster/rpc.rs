@@ -16,7 +16,6 @@ use openraft::raft::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::elect::PreVote;
 use super::view::ClusterView;
 use crate::command::Op;
 use crate::peer::{self, PeerPool, RpcFailure};
@@ -91,6 +90,16 @@ pub enum AdminRequest {
     },
     /// The leader's view, with replication progress.
     View,
+}
+
+/// "Would you vote for me?" — sent before a campaign, to the voters.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PreVote {
+    pub candidate: NodeId,
+    /// The term the candidate would campaign in (for logs; the decision does not depend on it).
+    pub term: u64,
+    /// The last entry of the candidate's log.
+    pub last_log: Option<openraft::LogId<NodeId>>,
 }
 
 /// `ReserveId` answers a node id, every other admin request the cluster view after it.
