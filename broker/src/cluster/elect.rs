@@ -107,6 +107,13 @@ impl Node {
                     self.config.election_timeout,
                 )
                 .await;
+                if granted.is_err() {
+                    let peer = v.to_string();
+                    self.metrics
+                        .peer_rpc_failures
+                        .with_label_values(&[peer.as_str(), "pre_vote"])
+                        .inc();
+                }
                 (*v, matches!(granted, Ok(true)))
             })
         });
