@@ -9,15 +9,14 @@ operator sees the empty volume in time is a race."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import time
 
 from jntest.report import report
 from jntest.wait import wait_until
 
 from e2elib import contract
+from e2elib.volume import empty_emulated_volume as _empty_emulated_volume
+from e2elib.volume import incarnation as _incarnation
 
 STEPS = ("RemoveMemberWithLostData", "AddLearner", "PromoteLearner")
 
@@ -61,43 +60,3 @@ def test_a_broker_back_with_an_empty_volume_rejoins_as_a_new_member(kube, cluste
     member = next(m for m in view["members"] if m["id"] == lost)
     assert member["incarnation"] == new and member["role"] == "voter", member
     cluster.assert_data(ledger, ordinals=range(3))
-
-
-def _incarnation(cluster, ordinal: int) -> str | None:
-    try:
-        return cluster.node(ordinal).cluster(local=True).get("incarnation")
-    except Exception:  # noqa: BLE001 - not answering yet
-        return None
-
-
-def _podman(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["podman", *args], capture_output=True, text=True, timeout=60)
-
-
-def _running(container: str) -> bool:
-    r = _podman("inspect", container, "--format", "{{.State.Running}}")
-    return r.returncode == 0 and r.stdout.strip() == "true"
-
-
-def _empty_emulated_volume(ns: str, pod: str, claim: str) -> bool:
-    """Empty the emulator's podman volume of ``claim`` while the broker container is down. The
-    kubelet restarts a killed container at once the first time and after a 10 s back-off the
-    second: the volume is emptied in that pause, and the broker starts on an empty state dir."""
-    if shutil.which("podman") is None:
-        return False
-    mountpoint = _podman("volume", "inspect", f"{ns}-{claim}", "--format", "{{.Mountpoint}}")
-    if mountpoint.returncode != 0:
-        return False
-    root = mountpoint.stdout.strip()
-    container = f"k8s_{ns}_{pod}_jumpnet"
-    for _ in range(2):
-        wait_until(lambda: _running(container), timeout=90, interval=0.2, what=f"{container} running")
-        _podman("kill", container)
-        wait_until(lambda: not _running(container), timeout=30, interval=0.1, what=f"{container} stopped")
-    for entry in os.listdir(root):
-        path = os.path.join(root, entry)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        else:
-            os.remove(path)
-    return True

@@ -27,6 +27,7 @@ from conftest import IMAGE, topic
 from e2elib import contract
 from e2elib.cluster import Cluster
 from e2elib.kube import condition, jn_path
+from e2elib.volume import empty_emulated_volume, incarnation
 
 NAME = "recover"
 ANNOTATION = "jumpnet.io/force-new-cluster"
@@ -58,6 +59,7 @@ def messages() -> dict[str, list[str]]:
 def wipe(kube, c: Cluster, ordinal: int) -> None:
     """The pod's volume is gone for good: it comes back empty."""
     pod, claim = c.pod_name(ordinal), f"data-{c.pod_name(ordinal)}"
+    old = incarnation(c, ordinal)
     uid = c.pvcs()[claim]["metadata"]["uid"]
     kube.kubectl("-n", c.ns, "delete", "pvc", claim, "--wait=false")
     kube.kubectl("-n", c.ns, "delete", "pod", pod, "--wait=true", timeout=150)
@@ -65,6 +67,12 @@ def wipe(kube, c: Cluster, ordinal: int) -> None:
                what=f"{claim} deleted")
     if (c.pods().get(ordinal) or {}).get("status", {}).get("phase") == "Pending":
         kube.kubectl("-n", c.ns, "delete", "pod", pod, "--wait=true", timeout=150)
+    came_back = wait_until(lambda: incarnation(c, ordinal), timeout=120, interval=0.5,
+                           what=f"{pod} answering again")
+    if came_back == old:
+        # The API emulator re-created the claim on the same podman volume (e2elib/volume.py).
+        assert empty_emulated_volume(c.ns, pod, claim), (
+            f"{pod} came back with its old data and this is not the API emulator: the PVC was not replaced")
 
 
 def running(cluster):
