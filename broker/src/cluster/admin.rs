@@ -303,6 +303,17 @@ impl Node {
 
     /// `POST /v1/cluster/init`: bootstrap a one-voter cluster of this node (managed mode).
     pub async fn init_cluster(&self) -> Result<Initialized, WriteError> {
+        self.refuse_if_initialized().await?;
+        self.bootstrap().await?;
+        let cluster_id = self.ensure_cluster_id().await?;
+        Ok(Initialized {
+            cluster_id,
+            leader_id: self.leader_id().unwrap_or(self.id),
+        })
+    }
+
+    /// `409 already_initialized` when this node belongs to a cluster (what `init` needs first).
+    pub(crate) async fn refuse_if_initialized(&self) -> Result<(), WriteError> {
         let initialized = self
             .raft()
             .is_initialized()
@@ -314,12 +325,7 @@ impl Node {
             }
             .into());
         }
-        self.bootstrap().await?;
-        let cluster_id = self.ensure_cluster_id().await?;
-        Ok(Initialized {
-            cluster_id,
-            leader_id: self.leader_id().unwrap_or(self.id),
-        })
+        Ok(())
     }
 
     /// Initialize Raft with this node as the only voter.

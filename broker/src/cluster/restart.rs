@@ -279,17 +279,7 @@ impl Node {
     /// read) the backup, verify it, load it, and lead a new one-voter cluster with a new id.
     pub async fn init_from_backup(&self, source: &str) -> Result<Initialized, RestoreError> {
         let _one = self.recovery.lock.lock().await;
-        let initialized = self
-            .raft()
-            .is_initialized()
-            .await
-            .map_err(|e| WriteError::Unavailable(e.to_string()))?;
-        if initialized {
-            return Err(WriteError::from(MembershipError::AlreadyInitialized {
-                cluster_id: self.cluster_id(),
-            })
-            .into());
-        }
+        self.refuse_if_initialized().await?;
         let (path, downloaded) = if source.starts_with("http://") || source.starts_with("https://")
         {
             (self.download(source).await?, true)
