@@ -152,16 +152,22 @@ impl Node {
         Ok(true)
     }
 
+    /// As the only voter of a restarted Raft: campaign now and wait until this node leads.
+    async fn lead_now(&self, what: &'static str) -> Result<(), WriteError> {
+        let raft = self.raft();
+        let _ = raft.trigger().elect().await;
+        raft.wait(Some(super::election_wait(&self.config)))
+            .current_leader(self.id, what)
+            .await
+            .map_err(|e| WriteError::Unavailable(format!("not leading yet: {e}")))?;
+        Ok(())
+    }
+
     /// `POST /v1/cluster/force-new-cluster`: recover, then wait for this node to lead and answer
     /// its view.
     pub async fn force_new_cluster_view(&self) -> Result<ClusterView, WriteError> {
         self.force_new_cluster(Asked::Api).await?;
-        let raft = self.raft();
-        let _ = raft.trigger().elect().await;
-        raft.wait(Some(super::election_wait(&self.config)))
-            .current_leader(self.id, "leader after a forced recovery")
-            .await
-            .map_err(|e| WriteError::Unavailable(format!("not leading yet: {e}")))?;
+        self.lead_now("leader after a forced recovery").await?;
         Ok(self.local_view())
     }
 
@@ -291,12 +297,7 @@ impl Node {
             let _ = std::fs::remove_file(&path);
         }
         result?;
-        let raft = self.raft();
-        let _ = raft.trigger().elect().await;
-        raft.wait(Some(super::election_wait(&self.config)))
-            .current_leader(self.id, "leader after a restore")
-            .await
-            .map_err(|e| WriteError::Unavailable(format!("not leading yet: {e}")))?;
+        self.lead_now("leader after a restore").await?;
         let cluster_id = self.ensure_cluster_id().await?;
         Ok(Initialized {
             cluster_id,
