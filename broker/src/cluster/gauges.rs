@@ -6,6 +6,8 @@
 //!   between had no leader this node could observe.
 //! - [`sample_storage`]: storage used, topics, per-topic messages (opt-in) and uptime, sampled
 //!   periodically.
+//! - [`Node::sample_consumer_lag`]: the named consumers' lag gauges, computed when `/metrics` is
+//!   scraped (one scan of the positions; never per message).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -161,6 +163,77 @@ impl Node {
         self.metrics
             .uptime
             .set(self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// The lag gauges of one scan of the named consumer positions.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ConsumerLag {
+    pub positions: u64,
+    pub max: u64,
+    pub sum: u64,
+    /// (topic, consumer, lag) of the first `limit` positions, then ("other", "other", the rest
+    /// added up) when there are more.
+    pub series: Vec<(String, String, u64)>,
+}
+
+/// Lag of every position on a topic that exists (`(topic, consumer, offset)` in key order).
+pub fn consumer_lag(
+    store: &crate::topics::TopicStore,
+    limit: usize,
+) -> crate::Result<ConsumerLag> {
+    let mut out = ConsumerLag::default();
+    let mut other: Option<u64> = None;
+    let mut meta: Option<(String, Option<crate::topics::TopicMeta>)> = None;
+    for (topic, consumer, offset) in store.consumer_positions(None)? {
+        if meta.as_ref().map(|(n, _)| n) != Some(&topic) {
+            meta = Some((topic.clone(), store.topic(&topic)?));
+        }
+        let Some(Some(m)) = meta.as_ref().map(|(_, m)| m) else {
+            continue;
+        };
+        let lag = m.lag(offset);
+        out.positions += 1;
+        out.max = out.max.max(lag);
+        out.sum = out.sum.saturating_add(lag);
+        if limit == 0 {
+            continue;
+        }
+        if out.series.len() < limit {
+            out.series.push((topic, consumer, lag));
+        } else {
+            *other.get_or_insert(0) += lag;
+        }
+    }
+    if let Some(rest) = other {
+        out.series.push(("other".into(), "other".into(), rest));
+    }
+    Ok(out)
+}
+
+impl Node {
+    /// Refresh the named consumers' lag gauges (on each scrape of `/metrics`).
+    pub async fn sample_consumer_lag(&self) {
+        let limit = self.config.consumer_metrics_limit;
+        let Ok(l) = self
+            .store
+            .blocking(move |s| consumer_lag(s, limit))
+            .await
+        else {
+            return;
+        };
+        let m = &self.metrics;
+        m.consumer_positions.set(l.positions as i64);
+        m.consumer_lag_max.set(l.max as i64);
+        m.consumer_lag_sum.set(l.sum as i64);
+        if limit > 0 {
+            m.consumer_position_lag.reset();
+            for (topic, consumer, lag) in l.series {
+                m.consumer_position_lag
+                    .with_label_values(&[topic.as_str(), consumer.as_str()])
+                    .set(lag as i64);
+            }
+        }
     }
 }
 

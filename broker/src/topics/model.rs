@@ -38,6 +38,12 @@ impl TopicMeta {
     pub fn bytes(&self) -> u64 {
         self.appended_bytes - self.start_bytes
     }
+
+    /// A consumer's lag at `offset`: messages between it (or the log start, if later) and the
+    /// high watermark.
+    pub fn lag(&self, offset: u64) -> u64 {
+        self.next - offset.clamp(self.start, self.next)
+    }
 }
 
 /// One stored message. The offset is its key.

@@ -217,6 +217,25 @@ impl TopicStore {
         self.get(&keys::consumer(topic, consumer))
     }
 
+    /// Every named consumer position as (topic, consumer, next offset), in key order (by topic
+    /// name length, then topic, then consumer); of one topic only with `topic`.
+    pub fn consumer_positions(&self, topic: Option<&str>) -> Result<Vec<(String, String, u64)>> {
+        let prefix = topic.map_or_else(|| keys::CONSUMER_PREFIX.to_vec(), keys::consumer_topic_prefix);
+        self.scan_prefix(&prefix)?
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let (t, c) = keys::parse_consumer(&k)?;
+                Some((t.to_string(), c.to_string(), v))
+            })
+            .map(|(t, c, v)| Ok((t, c, decode(&v)?)))
+            .collect()
+    }
+
+    /// How many named consumers have a position on `topic`.
+    pub fn consumer_count(&self, topic: &str) -> Result<usize> {
+        Ok(self.scan_prefix(&keys::consumer_topic_prefix(topic))?.len())
+    }
+
     pub fn cluster_id(&self) -> Result<Option<String>> {
         self.get(keys::CLUSTER_ID)
     }
