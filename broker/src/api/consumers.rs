@@ -13,13 +13,13 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::code::Code;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::responses::Refused;
 use super::responses::{
     Auth, Internal, Invalid, Missing, OutOfRange, TooLarge, Unavailable, Unknown,
 };
-use super::code::Code;
-use super::responses::Refused;
 use super::{consumer_name, topic_name, AppState, Caller};
 use crate::auth::Role;
 use crate::command::{CommitOffset, DeleteConsumer};

@@ -178,10 +178,7 @@ pub struct ConsumerLag {
 }
 
 /// Lag of every position on a topic that exists (`(topic, consumer, offset)` in key order).
-pub fn consumer_lag(
-    store: &crate::topics::TopicStore,
-    limit: usize,
-) -> crate::Result<ConsumerLag> {
+pub fn consumer_lag(store: &crate::topics::TopicStore, limit: usize) -> crate::Result<ConsumerLag> {
     let mut out = ConsumerLag::default();
     let mut other: Option<u64> = None;
     let mut meta: Option<(String, Option<crate::topics::TopicMeta>)> = None;
@@ -215,11 +212,7 @@ impl Node {
     /// Refresh the named consumers' lag gauges (on each scrape of `/metrics`).
     pub async fn sample_consumer_lag(&self) {
         let limit = self.config.consumer_metrics_limit;
-        let Ok(l) = self
-            .store
-            .blocking(move |s| consumer_lag(s, limit))
-            .await
-        else {
+        let Ok(l) = self.store.blocking(move |s| consumer_lag(s, limit)).await else {
             return;
         };
         let m = &self.metrics;

@@ -209,10 +209,7 @@ fn delete_consumer_is_appended_after_every_older_variant_and_round_trips() {
     }
     .into();
     let bytes = bincode::serialize(&op).unwrap();
-    assert_eq!(
-        hex(&bytes),
-        "0a000000010000000000000063010000000000000074"
-    );
+    assert_eq!(hex(&bytes), "0a000000010000000000000063010000000000000074");
     assert_eq!(bincode::deserialize::<Op>(&bytes).unwrap(), op);
 
     let reply: OpResult = ConsumerDeleted { existed: true }.into();

@@ -9,8 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{
     AdvanceConsumer, AssignNodeId, CommitOffset, ConsumeNext, DeleteConsumer, DeleteTopic,
-    NewMessage, Op,
-    ProducerSeq, Publish, PutTopic, SetClusterId, Trim,
+    NewMessage, Op, ProducerSeq, Publish, PutTopic, SetClusterId, Trim,
 };
 
 /// [`Op`] as encoded, borrowed. Variant order is the encoding: append, never reorder.

@@ -220,7 +220,10 @@ impl TopicStore {
     /// Every named consumer position as (topic, consumer, next offset), in key order (by topic
     /// name length, then topic, then consumer); of one topic only with `topic`.
     pub fn consumer_positions(&self, topic: Option<&str>) -> Result<Vec<(String, String, u64)>> {
-        let prefix = topic.map_or_else(|| keys::CONSUMER_PREFIX.to_vec(), keys::consumer_topic_prefix);
+        let prefix = topic.map_or_else(
+            || keys::CONSUMER_PREFIX.to_vec(),
+            keys::consumer_topic_prefix,
+        );
         self.scan_prefix(&prefix)?
             .into_iter()
             .filter_map(|(k, v)| {

@@ -208,8 +208,14 @@ fn delete_consumer_forgets_one_position_and_delete_topic_all_of_them() {
     );
 
     let mut a = Applier::new(&store);
-    a.apply(DeleteTopic { topic: "jobs".into() }.into(), at(6))
-        .unwrap();
+    a.apply(
+        DeleteTopic {
+            topic: "jobs".into(),
+        }
+        .into(),
+        at(6),
+    )
+    .unwrap();
     store.publish(a.finish().unwrap());
     assert_eq!(
         store.consumer_positions(None).unwrap(),
