@@ -83,32 +83,22 @@ pub struct ConsumerRemoved {
 
 /// Every position (of one topic with `topic`), with its lag, from this node's applied state.
 async fn positions(s: &AppState, topic: Option<String>) -> Result<ConsumerList, ApiError> {
-    let consumers = s
+    let lags = s
         .store
-        .blocking(move |st| {
-            let mut out = Vec::new();
-            let mut meta: Option<(String, Option<crate::topics::TopicMeta>)> = None;
-            for (t, name, offset) in st.consumer_positions(topic.as_deref())? {
-                if meta.as_ref().map(|(n, _)| n) != Some(&t) {
-                    meta = Some((t.clone(), st.topic(&t)?));
-                }
-                // Positions of a deleted topic are deleted with it; none to show otherwise.
-                let Some(Some(m)) = meta.as_ref().map(|(_, m)| m) else {
-                    continue;
-                };
-                out.push(ConsumerLag {
-                    lag: m.lag(offset),
-                    end_offset: m.next,
-                    name,
-                    topic: t,
-                    partition: 0,
-                    offset,
-                });
-            }
-            Ok(out)
-        })
+        .blocking(move |st| st.consumer_lags(topic.as_deref()))
         .await?;
-    let mut consumers = consumers;
+    let mut consumers: Vec<ConsumerLag> = lags
+        .into_iter()
+        .map(|p| ConsumerLag {
+            name: p.consumer,
+            topic: p.topic,
+            partition: 0,
+            offset: p.offset,
+            end_offset: p.end,
+            lag: p.lag,
+        })
+        .collect();
+    // Key order sorts topics by name length first.
     consumers.sort_by(|a, b| (&a.topic, &a.name).cmp(&(&b.topic, &b.name)));
     Ok(ConsumerList { consumers })
 }

@@ -168,38 +168,27 @@ impl Node {
 
 /// The lag gauges of one scan of the named consumer positions.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct ConsumerLag {
-    pub positions: u64,
-    pub max: u64,
-    pub sum: u64,
+struct ConsumerLag {
+    positions: u64,
+    max: u64,
+    sum: u64,
     /// (topic, consumer, lag) of the first `limit` positions, then ("other", "other", the rest
     /// added up) when there are more.
-    pub series: Vec<(String, String, u64)>,
+    series: Vec<(String, String, u64)>,
 }
 
-/// Lag of every position on a topic that exists (`(topic, consumer, offset)` in key order).
-pub fn consumer_lag(store: &crate::topics::TopicStore, limit: usize) -> crate::Result<ConsumerLag> {
+/// The lag gauges of every named position on a topic that exists (in key order).
+fn consumer_lag(store: &crate::topics::TopicStore, limit: usize) -> crate::Result<ConsumerLag> {
     let mut out = ConsumerLag::default();
     let mut other: Option<u64> = None;
-    let mut meta: Option<(String, Option<crate::topics::TopicMeta>)> = None;
-    for (topic, consumer, offset) in store.consumer_positions(None)? {
-        if meta.as_ref().map(|(n, _)| n) != Some(&topic) {
-            meta = Some((topic.clone(), store.topic(&topic)?));
-        }
-        let Some(Some(m)) = meta.as_ref().map(|(_, m)| m) else {
-            continue;
-        };
-        let lag = m.lag(offset);
+    for p in store.consumer_lags(None)? {
         out.positions += 1;
-        out.max = out.max.max(lag);
-        out.sum = out.sum.saturating_add(lag);
-        if limit == 0 {
-            continue;
-        }
+        out.max = out.max.max(p.lag);
+        out.sum = out.sum.saturating_add(p.lag);
         if out.series.len() < limit {
-            out.series.push((topic, consumer, lag));
-        } else {
-            *other.get_or_insert(0) += lag;
+            out.series.push((p.topic, p.consumer, p.lag));
+        } else if limit > 0 {
+            *other.get_or_insert(0) += p.lag;
         }
     }
     if let Some(rest) = other {

@@ -74,6 +74,18 @@ impl MessageRecord {
     }
 }
 
+/// A named consumer's position with its topic's high watermark and its lag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PositionLag {
+    pub topic: String,
+    pub consumer: String,
+    /// The next offset the consumer reads.
+    pub offset: u64,
+    /// The topic's high watermark.
+    pub end: u64,
+    pub lag: u64,
+}
+
 /// A message as readers get it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {

@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use super::codec::{decode, encode};
 use super::keys;
 use super::log::{Pinned, TopicLogs};
-use super::model::{Message, MessageRecord, TopicMeta};
+use super::model::{Message, MessageRecord, PositionLag, TopicMeta};
 use super::notify::Notifier;
 use crate::{Error, Result};
 
@@ -232,6 +232,29 @@ impl TopicStore {
             })
             .map(|(t, c, v)| Ok((t, c, decode(&v)?)))
             .collect()
+    }
+
+    /// [`Self::consumer_positions`] with each topic's high watermark and the lag (positions of a
+    /// topic that no longer exists are skipped: deleting a topic deletes them in the same apply).
+    pub fn consumer_lags(&self, topic: Option<&str>) -> Result<Vec<PositionLag>> {
+        let mut out = Vec::new();
+        let mut meta: Option<(String, Option<TopicMeta>)> = None;
+        for (topic, consumer, offset) in self.consumer_positions(topic)? {
+            if meta.as_ref().map(|(n, _)| n) != Some(&topic) {
+                let m = self.topic(&topic)?;
+                meta = Some((topic.clone(), m));
+            }
+            if let Some((_, Some(m))) = &meta {
+                out.push(PositionLag {
+                    lag: m.lag(offset),
+                    end: m.next,
+                    topic,
+                    consumer,
+                    offset,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// How many named consumers have a position on `topic`.
