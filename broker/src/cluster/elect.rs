@@ -175,7 +175,7 @@ pub async fn run(node: Arc<Node>) {
             || node.transferring.load(Ordering::Acquire)
             || node.lifecycle.is_draining()
         {
-            node.leader_lost.store(false, Ordering::Release);
+            node.leader_lost.store(0, Ordering::Release);
             pause = et;
             continue;
         }
@@ -196,14 +196,16 @@ pub async fn run(node: Arc<Node>) {
         match t.since_vote {
             Some(since) if since < wait && !single => {
                 // A leader (or a campaign) was heard from within the wait.
-                node.leader_lost.store(false, Ordering::Release);
+                node.leader_lost.store(0, Ordering::Release);
                 pause = (wait - since).min(et);
                 continue;
             }
             _ => {}
         }
-        // The leader has been silent for longer than an election timeout after its lease.
-        node.leader_lost.store(true, Ordering::Release);
+        // The leader has been silent for longer than an election timeout after its lease: the
+        // leader of this term is lost (a leader of a later term is known as soon as it is heard).
+        node.leader_lost
+            .store(m.current_term + 1, Ordering::Release);
         if node.pre_vote().await {
             if let Err(e) = node.raft().trigger().elect().await {
                 tracing::warn!(error = %e, "could not start an election");
