@@ -7,7 +7,7 @@
 //!
 //! ## Adding a replicated command
 //! 1. Here: the command type and its reply type (a file per family: [`publish`], [`consumer`],
-//!    [`topic`], [`cluster`]); a variant at the **end** of [`Op`] and of [`OpResult`] (the log on
+//!    [`topic`], [`cluster`], [`group`]); a variant at the **end** of [`Op`] and of [`OpResult`] (the log on
 //!    disk and the peers' wire protocol are bincode: variants are numbered by position) and of the
 //!    wire enums in [`wire`], which encode [`Op`]; one `request!` line tying the two together.
 //! 2. Its apply function: a method of `topics::apply::Applier`, dispatched in `Applier::apply`.
@@ -18,6 +18,7 @@
 pub mod cluster;
 pub mod consumer;
 mod error;
+pub mod group;
 pub mod publish;
 pub mod topic;
 mod wire;
@@ -29,6 +30,10 @@ pub use consumer::{
     AdvanceConsumer, CommitOffset, ConsumeNext, Consumed, ConsumerAdvanced, OffsetCommitted,
 };
 pub use error::OpError;
+pub use group::{
+    AckMessages, Acked, ConfigureGroup, DeleteGroup, GroupConfig, GroupConfigured, GroupDeleted,
+    GroupStart, Lease, LeaseMessages, Leased, MessageRef, NackMessages, Nacked,
+};
 pub use publish::{message_size, NewMessage, ProducerSeq, Publish, Published};
 pub use topic::{DeleteTopic, PutTopic, Retention, TopicDeleted, TopicPut, Trim, Trimmed};
 
@@ -54,6 +59,11 @@ pub enum Op {
     SetClusterId(SetClusterId),
     AssignNodeId(AssignNodeId),
     AdvanceConsumer(AdvanceConsumer),
+    ConfigureGroup(ConfigureGroup),
+    LeaseMessages(LeaseMessages),
+    AckMessages(AckMessages),
+    NackMessages(NackMessages),
+    DeleteGroup(DeleteGroup),
 }
 
 impl Op {
@@ -63,6 +73,8 @@ impl Op {
             Op::Publish(p) => {
                 64 + p.topic.len() + p.messages.iter().map(NewMessage::size).sum::<usize>()
             }
+            Op::AckMessages(c) => 64 + 12 * c.messages.len(),
+            Op::NackMessages(c) => 64 + 12 * c.messages.len(),
             _ => 128,
         }
     }
@@ -83,6 +95,11 @@ pub enum OpResult {
     Error(OpError),
     /// Answers [`Op::AdvanceConsumer`] (after `Error`: variants are only ever appended).
     ConsumerAdvanced(ConsumerAdvanced),
+    GroupConfigured(GroupConfigured),
+    Leased(Leased),
+    Acked(Acked),
+    Nacked(Nacked),
+    GroupDeleted(GroupDeleted),
 }
 
 /// What applying a log entry returns to the proposer.
@@ -141,6 +158,11 @@ request!(Trim => Trimmed in OpResult::Trimmed);
 request!(SetClusterId => ClusterIdSet in OpResult::ClusterId);
 request!(AssignNodeId => NodeIdAssigned in OpResult::NodeId);
 request!(AdvanceConsumer => ConsumerAdvanced in OpResult::ConsumerAdvanced);
+request!(ConfigureGroup => GroupConfigured in OpResult::GroupConfigured);
+request!(LeaseMessages => Leased in OpResult::Leased);
+request!(AckMessages => Acked in OpResult::Acked);
+request!(NackMessages => Nacked in OpResult::Nacked);
+request!(DeleteGroup => GroupDeleted in OpResult::GroupDeleted);
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -8,8 +8,9 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{
-    AdvanceConsumer, AssignNodeId, CommitOffset, ConsumeNext, DeleteTopic, NewMessage, Op,
-    ProducerSeq, Publish, PutTopic, SetClusterId, Trim,
+    AckMessages, AdvanceConsumer, AssignNodeId, CommitOffset, ConfigureGroup, ConsumeNext,
+    DeleteGroup, DeleteTopic, LeaseMessages, NackMessages, NewMessage, Op, ProducerSeq, Publish,
+    PutTopic, SetClusterId, Trim,
 };
 
 /// [`Op`] as encoded, borrowed. Variant order is the encoding: append, never reorder.
@@ -26,6 +27,11 @@ enum OpRef<'a> {
     AssignNodeId(&'a AssignNodeId),
     AdvanceConsumer(&'a AdvanceConsumer),
     PublishWithEpoch(&'a Publish),
+    ConfigureGroup(&'a ConfigureGroup),
+    LeaseMessages(&'a LeaseMessages),
+    AckMessages(&'a AckMessages),
+    NackMessages(&'a NackMessages),
+    DeleteGroup(&'a DeleteGroup),
 }
 
 /// [`Op`] as decoded; the same variants as [`OpRef`].
@@ -42,6 +48,11 @@ enum OpOwned {
     AssignNodeId(AssignNodeId),
     AdvanceConsumer(AdvanceConsumer),
     PublishWithEpoch(Publish),
+    ConfigureGroup(ConfigureGroup),
+    LeaseMessages(LeaseMessages),
+    AckMessages(AckMessages),
+    NackMessages(NackMessages),
+    DeleteGroup(DeleteGroup),
 }
 
 /// The layout of [`Publish`] before producer epochs.
@@ -100,6 +111,11 @@ impl Serialize for Op {
             Op::SetClusterId(c) => OpRef::SetClusterId(c),
             Op::AssignNodeId(c) => OpRef::AssignNodeId(c),
             Op::AdvanceConsumer(c) => OpRef::AdvanceConsumer(c),
+            Op::ConfigureGroup(c) => OpRef::ConfigureGroup(c),
+            Op::LeaseMessages(c) => OpRef::LeaseMessages(c),
+            Op::AckMessages(c) => OpRef::AckMessages(c),
+            Op::NackMessages(c) => OpRef::NackMessages(c),
+            Op::DeleteGroup(c) => OpRef::DeleteGroup(c),
         };
         wire.serialize(s)
     }
@@ -127,6 +143,11 @@ impl<'de> Deserialize<'de> for Op {
             OpOwned::SetClusterId(c) => Op::SetClusterId(c),
             OpOwned::AssignNodeId(c) => Op::AssignNodeId(c),
             OpOwned::AdvanceConsumer(c) => Op::AdvanceConsumer(c),
+            OpOwned::ConfigureGroup(c) => Op::ConfigureGroup(c),
+            OpOwned::LeaseMessages(c) => Op::LeaseMessages(c),
+            OpOwned::AckMessages(c) => Op::AckMessages(c),
+            OpOwned::NackMessages(c) => Op::NackMessages(c),
+            OpOwned::DeleteGroup(c) => Op::DeleteGroup(c),
         })
     }
 }
