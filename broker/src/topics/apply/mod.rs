@@ -7,6 +7,8 @@
 mod cluster;
 mod consumer;
 mod group;
+#[cfg(test)]
+mod group_tests;
 mod publish;
 #[cfg(test)]
 mod tests;
