@@ -273,7 +273,7 @@ fn group_commands_are_appended_variants_and_round_trip() {
     ];
     let bytes = bincode::serialize(&Response::Ops(results.clone())).unwrap();
     assert_eq!(
-        bytes[8..12],
+        bytes[12..16],
         [10, 0, 0, 0],
         "GroupConfigured follows ConsumerAdvanced"
     );
