@@ -18,6 +18,7 @@ pub mod consumers;
 pub mod cors;
 pub mod error;
 pub mod extract;
+pub mod groups;
 pub mod health;
 pub mod messages;
 pub mod openapi;
@@ -157,6 +158,17 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             post(messages::publish).get(messages::read),
         ),
         ("/v1/topics/{topic}/stream", get(stream::stream)),
+        ("/v1/topics/{topic}/groups", get(groups::list)),
+        (
+            "/v1/topics/{topic}/groups/{group}",
+            get(groups::get).put(groups::put).delete(groups::delete),
+        ),
+        (
+            "/v1/topics/{topic}/groups/{group}/fetch",
+            post(groups::fetch),
+        ),
+        ("/v1/topics/{topic}/groups/{group}/ack", post(groups::ack)),
+        ("/v1/topics/{topic}/groups/{group}/nack", post(groups::nack)),
         (
             "/v1/consumers/{name}/topics/{topic}",
             get(consumers::get).put(consumers::commit),

@@ -76,9 +76,14 @@ pub struct Leased {
     pub deadline_ms: u64,
 }
 
-/// A message of a group, by partition and offset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// A message of a group, by partition and offset (also the HTTP API's shape: `partition`
+/// defaults to 0).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct MessageRef {
+    #[serde(default)]
     pub partition: u32,
     pub offset: u64,
 }
