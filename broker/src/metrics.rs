@@ -194,20 +194,37 @@ impl GroupMetrics {
     fn register(r: &Registry) -> GroupMetrics {
         let gauge = |name: &str, help: &str| {
             let g = IntGauge::new(name, help).unwrap();
-            r.register(Box::new(g.clone())).expect("metric registers once");
+            r.register(Box::new(g.clone()))
+                .expect("metric registers once");
             g
         };
         let counter = |name: &str, help: &str| {
             let c = IntCounter::new(name, help).unwrap();
-            r.register(Box::new(c.clone())).expect("metric registers once");
+            r.register(Box::new(c.clone()))
+                .expect("metric registers once");
             c
         };
         GroupMetrics {
-            in_flight: gauge("jumpnet_group_messages_in_flight", "Messages leased to consumer-group fetches and not acknowledged, over all groups"),
-            lag: gauge("jumpnet_group_lag", "Messages consumer groups have not finished (pending + in flight), over all groups"),
-            redelivered: counter("jumpnet_group_redelivered_total", "Consumer-group deliveries after the first"),
-            dead_lettered: counter("jumpnet_group_dead_lettered_total", "Messages consumer groups moved to their dead-letter topic"),
-            dropped: counter("jumpnet_group_dropped_total", "Messages consumer groups dropped after their last delivery (no dead-letter topic)"),
+            in_flight: gauge(
+                "jumpnet_group_messages_in_flight",
+                "Messages leased to consumer-group fetches and not acknowledged, over all groups",
+            ),
+            lag: gauge(
+                "jumpnet_group_lag",
+                "Messages consumer groups have not finished (pending + in flight), over all groups",
+            ),
+            redelivered: counter(
+                "jumpnet_group_redelivered_total",
+                "Consumer-group deliveries after the first",
+            ),
+            dead_lettered: counter(
+                "jumpnet_group_dead_lettered_total",
+                "Messages consumer groups moved to their dead-letter topic",
+            ),
+            dropped: counter(
+                "jumpnet_group_dropped_total",
+                "Messages consumer groups dropped after their last delivery (no dead-letter topic)",
+            ),
         }
     }
 

@@ -49,7 +49,12 @@ impl Client {
     }
 
     /// Acknowledge messages (one replicated op); returns how many were outstanding.
-    pub async fn group_ack(&self, topic: &str, group: &str, messages: &[MessageRef]) -> Result<u64> {
+    pub async fn group_ack(
+        &self,
+        topic: &str,
+        group: &str,
+        messages: &[MessageRef],
+    ) -> Result<u64> {
         let r: AckResponse = self
             .call(
                 reqwest::Method::POST,
