@@ -199,17 +199,18 @@ async fn fetchers_on_every_node_share_the_work_and_a_leader_kill_loses_no_ack() 
         f.await.unwrap();
     }
 
-    let s = seen.lock().unwrap();
-    assert!(s.violations.is_empty(), "{:?}", s.violations);
-    assert_eq!(s.acked, (0..TOTAL).collect::<BTreeSet<u64>>());
-    for o in &abandoned {
-        let d = &s.deliveries[o];
-        assert!(
-            d.len() >= 2 && d.last() > Some(&1),
-            "abandoned offset {o} came back: {d:?}"
-        );
+    {
+        let s = seen.lock().unwrap();
+        assert!(s.violations.is_empty(), "{:?}", s.violations);
+        assert_eq!(s.acked, (0..TOTAL).collect::<BTreeSet<u64>>());
+        for o in &abandoned {
+            let d = &s.deliveries[o];
+            assert!(
+                d.len() >= 2 && d.last() > Some(&1),
+                "abandoned offset {o} came back: {d:?}"
+            );
+        }
     }
-    drop(s);
 
     // The killed node comes back and agrees: nothing left to do.
     c.nodes[leader].start();
