@@ -87,22 +87,27 @@ fn fetcher(
                 .iter()
                 .map(|(o, _)| json!({"partition": 0, "offset": o}))
                 .collect();
-            let acked = call(
-                &http,
-                format!("{api}{PATH}/ack"),
-                json!({ "messages": refs }),
-            )
-            .await
-            .is_some();
+            // An ack whose answer was lost may have been stored: retry it (acks are idempotent)
+            // on the next nodes, or the message would count as neither acknowledged nor coming back.
+            let mut acked = false;
+            for _ in 0..apis.len() * 8 {
+                let api = &apis[i % apis.len()];
+                let body = json!({ "messages": refs });
+                if call(&http, format!("{api}{PATH}/ack"), body)
+                    .await
+                    .is_some()
+                {
+                    acked = true;
+                    break;
+                }
+                i += 1;
+            }
             let mut s = seen.lock().unwrap();
             for (o, _) in got {
                 s.held.remove(&o);
                 if acked {
                     s.acked.insert(o);
                 }
-            }
-            if !acked {
-                i += 1;
             }
         }
     })
@@ -130,7 +135,7 @@ async fn fetchers_on_every_node_share_the_work_and_a_leader_kill_loses_no_ack() 
             reqwest::Method::PUT,
             1,
             PATH,
-            &json!({"ack_wait_ms": 3000}).to_string(),
+            &json!({"ack_wait_ms": 5000}).to_string(),
         )
         .await
         .unwrap();
@@ -193,7 +198,15 @@ async fn fetchers_on_every_node_share_the_work_and_a_leader_kill_loses_no_ack() 
         || async { (seen.lock().unwrap().acked.len() as u64 == TOTAL).then_some(()) },
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", c.logs()));
+    .unwrap_or_else(|e| {
+        let s = seen.lock().unwrap();
+        let missing: Vec<u64> = (0..TOTAL).filter(|o| !s.acked.contains(o)).collect();
+        panic!(
+            "{e}: missing {missing:?}, violations {:?}\n{}",
+            s.violations,
+            c.logs()
+        )
+    });
     stop.store(true, Ordering::Relaxed);
     for f in fetchers.drain(..) {
         f.await.unwrap();
@@ -280,4 +293,99 @@ async fn cli_consume_group_prints_and_acknowledges() {
         (200, Some(5), Some(0)),
         "{v}"
     );
+}
+
+async fn metrics_show(c: &Cluster, i: usize, line: &str) {
+    let url = format!("{}/metrics", c.nodes[i].api());
+    wait_until(line, Duration::from_secs(20), || async {
+        let text = c.http.get(&url).send().await.ok()?.text().await.ok()?;
+        text.lines().any(|l| l == line).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", c.logs()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rust_client_drives_a_group_and_a_dead_letter_names_its_origin() {
+    use jumpnet_broker::client::{Client, GroupSettings, MessageRef};
+
+    let c = Cluster::three(&[]).await;
+    let servers: Vec<String> = c.nodes.iter().map(|n| n.api()).collect();
+    let client = Client::builder(&servers).build().unwrap();
+    client
+        .publish("mail", vec!["x".into(), "y".into()])
+        .await
+        .unwrap();
+    let settings = GroupSettings {
+        ack_wait_ms: Some(60_000),
+        max_deliveries: Some(1),
+        dead_letter_topic: Some("mail-dlq".into()),
+        start: None,
+    };
+    let info = client
+        .configure_group("mail", "senders", &settings)
+        .await
+        .unwrap();
+    assert_eq!((info.pending, info.max_deliveries), (2, 1));
+    let got = client
+        .group_fetch("mail", "senders", 10, None)
+        .await
+        .unwrap();
+    let refs: Vec<MessageRef> = got
+        .iter()
+        .map(|m| MessageRef {
+            partition: m.partition,
+            offset: m.message.offset,
+        })
+        .collect();
+    assert_eq!(
+        got.iter().map(|m| m.message.text()).collect::<Vec<_>>(),
+        ["x", "y"]
+    );
+    metrics_show(&c, 0, "jumpnet_group_messages_in_flight 2").await;
+    assert_eq!(
+        client
+            .group_ack("mail", "senders", &refs[..1])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        client
+            .group_nack("mail", "senders", &refs[1..], None)
+            .await
+            .unwrap(),
+        1
+    );
+    // "y" had its only delivery: the next fetch moves it to the dead-letter topic.
+    let got = client
+        .group_fetch("mail", "senders", 10, Some(Duration::from_millis(500)))
+        .await
+        .unwrap();
+    assert!(got.is_empty(), "{got:?}");
+    let info = client.group_info("mail", "senders").await.unwrap();
+    assert_eq!(
+        (info.dead_lettered, info.acked_floor, info.lag),
+        (1, 2, 0),
+        "{info:?}"
+    );
+    let dlq = client.read("mail-dlq", Some(0), 10, None).await.unwrap();
+    assert_eq!(dlq.messages.len(), 1);
+    assert_eq!(dlq.messages[0].text(), "y");
+    let h = dlq.messages[0].headers.clone().unwrap();
+    assert_eq!(
+        (
+            h["jumpnet-origin-topic"].as_str(),
+            h["jumpnet-origin-offset"].as_str(),
+            h["jumpnet-origin-group"].as_str(),
+            h["jumpnet-deliveries"].as_str()
+        ),
+        ("mail", "1", "senders", "1")
+    );
+    metrics_show(&c, 1, "jumpnet_group_dead_lettered_total 1").await;
+
+    assert_eq!(client.list_groups("mail").await.unwrap().len(), 1);
+    assert!(client.delete_group("mail", "senders").await.unwrap());
+    assert!(!client.delete_group("mail", "senders").await.unwrap());
+    assert!(client.group_info("mail", "senders").await.is_err());
 }
