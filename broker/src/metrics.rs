@@ -45,6 +45,8 @@ pub struct Inner {
     pub consumer_lag_sum: IntGauge,
     pub consumer_position_lag: IntGaugeVec,
     pub uptime: Gauge,
+    /// Consumer groups, aggregated over all groups (SPEC §9).
+    pub groups: GroupMetrics,
 }
 
 impl std::ops::Deref for Metrics {
@@ -170,6 +172,7 @@ impl Metrics {
                 .unwrap(),
             ),
             uptime: reg(&r, Gauge::new("jumpnet_uptime_seconds", "Seconds since this node started").unwrap()),
+            groups: GroupMetrics::register(&r),
             registry: r,
         };
         m.build_info
@@ -196,6 +199,69 @@ impl Metrics {
             .encode(&families, &mut buf)
             .expect("text encoding");
         String::from_utf8(buf).expect("prometheus text is utf-8")
+    }
+}
+
+/// Consumer-group metrics: sums over every group of the node's applied state (no per-group
+/// labels), sampled with the other storage gauges. The `_total` counters follow the replicated
+/// counts (deleting a group does not take them back).
+#[derive(Clone)]
+pub struct GroupMetrics {
+    pub in_flight: IntGauge,
+    pub lag: IntGauge,
+    pub redelivered: IntCounter,
+    pub dead_lettered: IntCounter,
+    pub dropped: IntCounter,
+}
+
+impl GroupMetrics {
+    fn register(r: &Registry) -> GroupMetrics {
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).unwrap();
+            r.register(Box::new(g.clone()))
+                .expect("metric registers once");
+            g
+        };
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).unwrap();
+            r.register(Box::new(c.clone()))
+                .expect("metric registers once");
+            c
+        };
+        GroupMetrics {
+            in_flight: gauge(
+                "jumpnet_group_messages_in_flight",
+                "Messages leased to consumer-group fetches and not acknowledged, over all groups",
+            ),
+            lag: gauge(
+                "jumpnet_group_lag",
+                "Messages consumer groups have not finished (pending + in flight), over all groups",
+            ),
+            redelivered: counter(
+                "jumpnet_group_redelivered_total",
+                "Consumer-group deliveries after the first",
+            ),
+            dead_lettered: counter(
+                "jumpnet_group_dead_lettered_total",
+                "Messages consumer groups moved to their dead-letter topic",
+            ),
+            dropped: counter(
+                "jumpnet_group_dropped_total",
+                "Messages consumer groups dropped after their last delivery (no dead-letter topic)",
+            ),
+        }
+    }
+
+    /// Set from sums over the groups: (in flight, lag, redelivered, dead-lettered, dropped).
+    pub fn set(&self, in_flight: u64, lag: u64, totals: [u64; 3]) {
+        self.in_flight.set(in_flight as i64);
+        self.lag.set(lag as i64);
+        for (c, v) in [&self.redelivered, &self.dead_lettered, &self.dropped]
+            .into_iter()
+            .zip(totals)
+        {
+            c.inc_by(v.saturating_sub(c.get()));
+        }
     }
 }
 

@@ -38,6 +38,8 @@ codes! {
     BadBody = "bad_body",
     InvalidTopic = "invalid_topic",
     InvalidConsumer = "invalid_consumer",
+    /// A consumer group name that is empty, too long or has control characters.
+    InvalidGroup = "invalid_group",
     /// A publish without messages.
     EmptyBatch = "empty_batch",
     /// A backup to restore from that is unreadable, damaged or of an unknown format.
@@ -54,6 +56,8 @@ codes! {
     UnknownMember = "unknown_member",
     /// A named consumer without a position on that topic.
     ConsumerNotFound = "consumer_not_found",
+    /// A consumer group that does not exist (`GET`, ack, nack).
+    GroupNotFound = "group_not_found",
     // 405
     MethodNotAllowed = "method_not_allowed",
     // 409: refused; nothing changed.

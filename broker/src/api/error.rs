@@ -198,6 +198,7 @@ impl From<OpError> for ApiError {
             OpError::ProducerFenced { .. } => ApiError::conflict(Code::ProducerFenced, message),
             // The claim was refused, nothing stored: another call of the same consumer won.
             OpError::ConsumerMoved { .. } => ApiError::unavailable(Code::Unavailable, message),
+            OpError::GroupNotFound { .. } => ApiError::not_found(Code::GroupNotFound, message),
         }
     }
 }

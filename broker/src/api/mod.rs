@@ -18,6 +18,7 @@ pub mod consumers;
 pub mod cors;
 pub mod error;
 pub mod extract;
+pub mod groups;
 pub mod health;
 pub mod messages;
 pub mod openapi;
@@ -161,6 +162,17 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/v1/topics/{topic}/stream", get(stream::stream)),
         ("/v1/topics/{topic}/consumers", get(consumers::list_topic)),
         ("/v1/consumers", get(consumers::list)),
+        ("/v1/topics/{topic}/groups", get(groups::list)),
+        (
+            "/v1/topics/{topic}/groups/{group}",
+            get(groups::get).put(groups::put).delete(groups::delete),
+        ),
+        (
+            "/v1/topics/{topic}/groups/{group}/fetch",
+            post(groups::fetch),
+        ),
+        ("/v1/topics/{topic}/groups/{group}/ack", post(groups::ack)),
+        ("/v1/topics/{topic}/groups/{group}/nack", post(groups::nack)),
         (
             "/v1/consumers/{name}/topics/{topic}",
             get(consumers::get)

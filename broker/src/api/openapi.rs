@@ -4,7 +4,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{admin, consumers, error, health, messages, seed, stream, topics};
+use super::{admin, consumers, error, groups, health, messages, seed, stream, topics};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,6 +14,7 @@ use super::{admin, consumers, error, health, messages, seed, stream, topics};
         messages::publish, messages::read, stream::stream,
         topics::list, topics::get, topics::put, topics::delete,
         consumers::list, consumers::list_topic, consumers::get, consumers::commit, consumers::delete,
+        groups::put, groups::get, groups::list, groups::delete, groups::fetch, groups::ack, groups::nack,
         admin::cluster, admin::init, admin::add_member, admin::promote, admin::remove_member, admin::transfer_leader, admin::force_new_cluster, admin::snapshot,
         health::livez, health::readyz, health::metrics, document,
     ),

@@ -1,13 +1,15 @@
-//! Client subcommands: `publish`, `consume`, `topics`, `cluster status` (`consumers` has a file
-//! of its own). They talk to the v1 API through [`jumpnet_broker::client`] and print plain lines,
-//! or JSON with `--output json`.
+//! Client subcommands: `publish`, `consume` (also `--group`), `topics`, `cluster status`
+//! (`consumers` has a file of its own). They talk to the v1 API through
+//! [`jumpnet_broker::client`] and print plain lines, or JSON with `--output json`.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 use futures::StreamExt;
-use jumpnet_broker::client::{AutoCommit, Client, Message, OutMessage, Producer, COMMIT_INTERVAL};
+use jumpnet_broker::client::{
+    AutoCommit, Client, Message, MessageRef, OutMessage, Producer, COMMIT_INTERVAL,
+};
 
 #[derive(Args, Debug, Clone)]
 pub struct Conn {
@@ -110,10 +112,14 @@ pub struct ConsumeArgs {
     pub follow: bool,
     /// Named consumer: start at its committed position and commit the position printed: after each
     /// page, or with --follow at most once a second (and at exit).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "group")]
     pub consumer: Option<String>,
+    /// Consumer group (work sharing): fetch messages leased to this process, print them and
+    /// acknowledge them; other members of the group get other messages.
+    #[arg(long, conflicts_with_all = ["from_beginning", "offset"])]
+    pub group: Option<String>,
     /// Stop after this many messages.
-    #[arg(long)]
+    #[arg(long, visible_alias = "max")]
     pub max_messages: Option<u64>,
     #[command(flatten)]
     pub conn: Conn,
@@ -132,6 +138,9 @@ fn print_message(out: &mut impl Write, m: &Message, output: Output) -> std::io::
 
 pub async fn consume(a: ConsumeArgs) -> anyhow::Result<()> {
     let client = a.conn.client()?;
+    if let Some(group) = &a.group {
+        return consume_group(&client, &a, group).await;
+    }
     let info = client.topic(&a.topic).await?;
     let mut next = match (a.offset, a.from_beginning, &a.consumer) {
         (Some(o), _, _) => o,
@@ -208,6 +217,52 @@ pub async fn consume(a: ConsumeArgs) -> anyhow::Result<()> {
             return Ok(());
         }
     }
+}
+
+/// `consume --group`: fetch, print, acknowledge (what is fetched beyond `--max` is handed back);
+/// with `--follow`, long-poll until Ctrl-C, else stop once the group has nothing for us.
+async fn consume_group(client: &Client, a: &ConsumeArgs, group: &str) -> anyhow::Result<()> {
+    let limit = a.max_messages.unwrap_or(u64::MAX);
+    let mut printed = 0u64;
+    let mut out = std::io::stdout().lock();
+    let wait = a.follow.then_some(Duration::from_secs(30));
+    while printed < limit {
+        let max = (limit - printed).min(100) as u32;
+        let batch = tokio::select! {
+            b = client.group_fetch(&a.topic, group, max, wait) => b?,
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        };
+        if batch.is_empty() {
+            if a.follow {
+                continue;
+            }
+            return Ok(());
+        }
+        let mut done = Vec::new();
+        let mut back = Vec::new();
+        for m in &batch {
+            let r = MessageRef {
+                partition: m.partition,
+                offset: m.message.offset,
+            };
+            if printed >= limit {
+                back.push(r);
+                continue;
+            }
+            match a.conn.output {
+                Output::Text => writeln!(out, "{}", m.message.text())?,
+                Output::Json => writeln!(out, "{}", serde_json::to_string(m)?)?,
+            }
+            printed += 1;
+            done.push(r);
+        }
+        out.flush()?;
+        client.group_ack(&a.topic, group, &done).await?;
+        if !back.is_empty() {
+            client.group_nack(&a.topic, group, &back, None).await?;
+        }
+    }
+    Ok(())
 }
 
 pub async fn topics(conn: Conn) -> anyhow::Result<()> {

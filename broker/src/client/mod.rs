@@ -1,5 +1,6 @@
 //! A Rust client of the v1 API: publish (single, batch, exactly-once), read from an offset,
-//! long-poll, follow a topic over SSE, consumer positions, topics and cluster status.
+//! long-poll, follow a topic over SSE, consumer positions, consumer groups (work sharing), topics
+//! and cluster status.
 //!
 //! It knows every node's address; a request that finds a node down or without a leader (503)
 //! moves to the next node after a short backoff. Writes are retried only when that is safe: when
@@ -19,6 +20,7 @@
 mod autocommit;
 mod backoff;
 mod error;
+mod groups;
 mod http;
 mod sse;
 mod sse_parse;
@@ -35,6 +37,7 @@ use serde_json::json;
 
 pub use autocommit::{AutoCommit, COMMIT_INTERVAL};
 pub use error::{Error, Result};
+pub use groups::{GroupInfo, GroupMessage, GroupSettings, MessageRef};
 pub use types::*;
 
 /// Connection settings; see [`Client::builder`].

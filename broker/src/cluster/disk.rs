@@ -99,12 +99,18 @@ fn adds_data(op: &Op) -> bool {
         | Op::CommitOffset(_)
         | Op::ConsumeNext(_)
         | Op::AdvanceConsumer(_)
-        | Op::PutTopic(_) => true,
+        | Op::PutTopic(_)
+        | Op::ConfigureGroup(_)
+        | Op::LeaseMessages(_)
+        | Op::NackMessages(_) => true,
+        // Acknowledgements shrink a group's state: a full disk must not keep them out.
         Op::DeleteTopic(_)
-        | Op::DeleteConsumer(_)
         | Op::Trim(_)
         | Op::SetClusterId(_)
-        | Op::AssignNodeId(_) => false,
+        | Op::AssignNodeId(_)
+        | Op::AckMessages(_)
+        | Op::DeleteGroup(_)
+        | Op::DeleteConsumer(_) => false,
     }
 }
 

@@ -161,6 +161,7 @@ impl Node {
                 }
             }
         }
+        self.sample_groups().await;
         self.metrics
             .uptime
             .set(self.started.elapsed().as_secs_f64());
@@ -216,6 +217,40 @@ impl Node {
                     .with_label_values(&[topic.as_str(), consumer.as_str()])
                     .set(lag as i64);
             }
+        }
+    }
+}
+
+impl Node {
+    /// The consumer-group metrics: sums over every group (bounded by the groups' outstanding
+    /// messages, not by topic size).
+    async fn sample_groups(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let sums = self
+            .store
+            .blocking(move |s| {
+                let mut metas = std::collections::HashMap::new();
+                let (mut in_flight, mut lag, mut totals) = (0, 0, [0u64; 3]);
+                for (topic, g) in s.all_groups()? {
+                    if !metas.contains_key(&topic) {
+                        let m = s.topic(&topic)?;
+                        metas.insert(topic.clone(), m);
+                    }
+                    let Some(m) = &metas[&topic] else { continue };
+                    let st = g.stats(now, m.start, m.next);
+                    in_flight += st.in_flight;
+                    lag += st.lag;
+                    totals[0] += g.redelivered;
+                    totals[1] += g.dead_lettered;
+                    totals[2] += g.dropped;
+                }
+                Ok((in_flight, lag, totals))
+            })
+            .await;
+        if let Ok((in_flight, lag, totals)) = sums {
+            self.metrics.groups.set(in_flight, lag, totals);
         }
     }
 }

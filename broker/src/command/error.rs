@@ -39,4 +39,6 @@ pub enum OpError {
         epoch: u64,
         current: u64,
     },
+    #[error("group {group:?} of topic {topic:?} does not exist")]
+    GroupNotFound { topic: String, group: String },
 }

@@ -7,7 +7,7 @@
 //!
 //! ## Adding a replicated command
 //! 1. Here: the command type and its reply type (a file per family: [`publish`], [`consumer`],
-//!    [`topic`], [`cluster`]); a variant at the **end** of [`Op`] and of [`OpResult`] (the log on
+//!    [`topic`], [`cluster`], [`group`]); a variant at the **end** of [`Op`] and of [`OpResult`] (the log on
 //!    disk and the peers' wire protocol are bincode: variants are numbered by position) and of the
 //!    wire enums in [`wire`], which encode [`Op`]; one `request!` line tying the two together.
 //! 2. Its apply function: a method of `topics::apply::Applier`, dispatched in `Applier::apply`.
@@ -18,6 +18,7 @@
 pub mod cluster;
 pub mod consumer;
 mod error;
+pub mod group;
 pub mod publish;
 pub mod topic;
 mod wire;
@@ -30,6 +31,10 @@ pub use consumer::{
     DeleteConsumer, OffsetCommitted,
 };
 pub use error::OpError;
+pub use group::{
+    AckMessages, Acked, ConfigureGroup, DeleteGroup, GroupConfig, GroupConfigured, GroupDeleted,
+    GroupStart, Lease, LeaseMessages, Leased, MessageRef, NackMessages, Nacked,
+};
 pub use publish::{message_size, NewMessage, ProducerSeq, Publish, Published};
 pub use topic::{DeleteTopic, PutTopic, Retention, TopicDeleted, TopicPut, Trim, Trimmed};
 
@@ -56,6 +61,11 @@ pub enum Op {
     AssignNodeId(AssignNodeId),
     AdvanceConsumer(AdvanceConsumer),
     DeleteConsumer(DeleteConsumer),
+    ConfigureGroup(ConfigureGroup),
+    LeaseMessages(LeaseMessages),
+    AckMessages(AckMessages),
+    NackMessages(NackMessages),
+    DeleteGroup(DeleteGroup),
 }
 
 impl Op {
@@ -65,6 +75,8 @@ impl Op {
             Op::Publish(p) => {
                 64 + p.topic.len() + p.messages.iter().map(NewMessage::size).sum::<usize>()
             }
+            Op::AckMessages(c) => 64 + 12 * c.messages.len(),
+            Op::NackMessages(c) => 64 + 12 * c.messages.len(),
             _ => 128,
         }
     }
@@ -87,6 +99,11 @@ pub enum OpResult {
     ConsumerAdvanced(ConsumerAdvanced),
     /// Answers [`Op::DeleteConsumer`].
     ConsumerDeleted(ConsumerDeleted),
+    GroupConfigured(GroupConfigured),
+    Leased(Leased),
+    Acked(Acked),
+    Nacked(Nacked),
+    GroupDeleted(GroupDeleted),
 }
 
 /// What applying a log entry returns to the proposer.
@@ -146,6 +163,11 @@ request!(SetClusterId => ClusterIdSet in OpResult::ClusterId);
 request!(AssignNodeId => NodeIdAssigned in OpResult::NodeId);
 request!(AdvanceConsumer => ConsumerAdvanced in OpResult::ConsumerAdvanced);
 request!(DeleteConsumer => ConsumerDeleted in OpResult::ConsumerDeleted);
+request!(ConfigureGroup => GroupConfigured in OpResult::GroupConfigured);
+request!(LeaseMessages => Leased in OpResult::Leased);
+request!(AckMessages => Acked in OpResult::Acked);
+request!(NackMessages => Nacked in OpResult::Nacked);
+request!(DeleteGroup => GroupDeleted in OpResult::GroupDeleted);
 
 #[cfg(test)]
 pub(crate) mod tests;

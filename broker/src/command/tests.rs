@@ -222,3 +222,91 @@ fn delete_consumer_is_appended_after_every_older_variant_and_round_trips() {
     );
     assert_eq!(CommitOffset::reply(reply.clone()), Err(reply));
 }
+
+/// Issue 16: the group commands are variants appended after `DeleteConsumer` (old entries keep
+/// their numbers and decode as before), and round-trip with their results.
+#[test]
+fn group_commands_are_appended_variants_and_round_trip() {
+    let variant = |op: &Op| -> u32 {
+        let b = bincode::serialize(op).unwrap();
+        u32::from_le_bytes(b[..4].try_into().unwrap())
+    };
+    let (topic, group) = (String::from("t"), String::from("g"));
+    let refs = vec![MessageRef {
+        partition: 0,
+        offset: 4,
+    }];
+    let ops: Vec<Op> = vec![
+        ConfigureGroup {
+            topic: topic.clone(),
+            group: group.clone(),
+            config: GroupConfig {
+                ack_wait_ms: 1,
+                max_deliveries: 2,
+                dead_letter_topic: Some("d".into()),
+            },
+            start: GroupStart::Offset(3),
+        }
+        .into(),
+        LeaseMessages {
+            topic: topic.clone(),
+            group: group.clone(),
+            max: 5,
+        }
+        .into(),
+        AckMessages {
+            topic: topic.clone(),
+            group: group.clone(),
+            messages: refs.clone(),
+        }
+        .into(),
+        NackMessages {
+            topic: topic.clone(),
+            group: group.clone(),
+            messages: refs,
+            delay_ms: 6,
+        }
+        .into(),
+        DeleteGroup { topic, group }.into(),
+    ];
+    assert_eq!(
+        ops.iter().map(variant).collect::<Vec<_>>(),
+        (11..16).collect::<Vec<u32>>()
+    );
+    let entry = Command { ts_ms: 1, ops };
+    let bytes = bincode::serialize(&entry).unwrap();
+    assert_eq!(bincode::deserialize::<Command>(&bytes).unwrap(), entry);
+
+    let results: Vec<OpResult> = vec![
+        GroupConfigured { created: true }.into(),
+        Leased {
+            leases: vec![Lease {
+                partition: 0,
+                offset: 1,
+                delivery: 2,
+            }],
+            deadline_ms: 3,
+        }
+        .into(),
+        Acked { count: 1 }.into(),
+        Nacked { count: 1 }.into(),
+        GroupDeleted { existed: true }.into(),
+        OpResult::Error(OpError::GroupNotFound {
+            topic: "t".into(),
+            group: "g".into(),
+        }),
+    ];
+    let bytes = bincode::serialize(&Response::Ops(results.clone())).unwrap();
+    assert_eq!(
+        bytes[12..16],
+        [11, 0, 0, 0],
+        "GroupConfigured follows ConsumerDeleted"
+    );
+    assert_eq!(
+        bincode::deserialize::<Response>(&bytes).unwrap(),
+        Response::Ops(results)
+    );
+    // Entries from before groups still decode unchanged.
+    let old: Command = bincode::deserialize(&unhex(EVERY_OP_HEX)).unwrap();
+    assert_eq!(old, every_op());
+}

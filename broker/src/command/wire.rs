@@ -8,8 +8,9 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{
-    AdvanceConsumer, AssignNodeId, CommitOffset, ConsumeNext, DeleteConsumer, DeleteTopic,
-    NewMessage, Op, ProducerSeq, Publish, PutTopic, SetClusterId, Trim,
+    AckMessages, AdvanceConsumer, AssignNodeId, CommitOffset, ConfigureGroup, ConsumeNext,
+    DeleteConsumer, DeleteGroup, DeleteTopic, LeaseMessages, NackMessages, NewMessage, Op,
+    ProducerSeq, Publish, PutTopic, SetClusterId, Trim,
 };
 
 /// [`Op`] as encoded, borrowed. Variant order is the encoding: append, never reorder.
@@ -27,6 +28,11 @@ enum OpRef<'a> {
     AdvanceConsumer(&'a AdvanceConsumer),
     PublishWithEpoch(&'a Publish),
     DeleteConsumer(&'a DeleteConsumer),
+    ConfigureGroup(&'a ConfigureGroup),
+    LeaseMessages(&'a LeaseMessages),
+    AckMessages(&'a AckMessages),
+    NackMessages(&'a NackMessages),
+    DeleteGroup(&'a DeleteGroup),
 }
 
 /// [`Op`] as decoded; the same variants as [`OpRef`].
@@ -44,6 +50,11 @@ enum OpOwned {
     AdvanceConsumer(AdvanceConsumer),
     PublishWithEpoch(Publish),
     DeleteConsumer(DeleteConsumer),
+    ConfigureGroup(ConfigureGroup),
+    LeaseMessages(LeaseMessages),
+    AckMessages(AckMessages),
+    NackMessages(NackMessages),
+    DeleteGroup(DeleteGroup),
 }
 
 /// The layout of [`Publish`] before producer epochs.
@@ -103,6 +114,11 @@ impl Serialize for Op {
             Op::AssignNodeId(c) => OpRef::AssignNodeId(c),
             Op::AdvanceConsumer(c) => OpRef::AdvanceConsumer(c),
             Op::DeleteConsumer(c) => OpRef::DeleteConsumer(c),
+            Op::ConfigureGroup(c) => OpRef::ConfigureGroup(c),
+            Op::LeaseMessages(c) => OpRef::LeaseMessages(c),
+            Op::AckMessages(c) => OpRef::AckMessages(c),
+            Op::NackMessages(c) => OpRef::NackMessages(c),
+            Op::DeleteGroup(c) => OpRef::DeleteGroup(c),
         };
         wire.serialize(s)
     }
@@ -131,6 +147,11 @@ impl<'de> Deserialize<'de> for Op {
             OpOwned::AssignNodeId(c) => Op::AssignNodeId(c),
             OpOwned::AdvanceConsumer(c) => Op::AdvanceConsumer(c),
             OpOwned::DeleteConsumer(c) => Op::DeleteConsumer(c),
+            OpOwned::ConfigureGroup(c) => Op::ConfigureGroup(c),
+            OpOwned::LeaseMessages(c) => Op::LeaseMessages(c),
+            OpOwned::AckMessages(c) => Op::AckMessages(c),
+            OpOwned::NackMessages(c) => Op::NackMessages(c),
+            OpOwned::DeleteGroup(c) => Op::DeleteGroup(c),
         })
     }
 }

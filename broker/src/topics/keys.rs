@@ -8,6 +8,7 @@
 //! | `p/` | `p/<topic id><producer id>` | [`ProducerState`](super::model::ProducerState) |
 //! | `q/` | `q/<last index u64 BE><topic id><producer id>` | — eviction order of producers |
 //! | `n/` | `n/<raft addr>` | node id (u64) |
+//! | `g/` | `g/<u16 len><topic><group>` | [`GroupState`](super::group::GroupState) |
 //!
 //! Big-endian numbers keep sled's byte order equal to numeric order; topic ids are never reused,
 //! so a deleted topic's files are simply unreachable until they are removed.
@@ -25,6 +26,7 @@ pub const CONSUMER_PREFIX: &[u8] = b"c/";
 pub const PRODUCER_PREFIX: &[u8] = b"p/";
 pub const PRODUCER_ORDER_PREFIX: &[u8] = b"q/";
 pub const NODE_PREFIX: &[u8] = b"n/";
+pub const GROUP_PREFIX: &[u8] = b"g/";
 
 pub fn topic(name: &str) -> Vec<u8> {
     [TOPIC_PREFIX, name.as_bytes()].concat()
@@ -58,6 +60,25 @@ pub fn parse_consumer(key: &[u8]) -> Option<(&str, &str)> {
         std::str::from_utf8(topic).ok()?,
         std::str::from_utf8(consumer).ok()?,
     ))
+}
+
+pub fn group_topic_prefix(topic: &str) -> Vec<u8> {
+    let mut k = GROUP_PREFIX.to_vec();
+    k.extend_from_slice(&(topic.len() as u16).to_be_bytes());
+    k.extend_from_slice(topic.as_bytes());
+    k
+}
+
+pub fn group(topic: &str, group: &str) -> Vec<u8> {
+    let mut k = group_topic_prefix(topic);
+    k.extend_from_slice(group.as_bytes());
+    k
+}
+
+/// The group name of a `g/` key under `prefix` ([`group_topic_prefix`]).
+pub fn group_name<'a>(prefix: &[u8], key: &'a [u8]) -> Option<&'a str> {
+    key.strip_prefix(prefix)
+        .and_then(|k| std::str::from_utf8(k).ok())
 }
 
 pub fn producer(topic_id: u64, producer_id: &str) -> Vec<u8> {

@@ -1,4 +1,4 @@
-//! The topic log: metadata (topics, consumer positions, producers) in the state-machine tree,
+//! The topic log: metadata (topics, consumer positions, consumer groups, producers) in the state-machine tree,
 //! messages in per-topic segment files; how committed ops change them (`apply`), how readers see
 //! them (`store`), retention arithmetic, and checkpoints that make applied state durable.
 //!
@@ -11,6 +11,7 @@
 
 pub mod apply;
 mod codec;
+pub mod group;
 pub mod keys;
 pub mod log;
 pub mod model;

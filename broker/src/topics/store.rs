@@ -24,6 +24,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use super::codec::{decode, encode};
+use super::group::GroupState;
 use super::keys;
 use super::log::{Pinned, TopicLogs};
 use super::model::{Message, MessageRecord, PositionLag, TopicMeta};
@@ -260,6 +261,35 @@ impl TopicStore {
     /// How many named consumers have a position on `topic`.
     pub fn consumer_count(&self, topic: &str) -> Result<usize> {
         Ok(self.scan_prefix(&keys::consumer_topic_prefix(topic))?.len())
+    }
+
+    /// A consumer group's state as of the last apply.
+    pub fn group(&self, topic: &str, group: &str) -> Result<Option<GroupState>> {
+        self.get(&keys::group(topic, group))
+    }
+
+    /// The consumer groups of `topic`, by name.
+    pub fn groups(&self, topic: &str) -> Result<Vec<(String, GroupState)>> {
+        let prefix = keys::group_topic_prefix(topic);
+        self.scan_prefix(&prefix)?
+            .into_iter()
+            .filter_map(|(k, v)| keys::group_name(&prefix, &k).map(|n| (n.to_string(), v)))
+            .map(|(n, v)| Ok((n, decode(&v)?)))
+            .collect()
+    }
+
+    /// Every consumer group's state (for the aggregate metrics), with its topic's name.
+    pub fn all_groups(&self) -> Result<Vec<(String, GroupState)>> {
+        self.scan_prefix(keys::GROUP_PREFIX)?
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let rest = k.strip_prefix(keys::GROUP_PREFIX)?;
+                let len = u16::from_be_bytes(rest.get(..2)?.try_into().ok()?) as usize;
+                let topic = std::str::from_utf8(rest.get(2..2 + len)?).ok()?;
+                Some((topic.to_string(), v))
+            })
+            .map(|(t, v)| Ok((t, decode(&v)?)))
+            .collect()
     }
 
     pub fn cluster_id(&self) -> Result<Option<String>> {

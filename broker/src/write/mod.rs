@@ -29,8 +29,10 @@ use tokio::sync::{mpsc, oneshot};
 pub use error::{MembershipError, WriteError};
 
 use crate::command::{
-    AdvanceConsumer, CommitOffset, ConsumerAdvanced, ConsumerDeleted, DeleteConsumer, DeleteTopic,
-    OffsetCommitted, Op, OpResult, Publish, Published, PutTopic, Request, TopicDeleted, TopicPut,
+    AckMessages, Acked, AdvanceConsumer, CommitOffset, ConfigureGroup, ConsumerAdvanced,
+    ConsumerDeleted, DeleteConsumer, DeleteGroup, DeleteTopic, GroupConfigured, GroupDeleted,
+    LeaseMessages, Leased, NackMessages, Nacked, OffsetCommitted, Op, OpResult, Publish, Published,
+    PutTopic, Request, TopicDeleted, TopicPut,
 };
 
 /// Gets a batch of ops committed as one log entry, wherever the leader is.
@@ -121,6 +123,30 @@ impl Writer {
     }
 
     pub async fn delete_topic(&self, c: DeleteTopic) -> Result<TopicDeleted, WriteError> {
+        self.submit(c).await
+    }
+
+    /// Create a consumer group or set its configuration.
+    pub async fn configure_group(&self, c: ConfigureGroup) -> Result<GroupConfigured, WriteError> {
+        self.submit(c).await
+    }
+
+    /// Lease messages of a group to one fetch (batched with other fetches and acks).
+    pub async fn lease_messages(&self, c: LeaseMessages) -> Result<Leased, WriteError> {
+        self.submit(c).await
+    }
+
+    /// Acknowledge messages of a group: one op however many.
+    pub async fn ack_messages(&self, c: AckMessages) -> Result<Acked, WriteError> {
+        self.submit(c).await
+    }
+
+    /// Hand messages back to a group.
+    pub async fn nack_messages(&self, c: NackMessages) -> Result<Nacked, WriteError> {
+        self.submit(c).await
+    }
+
+    pub async fn delete_group(&self, c: DeleteGroup) -> Result<GroupDeleted, WriteError> {
         self.submit(c).await
     }
 

@@ -18,6 +18,7 @@ mod t70_topic_log;
 mod t75_auth;
 mod t80_retention;
 mod t85_exactly_once;
+mod t87_groups;
 mod t90_cli;
 mod t91_client;
 mod t95_examples;

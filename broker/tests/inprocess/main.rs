@@ -12,3 +12,4 @@ mod t30_storage;
 mod t35_cors;
 mod t36_binary;
 mod t37_consumers;
+mod t40_groups;

@@ -6,6 +6,9 @@
 
 mod cluster;
 mod consumer;
+mod group;
+#[cfg(test)]
+mod group_tests;
 mod publish;
 #[cfg(test)]
 mod tests;
@@ -17,11 +20,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::codec::{decode, encode};
+use super::group::GroupState;
 use super::keys;
 use super::model::TopicMeta;
 use super::store::{Applied, TopicStore};
 use crate::command::{Op, OpResult};
 
+pub use group::{DELIVERIES, ORIGIN_GROUP, ORIGIN_OFFSET, ORIGIN_PARTITION, ORIGIN_TOPIC};
 pub use publish::MAX_PRODUCERS;
 
 type Res<T> = crate::Result<T>;
@@ -45,6 +50,8 @@ pub struct Applier<'a> {
     overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// Topic metas this call changed (written to the overlay by `finish`).
     metas: HashMap<String, Option<TopicMeta>>,
+    /// Groups this call read or changed, by key (written to the overlay by `finish`).
+    groups: HashMap<Vec<u8>, Option<GroupState>>,
     pending: HashMap<String, Pending>,
     touched: HashSet<String>,
     trims: Vec<(u64, u64)>,
@@ -57,6 +64,7 @@ impl<'a> Applier<'a> {
             store,
             overlay: BTreeMap::new(),
             metas: HashMap::new(),
+            groups: HashMap::new(),
             pending: HashMap::new(),
             touched: HashSet::new(),
             trims: Vec::new(),
@@ -77,6 +85,11 @@ impl<'a> Applier<'a> {
             Op::Trim(c) => self.trim(c)?.into(),
             Op::SetClusterId(c) => self.set_cluster_id(c)?.into(),
             Op::AssignNodeId(c) => self.assign_node_id(c)?.into(),
+            Op::ConfigureGroup(c) => self.configure_group(c, at)?.into(),
+            Op::LeaseMessages(c) => self.lease_messages(c, at)?.into(),
+            Op::AckMessages(c) => self.ack_messages(c)?.into(),
+            Op::NackMessages(c) => self.nack_messages(c, at)?.into(),
+            Op::DeleteGroup(c) => self.delete_group(c)?.into(),
         })
     }
 
@@ -155,6 +168,12 @@ impl<'a> Applier<'a> {
         let names: Vec<String> = self.pending.keys().cloned().collect();
         for n in names {
             self.flush_topic(&n)?;
+        }
+        for (key, group) in std::mem::take(&mut self.groups) {
+            match group {
+                Some(g) => self.put(&key, &g),
+                None => self.remove(&key),
+            }
         }
         for (name, meta) in std::mem::take(&mut self.metas) {
             let key = keys::topic(&name);

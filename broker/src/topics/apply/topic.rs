@@ -34,6 +34,7 @@ impl Applier<'_> {
         for k in self.keys_with_prefix(&keys::consumer_topic_prefix(&c.topic))? {
             self.remove(&k);
         }
+        self.delete_groups_of(&c.topic)?;
         self.deleted_topics.push(m.id);
         self.touched.insert(c.topic);
         Ok(Ok(TopicDeleted { existed: true }))
