@@ -45,23 +45,30 @@ pub(super) fn describe(e: &reqwest::Error) -> String {
 /// The TLS failure behind a request error, if that is what it is: the certificate check or the
 /// handshake, which another try would meet again.
 pub(super) fn tls_failure(e: &reqwest::Error) -> Option<String> {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(c) = cause {
-        let rustls = c.downcast_ref::<rustls::Error>().or_else(|| {
-            c.downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        });
-        if let Some(r) = rustls {
-            return Some(match r {
-                rustls::Error::InvalidCertificate(_) => format!(
-                    "the server's certificate is not trusted ({r}); pass the CA that signed it \
-                     (--cacert FILE or JUMPNET_CACERT)"
-                ),
-                other => other.to_string(),
-            });
-        }
-        cause = c.source();
+    let r = std::error::Error::source(e).and_then(find_rustls)?;
+    Some(match r {
+        rustls::Error::InvalidCertificate(_) => format!(
+            "the server's certificate is not trusted ({r}); pass the CA that signed it \
+             (--cacert FILE or JUMPNET_CACERT)"
+        ),
+        other => other.to_string(),
+    })
+}
+
+/// rustls' error anywhere in a chain; io errors nest it (`Other` around `InvalidData` around it)
+/// and their `source()` skips it, so they are opened with `get_ref`.
+fn find_rustls<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(r) = e.downcast_ref::<rustls::Error>() {
+        return Some(r);
     }
-    None
+    if let Some(inner) = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        let inner: &(dyn std::error::Error + 'static) = inner;
+        if let Some(r) = find_rustls(inner) {
+            return Some(r);
+        }
+    }
+    e.source().and_then(find_rustls)
 }
