@@ -52,6 +52,13 @@ BROKER_LABELS: Dict[str, Set[str]] = {
     "jumpnet_build_info": {"version"},
 }
 
+# SPEC §10 (TLS, issue 17), not in §7: exported only by nodes whose API serves TLS, so allowed here by name
+# (the live cluster runs without TLS; broker/tests/cluster/t76_tls.rs checks these on a TLS node).
+TLS: Dict[str, str] = {
+    "jumpnet_tls_handshake_failures_total": "counter",
+    "jumpnet_tls_certificate_expiry_seconds": "gauge",
+}
+
 OPERATOR: Dict[str, str] = {
     "jumpnet_operator_reconciliations_total": "counter",
     "jumpnet_operator_reconcile_duration_seconds": "histogram",

@@ -139,7 +139,12 @@ def test_every_query_parses_with_promtool(tmp_path):
 
 def test_every_metric_name_is_exported_by_jumpnet_or_allow_listed():
     allowed = (
-        km.series_names(km.BROKER) | km.series_names(km.OPERATOR) | km.PROCESS | set(km.EXTERNAL) | recorded_names()
+        km.series_names(km.BROKER)
+        | km.series_names(km.TLS)
+        | km.series_names(km.OPERATOR)
+        | km.PROCESS
+        | set(km.EXTERNAL)
+        | recorded_names()
     )
     unknown = []
     for where, q in all_queries():
@@ -151,7 +156,7 @@ def test_every_metric_name_is_exported_by_jumpnet_or_allow_listed():
 
 
 def test_jumpnet_selectors_use_only_their_labels():
-    families = {**km.BROKER, **km.OPERATOR}
+    families = {**km.BROKER, **km.TLS, **km.OPERATOR}
     problems = []
     for where, q in all_queries():
         for sel in analyze(q).selectors:
