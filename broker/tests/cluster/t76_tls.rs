@@ -459,3 +459,63 @@ fn tls_flags_and_files_are_checked_at_start_with_one_line() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tls_node_shuts_down_gracefully_with_idle_and_long_polling_connections() {
+    let (mut c, ca, _, _) = tls_node("node-a", None);
+    let http = trusting(&ca.pem);
+    wait_ready(&c, &http).await;
+    let base = https(&c);
+    let client = Client::builder([base.as_str()])
+        .ca_file(&ca.pem)
+        .unwrap()
+        .retry_for(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    // A kept-alive idle connection, and a long-poll waiting for a message that never comes.
+    client
+        .publish("q", vec![OutMessage::from("x")])
+        .await
+        .unwrap();
+    let poll = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .read("q", Some(1), 10, Some(Duration::from_secs(30)))
+                .await
+        })
+    };
+    wait_until(
+        "the long-poll is parked",
+        Duration::from_secs(10),
+        || async {
+            let text = http
+                .get(format!("{base}/metrics"))
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            text.lines()
+                .find(|l| l.starts_with("jumpnet_http_requests_in_flight "))
+                .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .filter(|n| *n >= 2.0) // the long-poll and this scrape
+                .map(|_| ())
+        },
+    )
+    .await
+    .unwrap();
+
+    let started = Instant::now();
+    assert_eq!(c.nodes[0].terminate(), Some(0), "{}", c.logs());
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "{:?}",
+        started.elapsed()
+    );
+    let ended = tokio::time::timeout(Duration::from_secs(5), poll).await;
+    assert!(ended.is_ok(), "the long-poll was not ended by the shutdown");
+    let log = std::fs::read_to_string(c.nodes[0].log_path()).unwrap();
+    assert!(!log.contains("did not finish in time"), "{log}");
+}
