@@ -175,7 +175,7 @@ pub async fn run(node: Arc<Node>) {
             || node.transferring.load(Ordering::Acquire)
             || node.lifecycle.is_draining()
         {
-            node.leader_lost.store(false, Ordering::Release);
+            node.set_leader_lost(0);
             pause = et;
             continue;
         }
@@ -196,14 +196,15 @@ pub async fn run(node: Arc<Node>) {
         match t.since_vote {
             Some(since) if since < wait && !single => {
                 // A leader (or a campaign) was heard from within the wait.
-                node.leader_lost.store(false, Ordering::Release);
+                node.set_leader_lost(0);
                 pause = (wait - since).min(et);
                 continue;
             }
             _ => {}
         }
-        // The leader has been silent for longer than an election timeout after its lease.
-        node.leader_lost.store(true, Ordering::Release);
+        // The leader has been silent for longer than an election timeout after its lease: the
+        // leader of this term is lost (a leader of a later term is known as soon as it is heard).
+        node.set_leader_lost(m.current_term + 1);
         if node.pre_vote().await {
             if let Err(e) = node.raft().trigger().elect().await {
                 tracing::warn!(error = %e, "could not start an election");
@@ -215,6 +216,15 @@ pub async fn run(node: Arc<Node>) {
         // A campaign restarts the vote's age; a lost pre-vote waits before asking again.
         jitter = random_jitter(et);
         pause = et / 2 + jitter;
+    }
+}
+
+impl Node {
+    /// Set [`Node::leader_lost`] (0 clears it), and `jumpnet_raft_has_leader` with it.
+    fn set_leader_lost(&self, lost: u64) {
+        self.leader_lost.store(lost, Ordering::Release);
+        let known = self.known_leader(&self.metrics_now()).is_some();
+        self.metrics.raft_has_leader.set(known as i64);
     }
 }
 

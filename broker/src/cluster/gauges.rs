@@ -27,7 +27,8 @@ pub async fn follow_raft(node: Arc<Node>) {
             let m = rx.borrow_and_update().clone();
             let mx = &node.metrics;
             mx.raft_term.set(m.current_term as i64);
-            mx.raft_has_leader.set(m.current_leader.is_some() as i64);
+            mx.raft_has_leader
+                .set(node.known_leader(&m).is_some() as i64);
             mx.raft_last_log_index
                 .set(m.last_log_index.unwrap_or(0) as i64);
             mx.raft_applied_index

@@ -78,7 +78,10 @@ pub struct Node {
     /// Set on a follower whose election timer ran out while it could not win a pre-vote
     /// ([`elect`]): openraft still names the last leader, but this node no longer hears it, so
     /// it reports no leader (`503 no_leader`, `/readyz` 503) until a leader reaches it again.
-    pub(crate) leader_lost: AtomicBool,
+    /// Holds the term whose leader was lost, plus one (0: none lost): a leader of a later term
+    /// is known at once, without waiting for the election timer to clear the flag (a forward
+    /// to the lost leader must see the new one to give up on the old).
+    pub(crate) leader_lost: AtomicU64,
     /// Snapshot chunks this node sends (`compaction` waits for a transfer to end).
     pub(crate) snapshot_sends: Arc<raft_network::SnapshotSends>,
     /// Serializes membership changes on the leader.
@@ -132,9 +135,9 @@ impl Node {
 
     /// The leader `m` names, unless this follower has lost it (see `leader_lost`).
     pub fn known_leader(&self, m: &RaftMetrics) -> Option<NodeId> {
-        m.current_leader.filter(|l| {
-            *l == self.id || !self.leader_lost.load(std::sync::atomic::Ordering::Acquire)
-        })
+        let lost = self.leader_lost.load(std::sync::atomic::Ordering::Acquire);
+        m.current_leader
+            .filter(|l| *l == self.id || !leader_lost_in(lost, m.current_term))
     }
 
     pub fn is_leader(&self) -> bool {
@@ -207,12 +210,13 @@ impl Node {
             .cloned()
     }
 
-    /// Wait until some leader is known, up to `timeout`.
+    /// Wait until some leader is known, up to `timeout` (a lost leader is not: see
+    /// `leader_lost`; the next one comes with a new term, which changes the metrics).
     pub async fn wait_for_leader(&self, timeout: Duration) -> Option<NodeId> {
         let mut rx = self.raft().metrics();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if let Some(l) = rx.borrow_and_update().current_leader {
+            if let Some(l) = self.known_leader(&rx.borrow_and_update()) {
                 return Some(l);
             }
             if tokio::time::timeout_at(deadline, rx.changed())
@@ -245,6 +249,11 @@ impl Node {
     }
 }
 
+/// Whether `lost` (a [`Node::leader_lost`] value) declares the leader of `term` lost.
+fn leader_lost_in(lost: u64, term: u64) -> bool {
+    lost != 0 && lost - 1 == term
+}
+
 /// A majority of `voters` answers: `me` always, the others when `reached` says so.
 fn quorum_reached(voters: &[NodeId], me: NodeId, reached: impl Fn(NodeId) -> bool) -> bool {
     let n = voters.iter().filter(|v| **v == me || reached(**v)).count();
@@ -268,7 +277,18 @@ pub fn now_ms() -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::quorum_reached;
+    use super::{leader_lost_in, quorum_reached};
+
+    #[test]
+    fn a_lost_leader_is_lost_for_its_term_only() {
+        assert!(!leader_lost_in(0, 0), "nothing lost");
+        assert!(!leader_lost_in(0, 7), "nothing lost");
+        assert!(leader_lost_in(8, 7), "the leader of term 7 was lost");
+        // A leader elected after the loss (a later term) is known at once: a write forwarded to
+        // the lost leader gives up on it as soon as the new one is heard.
+        assert!(!leader_lost_in(8, 8));
+        assert!(!leader_lost_in(8, 9));
+    }
 
     #[test]
     fn a_leader_needs_a_strict_majority_of_voters_counting_itself() {

@@ -9,7 +9,7 @@
 //! | empty | `--managed` | wait for the operator's admin calls (`/v1/cluster/init`, `/members`) |
 //! | used | any | resume as the same member; with `--join`, finish joining if a crash interrupted it |
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, OnceLock};
 
 use tokio::net::TcpListener;
@@ -128,7 +128,7 @@ pub async fn start(config: Config) -> Result<Started> {
         claimed_by: OnceLock::new(),
         lifecycle: lifecycle.clone(),
         transferring: AtomicBool::new(false),
-        leader_lost: AtomicBool::new(false),
+        leader_lost: AtomicU64::new(0),
         snapshot_sends,
         admin_lock: tokio::sync::Mutex::new(()),
         disk: DiskGuard::new(config.state_dir.clone(), config.min_free_bytes),

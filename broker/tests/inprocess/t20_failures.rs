@@ -17,6 +17,11 @@ async fn no_leader_answers_503_with_retry_after() {
         c.node(f).node.leader_id().is_none().then_some(())
     })
     .await;
+    // The gauge dashboards and alerts read says the same (openraft still names the old leader).
+    c.wait("jumpnet_raft_has_leader is 0 on the survivor", |c| {
+        (c.node(f).node.node_metrics().raft_has_leader.get() == 0).then_some(())
+    })
+    .await;
     let (status, v, retry_after) = c
         .call(f, Method::PUT, "/", r#"{"Key":"t","Value":"v"}"#)
         .await;
