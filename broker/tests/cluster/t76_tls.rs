@@ -519,3 +519,40 @@ async fn a_tls_node_shuts_down_gracefully_with_idle_and_long_polling_connections
     let log = std::fs::read_to_string(c.nodes[0].log_path()).unwrap();
     assert!(!log.contains("did not finish in time"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_joins_through_a_tls_api_address_trusting_cacert() {
+    let (mut c, ca, cert, key) = tls_node("node-a", None);
+    let http = trusting(&ca.pem);
+    wait_ready(&c, &http).await;
+    let api0 = format!("127.0.0.1:{}", c.nodes[0].api_port);
+    c.add(
+        None,
+        &[
+            "--tls-cert",
+            &cert.display().to_string(),
+            "--tls-key",
+            &key.display().to_string(),
+            "--cacert",
+            &ca.pem.display().to_string(),
+            "--join",
+            &api0,
+        ],
+    );
+    let url = format!("{}/v1/cluster", https(&c));
+    wait_until(
+        "the second node is a voter",
+        Duration::from_secs(30),
+        || async {
+            let v: serde_json::Value = http.get(&url).send().await.ok()?.json().await.ok()?;
+            let voters = v["members"]
+                .as_array()?
+                .iter()
+                .filter(|m| m["role"] == "voter")
+                .count();
+            (voters == 2).then_some(())
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", c.logs()));
+}
