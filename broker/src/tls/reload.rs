@@ -142,3 +142,76 @@ fn certified_key(
         .map_err(|e| format!("key and certificate do not load together: {e}"))?;
     Ok((Arc::new(pair), info))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::write_dev_pki;
+
+    #[test]
+    fn a_changed_pair_is_served_and_a_bad_one_keeps_the_old() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = write_dev_pki(&tmp.path().join("a")).unwrap();
+        let b = write_dev_pki(&tmp.path().join("b")).unwrap();
+        let files = TlsFiles {
+            cert: tmp.path().join("tls.crt"),
+            key: tmp.path().join("tls.key"),
+            client_ca: None,
+        };
+        let copy = |from: &PathBuf, to: &PathBuf| std::fs::copy(from, to).map(|_| ()).unwrap();
+        copy(&a.cert, &files.cert);
+        copy(&a.key, &files.key);
+        let cert = ReloadingCert::load(&files, crate::tls::provider()).unwrap();
+        let first = cert.info();
+        assert!(!cert.check(), "unchanged files are not reloaded");
+
+        // Half-way through a rotation: the new certificate with the old key.
+        copy(&b.cert, &files.cert);
+        assert!(!cert.check());
+        assert_eq!(
+            cert.info(),
+            first,
+            "a key that does not match keeps the old pair"
+        );
+        copy(&b.key, &files.key);
+        assert!(cert.check());
+        let second = cert.info();
+        assert_ne!(second.serial, first.serial);
+        assert!(second.expires_in() > 86_400);
+
+        std::fs::write(&files.cert, "not a certificate").unwrap();
+        assert!(!cert.check());
+        assert_eq!(cert.info(), second, "a broken file keeps the served pair");
+        std::fs::remove_file(&files.key).unwrap();
+        assert!(!cert.check(), "a missing file keeps it too");
+        assert_eq!(cert.info(), second);
+    }
+
+    #[test]
+    fn start_up_errors_name_the_flag_and_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let files = TlsFiles {
+            cert: tmp.path().join("missing.crt"),
+            key: tmp.path().join("missing.key"),
+            client_ca: None,
+        };
+        let e = ReloadingCert::load(&files, crate::tls::provider())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--tls-cert") && e.contains("missing.crt"), "{e}");
+        let a = write_dev_pki(&tmp.path().join("a")).unwrap();
+        let b = write_dev_pki(&tmp.path().join("b")).unwrap();
+        let mismatched = TlsFiles {
+            cert: a.cert,
+            key: b.key,
+            client_ca: None,
+        };
+        let e = ReloadingCert::load(&mismatched, crate::tls::provider())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--tls-key") && e.contains("do not load together"),
+            "{e}"
+        );
+    }
+}

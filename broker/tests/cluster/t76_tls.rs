@@ -556,3 +556,78 @@ async fn a_node_joins_through_a_tls_api_address_trusting_cacert() {
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", c.logs()));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_client_ca_requires_a_client_certificate_from_that_ca() {
+    if Command::new("curl").arg("--version").output().is_err() {
+        eprintln!("no curl on this machine: skipped");
+        return;
+    }
+    let mut c = Cluster::new();
+    let ca = TestCa::new(c.tmp.path());
+    let dir = c.tmp.path().to_path_buf();
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let (server_pem, server_key) = ca.issue("server", None);
+    let (client_pem, client_key) = ca.issue("client", None);
+    let (cert, key) = (write("s.crt", &server_pem), write("s.key", &server_key));
+    let (ccert, ckey) = (write("c.crt", &client_pem), write("c.key", &client_key));
+    let ca_path = ca.pem.display().to_string();
+    c.add(
+        None,
+        &[
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--tls-client-ca",
+            &ca_path,
+        ],
+    );
+    let url = format!("{}/readyz", https(&c));
+    let curl = |extra: &[&str]| {
+        Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "5",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+            ])
+            .args(["--cacert", &ca_path])
+            .args(extra)
+            .arg(&url)
+            .output()
+            .unwrap()
+    };
+    wait_until(
+        "the node answers a client with a certificate",
+        Duration::from_secs(30),
+        || async {
+            let out = curl(&["--cert", &ccert, "--key", &ckey]);
+            (out.status.success() && out.stdout == b"200").then_some(())
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", c.logs()));
+    let without = curl(&[]);
+    assert!(
+        !without.status.success() || without.stdout != b"200",
+        "a client without a certificate got through"
+    );
+    // One from another CA is refused too.
+    let stranger = TestCa::new(&{
+        let d = dir.join("other");
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    });
+    let (spem, skey) = stranger.issue("stranger", None);
+    let (scert, skey) = (write("x.crt", &spem), write("x.key", &skey));
+    let refused = curl(&["--cert", &scert, "--key", &skey]);
+    assert!(!refused.status.success() || refused.stdout != b"200");
+}
