@@ -53,6 +53,8 @@ def test_client_with_the_ca_publishes_and_reads_over_https(tls_node, monkeypatch
     monkeypatch.setenv("JUMPNET_CACERT", ca)
     again = jumpnet.Client([url], timeout=5, retry_timeout=20)
     assert [m.value for m in again.fetch("tls-topic", 0).messages] == ["hello"]
+    # Discovered members keep the scheme: https.
+    assert all(u.startswith("https://") for u in again.discover())
 
 
 def test_client_without_the_ca_fails_at_once_with_a_certificate_error(tls_node, monkeypatch):

@@ -210,7 +210,11 @@ class Client:
     def discover(self) -> List[str]:
         """Add every member's API address to the nodes this client fails over to; returns the full list."""
         status = self.cluster()
-        self.transport.add_servers(m.api_addr for m in status.members if m.api_addr)
+        # Members list host:port; they speak what the node that answered speaks (https on a TLS cluster).
+        scheme = self.transport.current.split("://", 1)[0]
+        self.transport.add_servers(
+            m.api_addr if "://" in m.api_addr else f"{scheme}://{m.api_addr}" for m in status.members if m.api_addr
+        )
         return self.servers
 
     def health(self, timeout: float = 2.0) -> Dict[str, Dict[str, Any]]:
