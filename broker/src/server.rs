@@ -5,6 +5,9 @@
 //! are still served for a grace period (so load balancers notice) → the API stops accepting and
 //! finishes in-flight requests (long-polls and streams end) → a checkpoint → Raft stops → the
 //! database is flushed.
+//!
+//! With `--tls-cert`/`--tls-key` the API is served by [`crate::tls::serve`] (the same router over
+//! TLS connections, the same graceful shutdown); the files are loaded before anything starts.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
