@@ -51,6 +51,13 @@ pub struct Config {
     pub cache_bytes: u64,
     /// Per-topic metric labels, off by default (topic names are user input); capped at this many topics.
     pub topic_metrics_limit: usize,
+    /// Named consumer positions a topic may hold; committing a new one beyond it is refused
+    /// (409 `too_many_consumers`), existing ones still move.
+    pub max_consumers_per_topic: usize,
+    /// Per-consumer lag metric series (`jumpnet_consumer_position_lag_messages{topic,consumer}`),
+    /// off by default (names are user input); at most this many, the rest summed up in one
+    /// `other` series.
+    pub consumer_metrics_limit: usize,
     /// Origins browser apps may call the API from (`*`: any); empty: no CORS headers.
     pub cors_allowed_origins: Vec<String>,
     /// Writes are refused (503, nothing stored) while less than this is free on the state dir's
@@ -66,6 +73,7 @@ pub struct Config {
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
 pub const DEFAULT_MAX_IN_FLIGHT_REQUESTS: usize = 1024;
+pub const DEFAULT_MAX_CONSUMERS_PER_TOPIC: usize = 10_000;
 /// Room kept for what still writes once publishes are refused: checkpoints (sled), votes, the
 /// proposals already in flight. Small enough for test volumes of tens of MiB.
 pub const DEFAULT_MIN_FREE_BYTES: u64 = 8 * 1024 * 1024;
@@ -104,6 +112,8 @@ impl Config {
             shutdown_grace: Duration::from_secs(1),
             cache_bytes: 16 * 1024 * 1024,
             topic_metrics_limit: 0,
+            max_consumers_per_topic: DEFAULT_MAX_CONSUMERS_PER_TOPIC,
+            consumer_metrics_limit: 0,
             cors_allowed_origins: Vec::new(),
             min_free_bytes: DEFAULT_MIN_FREE_BYTES,
             tls: None,
@@ -142,6 +152,11 @@ impl Config {
             return Err(Error::Config(format!(
                 "--cors-allowed-origins: {o:?} is not `*` or an origin like https://app.example.com"
             )));
+        }
+        if self.max_consumers_per_topic == 0 {
+            return Err(Error::Config(
+                "--max-consumers-per-topic must be at least 1".into(),
+            ));
         }
         if self.max_in_flight_requests == 0 {
             return Err(Error::Config(

@@ -40,6 +40,10 @@ pub struct Inner {
     pub peer_rpc_failures: IntCounterVec,
     pub build_info: IntGaugeVec,
     pub topic_messages: IntGaugeVec,
+    pub consumer_positions: IntGauge,
+    pub consumer_lag_max: IntGauge,
+    pub consumer_lag_sum: IntGauge,
+    pub consumer_position_lag: IntGaugeVec,
     pub uptime: Gauge,
     /// Registered only when the API serves TLS ([`Metrics::enable_tls`]).
     pub tls_handshake_failures: IntCounter,
@@ -145,6 +149,26 @@ impl Metrics {
                 IntGaugeVec::new(
                     Opts::new("jumpnet_topic_messages", "Retained messages per topic (only with --topic-metrics; capped number of topics)"),
                     &["topic"],
+                )
+                .unwrap(),
+            ),
+            consumer_positions: reg(&r, IntGauge::new("jumpnet_consumer_positions", "Named consumer positions held (every topic)").unwrap()),
+            consumer_lag_max: reg(
+                &r,
+                IntGauge::new("jumpnet_consumer_lag_messages", "Largest lag of any named consumer position: messages between it and its topic's high watermark").unwrap(),
+            ),
+            consumer_lag_sum: reg(
+                &r,
+                IntGauge::new("jumpnet_consumer_lag_sum_messages", "Lag of every named consumer position added up (messages)").unwrap(),
+            ),
+            consumer_position_lag: reg(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "jumpnet_consumer_position_lag_messages",
+                        "Lag per named consumer position (only with --metrics-consumer-labels; capped, the rest added up in topic=\"other\",consumer=\"other\")",
+                    ),
+                    &["topic", "consumer"],
                 )
                 .unwrap(),
             ),

@@ -5,7 +5,8 @@
     python3 deploy/grafana/build_dashboards.py --check  # exit 1 when a committed file is stale
 
 Edit the panels here, not in the JSON. Queries use only metric names of SPEC §7 (`jumpnet_*`), the
-broker's `process_*`, Prometheus' `up`, and — in panels whose titles say so — cAdvisor
+extra broker gauges tests/observability/known_metrics.py allows explicitly (BROKER_EXTRA), the broker's
+`process_*`, Prometheus' `up`, and — in panels whose titles say so — cAdvisor
 (`container_*`), kubelet (`kubelet_volume_stats_*`) and kube-state-metrics (`kube_*`) metrics.
 
 Label conventions (what a prometheus-operator ServiceMonitor or a kubernetes_sd scrape job attaches):
@@ -461,6 +462,32 @@ def broker() -> Dict[str, Any]:
             "Message payload bytes per second by direction (`jumpnet_message_bytes_total{direction}`).",
             targets((f"sum by (direction) (rate(jumpnet_message_bytes_total{{{SEL}}}[{RATE}]))", "{{direction}}")),
             unit="Bps",
+        ),
+        w=8,
+        h=8,
+    )
+
+    b.add(
+        timeseries(
+            "Consumer lag",
+            "Named consumers (`PUT /v1/consumers/{name}/topics/{topic}`, the seed's `GET /{topic}?consumer=`): "
+            "the largest lag of any position (`jumpnet_consumer_lag_messages`) and every position's lag added "
+            "up (`jumpnet_consumer_lag_sum_messages`), in messages behind the topic's high watermark. Every pod "
+            "reports the same replicated positions; `jumpnet consumers` lists them one by one.",
+            targets(
+                (f"max(jumpnet_consumer_lag_messages{{{SEL}}})", "largest"),
+                (f"max(jumpnet_consumer_lag_sum_messages{{{SEL}}})", "sum"),
+            ),
+        ),
+        w=16,
+        h=8,
+    )
+    b.add(
+        timeseries(
+            "Consumer positions",
+            "Named consumer positions held, over every topic (`jumpnet_consumer_positions`); a topic holds at "
+            "most `--max-consumers-per-topic` of them.",
+            targets((f"max(jumpnet_consumer_positions{{{SEL}}})", "positions")),
         ),
         w=8,
         h=8,

@@ -2,6 +2,8 @@
 
 * Jumpnet's own: SPEC §7 (broker and operator), checked against the text of ``../shared/SPEC.md`` when it is
   there; the live test then checks them against what a running broker really exports.
+* Broker metrics beyond SPEC §7, each listed explicitly in ``BROKER_EXTRA`` with the change that added it (the
+  SPEC check ignores them; the live test checks the always-present ones are exported).
 * ``process_*``: the standard process collector the broker registers (SPEC §7 "plus process_*").
 * External exporters, explicitly: kube-state-metrics, cAdvisor and kubelet series for pod CPU, memory, PVC
   usage and restarts, and Prometheus' own ``up``. Nothing else.
@@ -52,8 +54,27 @@ BROKER_LABELS: Dict[str, Set[str]] = {
     "jumpnet_build_info": {"version"},
 }
 
+# Beyond SPEC §7, allowed explicitly: issue 16 (consumer visibility), the named consumers' lag, computed
+# on each scrape from the replicated positions. jumpnet_consumer_position_lag_messages exists only with
+# --metrics-consumer-labels (capped; the rest in topic="other",consumer="other"), so dashboards and rules
+# use only the aggregates.
+BROKER_EXTRA: Dict[str, str] = {
+    "jumpnet_consumer_positions": "gauge",
+    "jumpnet_consumer_lag_messages": "gauge",
+    "jumpnet_consumer_lag_sum_messages": "gauge",
+    "jumpnet_consumer_position_lag_messages": "gauge",
+}
+
+BROKER_EXTRA_LABELS: Dict[str, Set[str]] = {
+    "jumpnet_consumer_position_lag_messages": {"topic", "consumer"},
+}
+
+# BROKER_EXTRA series a broker exports only when asked for (a flag), not on every /metrics page.
+BROKER_EXTRA_OPT_IN = {"jumpnet_consumer_position_lag_messages"}
+
 # SPEC §10 (TLS, issue 17), not in §7: exported only by nodes whose API serves TLS, so allowed here by name
-# (the live cluster runs without TLS; broker/tests/cluster/t76_tls.rs checks these on a TLS node).
+# (the live cluster runs without TLS; broker/tests/cluster/t76_tls.rs checks these on a TLS node). Not opt-in
+# like BROKER_EXTRA_OPT_IN: every TLS node has them, and JumpnetCertificateExpiringSoon uses the gauge.
 TLS: Dict[str, str] = {
     "jumpnet_tls_handshake_failures_total": "counter",
     "jumpnet_tls_certificate_expiry_seconds": "gauge",

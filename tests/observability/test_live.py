@@ -69,6 +69,11 @@ def test_metrics_pages_carry_every_spec_broker_metric_with_its_type(scenario):
     for name, labels in km.BROKER_LABELS.items():
         series = name + ("_bucket" if km.BROKER[name] == "histogram" else "")
         assert labels <= scenario.labels_of(series), f"{name} lacks labels {labels - scenario.labels_of(series)}"
+    extra = {n: kind for n, kind in km.BROKER_EXTRA.items() if n not in km.BROKER_EXTRA_OPT_IN}
+    missing = sorted(set(extra) - set(types))
+    assert not missing, f"allow-listed extra broker metrics missing from /metrics: {missing}"
+    wrong = {n: types[n] for n, kind in extra.items() if types[n] != kind}
+    assert not wrong, f"extra broker metrics with another type than known_metrics.py says: {wrong}"
 
 
 def test_process_metrics_the_dashboards_use_are_exported(scenario):

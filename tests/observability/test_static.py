@@ -140,6 +140,7 @@ def test_every_query_parses_with_promtool(tmp_path):
 def test_every_metric_name_is_exported_by_jumpnet_or_allow_listed():
     allowed = (
         km.series_names(km.BROKER)
+        | km.series_names(km.BROKER_EXTRA)
         | km.series_names(km.TLS)
         | km.series_names(km.OPERATOR)
         | km.PROCESS
@@ -156,14 +157,15 @@ def test_every_metric_name_is_exported_by_jumpnet_or_allow_listed():
 
 
 def test_jumpnet_selectors_use_only_their_labels():
-    families = {**km.BROKER, **km.TLS, **km.OPERATOR}
+    families = {**km.BROKER, **km.BROKER_EXTRA, **km.TLS, **km.OPERATOR}
+    labels = {**km.BROKER_LABELS, **km.BROKER_EXTRA_LABELS}
     problems = []
     for where, q in all_queries():
         for sel in analyze(q).selectors:
             fam = km.family_of(sel.metric, families)
             if fam is None:
                 continue
-            own = km.BROKER_LABELS.get(fam, set()) | ({"le"} if sel.metric.endswith("_bucket") else set())
+            own = labels.get(fam, set()) | ({"le"} if sel.metric.endswith("_bucket") else set())
             for label in sel.labels():
                 if label not in own | km.TARGET_LABELS:
                     problems.append(f"{where}: {sel.metric} has no label {label!r}")
@@ -180,6 +182,17 @@ def test_known_names_match_spec_section_7():
     if names is None:
         pytest.skip(f"{km.SPEC} is not beside the repository")
     assert names == set(km.BROKER) | set(km.OPERATOR)
+
+
+def test_extra_broker_names_are_outside_spec_section_7_and_never_opt_in_in_dashboards_or_rules():
+    """BROKER_EXTRA holds only what SPEC §7 lacks (a name the SPEC adopts moves to BROKER), and a series that
+    exists only behind a flag is not what a panel or an alert depends on."""
+    names = km.spec_section7()
+    if names is not None:
+        assert not names & set(km.BROKER_EXTRA), names & set(km.BROKER_EXTRA)
+    assert km.BROKER_EXTRA_OPT_IN <= set(km.BROKER_EXTRA)
+    used = {m for _, q in all_queries() for m in analyze(q).metrics}
+    assert not used & km.BROKER_EXTRA_OPT_IN, used & km.BROKER_EXTRA_OPT_IN
 
 
 # -- alerts and runbooks --------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ pub(super) async fn next_values(
     // Read as fresh as the leader (the old path read inside apply, on the leader's order): a
     // follower that lags answers what the leader has, not fewer values.
     s.node.read_barrier().await?;
+    super::consumers::ensure_room(s, topic, consumer).await?;
     for _ in 0..ATTEMPTS {
         let (c, t) = (consumer.to_string(), topic.to_string());
         let read = s

@@ -52,10 +52,14 @@ codes! {
     NotFound = "not_found",
     TopicNotFound = "topic_not_found",
     UnknownMember = "unknown_member",
+    /// A named consumer without a position on that topic.
+    ConsumerNotFound = "consumer_not_found",
     // 405
     MethodNotAllowed = "method_not_allowed",
     // 409: refused; nothing changed.
     TopicExists = "topic_exists",
+    /// A new named consumer position on a topic that holds `--max-consumers-per-topic` already.
+    TooManyConsumers = "too_many_consumers",
     /// A producer's sequence older than the ones the broker remembers.
     SequenceTooOld = "sequence_too_old",
     /// A producer epoch older than the newest the broker stored for that producer id.

@@ -46,6 +46,7 @@ pub async fn readyz(State(s): State<AppState>) -> Result<Json<Health>, ApiError>
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, content_type = "text/plain", description = "Prometheus text format 0.0.4")))]
 pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    s.node.sample_consumer_lag().await;
     (
         [(
             header::CONTENT_TYPE,

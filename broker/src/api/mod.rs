@@ -64,6 +64,7 @@ pub struct AppState {
 pub struct Limits {
     pub max_message_bytes: usize,
     pub max_request_bytes: usize,
+    pub max_consumers_per_topic: usize,
 }
 
 impl AppState {
@@ -76,6 +77,7 @@ impl AppState {
             limits: Limits {
                 max_message_bytes: node.config.max_message_bytes,
                 max_request_bytes: node.config.max_request_bytes,
+                max_consumers_per_topic: node.config.max_consumers_per_topic,
             },
             auth: Arc::new(auth),
             in_flight: Arc::new(tokio::sync::Semaphore::new(
@@ -157,9 +159,13 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             post(messages::publish).get(messages::read),
         ),
         ("/v1/topics/{topic}/stream", get(stream::stream)),
+        ("/v1/topics/{topic}/consumers", get(consumers::list_topic)),
+        ("/v1/consumers", get(consumers::list)),
         (
             "/v1/consumers/{name}/topics/{topic}",
-            get(consumers::get).put(consumers::commit),
+            get(consumers::get)
+                .put(consumers::commit)
+                .delete(consumers::delete),
         ),
         ("/v1/cluster", get(admin::cluster)),
         ("/v1/cluster/init", post(admin::init)),

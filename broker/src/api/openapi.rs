@@ -13,7 +13,7 @@ use super::{admin, consumers, error, health, messages, seed, stream, topics};
         seed::publish, seed::publish_alias_doc, seed::newest, seed::history,
         messages::publish, messages::read, stream::stream,
         topics::list, topics::get, topics::put, topics::delete,
-        consumers::get, consumers::commit,
+        consumers::list, consumers::list_topic, consumers::get, consumers::commit, consumers::delete,
         admin::cluster, admin::init, admin::add_member, admin::promote, admin::remove_member, admin::transfer_leader, admin::force_new_cluster, admin::snapshot,
         health::livez, health::readyz, health::metrics, document,
     ),

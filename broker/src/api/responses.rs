@@ -57,7 +57,7 @@ group!(
 );
 group!(
     /// 404.
-    Missing: "404" => "no such topic (`topic_not_found`) or member (`unknown_member`)"
+    Missing: "404" => "no such topic (`topic_not_found`), member (`unknown_member`) or consumer position (`consumer_not_found`)"
 );
 group!(
     /// 409.

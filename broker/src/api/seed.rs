@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::responses::{Auth, Internal, Invalid, TooLarge, Unavailable, Unknown};
+use super::responses::{Auth, Internal, Invalid, Refused, TooLarge, Unavailable, Unknown};
 use super::{
     check_message_size, consumer_name, count_in, count_out, read_consistency, topic_name, AppState,
     Caller,
@@ -93,7 +93,7 @@ pub struct NewestQuery {
 
 /// The newest values of a topic, oldest first; or a named consumer's next ones.
 #[utoipa::path(get, path = "/{topic}", tag = "seed", params(("topic" = String, Path), NewestQuery),
-    responses((status = 200, body = Vec<String>), Invalid, Auth, Unavailable, Unknown, Internal))]
+    responses((status = 200, body = Vec<String>), Invalid, Auth, Refused, Unavailable, Unknown, Internal))]
 pub async fn newest(
     State(s): State<AppState>,
     caller: Caller,

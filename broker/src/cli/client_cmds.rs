@@ -1,5 +1,6 @@
-//! Client subcommands: `publish`, `consume`, `topics`, `cluster status`. They talk to the v1 API
-//! through [`jumpnet_broker::client`] and print plain lines, or JSON with `--output json`.
+//! Client subcommands: `publish`, `consume`, `topics`, `cluster status` (`consumers` has a file
+//! of its own). They talk to the v1 API through [`jumpnet_broker::client`] and print plain lines,
+//! or JSON with `--output json`.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;

@@ -2,6 +2,7 @@
 
 mod bench;
 mod client_cmds;
+mod consumers;
 mod dev;
 mod goflags;
 mod serve;
@@ -42,6 +43,8 @@ enum Cmd {
     Consume(client_cmds::ConsumeArgs),
     /// List topics with their stats.
     Topics(client_cmds::Conn),
+    /// Named consumer positions with their lag; `delete` or `reset` one.
+    Consumers(consumers::ConsumersArgs),
     /// Cluster commands.
     #[command(subcommand)]
     Cluster(client_cmds::ClusterCmd),
@@ -96,6 +99,7 @@ pub fn main() -> i32 {
         Some(Cmd::Publish(a)) => client(client_cmds::publish(a)),
         Some(Cmd::Consume(a)) => client(client_cmds::consume(a)),
         Some(Cmd::Topics(c)) => client(client_cmds::topics(c)),
+        Some(Cmd::Consumers(a)) => client(consumers::run(a)),
         Some(Cmd::Cluster(c)) => client(client_cmds::cluster(c)),
         Some(Cmd::Bench(a)) => client(bench::run(a)),
     }

@@ -103,6 +103,13 @@ pub struct ServeArgs {
     /// Export per-topic metrics for at most this many topics (0: off; topic names are user input).
     #[arg(long, env = "JUMPNET_TOPIC_METRICS", default_value_t = 0)]
     pub topic_metrics: usize,
+    /// Named consumer positions one topic may hold; a new one beyond it is refused (409).
+    #[arg(long, env = "JUMPNET_MAX_CONSUMERS_PER_TOPIC", default_value_t = config::DEFAULT_MAX_CONSUMERS_PER_TOPIC)]
+    pub max_consumers_per_topic: usize,
+    /// Export per-consumer lag series for at most this many named consumer positions, the rest
+    /// summed up in one `other` series (0: off; consumer names are user input).
+    #[arg(long, env = "JUMPNET_METRICS_CONSUMER_LABELS", default_value_t = 0)]
+    pub metrics_consumer_labels: usize,
     /// Origins browser apps may call the API from, comma-separated (`*`: any). Default: none, no
     /// CORS headers.
     #[arg(long, env = "JUMPNET_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -184,6 +191,8 @@ impl ServeArgs {
         c.shutdown_grace = Duration::from_millis(self.shutdown_grace_ms);
         c.cache_bytes = self.cache_mb.saturating_mul(1024 * 1024);
         c.topic_metrics_limit = self.topic_metrics;
+        c.max_consumers_per_topic = self.max_consumers_per_topic;
+        c.consumer_metrics_limit = self.metrics_consumer_labels;
         c.cors_allowed_origins = self
             .cors_allowed_origins
             .iter()

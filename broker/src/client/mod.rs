@@ -267,6 +267,31 @@ impl Client {
         .await
     }
 
+    /// Every named consumer position with its lag (of one topic with `topic`).
+    pub async fn list_consumers(&self, topic: Option<&str>) -> Result<Vec<ConsumerLag>> {
+        let path = match topic {
+            Some(t) => format!("/v1/topics/{}/consumers", enc(t)),
+            None => "/v1/consumers".to_string(),
+        };
+        let list: ConsumerList = self
+            .call(reqwest::Method::GET, &path, None, Retry::Always)
+            .await?;
+        Ok(list.consumers)
+    }
+
+    /// Delete `consumer`'s position on `topic` (404 `consumer_not_found` when it has none).
+    pub async fn delete_consumer(&self, consumer: &str, topic: &str) -> Result<()> {
+        let _: ConsumerRemoved = self
+            .call(
+                reqwest::Method::DELETE,
+                &position_path(consumer, topic),
+                None,
+                Retry::UntilSent,
+            )
+            .await?;
+        Ok(())
+    }
+
     pub async fn topics(&self) -> Result<Vec<TopicInfo>> {
         let list: TopicList = self
             .call(reqwest::Method::GET, "/v1/topics", None, Retry::Always)

@@ -100,7 +100,11 @@ fn adds_data(op: &Op) -> bool {
         | Op::ConsumeNext(_)
         | Op::AdvanceConsumer(_)
         | Op::PutTopic(_) => true,
-        Op::DeleteTopic(_) | Op::Trim(_) | Op::SetClusterId(_) | Op::AssignNodeId(_) => false,
+        Op::DeleteTopic(_)
+        | Op::DeleteConsumer(_)
+        | Op::Trim(_)
+        | Op::SetClusterId(_)
+        | Op::AssignNodeId(_) => false,
     }
 }
 

@@ -6,6 +6,8 @@
 //!   between had no leader this node could observe.
 //! - [`sample_storage`]: storage used, topics, per-topic messages (opt-in) and uptime, sampled
 //!   periodically.
+//! - [`Node::sample_consumer_lag`]: the named consumers' lag gauges, computed when `/metrics` is
+//!   scraped (one scan of the positions; never per message).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -162,6 +164,59 @@ impl Node {
         self.metrics
             .uptime
             .set(self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// The lag gauges of one scan of the named consumer positions.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ConsumerLag {
+    positions: u64,
+    max: u64,
+    sum: u64,
+    /// (topic, consumer, lag) of the first `limit` positions, then ("other", "other", the rest
+    /// added up) when there are more.
+    series: Vec<(String, String, u64)>,
+}
+
+/// The lag gauges of every named position on a topic that exists (in key order).
+fn consumer_lag(store: &crate::topics::TopicStore, limit: usize) -> crate::Result<ConsumerLag> {
+    let mut out = ConsumerLag::default();
+    let mut other: Option<u64> = None;
+    for p in store.consumer_lags(None)? {
+        out.positions += 1;
+        out.max = out.max.max(p.lag);
+        out.sum = out.sum.saturating_add(p.lag);
+        if out.series.len() < limit {
+            out.series.push((p.topic, p.consumer, p.lag));
+        } else if limit > 0 {
+            *other.get_or_insert(0) += p.lag;
+        }
+    }
+    if let Some(rest) = other {
+        out.series.push(("other".into(), "other".into(), rest));
+    }
+    Ok(out)
+}
+
+impl Node {
+    /// Refresh the named consumers' lag gauges (on each scrape of `/metrics`).
+    pub async fn sample_consumer_lag(&self) {
+        let limit = self.config.consumer_metrics_limit;
+        let Ok(l) = self.store.blocking(move |s| consumer_lag(s, limit)).await else {
+            return;
+        };
+        let m = &self.metrics;
+        m.consumer_positions.set(l.positions as i64);
+        m.consumer_lag_max.set(l.max as i64);
+        m.consumer_lag_sum.set(l.sum as i64);
+        if limit > 0 {
+            m.consumer_position_lag.reset();
+            for (topic, consumer, lag) in l.series {
+                m.consumer_position_lag
+                    .with_label_values(&[topic.as_str(), consumer.as_str()])
+                    .set(lag as i64);
+            }
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! Named consumers' positions, replicated: commit one, or read the next values and advance
-//! (the seed's `GET /<topic>?consumer=`).
+//! (the seed's `GET /<topic>?consumer=`), or delete one.
 
 use serde::{Deserialize, Serialize};
 
@@ -49,4 +49,17 @@ pub struct AdvanceConsumer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsumerAdvanced {
     pub offset: u64,
+}
+
+/// Forget a named consumer's position on a topic (`DELETE /v1/consumers/{name}/topics/{topic}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteConsumer {
+    pub consumer: String,
+    pub topic: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumerDeleted {
+    /// The position existed (and is gone now).
+    pub existed: bool,
 }

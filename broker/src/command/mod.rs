@@ -26,7 +26,8 @@ use serde::{Deserialize, Serialize};
 
 pub use cluster::{AssignNodeId, ClusterIdSet, NodeIdAssigned, SetClusterId};
 pub use consumer::{
-    AdvanceConsumer, CommitOffset, ConsumeNext, Consumed, ConsumerAdvanced, OffsetCommitted,
+    AdvanceConsumer, CommitOffset, ConsumeNext, Consumed, ConsumerAdvanced, ConsumerDeleted,
+    DeleteConsumer, OffsetCommitted,
 };
 pub use error::OpError;
 pub use publish::{message_size, NewMessage, ProducerSeq, Publish, Published};
@@ -54,6 +55,7 @@ pub enum Op {
     SetClusterId(SetClusterId),
     AssignNodeId(AssignNodeId),
     AdvanceConsumer(AdvanceConsumer),
+    DeleteConsumer(DeleteConsumer),
 }
 
 impl Op {
@@ -83,6 +85,8 @@ pub enum OpResult {
     Error(OpError),
     /// Answers [`Op::AdvanceConsumer`] (after `Error`: variants are only ever appended).
     ConsumerAdvanced(ConsumerAdvanced),
+    /// Answers [`Op::DeleteConsumer`].
+    ConsumerDeleted(ConsumerDeleted),
 }
 
 /// What applying a log entry returns to the proposer.
@@ -141,6 +145,7 @@ request!(Trim => Trimmed in OpResult::Trimmed);
 request!(SetClusterId => ClusterIdSet in OpResult::ClusterId);
 request!(AssignNodeId => NodeIdAssigned in OpResult::NodeId);
 request!(AdvanceConsumer => ConsumerAdvanced in OpResult::ConsumerAdvanced);
+request!(DeleteConsumer => ConsumerDeleted in OpResult::ConsumerDeleted);
 
 #[cfg(test)]
 pub(crate) mod tests;

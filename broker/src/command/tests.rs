@@ -197,3 +197,28 @@ fn a_publish_with_an_epoch_is_a_new_variant_and_the_old_ones_keep_their_numbers(
     p.producer = None;
     assert_eq!(variant(&Op::Publish(p)), 0);
 }
+
+/// Issue 16: deleting a named consumer's position is wire variant 10 (after `PublishWithEpoch`),
+/// its reply the `OpResult` variant after `ConsumerAdvanced`; the bytes are fixed here so a
+/// reordering shows up as a failing test, not as a log that decodes into other commands.
+#[test]
+fn delete_consumer_is_appended_after_every_older_variant_and_round_trips() {
+    let op: Op = DeleteConsumer {
+        consumer: "c".into(),
+        topic: "t".into(),
+    }
+    .into();
+    let bytes = bincode::serialize(&op).unwrap();
+    assert_eq!(hex(&bytes), "0a000000010000000000000063010000000000000074");
+    assert_eq!(bincode::deserialize::<Op>(&bytes).unwrap(), op);
+
+    let reply: OpResult = ConsumerDeleted { existed: true }.into();
+    let bytes = bincode::serialize(&reply).unwrap();
+    assert_eq!(hex(&bytes), "0a00000001");
+    assert_eq!(bincode::deserialize::<OpResult>(&bytes).unwrap(), reply);
+    assert_eq!(
+        DeleteConsumer::reply(reply.clone()),
+        Ok(ConsumerDeleted { existed: true })
+    );
+    assert_eq!(CommitOffset::reply(reply.clone()), Err(reply));
+}

@@ -8,8 +8,8 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{
-    AdvanceConsumer, AssignNodeId, CommitOffset, ConsumeNext, DeleteTopic, NewMessage, Op,
-    ProducerSeq, Publish, PutTopic, SetClusterId, Trim,
+    AdvanceConsumer, AssignNodeId, CommitOffset, ConsumeNext, DeleteConsumer, DeleteTopic,
+    NewMessage, Op, ProducerSeq, Publish, PutTopic, SetClusterId, Trim,
 };
 
 /// [`Op`] as encoded, borrowed. Variant order is the encoding: append, never reorder.
@@ -26,6 +26,7 @@ enum OpRef<'a> {
     AssignNodeId(&'a AssignNodeId),
     AdvanceConsumer(&'a AdvanceConsumer),
     PublishWithEpoch(&'a Publish),
+    DeleteConsumer(&'a DeleteConsumer),
 }
 
 /// [`Op`] as decoded; the same variants as [`OpRef`].
@@ -42,6 +43,7 @@ enum OpOwned {
     AssignNodeId(AssignNodeId),
     AdvanceConsumer(AdvanceConsumer),
     PublishWithEpoch(Publish),
+    DeleteConsumer(DeleteConsumer),
 }
 
 /// The layout of [`Publish`] before producer epochs.
@@ -100,6 +102,7 @@ impl Serialize for Op {
             Op::SetClusterId(c) => OpRef::SetClusterId(c),
             Op::AssignNodeId(c) => OpRef::AssignNodeId(c),
             Op::AdvanceConsumer(c) => OpRef::AdvanceConsumer(c),
+            Op::DeleteConsumer(c) => OpRef::DeleteConsumer(c),
         };
         wire.serialize(s)
     }
@@ -127,6 +130,7 @@ impl<'de> Deserialize<'de> for Op {
             OpOwned::SetClusterId(c) => Op::SetClusterId(c),
             OpOwned::AssignNodeId(c) => Op::AssignNodeId(c),
             OpOwned::AdvanceConsumer(c) => Op::AdvanceConsumer(c),
+            OpOwned::DeleteConsumer(c) => Op::DeleteConsumer(c),
         })
     }
 }

@@ -48,6 +48,18 @@ pub fn consumer(topic: &str, consumer: &str) -> Vec<u8> {
     k
 }
 
+/// (topic, consumer) of a `c/` key.
+pub fn parse_consumer(key: &[u8]) -> Option<(&str, &str)> {
+    let rest = key.strip_prefix(CONSUMER_PREFIX)?;
+    let len = u16::from_be_bytes(rest.get(..2)?.try_into().ok()?) as usize;
+    let topic = rest.get(2..2 + len)?;
+    let consumer = &rest[2 + len..];
+    Some((
+        std::str::from_utf8(topic).ok()?,
+        std::str::from_utf8(consumer).ok()?,
+    ))
+}
+
 pub fn producer(topic_id: u64, producer_id: &str) -> Vec<u8> {
     [
         PRODUCER_PREFIX,
@@ -102,6 +114,8 @@ mod tests {
         let p = consumer_topic_prefix("ab");
         assert!(consumer("ab", "x").starts_with(&p));
         assert!(!consumer("abc", "x").starts_with(&p));
+        assert_eq!(parse_consumer(&consumer("ab", "x/y")), Some(("ab", "x/y")));
+        assert_eq!(parse_consumer(b"c/\x00\x09ab"), None);
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub mod retention;
 pub mod segment;
 pub mod store;
 
-pub use model::{Message, MessageRecord, TopicMeta};
+pub use model::{Message, MessageRecord, PositionLag, TopicMeta};
 pub use store::TopicStore;
 
 /// Topic names: Kafka's rule (letters, digits, `.`, `_`, `-`; 1–249 chars), minus names the seed's

@@ -38,6 +38,12 @@ impl TopicMeta {
     pub fn bytes(&self) -> u64 {
         self.appended_bytes - self.start_bytes
     }
+
+    /// A consumer's lag at `offset`: messages between it (or the log start, if later) and the
+    /// high watermark.
+    pub fn lag(&self, offset: u64) -> u64 {
+        self.next - offset.clamp(self.start, self.next)
+    }
 }
 
 /// One stored message. The offset is its key.
@@ -66,6 +72,18 @@ impl MessageRecord {
     pub fn size(&self) -> u64 {
         message_size(&self.value, self.key.as_deref(), self.headers.as_ref()) as u64
     }
+}
+
+/// A named consumer's position with its topic's high watermark and its lag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PositionLag {
+    pub topic: String,
+    pub consumer: String,
+    /// The next offset the consumer reads.
+    pub offset: u64,
+    /// The topic's high watermark.
+    pub end: u64,
+    pub lag: u64,
 }
 
 /// A message as readers get it.

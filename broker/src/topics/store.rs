@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use super::codec::{decode, encode};
 use super::keys;
 use super::log::{Pinned, TopicLogs};
-use super::model::{Message, MessageRecord, TopicMeta};
+use super::model::{Message, MessageRecord, PositionLag, TopicMeta};
 use super::notify::Notifier;
 use crate::{Error, Result};
 
@@ -215,6 +215,51 @@ impl TopicStore {
 
     pub fn consumer_offset(&self, topic: &str, consumer: &str) -> Result<Option<u64>> {
         self.get(&keys::consumer(topic, consumer))
+    }
+
+    /// Every named consumer position as (topic, consumer, next offset), in key order (by topic
+    /// name length, then topic, then consumer); of one topic only with `topic`.
+    pub fn consumer_positions(&self, topic: Option<&str>) -> Result<Vec<(String, String, u64)>> {
+        let prefix = topic.map_or_else(
+            || keys::CONSUMER_PREFIX.to_vec(),
+            keys::consumer_topic_prefix,
+        );
+        self.scan_prefix(&prefix)?
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let (t, c) = keys::parse_consumer(&k)?;
+                Some((t.to_string(), c.to_string(), v))
+            })
+            .map(|(t, c, v)| Ok((t, c, decode(&v)?)))
+            .collect()
+    }
+
+    /// [`Self::consumer_positions`] with each topic's high watermark and the lag (positions of a
+    /// topic that no longer exists are skipped: deleting a topic deletes them in the same apply).
+    pub fn consumer_lags(&self, topic: Option<&str>) -> Result<Vec<PositionLag>> {
+        let mut out = Vec::new();
+        let mut meta: Option<(String, Option<TopicMeta>)> = None;
+        for (topic, consumer, offset) in self.consumer_positions(topic)? {
+            if meta.as_ref().map(|(n, _)| n) != Some(&topic) {
+                let m = self.topic(&topic)?;
+                meta = Some((topic.clone(), m));
+            }
+            if let Some((_, Some(m))) = &meta {
+                out.push(PositionLag {
+                    lag: m.lag(offset),
+                    end: m.next,
+                    topic,
+                    consumer,
+                    offset,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many named consumers have a position on `topic`.
+    pub fn consumer_count(&self, topic: &str) -> Result<usize> {
+        Ok(self.scan_prefix(&keys::consumer_topic_prefix(topic))?.len())
     }
 
     pub fn cluster_id(&self) -> Result<Option<String>> {

@@ -29,8 +29,8 @@ use tokio::sync::{mpsc, oneshot};
 pub use error::{MembershipError, WriteError};
 
 use crate::command::{
-    AdvanceConsumer, CommitOffset, ConsumerAdvanced, DeleteTopic, OffsetCommitted, Op, OpResult,
-    Publish, Published, PutTopic, Request, TopicDeleted, TopicPut,
+    AdvanceConsumer, CommitOffset, ConsumerAdvanced, ConsumerDeleted, DeleteConsumer, DeleteTopic,
+    OffsetCommitted, Op, OpResult, Publish, Published, PutTopic, Request, TopicDeleted, TopicPut,
 };
 
 /// Gets a batch of ops committed as one log entry, wherever the leader is.
@@ -107,6 +107,11 @@ impl Writer {
         &self,
         c: AdvanceConsumer,
     ) -> Result<ConsumerAdvanced, WriteError> {
+        self.submit(c).await
+    }
+
+    /// Forget a named consumer's position.
+    pub async fn delete_consumer(&self, c: DeleteConsumer) -> Result<ConsumerDeleted, WriteError> {
         self.submit(c).await
     }
 

@@ -1,4 +1,5 @@
-//! The CLI against a real cluster: publish, consume (also --follow), topics, cluster status, bench.
+//! The CLI against a real cluster: publish, consume (also --follow), topics, consumers, cluster
+//! status, bench.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -279,4 +280,130 @@ async fn consume_follow_commits_in_batches_and_keeps_multibyte_text_whole() {
         Some(301),
         "the last position is committed at exit: {p}"
     );
+}
+
+/// Issue 16: `jumpnet consumers` lists named positions with their lag (a table, or JSON), `reset`
+/// moves one (backwards too), `delete` removes it through any node.
+#[tokio::test(flavor = "multi_thread")]
+async fn consumers_lists_resets_and_deletes_named_positions() {
+    let c = Cluster::three(&[]).await;
+    let (n0, n1, n2) = (c.nodes[0].api(), c.nodes[1].api(), c.nodes[2].api());
+    let all = format!("{n0},{n1},{n2}");
+    for v in ["a", "b", "c", "d", "e"] {
+        c.put(0, "orders", v).await.unwrap();
+    }
+    c.put(0, "audit-log", "x").await.unwrap();
+    for (name, topic, offset) in [
+        ("billing", "orders", 2),
+        ("audit", "orders", 5),
+        ("billing", "audit-log", 0),
+    ] {
+        let (status, body) = c
+            .send(
+                reqwest::Method::PUT,
+                0,
+                &format!("/v1/consumers/{name}/topics/{topic}"),
+                &format!(r#"{{"offset":{offset}}}"#),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+
+    // Node 0 answered the commits, so it has applied them.
+    let (ok, out, err) = jumpnet(&["consumers", "--server", &n0]);
+    assert!(ok, "{err}");
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            vec!["NAME", "TOPIC", "PARTITION", "OFFSET", "END", "LAG"],
+            vec!["billing", "audit-log", "0", "0", "1", "1"],
+            vec!["audit", "orders", "0", "5", "5", "0"],
+            vec!["billing", "orders", "0", "2", "5", "3"],
+        ],
+        "{out}"
+    );
+    let (ok, out, err) = jumpnet(&["consumers", "--topic", "orders", "--json", "--server", &n0]);
+    assert!(ok, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc["consumers"][1],
+        serde_json::json!({"name": "billing", "topic": "orders", "partition": 0, "offset": 2, "end_offset": 5, "lag": 3})
+    );
+    assert_eq!(doc["consumers"].as_array().unwrap().len(), 2);
+
+    let (ok, out, err) = jumpnet(&[
+        "consumers",
+        "reset",
+        "billing",
+        "--topic",
+        "orders",
+        "--to-offset",
+        "0",
+        "--server",
+        &n1,
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "consumer billing of topic orders at offset 0 (lag 5)\n"
+    );
+
+    let (ok, out, err) = jumpnet(&[
+        "consumers",
+        "delete",
+        "audit",
+        "--topic",
+        "orders",
+        "--server",
+        &all,
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "deleted consumer audit of topic orders\n");
+    // Replicated: every node stops listing it.
+    for i in 0..3 {
+        let api = c.nodes[i].api();
+        wait_until(
+            "the deleted position is gone",
+            Duration::from_secs(10),
+            || {
+                let api = api.clone();
+                async move {
+                    let (ok, out, _) = jumpnet(&[
+                        "consumers",
+                        "--topic",
+                        "orders",
+                        "--output",
+                        "json",
+                        "--server",
+                        &api,
+                    ]);
+                    let doc: serde_json::Value = serde_json::from_str(&out).ok()?;
+                    let names: Vec<&str> = doc["consumers"]
+                        .as_array()?
+                        .iter()
+                        .filter_map(|e| e["name"].as_str())
+                        .collect();
+                    (ok && names == ["billing"] && doc["consumers"][0]["offset"] == 0).then_some(())
+                }
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let (ok, _, err) = jumpnet(&[
+        "consumers",
+        "delete",
+        "audit",
+        "--topic",
+        "orders",
+        "--server",
+        &n2,
+    ]);
+    assert!(!ok);
+    assert!(err.contains("404 consumer_not_found"), "{err}");
 }

@@ -11,3 +11,4 @@ mod t30_identity;
 mod t30_storage;
 mod t35_cors;
 mod t36_binary;
+mod t37_consumers;

@@ -1,9 +1,10 @@
-//! [`CommitOffset`] and [`ConsumeNext`]: named consumers' positions.
+//! [`CommitOffset`], [`ConsumeNext`], [`AdvanceConsumer`] and [`DeleteConsumer`]: named
+//! consumers' positions.
 
 use super::{Applier, Res};
 use crate::command::{
-    AdvanceConsumer, CommitOffset, ConsumeNext, Consumed, ConsumerAdvanced, OffsetCommitted,
-    OpError,
+    AdvanceConsumer, CommitOffset, ConsumeNext, Consumed, ConsumerAdvanced, ConsumerDeleted,
+    DeleteConsumer, OffsetCommitted, OpError,
 };
 use crate::topics::keys;
 
@@ -80,5 +81,21 @@ impl Applier<'_> {
         }
         self.put(&key, &c.to);
         Ok(Ok(ConsumerAdvanced { offset: c.to }))
+    }
+
+    /// Forget the consumer's position (an unknown topic or position: nothing to delete).
+    pub(super) fn delete_consumer(
+        &mut self,
+        c: DeleteConsumer,
+    ) -> Res<Result<ConsumerDeleted, OpError>> {
+        if self.topic(&c.topic)?.is_none() {
+            return Ok(Err(OpError::TopicNotFound { topic: c.topic }));
+        }
+        let key = keys::consumer(&c.topic, &c.consumer);
+        let existed = self.get_raw(&key)?.is_some();
+        if existed {
+            self.remove(&key);
+        }
+        Ok(Ok(ConsumerDeleted { existed }))
     }
 }

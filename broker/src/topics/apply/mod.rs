@@ -71,6 +71,7 @@ impl<'a> Applier<'a> {
             Op::CommitOffset(c) => self.commit_offset(c)?.into(),
             Op::ConsumeNext(c) => self.consume_next(c)?.into(),
             Op::AdvanceConsumer(c) => self.advance_consumer(c)?.into(),
+            Op::DeleteConsumer(c) => self.delete_consumer(c)?.into(),
             Op::PutTopic(c) => self.put_topic(c, at)?.into(),
             Op::DeleteTopic(c) => self.delete_topic(c)?.into(),
             Op::Trim(c) => self.trim(c)?.into(),

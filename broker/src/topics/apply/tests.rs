@@ -141,6 +141,89 @@ fn advance_consumer_is_a_compare_and_set_of_the_position() {
     assert_eq!(store.consumer_offset("jobs", "w").unwrap(), Some(5));
 }
 
+/// Issue 16: deleting a named consumer's position forgets that position only, says whether it
+/// existed, refuses an unknown topic; deleting the topic forgets all of its positions.
+#[test]
+fn delete_consumer_forgets_one_position_and_delete_topic_all_of_them() {
+    use crate::command::{CommitOffset, ConsumerDeleted, DeleteConsumer, OpError};
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let store = TopicStore::open(&db, dir.path(), 4096).unwrap();
+    let at = |index| At { index, ts_ms: 1000 };
+    let delete = |consumer: &str, topic: &str| -> Op {
+        DeleteConsumer {
+            consumer: consumer.into(),
+            topic: topic.into(),
+        }
+        .into()
+    };
+    let commit = |consumer: &str, topic: &str, offset| -> Op {
+        CommitOffset {
+            consumer: consumer.into(),
+            topic: topic.into(),
+            offset,
+        }
+        .into()
+    };
+    let mut a = Applier::new(&store);
+    let r = a.apply(delete("w", "jobs"), at(1)).unwrap();
+    assert!(
+        matches!(r, OpResult::Error(OpError::TopicNotFound { .. })),
+        "{r:?}"
+    );
+    for topic in ["jobs", "jobs2"] {
+        let publish = Publish {
+            topic: topic.into(),
+            messages: (0..5).map(|i| NewMessage::new(format!("v{i}"))).collect(),
+            producer: None,
+            publisher: None,
+        };
+        a.apply(Op::Publish(publish), at(2)).unwrap();
+    }
+    for (c, t, o) in [("w", "jobs", 2), ("x", "jobs", 4), ("w", "jobs2", 1)] {
+        a.apply(commit(c, t, o), at(3)).unwrap();
+    }
+    store.publish(a.finish().unwrap());
+
+    let mut a = Applier::new(&store);
+    assert_eq!(
+        a.apply(delete("w", "jobs"), at(4)).unwrap(),
+        OpResult::ConsumerDeleted(ConsumerDeleted { existed: true })
+    );
+    // Within the same apply call the position is already gone.
+    assert_eq!(
+        a.apply(delete("w", "jobs"), at(5)).unwrap(),
+        OpResult::ConsumerDeleted(ConsumerDeleted { existed: false })
+    );
+    store.publish(a.finish().unwrap());
+    assert_eq!(store.consumer_offset("jobs", "w").unwrap(), None);
+    assert_eq!(store.consumer_offset("jobs", "x").unwrap(), Some(4));
+    assert_eq!(store.consumer_offset("jobs2", "w").unwrap(), Some(1));
+    assert_eq!(
+        store.consumer_positions(None).unwrap(),
+        vec![
+            ("jobs".to_string(), "x".to_string(), 4),
+            ("jobs2".to_string(), "w".to_string(), 1)
+        ]
+    );
+
+    let mut a = Applier::new(&store);
+    a.apply(
+        DeleteTopic {
+            topic: "jobs".into(),
+        }
+        .into(),
+        at(6),
+    )
+    .unwrap();
+    store.publish(a.finish().unwrap());
+    assert_eq!(
+        store.consumer_positions(None).unwrap(),
+        vec![("jobs2".to_string(), "w".to_string(), 1)]
+    );
+    assert_eq!(store.consumer_positions(Some("jobs")).unwrap(), vec![]);
+}
+
 /// M8: producer epochs. A higher epoch starts the producer's sequences over and fences the older
 /// ones; within an epoch the dedup rules are unchanged; the epoch is in the state a snapshot
 /// carries and a node that installed it applies by it.
