@@ -63,6 +63,11 @@ pub struct Config {
     /// Writes are refused (503, nothing stored) while less than this is free on the state dir's
     /// volume, so a full disk never fails an append or an apply (which stops Raft); 0: no check.
     pub min_free_bytes: u64,
+    /// Serve the API over TLS with these files (`--tls-cert`, `--tls-key`, `--tls-client-ca`).
+    pub tls: Option<crate::tls::TlsFiles>,
+    /// Extra CA this node trusts when it calls another node's API over https (`--join` by API
+    /// address, `--restore-from https://...`).
+    pub cacert: Option<PathBuf>,
 }
 
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
@@ -111,6 +116,8 @@ impl Config {
             consumer_metrics_limit: 0,
             cors_allowed_origins: Vec::new(),
             min_free_bytes: DEFAULT_MIN_FREE_BYTES,
+            tls: None,
+            cacert: None,
         })
     }
 
@@ -118,6 +125,15 @@ impl Config {
     /// made it pass its byte cap (a forwarded batch becomes one entry on the leader).
     pub fn max_entry_bytes(&self) -> usize {
         crate::write::Limits::default().batch_bytes + self.max_request_bytes
+    }
+
+    /// `https` when the API serves TLS (every node of a cluster does, or none).
+    pub fn api_scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     pub fn validate(&self) -> Result<()> {

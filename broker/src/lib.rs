@@ -30,6 +30,7 @@
 //! | [`topics`] | the topic log: apply, metadata store, segment files, retention |
 //! | [`command`] | what the log carries: one type per command and its reply (the leaf everyone shares) |
 //! | [`server`] | a whole node: start, serve the API, shut down gracefully |
+//! | [`tls`] | TLS on the API: certificates re-read on change, the TLS accept loop, dev certificates |
 //! | [`auth`], [`config`], [`metrics`], [`error`] | tokens and roles, configuration, Prometheus metrics, the node's error type |
 //! | [`client`] | a Rust client of the v1 API (used by the CLI, bench and examples) |
 #![forbid(unsafe_code)]
@@ -46,6 +47,7 @@ pub mod metrics;
 pub mod peer;
 pub mod raft;
 pub mod server;
+pub mod tls;
 pub mod topics;
 pub mod write;
 

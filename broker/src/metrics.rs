@@ -47,6 +47,9 @@ pub struct Inner {
     pub uptime: Gauge,
     /// Consumer groups, aggregated over all groups (SPEC §9).
     pub groups: GroupMetrics,
+    /// Registered only when the API serves TLS ([`Metrics::enable_tls`]).
+    pub tls_handshake_failures: IntCounter,
+    pub tls_cert_expiry: Gauge,
 }
 
 impl std::ops::Deref for Metrics {
@@ -173,6 +176,16 @@ impl Metrics {
             ),
             uptime: reg(&r, Gauge::new("jumpnet_uptime_seconds", "Seconds since this node started").unwrap()),
             groups: GroupMetrics::register(&r),
+            tls_handshake_failures: IntCounter::new(
+                "jumpnet_tls_handshake_failures_total",
+                "TLS handshakes on the API port that failed (bad or no client certificate, plain HTTP, timeouts)",
+            )
+            .unwrap(),
+            tls_cert_expiry: Gauge::new(
+                "jumpnet_tls_certificate_expiry_seconds",
+                "Seconds until the API's serving certificate expires (negative once expired)",
+            )
+            .unwrap(),
             registry: r,
         };
         m.build_info
@@ -188,6 +201,16 @@ impl Metrics {
             m.message_bytes.with_label_values(&[dir]).inc_by(0);
         }
         Metrics(Arc::new(m))
+    }
+
+    /// Export the TLS metrics (a node without TLS has none, so no expiry alert can fire for it).
+    pub fn enable_tls(&self) {
+        let _ = self
+            .registry
+            .register(Box::new(self.tls_handshake_failures.clone()));
+        let _ = self
+            .registry
+            .register(Box::new(self.tls_cert_expiry.clone()));
     }
 
     /// The text exposition of this node's metrics plus the process collector's.

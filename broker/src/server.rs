@@ -5,6 +5,9 @@
 //! are still served for a grace period (so load balancers notice) → the API stops accepting and
 //! finishes in-flight requests (long-polls and streams end) → a checkpoint → Raft stops → the
 //! database is flushed.
+//!
+//! With `--tls-cert`/`--tls-key` the API is served by [`crate::tls::serve`] (the same router over
+//! TLS connections, the same graceful shutdown); the files are loaded before anything starts.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -17,6 +20,7 @@ use crate::api::{self, AppState};
 use crate::auth::Auth;
 use crate::cluster::start::{start, Started};
 use crate::cluster::Node;
+use crate::tls::ServerTls;
 use crate::write::Writer;
 use crate::{Config, Error, Result};
 
@@ -41,6 +45,8 @@ pub async fn spawn(config: Config) -> Result<Running> {
         Some(p) => Auth::load(p)?,
         None => Auth::open(),
     };
+    // Loaded before anything starts: a bad file is a one-line start-up error.
+    let tls = config.tls.as_ref().map(ServerTls::load).transpose()?;
     let Started {
         node,
         writer,
@@ -51,14 +57,21 @@ pub async fn spawn(config: Config) -> Result<Running> {
         .map_err(|e| Error::io("api listener", e))?;
     let app = api::router(AppState::new(&node, writer.clone(), auth));
     let lifecycle = node.lifecycle().clone();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let metrics = node.node_metrics().clone();
     let api = tokio::spawn(async move {
-        let serve = axum::serve(api_listener, app)
-            .with_graceful_shutdown(async move { lifecycle.api_closed().await });
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "API server failed");
+        let closed = async move { lifecycle.api_closed().await };
+        match tls {
+            Some(tls) => crate::tls::serve(api_listener, app, tls, metrics, closed).await,
+            None => {
+                let serve = axum::serve(api_listener, app).with_graceful_shutdown(closed);
+                if let Err(e) = serve.await {
+                    tracing::error!(error = %e, "API server failed");
+                }
+            }
         }
     });
-    tracing::info!(api = %api_addr, "serving the API");
+    tracing::info!(api = %api_addr, %scheme, "serving the API");
     Ok(Running {
         node,
         writer,

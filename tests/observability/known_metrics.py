@@ -72,6 +72,14 @@ BROKER_EXTRA_LABELS: Dict[str, Set[str]] = {
 # BROKER_EXTRA series a broker exports only when asked for (a flag), not on every /metrics page.
 BROKER_EXTRA_OPT_IN = {"jumpnet_consumer_position_lag_messages"}
 
+# SPEC §10 (TLS, issue 17), not in §7: exported only by nodes whose API serves TLS, so allowed here by name
+# (the live cluster runs without TLS; broker/tests/cluster/t76_tls.rs checks these on a TLS node). Not opt-in
+# like BROKER_EXTRA_OPT_IN: every TLS node has them, and JumpnetCertificateExpiringSoon uses the gauge.
+TLS: Dict[str, str] = {
+    "jumpnet_tls_handshake_failures_total": "counter",
+    "jumpnet_tls_certificate_expiry_seconds": "gauge",
+}
+
 OPERATOR: Dict[str, str] = {
     "jumpnet_operator_reconciliations_total": "counter",
     "jumpnet_operator_reconcile_duration_seconds": "histogram",

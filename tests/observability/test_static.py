@@ -141,6 +141,7 @@ def test_every_metric_name_is_exported_by_jumpnet_or_allow_listed():
     allowed = (
         km.series_names(km.BROKER)
         | km.series_names(km.BROKER_EXTRA)
+        | km.series_names(km.TLS)
         | km.series_names(km.OPERATOR)
         | km.PROCESS
         | set(km.EXTERNAL)
@@ -156,7 +157,7 @@ def test_every_metric_name_is_exported_by_jumpnet_or_allow_listed():
 
 
 def test_jumpnet_selectors_use_only_their_labels():
-    families = {**km.BROKER, **km.BROKER_EXTRA, **km.OPERATOR}
+    families = {**km.BROKER, **km.BROKER_EXTRA, **km.TLS, **km.OPERATOR}
     labels = {**km.BROKER_LABELS, **km.BROKER_EXTRA_LABELS}
     problems = []
     for where, q in all_queries():

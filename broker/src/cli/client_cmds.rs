@@ -16,6 +16,10 @@ pub struct Conn {
     /// Node(s) to talk to, comma-separated (the client moves to the next one when a node is down).
     #[arg(long, env = "JUMPNET_SERVER", default_value = "http://127.0.0.1:9090")]
     pub server: String,
+    /// CA certificate(s) (PEM) to trust for `https://` servers, e.g. the one `jumpnet dev --tls`
+    /// prints.
+    #[arg(long, env = "JUMPNET_CACERT")]
+    pub cacert: Option<std::path::PathBuf>,
     /// Bearer token (clusters with --auth-file).
     #[arg(long, env = "JUMPNET_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -32,9 +36,18 @@ pub enum Output {
 
 impl Conn {
     pub fn client(&self) -> anyhow::Result<Client> {
-        Ok(Client::builder([self.server.as_str()])
-            .token(self.token.clone())
-            .build()?)
+        let mut b = Client::builder([self.server.as_str()]).token(self.token.clone());
+        if let Some(ca) = &self.cacert {
+            b = b.ca_file(ca)?;
+        }
+        Ok(b.build()?)
+    }
+
+    /// A plain HTTP client trusting --cacert (bench's raw requests).
+    pub fn http(&self) -> anyhow::Result<reqwest::Client> {
+        let b = jumpnet_broker::tls::trusting(reqwest::Client::builder(), self.cacert.as_deref())
+            .map_err(anyhow::Error::msg)?;
+        Ok(b.build()?)
     }
 }
 

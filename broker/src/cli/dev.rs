@@ -29,6 +29,10 @@ pub struct DevArgs {
     /// Remove the state dir first (a fresh cluster).
     #[arg(long)]
     pub clean: bool,
+    /// Serve the APIs over TLS with a throwaway CA and certificate made now (under DIR/tls; the
+    /// CA's path and the curl line with --cacert are printed).
+    #[arg(long)]
+    pub tls: bool,
 }
 
 pub fn run(args: DevArgs) -> i32 {
@@ -48,7 +52,19 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
         std::fs::remove_dir_all(&args.dir)?;
     }
     let exe = std::env::current_exe()?;
-    let http = reqwest::Client::new();
+    let pki = if args.tls {
+        let dir = std::path::absolute(args.dir.join("tls"))?;
+        Some(jumpnet_broker::tls::write_dev_pki(&dir).map_err(anyhow::Error::msg)?)
+    } else {
+        None
+    };
+    let http = jumpnet_broker::tls::trusting(
+        reqwest::Client::builder(),
+        pki.as_ref().map(|p| p.ca.as_path()),
+    )
+    .map_err(anyhow::Error::msg)?
+    .build()?;
+    let scheme = if pki.is_some() { "https" } else { "http" };
     let mut children: Vec<Child> = Vec::new();
     // One at a time, each ready before the next starts: node N gets Raft id N and API port
     // api_port + N - 1, every run.
@@ -67,6 +83,14 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
             .kill_on_drop(true);
         if n > 1 {
             cmd.arg("--join").arg(format!(":{}", args.raft_port));
+        }
+        if let Some(p) = &pki {
+            cmd.arg("--tls-cert")
+                .arg(&p.cert)
+                .arg("--tls-key")
+                .arg(&p.key)
+                .arg("--cacert")
+                .arg(&p.ca);
         }
         let mut child = cmd.spawn()?;
         for out in [
@@ -91,7 +115,7 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
         let ready = async {
             loop {
                 let ok = http
-                    .get(format!("http://{api}/readyz"))
+                    .get(format!("{scheme}://{api}/readyz"))
                     .timeout(Duration::from_secs(1))
                     .send()
                     .await
@@ -108,7 +132,7 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
             r = wait_any(&mut children) => { stop(&mut children).await; anyhow::bail!("node {n} exited during start-up ({r})") }
         }
     }
-    print_welcome(&args);
+    print_welcome(&args, pki.as_ref());
     tokio::select! {
         _ = tokio::signal::ctrl_c() => eprintln!("\nstopping the cluster..."),
         r = wait_any(&mut children) => eprintln!("a node exited ({r}); stopping the cluster..."),
@@ -117,15 +141,36 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_welcome(args: &DevArgs) {
+fn print_welcome(args: &DevArgs, pki: Option<&jumpnet_broker::tls::DevPki>) {
     let p = args.api_port;
+    let last = p + args.nodes - 1;
+    let (second, third) = (p + 1.min(args.nodes - 1), p + 2.min(args.nodes - 1));
+    let (curl, host) = match pki {
+        Some(k) => (
+            format!("curl --cacert {}", k.ca.display()),
+            "https://localhost",
+        ),
+        None => ("curl".to_string(), "localhost"),
+    };
     println!(
-        "\nJumpnet dev cluster is up: {} nodes, APIs on 127.0.0.1:{p}-{}, state in {}\n\nTry:\n  curl -XPUT localhost:{p} -d '{{\"Key\":\"foo\",\"Value\":\"bar\"}}'\n  curl localhost:{}/foo\n  curl localhost:{}/history/foo\n  curl -XPOST localhost:{p}/v1/topics/foo/messages -d '{{\"messages\":[{{\"value\":\"hello\",\"key\":\"k1\"}}]}}'\n  curl 'localhost:{p}/v1/topics/foo/messages?offset=0'\n  curl localhost:{p}/v1/cluster\n\nCtrl-C stops all nodes.",
+        "\nJumpnet dev cluster is up: {} nodes, APIs on 127.0.0.1:{p}-{last}, state in {}",
         args.nodes,
-        p + args.nodes - 1,
         args.dir.display(),
-        p + 1.min(args.nodes - 1),
-        p + 2.min(args.nodes - 1),
+    );
+    if let Some(k) = pki {
+        println!(
+            "TLS: a throwaway CA signed the nodes' certificate (localhost, 127.0.0.1)\n  CA:  {}\n  \
+             clients: --cacert {} (or JUMPNET_CACERT) and --server https://localhost:{p}",
+            k.ca.display(),
+            k.ca.display()
+        );
+    }
+    println!(
+        "\nTry:\n  {curl} -XPUT {host}:{p} -d '{{\"Key\":\"foo\",\"Value\":\"bar\"}}'\n  \
+         {curl} {host}:{second}/foo\n  {curl} {host}:{third}/history/foo\n  \
+         {curl} -XPOST {host}:{p}/v1/topics/foo/messages -d '{{\"messages\":[{{\"value\":\"hello\",\"key\":\"k1\"}}]}}'\n  \
+         {curl} '{host}:{p}/v1/topics/foo/messages?offset=0'\n  {curl} {host}:{p}/v1/cluster\n\n\
+         Ctrl-C stops all nodes."
     );
 }
 

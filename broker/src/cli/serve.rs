@@ -117,6 +117,21 @@ pub struct ServeArgs {
     /// Refuse writes (503) while less than this many MiB are free on the state dir's volume (0: never).
     #[arg(long, env = "JUMPNET_MIN_FREE_MB", default_value_t = config::DEFAULT_MIN_FREE_BYTES >> 20)]
     pub min_free_mb: u64,
+    /// Serve the API over TLS with this certificate (PEM, leaf first, then intermediates; needs
+    /// --tls-key). Re-read when the file changes: new connections get the new certificate, no
+    /// restart. The port then speaks only TLS.
+    #[arg(long, env = "JUMPNET_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1); re-read with it.
+    #[arg(long, env = "JUMPNET_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Require API clients to present a certificate signed by this CA (PEM; needs --tls-cert).
+    #[arg(long, env = "JUMPNET_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// CA (PEM) this node trusts when it calls another node's API over https: --join by API
+    /// address and --restore-from https URLs.
+    #[arg(long, env = "JUMPNET_CACERT")]
+    pub cacert: Option<PathBuf>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,9 +200,27 @@ impl ServeArgs {
             .filter(|o| !o.is_empty())
             .collect();
         c.min_free_bytes = self.min_free_mb.saturating_mul(1024 * 1024);
+        c.tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(jumpnet_broker::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: self.tls_client_ca.clone(),
+            }),
+            (None, None) if self.tls_client_ca.is_some() => {
+                return Err(usage("--tls-client-ca needs --tls-cert and --tls-key"))
+            }
+            (None, None) => None,
+            (Some(_), None) => return Err(usage("--tls-cert needs --tls-key")),
+            (None, Some(_)) => return Err(usage("--tls-key needs --tls-cert")),
+        };
+        c.cacert = self.cacert.clone();
         c.validate()?;
         Ok(c)
     }
+}
+
+fn usage(msg: &str) -> jumpnet_broker::Error {
+    jumpnet_broker::Error::Config(msg.into())
 }
 
 pub fn init_logging(format: LogFormat, filter: &str) {

@@ -18,7 +18,57 @@ pub enum Error {
     /// No server could be reached or the answer was unusable.
     #[error("{0}")]
     Http(String),
+    /// The server's certificate was refused (unknown CA, wrong name, expired) or the TLS
+    /// handshake failed: final, not retried on other nodes.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The outcome of a write is unknown: the connection broke after it was sent.
     #[error("outcome unknown: {0}")]
     Unknown(String),
+}
+
+/// A reqwest error with its causes (reqwest's own text omits them: "error sending request").
+pub(super) fn describe(e: &reqwest::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+/// The TLS failure behind a request error, if that is what it is: the certificate check or the
+/// handshake, which another try would meet again.
+pub(super) fn tls_failure(e: &reqwest::Error) -> Option<String> {
+    let r = std::error::Error::source(e).and_then(find_rustls)?;
+    Some(match r {
+        rustls::Error::InvalidCertificate(_) => format!(
+            "the server's certificate is not trusted ({r}); pass the CA that signed it \
+             (--cacert FILE or JUMPNET_CACERT)"
+        ),
+        other => other.to_string(),
+    })
+}
+
+/// rustls' error anywhere in a chain; io errors nest it (`Other` around `InvalidData` around it)
+/// and their `source()` skips it, so they are opened with `get_ref`.
+fn find_rustls<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(r) = e.downcast_ref::<rustls::Error>() {
+        return Some(r);
+    }
+    if let Some(inner) = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        let inner: &(dyn std::error::Error + 'static) = inner;
+        if let Some(r) = find_rustls(inner) {
+            return Some(r);
+        }
+    }
+    e.source().and_then(find_rustls)
 }

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::backoff::full_jitter;
+use super::error::{describe, tls_failure};
 use super::{Client, Retry};
 use super::{Error, Result};
 
@@ -65,11 +66,19 @@ impl Client {
             }
             let mut floor: Option<Duration> = None;
             let err = match req.send().await {
-                Err(e) if e.is_connect() => Error::Http(format!("{base}: {e}")),
-                Err(e) if retry == Retry::UntilSent => {
-                    return Err(Error::Unknown(format!("{base}: {e}")))
+                Err(e) => {
+                    if let Some(tls) = tls_failure(&e) {
+                        return Err(Error::Tls(format!("{base}: {tls}")));
+                    }
+                    let text = format!("{base}: {}", describe(&e));
+                    if e.is_connect() {
+                        Error::Http(text)
+                    } else if retry == Retry::UntilSent {
+                        return Err(Error::Unknown(text));
+                    } else {
+                        Error::Http(text)
+                    }
                 }
-                Err(e) => Error::Http(format!("{base}: {e}")),
                 Ok(resp) => {
                     let status = resp.status();
                     if status.is_success() {

@@ -46,9 +46,31 @@ pub struct ClientBuilder {
     token: Option<String>,
     timeout: Duration,
     retry_for: Duration,
+    roots: Vec<reqwest::Certificate>,
 }
 
 impl ClientBuilder {
+    /// Also trust the CA certificates in this PEM text, for `https://` servers whose certificate
+    /// a private CA signed (the public web roots are trusted anyway).
+    pub fn ca_pem(mut self, pem: &[u8]) -> Result<Self> {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| Error::Config(format!("CA certificates: {e}")))?;
+        if certs.is_empty() {
+            return Err(Error::Config("no CA certificate in the PEM text".into()));
+        }
+        self.roots.extend(certs);
+        Ok(self)
+    }
+
+    /// [`ClientBuilder::ca_pem`] of a file (the CLI's `--cacert`, env `JUMPNET_CACERT`).
+    pub fn ca_file(self, path: impl AsRef<std::path::Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::Config(format!("CA file {}: {e}", path.display())))?;
+        self.ca_pem(&pem)
+            .map_err(|e| Error::Config(format!("CA file {}: {e}", path.display())))
+    }
+
     /// Bearer token for clusters started with `--auth-file`.
     pub fn token(mut self, token: Option<String>) -> Self {
         self.token = token.filter(|t| !t.is_empty());
@@ -71,7 +93,10 @@ impl ClientBuilder {
         if self.servers.is_empty() {
             return Err(Error::Config("no server addresses given".into()));
         }
-        let http = reqwest::Client::builder()
+        let http = self
+            .roots
+            .into_iter()
+            .fold(reqwest::Client::builder(), |b, c| b.add_root_certificate(c))
             .connect_timeout(Duration::from_secs(2))
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
@@ -129,6 +154,7 @@ impl Client {
             token: None,
             timeout: Duration::from_secs(15),
             retry_for: Duration::from_secs(30),
+            roots: Vec::new(),
         }
     }
 

@@ -63,7 +63,12 @@ pub(super) fn follow(
                     yield Err(Error::Api { status, code: "stream_refused".into(), message: text });
                     return;
                 }
-                Err(_) => {}
+                Err(e) => {
+                    if let Some(tls) = super::error::tls_failure(&e) {
+                        yield Err(Error::Tls(format!("{base}: {tls}")));
+                        return;
+                    }
+                }
             }
             // The stream ended or the node is unavailable: the next node, after a short pause.
             let _ = inner.current.compare_exchange(idx, idx + 1, Ordering::Relaxed, Ordering::Relaxed);

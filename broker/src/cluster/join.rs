@@ -52,7 +52,7 @@ pub async fn identity(
             let reserve = AdminRequest::ReserveId {
                 raft_addr: addr.raft_addr.clone(),
             };
-            match route_admin::<NodeId>(pool, &target, reserve).await {
+            match route_admin::<NodeId>(config, pool, &target, reserve).await {
                 Ok(id) => break id,
                 Err(e) => {
                     tracing::info!(%target, error = %e, "waiting for the cluster to give this node an id");
@@ -71,13 +71,21 @@ pub async fn identity(
     Ok(fresh)
 }
 
-/// The raft address behind a `--join` target, which may be a raft or an API address.
-async fn resolve_raft_addr(pool: &PeerPool, target: &str) -> Result<String, WriteError> {
+/// The raft address behind a `--join` target, which may be a raft or an API address (https when
+/// this node serves TLS: a cluster's APIs all do or none does; `--cacert` is trusted).
+async fn resolve_raft_addr(
+    config: &Config,
+    pool: &PeerPool,
+    target: &str,
+) -> Result<String, WriteError> {
     match pool.probe(target).await {
         Ok(true) => Ok(target.to_string()),
         Ok(false) => {
-            let url = format!("http://{target}/v1/cluster?local=true");
-            let view: ClusterView = reqwest::Client::new()
+            let url = format!("{}://{target}/v1/cluster?local=true", config.api_scheme());
+            let http = crate::tls::trusting(reqwest::Client::builder(), config.cacert.as_deref())
+                .and_then(|b| b.build().map_err(|e| e.to_string()))
+                .map_err(WriteError::Unavailable)?;
+            let view: ClusterView = http
                 .get(&url)
                 .timeout(Duration::from_secs(3))
                 .send()
@@ -102,11 +110,12 @@ async fn resolve_raft_addr(pool: &PeerPool, target: &str) -> Result<String, Writ
 
 /// Send an admin request to whoever leads, through the member at `target`.
 async fn route_admin<T: super::admin::AdminReply>(
+    config: &Config,
     pool: &PeerPool,
     target: &str,
     req: AdminRequest,
 ) -> Result<T, WriteError> {
-    let raft_addr = resolve_raft_addr(pool, target).await?;
+    let raft_addr = resolve_raft_addr(config, pool, target).await?;
     match rpc::call(pool, &raft_addr, rpc::AdminAny(req), ADMIN_CALL).await {
         Ok(answer) => admin_reply(answer?),
         Err(e) => Err(WriteError::Unavailable(e.to_string())),
@@ -142,7 +151,7 @@ pub async fn ensure_member(node: Arc<Node>, target: String) {
         };
         let mut done = false;
         for t in &targets {
-            match route_admin::<ClusterView>(&node.pool, t, step.clone()).await {
+            match route_admin::<ClusterView>(&node.config, &node.pool, t, step.clone()).await {
                 Ok(_) => {
                     tracing::info!(id = node.id, step = ?step, via = %t, "join step done");
                     done = true;

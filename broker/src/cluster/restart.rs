@@ -322,9 +322,11 @@ impl Node {
     /// Download `url` (a plain GET, following redirects) into the snapshots dir.
     async fn download(&self, url: &str) -> Result<PathBuf, RestoreError> {
         let fetch = |e: String| RestoreError::Fetch(format!("GET {url}: {e}"));
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
-            .timeout(DOWNLOAD_TIMEOUT)
+            .timeout(DOWNLOAD_TIMEOUT);
+        let client = crate::tls::trusting(builder, self.config.cacert.as_deref())
+            .map_err(fetch)?
             .build()
             .map_err(|e| fetch(e.to_string()))?;
         let mut resp = client

@@ -130,3 +130,96 @@ async fn dev_starts_three_nodes_prints_what_to_try_and_stops_them_on_ctrl_c() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dev_tls_makes_a_throwaway_ca_and_prints_the_curl_line_that_uses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let raft = free_run(2);
+    let api = loop {
+        let a = free_run(2);
+        if a.abs_diff(raft) >= 2 {
+            break a;
+        }
+    };
+    let mut dev = Command::new(BIN)
+        .args([
+            "dev",
+            "--tls",
+            "--nodes",
+            "2",
+            "--dir",
+            &dir.path().display().to_string(),
+            "--raft-port",
+            &raft.to_string(),
+            "--api-port",
+            &api.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(dev.stdout.take().unwrap()).lines();
+    let mut welcome = String::new();
+    while let Some(Ok(line)) = out.next() {
+        welcome.push_str(&line);
+        welcome.push('\n');
+        if line.contains("Ctrl-C") {
+            break;
+        }
+    }
+    let ca = std::path::absolute(dir.path().join("tls").join("ca.pem")).unwrap();
+    assert!(
+        welcome.contains(&format!("CA:  {}", ca.display()))
+            && welcome.contains(&format!(
+                "curl --cacert {} https://localhost:{api}/v1/cluster",
+                ca.display()
+            )),
+        "{welcome}"
+    );
+
+    // The printed line works as printed (curl when the machine has it, else reqwest).
+    let url = format!("https://localhost:{api}/v1/cluster");
+    let body = match Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(&ca)
+        .arg(&url)
+        .output()
+    {
+        Ok(o) => {
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            String::from_utf8_lossy(&o.stdout).to_string()
+        }
+        Err(_) => {
+            let cert = reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap();
+            let http = reqwest::Client::builder()
+                .add_root_certificate(cert)
+                .build()
+                .unwrap();
+            http.get(&url).send().await.unwrap().text().await.unwrap()
+        }
+    };
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["members"].as_array().unwrap().len(), 2, "{v}");
+    // Plain HTTP is not served on the TLS port.
+    let plain = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{api}/v1/cluster"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 400);
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(dev.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = dev.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "jumpnet dev did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+}

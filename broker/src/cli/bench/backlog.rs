@@ -53,7 +53,7 @@ pub async fn run(a: &BenchArgs, target: u64) -> anyhow::Result<Outcome> {
     let info = client.topic(&topic).await?;
     let (from, to) = (info.log_start_offset, info.high_watermark);
 
-    let http = reqwest::Client::new();
+    let http = a.conn.http()?;
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = tokio::spawn(sample_memory(
         http.clone(),

@@ -55,7 +55,7 @@ pub async fn run(a: &BenchArgs) -> anyhow::Result<Outcome> {
     let per_worker_interval = a
         .rate
         .map(|r| Duration::from_secs_f64(a.batch_size as f64 * workers as f64 / r.max(0.001)));
-    let http = reqwest::Client::new();
+    let http = a.conn.http()?;
     let started = Instant::now();
 
     let mut tasks = Vec::new();

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import time
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
 
@@ -33,6 +34,8 @@ class Client:
     ``["127.0.0.1:9090", "127.0.0.1:9091"]``; default ``$JUMPNET_SERVER`` or ``http://127.0.0.1:9090``.
     ``token`` is sent as ``Authorization: Bearer`` (default ``$JUMPNET_TOKEN``).
     ``timeout`` bounds each network wait, ``retry_timeout`` a whole call across retries and nodes.
+    ``cacert`` is a PEM file of CAs to trust for ``https://`` servers (default ``$JUMPNET_CACERT``), ``verify``
+    an :class:`ssl.SSLContext` to use instead.
     """
 
     def __init__(
@@ -43,8 +46,12 @@ class Client:
         timeout: float = 10.0,
         retry_timeout: float = 30.0,
         transport: Optional[Transport] = None,
+        cacert: Optional[str] = None,
+        verify: Optional[ssl.SSLContext] = None,
     ) -> None:
-        self.transport = transport or Transport(servers, token=token, timeout=timeout, retry_timeout=retry_timeout)
+        self.transport = transport or Transport(
+            servers, token=token, timeout=timeout, retry_timeout=retry_timeout, cacert=cacert, verify=verify
+        )
 
     @property
     def servers(self) -> List[str]:
@@ -203,7 +210,11 @@ class Client:
     def discover(self) -> List[str]:
         """Add every member's API address to the nodes this client fails over to; returns the full list."""
         status = self.cluster()
-        self.transport.add_servers(m.api_addr for m in status.members if m.api_addr)
+        # Members list host:port; they speak what the node that answered speaks (https on a TLS cluster).
+        scheme = self.transport.current.split("://", 1)[0]
+        self.transport.add_servers(
+            m.api_addr if "://" in m.api_addr else f"{scheme}://{m.api_addr}" for m in status.members if m.api_addr
+        )
         return self.servers
 
     def health(self, timeout: float = 2.0) -> Dict[str, Dict[str, Any]]:

@@ -48,6 +48,10 @@ class JumpnetError(Exception):
         return f"{prefix}: {self.message}{where}" if prefix else f"{self.message}{where}"
 
 
+class TLSError(JumpnetError):
+    """The server's certificate did not verify (unknown CA, wrong name, expired): not retried."""
+
+
 class BadRequest(JumpnetError):
     """400: malformed JSON, a missing or wrong field."""
 

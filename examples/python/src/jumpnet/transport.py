@@ -21,13 +21,14 @@ import json
 import os
 import random
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import quote, urlencode, urlsplit
 
-from .errors import ConnectionFailed, JumpnetError, Timeout, Unavailable, error_from_response
+from .errors import ConnectionFailed, JumpnetError, Timeout, TLSError, Unavailable, error_from_response
 
 DEFAULT_SERVER = "http://127.0.0.1:9090"
 
@@ -106,6 +107,11 @@ class Transport:
     ``timeout`` bounds each connect and each wait for an answer (seconds); ``retry_timeout`` bounds the whole
     call including retries on other nodes; ``backoff`` is the first and the largest pause between rounds.
     Thread-safe: every request opens its own connection.
+
+    ``https://`` servers are verified against the system's CAs plus ``cacert`` (a PEM file, default
+    ``$JUMPNET_CACERT``, e.g. the CA ``jumpnet dev --tls`` prints); ``verify`` may instead be an
+    :class:`ssl.SSLContext` of your own. A certificate that does not verify raises :class:`TLSError` at once
+    (another node would present the same kind of certificate), not after ``retry_timeout``.
     """
 
     def __init__(
@@ -117,8 +123,12 @@ class Transport:
         retry_timeout: float = 30.0,
         backoff: Tuple[float, float] = (0.05, 2.0),
         user_agent: str = "jumpnet-python",
+        cacert: Optional[str] = None,
+        verify: Optional[ssl.SSLContext] = None,
     ) -> None:
         self._servers = parse_servers(servers)
+        self.cacert = cacert if cacert is not None else os.environ.get("JUMPNET_CACERT") or None
+        self.ssl_context = verify or tls_context(self.cacert)
         self.token = token if token is not None else os.environ.get("JUMPNET_TOKEN") or None
         self.timeout = timeout
         self.retry_timeout = retry_timeout
@@ -215,7 +225,7 @@ class Transport:
         headers: Mapping[str, str],
         timeout: float,
     ) -> Response:
-        conn = connect(server, timeout)
+        conn = connect(server, timeout, self.ssl_context)
         try:
             try:
                 conn.request(method, target, body=payload, headers=dict(headers))
@@ -253,7 +263,7 @@ class Transport:
         while True:
             index, server = self._pick()
             try:
-                conn = connect(server, timeout)
+                conn = connect(server, timeout, self.ssl_context)
                 try:
                     conn.request("GET", target, headers=h)
                     resp = conn.getresponse()
@@ -334,13 +344,35 @@ def _retryable(err: JumpnetError, idempotent: bool) -> bool:
     return False
 
 
-def connect(server: Server, timeout: float) -> http.client.HTTPConnection:
+def tls_context(cacert: Optional[str] = None) -> ssl.SSLContext:
+    """The system's trusted CAs plus those of ``cacert`` (PEM), TLS 1.2 or newer."""
+    ctx = ssl.create_default_context()
+    if cacert:
+        ctx.load_verify_locations(cafile=cacert)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+def connect(
+    server: Server, timeout: float, context: Optional[ssl.SSLContext] = None
+) -> http.client.HTTPConnection:
     """A connected HTTP connection; failures here mean nothing was sent."""
-    cls = http.client.HTTPSConnection if server.scheme == "https" else http.client.HTTPConnection
-    conn = cls(server.host, server.port, timeout=timeout)
+    if server.scheme == "https":
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            server.host, server.port, timeout=timeout, context=context or tls_context()
+        )
+    else:
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=timeout)
     try:
         conn.connect()
         conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except ssl.SSLCertVerificationError as e:
+        conn.close()
+        raise TLSError(
+            f"the server's certificate is not trusted ({e.verify_message}); pass the CA that signed it "
+            "(cacert=FILE or JUMPNET_CACERT)",
+            server=server.url,
+        ) from e
     except OSError as e:
         conn.close()
         raise _ConnectError(f"cannot connect: {e}", server=server.url) from e
