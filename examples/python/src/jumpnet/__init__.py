@@ -4,6 +4,7 @@
 - ``client.Client``: every HTTP call of the API (v1, the seed's ``PUT /`` reads, cluster status, health).
 - ``producer.Producer``: publish one message or a batch, exactly-once across retries (producer id + sequence).
 - ``consumer.Consumer``: read from an offset, long-poll, follow over SSE, named consumer positions.
+- ``group.GroupConsumer``: one worker of a consumer group (leases, acks, redelivery: work sharing).
 - ``transport.Transport``: several node addresses, failover, 503 retries with backoff, timeouts, bearer token.
 - ``errors``: one exception class per error status of the API.
 
@@ -30,7 +31,18 @@ from .errors import (
     Unauthorized,
     Unavailable,
 )
-from .models import ClusterStatus, ConsumerPosition, FetchResult, Member, Message, PublishResult, Record, TopicInfo
+from .group import GroupConsumer
+from .models import (
+    ClusterStatus,
+    ConsumerPosition,
+    FetchResult,
+    GroupInfo,
+    Member,
+    Message,
+    PublishResult,
+    Record,
+    TopicInfo,
+)
 from .producer import JumpnetProducer, Producer
 from .transport import Transport
 
@@ -46,6 +58,8 @@ __all__ = [
     "ConsumerPosition",
     "FetchResult",
     "Forbidden",
+    "GroupConsumer",
+    "GroupInfo",
     "JumpnetError",
     "JumpnetProducer",
     "Member",

@@ -10,7 +10,7 @@ import json
 import socket
 import ssl
 import time
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 from . import sse
 from .errors import JumpnetError, Timeout
@@ -18,6 +18,7 @@ from .models import (
     ClusterStatus,
     ConsumerPosition,
     FetchResult,
+    GroupInfo,
     Message,
     PublishResult,
     RecordLike,
@@ -200,6 +201,86 @@ class Client:
         ).json()
         return ConsumerPosition.from_json(doc or {"offset": offset}, consumer, topic)
 
+    # -- consumer groups (work sharing) ----------------------------------------------------------------
+
+    def configure_group(
+        self,
+        topic: str,
+        group: str,
+        *,
+        ack_wait_ms: Optional[int] = None,
+        max_deliveries: Optional[int] = None,
+        dead_letter_topic: Optional[str] = None,
+        start: Union[str, int, None] = None,
+    ) -> GroupInfo:
+        """Create or configure a consumer group (``PUT /v1/topics/{topic}/groups/{group}``).
+
+        A first fetch creates a group with the defaults (ack wait 30 s, 5 deliveries, no dead-letter topic,
+        from the earliest message); ``start`` is ``"earliest"``, ``"latest"`` or an offset."""
+        body: Dict[str, Any] = {}
+        for k, v in (
+            ("ack_wait_ms", ack_wait_ms),
+            ("max_deliveries", max_deliveries),
+            ("dead_letter_topic", dead_letter_topic),
+            ("start", start),
+        ):
+            if v is not None:
+                body[k] = v
+        doc = self.transport.request("PUT", path_of("v1", "topics", topic, "groups", group), body=body).json()
+        if isinstance(doc, dict) and "pending" in doc:
+            return GroupInfo.from_json(doc, topic, group)
+        return self.group(topic, group)
+
+    def group_fetch(self, topic: str, group: str, *, max_messages: int = 100, wait_ms: int = 0) -> List[Message]:
+        """Lease up to ``max_messages`` messages to this caller (``POST .../groups/{group}/fetch``).
+
+        Concurrent fetches of a group get disjoint messages. Each must be acknowledged (:meth:`group_ack`)
+        within the group's ack wait, or it is delivered again (``Message.delivery`` counts up). ``wait_ms``
+        long-polls when nothing is available. Retried after a lost answer: the leases of a lost answer
+        simply expire and come back to the group (at-least-once)."""
+        body = {"max_messages": int(max_messages), "wait_ms": int(wait_ms)}
+        timeout = self.transport.timeout + wait_ms / 1000.0
+        doc = self.transport.request(
+            "POST", path_of("v1", "topics", topic, "groups", group, "fetch"), body=body, timeout=timeout
+        ).json()
+        return [Message.from_json(m, topic) for m in (doc or {}).get("messages") or []]
+
+    def group_ack(self, topic: str, group: str, messages: Iterable["Leased"]) -> None:
+        """Acknowledge messages: they are done and never delivered again (``POST .../ack``, idempotent)."""
+        body = {"messages": _positions(messages)}
+        if body["messages"]:
+            self.transport.request("POST", path_of("v1", "topics", topic, "groups", group, "ack"), body=body)
+
+    def group_nack(
+        self, topic: str, group: str, messages: Iterable["Leased"], *, delay_ms: Optional[int] = None
+    ) -> None:
+        """Give messages back to the group now, or after ``delay_ms`` (``POST .../nack``)."""
+        body: Dict[str, Any] = {"messages": _positions(messages)}
+        if delay_ms is not None:
+            body["delay_ms"] = int(delay_ms)
+        if body["messages"]:
+            self.transport.request("POST", path_of("v1", "topics", topic, "groups", group, "nack"), body=body)
+
+    def group(self, topic: str, group: str) -> GroupInfo:
+        """A group's counts: pending, in flight, acknowledged floor, redelivered, dead-lettered, lag."""
+        doc = self.transport.request("GET", path_of("v1", "topics", topic, "groups", group)).json()
+        return GroupInfo.from_json(doc or {}, topic, group)
+
+    def groups(self, topic: str) -> List[GroupInfo]:
+        """Every consumer group of a topic (``GET /v1/topics/{topic}/groups``)."""
+        doc = self.transport.request("GET", path_of("v1", "topics", topic, "groups")).json()
+        items = doc.get("groups", []) if isinstance(doc, dict) else doc or []
+        return [
+            GroupInfo.from_json(g, topic, g.get("group", g.get("name", "")))
+            if isinstance(g, dict)
+            else GroupInfo(topic=topic, group=str(g))
+            for g in items
+        ]
+
+    def delete_group(self, topic: str, group: str) -> None:
+        """Remove a group and its leases (``DELETE /v1/topics/{topic}/groups/{group}``)."""
+        self.transport.request("DELETE", path_of("v1", "topics", topic, "groups", group))
+
     # -- cluster ---------------------------------------------------------------------------------------
 
     def cluster(self, *, local: bool = False) -> ClusterStatus:
@@ -253,6 +334,23 @@ class Client:
     def history(self, topic: str) -> List[str]:
         """Seed read ``GET /history/<topic>``: every retained value, oldest first."""
         return list(self.transport.request("GET", path_of("history", topic)).json() or [])
+
+
+Leased = Union[Message, Tuple[int, int], int]
+"""A message to acknowledge: the :class:`Message` a fetch returned, a ``(partition, offset)`` pair, or an
+offset of partition 0."""
+
+
+def _positions(messages: Iterable[Leased]) -> List[Dict[str, int]]:
+    out: List[Dict[str, int]] = []
+    for m in messages:
+        if isinstance(m, Message):
+            out.append({"partition": m.partition, "offset": m.offset})
+        elif isinstance(m, tuple):
+            out.append({"partition": int(m[0]), "offset": int(m[1])})
+        else:
+            out.append({"partition": 0, "offset": int(m)})
+    return out
 
 
 def _event_message(event: sse.Event, topic: str) -> Optional[Message]:

@@ -22,6 +22,9 @@ class Message:
     publisher: Optional[str] = None
     topic: Optional[str] = None
     data: bytes = b""
+    partition: int = 0
+    delivery: Optional[int] = None
+    """For a message leased to a consumer group: its delivery count (1 the first time)."""
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any], topic: Optional[str] = None) -> "Message":
@@ -40,6 +43,8 @@ class Message:
             publisher=doc.get("publisher"),
             topic=doc.get("topic", topic),
             data=data,
+            partition=int(doc.get("partition") or 0),
+            delivery=_int_or_none(doc.get("delivery")),
         )
 
 
@@ -243,4 +248,39 @@ class TopicInfo:
             messages=int(doc.get("messages") or 0),
             bytes=int(doc.get("bytes") or 0),
             retention=dict(doc.get("retention") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    """A consumer group of a topic (``GET /v1/topics/{topic}/groups/{group}``).
+
+    ``pending``: messages not yet leased; ``in_flight``: leased and not acknowledged; ``acked_floor``: every
+    offset below it is acknowledged; ``lag``: messages the group has not acknowledged yet."""
+
+    topic: str
+    group: str
+    pending: int = 0
+    in_flight: int = 0
+    acked_floor: int = 0
+    redelivered: int = 0
+    dead_lettered: int = 0
+    lag: int = 0
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any], topic: str, group: str) -> "GroupInfo":
+        def num(k: str) -> int:
+            return int(doc.get(k) or 0)
+
+        return cls(
+            topic=doc.get("topic", topic),
+            group=doc.get("group", doc.get("name", group)),
+            pending=num("pending"),
+            in_flight=num("in_flight"),
+            acked_floor=num("acked_floor"),
+            redelivered=num("redelivered"),
+            dead_lettered=num("dead_lettered"),
+            lag=num("lag"),
+            raw=dict(doc),
         )
