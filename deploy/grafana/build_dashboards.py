@@ -493,6 +493,25 @@ def broker() -> Dict[str, Any]:
         h=8,
     )
 
+    b.add(
+        timeseries(
+            "Consumer groups",
+            "Consumer groups (SPEC §9, work sharing): unfinished messages (`jumpnet_group_lag`: pending + in "
+            "flight) and messages leased and not yet acknowledged (`jumpnet_group_messages_in_flight`), summed "
+            "over every group; redeliveries, dead letters and drops per second. Growing redeliveries mean workers "
+            "crash or exceed the ack wait.",
+            targets(
+                (f"max(jumpnet_group_lag{{{SEL}}})", "unfinished"),
+                (f"max(jumpnet_group_messages_in_flight{{{SEL}}})", "in flight"),
+                (f"max(rate(jumpnet_group_redelivered_total{{{SEL}}}[5m]))", "redelivered/s"),
+                (f"max(rate(jumpnet_group_dead_lettered_total{{{SEL}}}[5m]))", "dead-lettered/s"),
+                (f"max(rate(jumpnet_group_dropped_total{{{SEL}}}[5m]))", "dropped/s"),
+            ),
+        ),
+        w=24,
+        h=8,
+    )
+
     b.row("Raft")
     b.add(
         timeseries(

@@ -63,6 +63,12 @@ BROKER_EXTRA: Dict[str, str] = {
     "jumpnet_consumer_lag_messages": "gauge",
     "jumpnet_consumer_lag_sum_messages": "gauge",
     "jumpnet_consumer_position_lag_messages": "gauge",
+    # issue 16 (consumer groups, SPEC §9): sums over every group, no per-group labels
+    "jumpnet_group_messages_in_flight": "gauge",
+    "jumpnet_group_lag": "gauge",
+    "jumpnet_group_redelivered_total": "counter",
+    "jumpnet_group_dead_lettered_total": "counter",
+    "jumpnet_group_dropped_total": "counter",
 }
 
 BROKER_EXTRA_LABELS: Dict[str, Set[str]] = {
