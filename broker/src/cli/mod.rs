@@ -5,6 +5,7 @@ mod client_cmds;
 mod consumers;
 mod dev;
 mod goflags;
+mod groups;
 mod serve;
 
 use std::collections::HashSet;
@@ -45,6 +46,8 @@ enum Cmd {
     Topics(client_cmds::Conn),
     /// Named consumer positions with their lag; `delete` or `reset` one.
     Consumers(consumers::ConsumersArgs),
+    /// A topic's consumer groups with their counts; `delete` one.
+    Groups(groups::GroupsArgs),
     /// Cluster commands.
     #[command(subcommand)]
     Cluster(client_cmds::ClusterCmd),
@@ -100,6 +103,7 @@ pub fn main() -> i32 {
         Some(Cmd::Consume(a)) => client(client_cmds::consume(a)),
         Some(Cmd::Topics(c)) => client(client_cmds::topics(c)),
         Some(Cmd::Consumers(a)) => client(consumers::run(a)),
+        Some(Cmd::Groups(a)) => client(groups::run(a)),
         Some(Cmd::Cluster(c)) => client(client_cmds::cluster(c)),
         Some(Cmd::Bench(a)) => client(bench::run(a)),
     }

@@ -293,6 +293,38 @@ async fn cli_consume_group_prints_and_acknowledges() {
         (200, Some(5), Some(0)),
         "{v}"
     );
+    // `jumpnet groups`: the table and the JSON, then delete.
+    run(&["publish", "tasks", "f", "--server", &all]);
+    let table = run(&["groups", "tasks", "--server", &all]);
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            vec![
+                "GROUP",
+                "PENDING",
+                "IN_FLIGHT",
+                "ACKED_FLOOR",
+                "REDELIVERED",
+                "DEAD_LETTERED",
+                "LAG"
+            ],
+            vec!["g", "1", "0", "5", "0", "0", "1"],
+        ],
+        "{table}"
+    );
+    let doc: Value =
+        serde_json::from_str(&run(&["groups", "tasks", "--json", "--server", &all])).unwrap();
+    assert_eq!(doc["groups"][0]["group"], "g", "{doc}");
+    assert_eq!(
+        run(&["groups", "delete", "tasks", "g", "--server", &all]),
+        "deleted group g of topic tasks\n"
+    );
+    let (status, _) = c.get(0, "/v1/topics/tasks/groups/g").await.unwrap();
+    assert_eq!(status, 404);
 }
 
 async fn metrics_show(c: &Cluster, i: usize, line: &str) {
