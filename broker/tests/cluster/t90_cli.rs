@@ -203,6 +203,54 @@ async fn bench_runs_a_bounded_load_and_reports_sane_numbers() {
     );
 }
 
+/// `bench --backlog N --read group`: workers of one consumer group drain the backlog, each
+/// message acknowledged once.
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_drains_a_backlog_through_a_consumer_group() {
+    let c = Cluster::three(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("group.json");
+    let (ok, _out, err) = jumpnet(&[
+        "bench",
+        "--server",
+        &c.nodes[0].api(),
+        "--topic",
+        "work",
+        "--backlog",
+        "3000",
+        "--read",
+        "group",
+        "--group",
+        "drain",
+        "--consumers",
+        "3",
+        "--page-size",
+        "200",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let read = doc["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "read")
+        .unwrap();
+    assert_eq!(
+        (read["messages"].as_u64(), read["errors"].as_u64(), read["api"].as_str()),
+        (Some(3000), Some(0), Some("group")),
+        "{read}"
+    );
+    let (status, g) = c.get(0, "/v1/topics/work/groups/drain").await.unwrap();
+    assert_eq!(
+        (status, g["acked_floor"].as_u64(), g["lag"].as_u64()),
+        (200, Some(3000), Some(0)),
+        "{g}"
+    );
+}
+
 /// PUTs of consumer positions the cluster answered (each is a Raft write), over all nodes.
 async fn position_commits(c: &Cluster) -> u64 {
     let mut total = 0;

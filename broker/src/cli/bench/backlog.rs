@@ -6,6 +6,8 @@
 //!  read:  one reader, from the log start to the high watermark seen when the read began:
 //!         v1   GET /v1/topics/T/messages?offset=O&limit=--page-size, page after page
 //!         sse  GET /v1/topics/T/stream?offset=START, events counted as they arrive
+//!         group --consumers workers of one consumer group: fetch --page-size leased messages,
+//!               acknowledge the batch (one call), until every message is acknowledged
 //!  meanwhile: the node's process_resident_memory_bytes from /metrics, every 200 ms
 //! ```
 //!
@@ -17,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use jumpnet_broker::client::OutMessage;
+use jumpnet_broker::client::{MessageRef, OutMessage};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -66,6 +68,7 @@ pub async fn run(a: &BenchArgs, target: u64) -> anyhow::Result<Outcome> {
     let read = match a.read {
         ReadApi::V1 => read_v1(a, &http, &server, &topic, from, to, &phase).await,
         ReadApi::Sse => read_sse(a, &http, &server, &topic, from, to, &phase).await,
+        ReadApi::Group => read_group(a, &topic, to.saturating_sub(from), &phase).await,
     };
     let elapsed = started.elapsed();
     sampling.store(false, Ordering::Relaxed);
@@ -208,6 +211,69 @@ async fn read_v1(
         next = page.next_offset;
     }
     Ok((got, 0))
+}
+
+/// `--consumers` workers of one group share the backlog: fetch, acknowledge, until `want`
+/// messages are acknowledged. Latency: one fetch plus its ack.
+async fn read_group(
+    a: &BenchArgs,
+    topic: &str,
+    want: u64,
+    phase: &Phase,
+) -> anyhow::Result<(u64, u64)> {
+    let client = a.conn.client()?;
+    let group = a.group.clone().unwrap_or_else(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        format!("bench-{now}")
+    });
+    let max = a.page_size.min(1000) as u32;
+    let acked = AtomicU64::new(0);
+    let errors = AtomicU64::new(0);
+    let worker = || async {
+        while acked.load(Ordering::Relaxed) < want {
+            let t = Instant::now();
+            let leased = match client
+                .group_fetch(topic, &group, max, Some(Duration::from_millis(500)))
+                .await
+            {
+                Ok(l) => l,
+                Err(e) => {
+                    anyhow::ensure!(errors.fetch_add(1, Ordering::Relaxed) < 20, "fetch: {e}");
+                    continue;
+                }
+            };
+            if leased.is_empty() {
+                continue; // the rest is leased to the other workers
+            }
+            let refs: Vec<MessageRef> = leased
+                .iter()
+                .map(|m| MessageRef {
+                    partition: m.partition,
+                    offset: m.message.offset,
+                })
+                .collect();
+            match client.group_ack(topic, &group, &refs).await {
+                Ok(_) => {
+                    phase.record(t.elapsed());
+                    acked.fetch_add(refs.len() as u64, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    anyhow::ensure!(errors.fetch_add(1, Ordering::Relaxed) < 20, "ack: {e}");
+                }
+            }
+        }
+        Ok(())
+    };
+    let results = futures::future::join_all((0..a.consumers.max(1)).map(|_| worker())).await;
+    for r in results {
+        r?;
+    }
+    Ok((
+        acked.load(Ordering::Relaxed),
+        errors.load(Ordering::Relaxed),
+    ))
 }
 
 async fn read_sse(

@@ -37,6 +37,9 @@ pub enum ReadApi {
     V1,
     /// `GET /v1/topics/{topic}/stream` (Server-Sent Events) from the first offset.
     Sse,
+    /// A consumer group (SPEC §9): `--consumers` workers (at least 1) fetch `--page-size` (at
+    /// most 1000) leased messages at a time and acknowledge each batch with one call.
+    Group,
 }
 
 #[derive(Args, Debug)]
@@ -75,6 +78,9 @@ pub struct BenchArgs {
     /// How the backlog is read.
     #[arg(long, value_enum, default_value_t = ReadApi::V1)]
     pub read: ReadApi,
+    /// The consumer group of `--read group` (default: a new one per run).
+    #[arg(long)]
+    pub group: Option<String>,
     /// Messages per v1 read request (at most 10000), and per histogram sample of an SSE read.
     #[arg(long, default_value_t = 10_000)]
     pub page_size: usize,
