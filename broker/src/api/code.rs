@@ -58,6 +58,8 @@ codes! {
     ConsumerNotFound = "consumer_not_found",
     /// A consumer group that does not exist (`GET`, ack, nack).
     GroupNotFound = "group_not_found",
+    /// An ack or nack of a message the group never delivered (400).
+    NotDelivered = "not_delivered",
     // 405
     MethodNotAllowed = "method_not_allowed",
     // 409: refused; nothing changed.

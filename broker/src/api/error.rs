@@ -199,6 +199,7 @@ impl From<OpError> for ApiError {
             // The claim was refused, nothing stored: another call of the same consumer won.
             OpError::ConsumerMoved { .. } => ApiError::unavailable(Code::Unavailable, message),
             OpError::GroupNotFound { .. } => ApiError::not_found(Code::GroupNotFound, message),
+            OpError::NotDelivered { .. } => ApiError::bad_request(Code::NotDelivered, message),
         }
     }
 }

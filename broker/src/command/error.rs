@@ -41,4 +41,12 @@ pub enum OpError {
     },
     #[error("group {group:?} of topic {topic:?} does not exist")]
     GroupNotFound { topic: String, group: String },
+    /// An ack or nack named a message the group never delivered (nothing was changed).
+    #[error("offset {offset} of partition {partition} of topic {topic:?} was never delivered to group {group:?}")]
+    NotDelivered {
+        topic: String,
+        group: String,
+        partition: u32,
+        offset: u64,
+    },
 }

@@ -203,7 +203,7 @@ async fn bench_runs_a_bounded_load_and_reports_sane_numbers() {
     );
 }
 
-/// `bench --backlog N --read group`: workers of one consumer group drain the backlog, each
+/// `bench --group G --backlog N` (`--read group`): workers of one consumer group drain the backlog, each
 /// message acknowledged once.
 #[tokio::test(flavor = "multi_thread")]
 async fn bench_drains_a_backlog_through_a_consumer_group() {
@@ -218,8 +218,6 @@ async fn bench_drains_a_backlog_through_a_consumer_group() {
         "work",
         "--backlog",
         "3000",
-        "--read",
-        "group",
         "--group",
         "drain",
         "--consumers",
@@ -239,7 +237,11 @@ async fn bench_drains_a_backlog_through_a_consumer_group() {
         .find(|p| p["name"] == "read")
         .unwrap();
     assert_eq!(
-        (read["messages"].as_u64(), read["errors"].as_u64(), read["api"].as_str()),
+        (
+            read["messages"].as_u64(),
+            read["errors"].as_u64(),
+            read["api"].as_str()
+        ),
         (Some(3000), Some(0), Some("group")),
         "{read}"
     );

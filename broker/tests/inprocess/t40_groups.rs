@@ -232,15 +232,21 @@ async fn nacks_hand_back_at_once_or_later_and_info_counts_them() {
     )
     .await;
     assert_eq!(v["count"], 1, "{v}");
-    // Not leased: ignored (acks are idempotent).
-    let (status, v) = post(
-        &c,
-        0,
-        &ack,
-        json!({"messages": [{"offset": 0}, {"offset": 99}]}),
-    )
-    .await;
+    // Already acknowledged: harmless (a retried ack succeeds), not counted.
+    let (status, v) = post(&c, 0, &ack, json!({"messages": [{"offset": 0}]})).await;
     assert_eq!((status, v["count"].as_u64()), (200, Some(0)), "{v}");
+    // Never delivered (offset 99, or a partition the topic lacks): 400, and nothing changes,
+    // not even the valid message beside it (offset 4, still leased below).
+    for bad in [json!({"offset": 99}), json!({"partition": 7, "offset": 0})] {
+        for call in [&ack, &nack] {
+            let (status, v) = post(&c, 0, call, json!({"messages": [{"offset": 4}, bad]})).await;
+            assert_eq!(
+                (status, v["error"]["code"].as_str()),
+                (400, Some("not_delivered")),
+                "{call}: {v}"
+            );
+        }
+    }
 
     let (_, v, _) = c.call(0, Method::GET, path, "").await;
     assert_eq!(

@@ -78,7 +78,8 @@ pub struct BenchArgs {
     /// How the backlog is read.
     #[arg(long, value_enum, default_value_t = ReadApi::V1)]
     pub read: ReadApi,
-    /// The consumer group of `--read group` (default: a new one per run).
+    /// Benchmark this consumer group: `--read group` over a backlog (`--backlog`, default
+    /// 100000); `--read group` without it uses a new group per run.
     #[arg(long)]
     pub group: Option<String>,
     /// Messages per v1 read request (at most 10000), and per histogram sample of an SSE read.
@@ -104,6 +105,9 @@ pub struct Outcome {
     pub legacy: Map<String, Value>,
 }
 
+/// The backlog `--group` drains when `--backlog` is not given.
+const GROUP_BACKLOG: u64 = 100_000;
+
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = s.split_at(
@@ -120,7 +124,12 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
+pub async fn run(mut a: BenchArgs) -> anyhow::Result<()> {
+    // `--group G` alone benchmarks a consumer group draining a backlog.
+    if a.group.is_some() {
+        a.read = ReadApi::Group;
+        a.backlog = a.backlog.or(Some(GROUP_BACKLOG));
+    }
     anyhow::ensure!(
         a.producers > 0 && a.concurrency > 0 && a.batch_size > 0,
         "--producers, --concurrency and --batch-size must be at least 1"

@@ -169,6 +169,9 @@ impl Applier<'_> {
             Ok(g) => g,
             Err(e) => return Ok(Err(e)),
         };
+        if let Err(e) = delivered(&g, &c.topic, &c.group, &c.messages) {
+            return Ok(Err(e));
+        }
         let mut count = 0;
         for m in &c.messages {
             if let Some(cur) = g.partitions.get_mut(&m.partition) {
@@ -190,6 +193,9 @@ impl Applier<'_> {
             Ok(g) => g,
             Err(e) => return Ok(Err(e)),
         };
+        if let Err(e) = delivered(&g, &c.topic, &c.group, &c.messages) {
+            return Ok(Err(e));
+        }
         let until = at.ts_ms.saturating_add(c.delay_ms);
         let mut count = 0;
         for m in &c.messages {
@@ -227,4 +233,29 @@ impl Applier<'_> {
                 group: group.to_string(),
             }))
     }
+}
+
+/// Every message an ack or nack names was delivered to the group at some point (acks of messages
+/// already done stay harmless: a retried ack succeeds); else the whole op is refused.
+fn delivered(
+    g: &GroupState,
+    topic: &str,
+    group: &str,
+    messages: &[MessageRef],
+) -> Result<(), OpError> {
+    for m in messages {
+        let ok = g
+            .partitions
+            .get(&m.partition)
+            .is_some_and(|c| m.offset < c.next);
+        if !ok {
+            return Err(OpError::NotDelivered {
+                topic: topic.to_string(),
+                group: group.to_string(),
+                partition: m.partition,
+                offset: m.offset,
+            });
+        }
+    }
+    Ok(())
 }
