@@ -58,6 +58,9 @@ pub struct Config {
     /// off by default (names are user input); at most this many, the rest summed up in one
     /// `other` series.
     pub consumer_metrics_limit: usize,
+    /// Per-group metric series (`jumpnet_group_lag_per_group{topic,group}` and the in-flight
+    /// count), off by default (names are user input); at most this many, the rest in `other`.
+    pub group_metrics_limit: usize,
     /// Origins browser apps may call the API from (`*`: any); empty: no CORS headers.
     pub cors_allowed_origins: Vec<String>,
     /// Writes are refused (503, nothing stored) while less than this is free on the state dir's
@@ -114,6 +117,7 @@ impl Config {
             topic_metrics_limit: 0,
             max_consumers_per_topic: DEFAULT_MAX_CONSUMERS_PER_TOPIC,
             consumer_metrics_limit: 0,
+            group_metrics_limit: 0,
             cors_allowed_origins: Vec::new(),
             min_free_bytes: DEFAULT_MIN_FREE_BYTES,
             tls: None,

@@ -235,6 +235,9 @@ pub struct GroupMetrics {
     pub redelivered: IntCounter,
     pub dead_lettered: IntCounter,
     pub dropped: IntCounter,
+    /// Only with `--metrics-group-labels` (group names are user input; capped).
+    pub lag_per_group: IntGaugeVec,
+    pub in_flight_per_group: IntGaugeVec,
 }
 
 impl GroupMetrics {
@@ -244,6 +247,12 @@ impl GroupMetrics {
             r.register(Box::new(g.clone()))
                 .expect("metric registers once");
             g
+        };
+        let vec = |name: &str, help: &str| {
+            let v = IntGaugeVec::new(Opts::new(name, help), &["topic", "group"]).unwrap();
+            r.register(Box::new(v.clone()))
+                .expect("metric registers once");
+            v
         };
         let counter = |name: &str, help: &str| {
             let c = IntCounter::new(name, help).unwrap();
@@ -271,6 +280,14 @@ impl GroupMetrics {
             dropped: counter(
                 "jumpnet_group_dropped_total",
                 "Messages consumer groups dropped after their last delivery (no dead-letter topic)",
+            ),
+            lag_per_group: vec(
+                "jumpnet_group_lag_per_group",
+                "Messages one consumer group has not finished (only with --metrics-group-labels; capped, the rest added up in topic=\"other\",group=\"other\")",
+            ),
+            in_flight_per_group: vec(
+                "jumpnet_group_messages_in_flight_per_group",
+                "Messages leased to one consumer group and not acknowledged (only with --metrics-group-labels; capped like jumpnet_group_lag_per_group)",
             ),
         }
     }

@@ -69,14 +69,23 @@ BROKER_EXTRA: Dict[str, str] = {
     "jumpnet_group_redelivered_total": "counter",
     "jumpnet_group_dead_lettered_total": "counter",
     "jumpnet_group_dropped_total": "counter",
+    # only with --metrics-group-labels N (capped; the rest in topic="other",group="other")
+    "jumpnet_group_lag_per_group": "gauge",
+    "jumpnet_group_messages_in_flight_per_group": "gauge",
 }
 
 BROKER_EXTRA_LABELS: Dict[str, Set[str]] = {
     "jumpnet_consumer_position_lag_messages": {"topic", "consumer"},
+    "jumpnet_group_lag_per_group": {"topic", "group"},
+    "jumpnet_group_messages_in_flight_per_group": {"topic", "group"},
 }
 
 # BROKER_EXTRA series a broker exports only when asked for (a flag), not on every /metrics page.
-BROKER_EXTRA_OPT_IN = {"jumpnet_consumer_position_lag_messages"}
+BROKER_EXTRA_OPT_IN = {
+    "jumpnet_consumer_position_lag_messages",
+    "jumpnet_group_lag_per_group",
+    "jumpnet_group_messages_in_flight_per_group",
+}
 
 # SPEC §10 (TLS, issue 17), not in §7: exported only by nodes whose API serves TLS, so allowed here by name
 # (the live cluster runs without TLS; broker/tests/cluster/t76_tls.rs checks these on a TLS node). Not opt-in

@@ -110,6 +110,10 @@ pub struct ServeArgs {
     /// summed up in one `other` series (0: off; consumer names are user input).
     #[arg(long, env = "JUMPNET_METRICS_CONSUMER_LABELS", default_value_t = 0)]
     pub metrics_consumer_labels: usize,
+    /// Export per-group lag and in-flight series for at most this many consumer groups, the rest
+    /// summed up in one `other` series (0: off; group names are user input).
+    #[arg(long, env = "JUMPNET_METRICS_GROUP_LABELS", default_value_t = 0)]
+    pub metrics_group_labels: usize,
     /// Origins browser apps may call the API from, comma-separated (`*`: any). Default: none, no
     /// CORS headers.
     #[arg(long, env = "JUMPNET_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -193,6 +197,7 @@ impl ServeArgs {
         c.topic_metrics_limit = self.topic_metrics;
         c.max_consumers_per_topic = self.max_consumers_per_topic;
         c.consumer_metrics_limit = self.metrics_consumer_labels;
+        c.group_metrics_limit = self.metrics_group_labels;
         c.cors_allowed_origins = self
             .cors_allowed_origins
             .iter()

@@ -223,17 +223,21 @@ impl Node {
 
 impl Node {
     /// The consumer-group metrics: sums over every group (bounded by the groups' outstanding
-    /// messages, not by topic size).
+    /// messages, not by topic size), and with `--metrics-group-labels N` the lag and in-flight
+    /// count of the first N groups by name (the rest added up in `topic="other",group="other"`).
     async fn sample_groups(&self) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
+        let limit = self.config.group_metrics_limit;
         let sums = self
             .store
             .blocking(move |s| {
                 let mut metas = std::collections::HashMap::new();
                 let (mut in_flight, mut lag, mut totals) = (0, 0, [0u64; 3]);
-                for (topic, g) in s.all_groups()? {
+                let mut series: Vec<(String, String, u64, u64)> = Vec::new();
+                let mut other: Option<(u64, u64)> = None;
+                for (topic, group, g) in s.all_groups()? {
                     if !metas.contains_key(&topic) {
                         let m = s.topic(&topic)?;
                         metas.insert(topic.clone(), m);
@@ -245,12 +249,34 @@ impl Node {
                     totals[0] += g.redelivered;
                     totals[1] += g.dead_lettered;
                     totals[2] += g.dropped;
+                    if series.len() < limit {
+                        series.push((topic, group, st.lag, st.in_flight));
+                    } else if limit > 0 {
+                        let o = other.get_or_insert((0, 0));
+                        o.0 += st.lag;
+                        o.1 += st.in_flight;
+                    }
                 }
-                Ok((in_flight, lag, totals))
+                if let Some((l, f)) = other {
+                    series.push(("other".into(), "other".into(), l, f));
+                }
+                Ok((in_flight, lag, totals, series))
             })
             .await;
-        if let Ok((in_flight, lag, totals)) = sums {
-            self.metrics.groups.set(in_flight, lag, totals);
+        if let Ok((in_flight, lag, totals, series)) = sums {
+            let m = &self.metrics.groups;
+            m.set(in_flight, lag, totals);
+            if limit > 0 {
+                m.lag_per_group.reset();
+                m.in_flight_per_group.reset();
+                for (topic, group, lag, in_flight) in series {
+                    let labels = [topic.as_str(), group.as_str()];
+                    m.lag_per_group.with_label_values(&labels).set(lag as i64);
+                    m.in_flight_per_group
+                        .with_label_values(&labels)
+                        .set(in_flight as i64);
+                }
+            }
         }
     }
 }

@@ -278,17 +278,19 @@ impl TopicStore {
             .collect()
     }
 
-    /// Every consumer group's state (for the aggregate metrics), with its topic's name.
-    pub fn all_groups(&self) -> Result<Vec<(String, GroupState)>> {
+    /// Every consumer group's state (for the metrics) with its topic's and its own name, in key
+    /// order.
+    pub fn all_groups(&self) -> Result<Vec<(String, String, GroupState)>> {
         self.scan_prefix(keys::GROUP_PREFIX)?
             .into_iter()
             .filter_map(|(k, v)| {
                 let rest = k.strip_prefix(keys::GROUP_PREFIX)?;
                 let len = u16::from_be_bytes(rest.get(..2)?.try_into().ok()?) as usize;
                 let topic = std::str::from_utf8(rest.get(2..2 + len)?).ok()?;
-                Some((topic.to_string(), v))
+                let group = std::str::from_utf8(rest.get(2 + len..)?).ok()?;
+                Some((topic.to_string(), group.to_string(), v))
             })
-            .map(|(t, v)| Ok((t, decode(&v)?)))
+            .map(|(t, g, v)| Ok((t, g, decode(&v)?)))
             .collect()
     }
 

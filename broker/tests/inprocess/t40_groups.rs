@@ -362,3 +362,45 @@ async fn group_errors_follow_the_spec_and_deleting_the_topic_removes_its_groups(
     );
     c.shutdown().await;
 }
+
+/// `--metrics-group-labels 2`: lag and in-flight series for the first two groups by name, the
+/// third added up in `topic="other",group="other"`; without the flag no per-group series at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_group_series_are_opt_in_and_capped() {
+    let c = Cluster::one(|cfg| cfg.group_metrics_limit = 2).await;
+    publish(&c, 0, "t", (0..5).map(|i| i.to_string())).await;
+    for g in ["a", "b", "c"] {
+        // each group leases 1 of the 5: lag 5, in flight 1
+        fetch(&c, 0, &format!("/v1/topics/t/groups/{g}"), 1, 0).await;
+    }
+    let m = c.node(0).node.node_metrics().groups.clone();
+    let series = move || {
+        let get = |t: &str, g: &str| {
+            (
+                m.lag_per_group.with_label_values(&[t, g]).get(),
+                m.in_flight_per_group.with_label_values(&[t, g]).get(),
+            )
+        };
+        [get("t", "a"), get("t", "b"), get("other", "other")]
+    };
+    c.wait("per-group series for a, b and the rest", |_| {
+        (series() == [(5, 1), (5, 1), (5, 1)]).then_some(())
+    })
+    .await;
+    c.shutdown().await;
+
+    let c = Cluster::one(|_| {}).await;
+    publish(&c, 0, "t", ["x".to_string()]).await;
+    fetch(&c, 0, "/v1/topics/t/groups/a", 1, 0).await;
+    let m = c.node(0).node.node_metrics().groups.clone();
+    c.wait("the aggregate shows the group", |_| {
+        (m.in_flight.get() == 1).then_some(())
+    })
+    .await;
+    use prometheus::core::Collector;
+    assert!(
+        m.lag_per_group.collect()[0].get_metric().is_empty(),
+        "no per-group series without the flag"
+    );
+    c.shutdown().await;
+}
