@@ -421,3 +421,101 @@ async fn the_rust_client_drives_a_group_and_a_dead_letter_names_its_origin() {
     assert!(!client.delete_group("mail", "senders").await.unwrap());
     assert!(client.group_info("mail", "senders").await.is_err());
 }
+
+/// Acknowledgements survive a full restart (every node kill -9'd, log replay and snapshots): the
+/// acknowledged messages never come back, the unacknowledged ones do, once, with `delivery` 2.
+#[tokio::test(flavor = "multi_thread")]
+async fn acks_survive_a_full_restart_of_every_node() {
+    let mut c = Cluster::three(&["--snapshot-every", "20"]).await;
+    let http = reqwest::Client::new();
+    let api = |c: &Cluster, i: usize| c.nodes[i].api();
+    let values: Vec<Value> = (0..100)
+        .map(|i| json!({"value": format!("j{i}")}))
+        .collect();
+    call(
+        &http,
+        format!("{}/v1/topics/jobs/messages", api(&c, 0)),
+        json!({"messages": values}),
+    )
+    .await
+    .expect("publish");
+    let put = http
+        .put(format!("{}{PATH}", api(&c, 0)))
+        .json(&json!({"ack_wait_ms": 1500}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    // Lease all 100 (ten fetches through different nodes, so many log entries), ack 0..60.
+    let mut leased = BTreeSet::new();
+    for k in 0..10 {
+        let v = call(
+            &http,
+            format!("{}{PATH}/fetch", api(&c, k % 3)),
+            json!({"max_messages": 10}),
+        )
+        .await
+        .expect("fetch");
+        for m in v["messages"].as_array().unwrap() {
+            leased.insert(m["offset"].as_u64().unwrap());
+        }
+    }
+    assert_eq!(leased, (0..100).collect::<BTreeSet<u64>>());
+    for chunk in (0..60u64).collect::<Vec<_>>().chunks(20) {
+        let refs: Vec<Value> = chunk.iter().map(|o| json!({"offset": o})).collect();
+        let v = call(
+            &http,
+            format!("{}{PATH}/ack", api(&c, 1)),
+            json!({"messages": refs}),
+        )
+        .await
+        .expect("ack");
+        assert_eq!(v["count"].as_u64(), Some(20), "{v}");
+    }
+    for i in 0..3 {
+        c.nodes[i].kill();
+    }
+    for i in 0..3 {
+        c.nodes[i].start();
+    }
+    c.wait_voters(&[0, 1, 2], 3).await;
+    // After the ack wait the 40 unacknowledged messages come back, and only those.
+    let mut again = BTreeMap::new();
+    wait_until(
+        "the 40 unacknowledged messages delivered again",
+        Duration::from_secs(30),
+        || {
+            let (http, api2) = (&http, api(&c, 2));
+            let again = &mut again;
+            async move {
+                let v = call(
+                    http,
+                    format!("{api2}{PATH}/fetch"),
+                    json!({"max_messages": 50, "wait_ms": 500}),
+                )
+                .await?;
+                for m in v["messages"].as_array()? {
+                    again.insert(m["offset"].as_u64()?, m["delivery"].as_u64()?);
+                }
+                (again.len() >= 40).then_some(())
+            }
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        again,
+        (60..100).map(|o| (o, 2)).collect::<BTreeMap<u64, u64>>(),
+        "only the unacknowledged, each delivered a second time"
+    );
+    let (status, info) = c.get(0, PATH).await.unwrap();
+    assert_eq!(
+        (
+            status,
+            info["acked_floor"].as_u64(),
+            info["in_flight"].as_u64()
+        ),
+        (200, Some(60), Some(40)),
+        "{info}"
+    );
+}
