@@ -25,10 +25,6 @@ def wait_for(what, probe, timeout=30.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def publish(client, topic, values):
-    client.publish(topic, values)
-
-
 def test_concurrent_fetchers_on_every_node_get_disjoint_messages(cluster, topic):
     values = [f"m{i}" for i in range(300)]
     jumpnet.Client(cluster.urls).publish(topic, values)
@@ -59,8 +55,8 @@ def test_concurrent_fetchers_on_every_node_get_disjoint_messages(cluster, topic)
 
 def test_an_acked_message_never_comes_back_and_an_unacked_one_does(cluster, topic):
     c = jumpnet.Client(cluster.urls, timeout=5, retry_timeout=20)
+    c.publish(topic, ["a", "b"])  # a group belongs to a topic that exists
     c.configure_group(topic, "g", ack_wait_ms=500)
-    c.publish(topic, ["a", "b"])
     first = c.group_fetch(topic, "g", max_messages=10, wait_ms=2000)
     assert [m.value for m in first] == ["a", "b"] and [m.delivery for m in first] == [1, 1]
     c.group_ack(topic, "g", [first[0]])
@@ -90,8 +86,8 @@ def test_nack_gives_a_message_back_now_or_after_a_delay(cluster, topic):
 def test_after_max_deliveries_a_message_goes_to_the_dead_letter_topic(cluster, topic):
     c = jumpnet.Client(cluster.urls, timeout=5, retry_timeout=20)
     dlq = topic + "-dead"
-    c.configure_group(topic, "g", ack_wait_ms=300, max_deliveries=2, dead_letter_topic=dlq)
     c.publish(topic, [jumpnet.Record("poison", key="k1")])
+    c.configure_group(topic, "g", ack_wait_ms=300, max_deliveries=2, dead_letter_topic=dlq)
     deliveries = []
     for _ in range(2):
         (m,) = wait_for("a delivery", lambda: c.group_fetch(topic, "g", max_messages=1, wait_ms=1000))
