@@ -403,6 +403,27 @@ pub fn table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> std
     Ok(())
 }
 
+/// A list for a person (a table of `row(item)`s under `header`) or, with `json`, for a program
+/// (`{"<key>": [items]}`, pretty-printed).
+pub fn print_list<T: serde::Serialize>(
+    json: bool,
+    key: &str,
+    items: &[T],
+    header: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        let mut doc = serde_json::Map::new();
+        doc.insert(key.to_string(), serde_json::to_value(items)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = items.iter().map(row).collect();
+    table(&mut out, header, &rows)?;
+    Ok(())
+}
+
 pub fn is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }

@@ -1,11 +1,9 @@
 //! `jumpnet consumers`: named consumer positions with their lag (a table, or JSON), and the
 //! subcommands that delete one or move it (reset).
 
-use std::io::Write;
-
 use clap::{Args, Subcommand};
 
-use super::client_cmds::{table, Conn, Output};
+use super::client_cmds::{print_list, Conn, Output};
 
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -88,15 +86,12 @@ pub async fn run(a: ConsumersArgs) -> anyhow::Result<()> {
 
 async fn list(l: ListArgs) -> anyhow::Result<()> {
     let consumers = l.conn.client()?.list_consumers(l.topic.as_deref()).await?;
-    let mut out = std::io::stdout().lock();
-    if l.json || l.conn.output == Output::Json {
-        let doc = serde_json::json!({ "consumers": consumers });
-        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
-        return Ok(());
-    }
-    let rows: Vec<Vec<String>> = consumers
-        .iter()
-        .map(|c| {
+    print_list(
+        l.json || l.conn.output == Output::Json,
+        "consumers",
+        &consumers,
+        &["NAME", "TOPIC", "PARTITION", "OFFSET", "END", "LAG"],
+        |c| {
             vec![
                 c.name.clone(),
                 c.topic.clone(),
@@ -105,12 +100,6 @@ async fn list(l: ListArgs) -> anyhow::Result<()> {
                 c.end_offset.to_string(),
                 c.lag.to_string(),
             ]
-        })
-        .collect();
-    table(
-        &mut out,
-        &["NAME", "TOPIC", "PARTITION", "OFFSET", "END", "LAG"],
-        &rows,
-    )?;
-    Ok(())
+        },
+    )
 }

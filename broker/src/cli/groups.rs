@@ -1,11 +1,9 @@
 //! `jumpnet groups TOPIC`: a topic's consumer groups (SPEC §9) with their counts (a table, or
 //! JSON), and `jumpnet groups delete TOPIC GROUP`.
 
-use std::io::Write;
-
 use clap::{Args, Subcommand};
 
-use super::client_cmds::{table, Conn, Output};
+use super::client_cmds::{print_list, Conn, Output};
 
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -60,28 +58,10 @@ async fn list(l: ListArgs) -> anyhow::Result<()> {
         anyhow::bail!("which topic? `jumpnet groups TOPIC`");
     };
     let groups = l.conn.client()?.list_groups(&topic).await?;
-    let mut out = std::io::stdout().lock();
-    if l.json || l.conn.output == Output::Json {
-        let doc = serde_json::json!({ "groups": groups });
-        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
-        return Ok(());
-    }
-    let rows: Vec<Vec<String>> = groups
-        .iter()
-        .map(|g| {
-            vec![
-                g.group.clone(),
-                g.pending.to_string(),
-                g.in_flight.to_string(),
-                g.acked_floor.to_string(),
-                g.redelivered.to_string(),
-                g.dead_lettered.to_string(),
-                g.lag.to_string(),
-            ]
-        })
-        .collect();
-    table(
-        &mut out,
+    print_list(
+        l.json || l.conn.output == Output::Json,
+        "groups",
+        &groups,
         &[
             "GROUP",
             "PENDING",
@@ -91,7 +71,16 @@ async fn list(l: ListArgs) -> anyhow::Result<()> {
             "DEAD_LETTERED",
             "LAG",
         ],
-        &rows,
-    )?;
-    Ok(())
+        |g| {
+            vec![
+                g.group.clone(),
+                g.pending.to_string(),
+                g.in_flight.to_string(),
+                g.acked_floor.to_string(),
+                g.redelivered.to_string(),
+                g.dead_lettered.to_string(),
+                g.lag.to_string(),
+            ]
+        },
+    )
 }
