@@ -361,3 +361,20 @@ async fn peer_tls_flags_come_together_and_count_as_peer_protection() {
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", c.logs()));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_tls_node_joins_through_a_plain_api_address() {
+    let mut c = Cluster::new();
+    let tmp = c.tmp.path().to_path_buf();
+    let ca = PeerCa::new(&tmp, "ours");
+    c.add(None, &strs(&ca.node_flags(&tmp, "node0", &ca)));
+    c.wait_voters(&[0], 1).await;
+    // The TLS dial of an HTTP port fails as "not a raft port", and the join asks the API instead.
+    let mut flags = ca.node_flags(&tmp, "node1", &ca);
+    flags.extend([
+        "--join".into(),
+        format!("127.0.0.1:{}", c.nodes[0].api_port),
+    ]);
+    let n = c.add(None, &strs(&flags));
+    c.wait_voters(&[0, n], 2).await;
+}
