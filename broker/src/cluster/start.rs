@@ -137,6 +137,7 @@ pub async fn start(config: Config) -> Result<Started> {
         lifecycle: lifecycle.clone(),
         transferring: AtomicBool::new(false),
         leader_lost: AtomicU64::new(0),
+        leader_found: tokio::sync::Notify::new(),
         snapshot_sends,
         admin_lock: tokio::sync::Mutex::new(()),
         disk: DiskGuard::new(config.state_dir.clone(), config.min_free_bytes),
