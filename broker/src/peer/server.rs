@@ -263,4 +263,63 @@ mod tests {
         assert!(matches!(dialler(&ours, &ours).probe(&addr).await, Ok(true)));
         stop.cancel();
     }
+
+    #[tokio::test]
+    async fn a_peer_certificate_must_name_the_host_it_is_dialled_by() {
+        use crate::peer::{PeerPool, RpcFailure};
+        use crate::tls::{PeerTls, PeerTlsFiles};
+        use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+        let tmp = tempfile::tempdir().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_key = KeyPair::generate().unwrap();
+        std::fs::write(
+            tmp.path().join("ca.pem"),
+            ca.self_signed(&ca_key).unwrap().pem(),
+        )
+        .unwrap();
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let files = |name: &str, sans: &[&str]| {
+            let mut p =
+                CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                    .unwrap();
+            p.extended_key_usages = vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ];
+            let key = KeyPair::generate().unwrap();
+            let cert = p.signed_by(&key, &issuer).unwrap();
+            let f = PeerTlsFiles {
+                cert: tmp.path().join(format!("{name}.crt")),
+                key: tmp.path().join(format!("{name}.key")),
+                ca: tmp.path().join("ca.pem"),
+            };
+            std::fs::write(&f.cert, cert.pem()).unwrap();
+            std::fs::write(&f.key, key.serialize_pem()).unwrap();
+            f
+        };
+        let metrics = crate::metrics::Metrics::new();
+        // Its only name is a DNS name: dialled by IP, it is refused; by that name, accepted.
+        let tls = PeerTls::load(&files("server", &["localhost"]), &metrics).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = CancelToken::new();
+        tokio::spawn(serve(
+            listener,
+            Arc::new(Echo),
+            None,
+            Some(tls),
+            stop.clone(),
+        ));
+        let client = PeerTls::load(&files("client", &["client.invalid"]), &metrics).unwrap();
+        let pool = PeerPool::new(None, Some(client));
+        let got = pool.probe(&format!("127.0.0.1:{port}")).await;
+        assert!(
+            matches!(&got, Err(RpcFailure::Refused(e)) if e.contains("peer TLS")),
+            "{got:?}"
+        );
+        let got = pool.probe(&format!("localhost:{port}")).await;
+        assert!(matches!(got, Ok(true)), "{got:?}");
+        stop.cancel();
+    }
 }
