@@ -68,15 +68,15 @@ if [[ $(basename "$(readlink "/sys/class/net/$PIN/master" 2>/dev/null)") != "$BR
     && podman --runtime "$PODMAN_RUNTIME" pod start jnemu-bridge-up >/dev/null \
     || die "could not start a pod on podman network $NET (to bring its bridge $BR up)"
   [[ -d /sys/class/net/$BR/bridge ]] || die "podman network $NET: no bridge $BR after a pod started"
-  ip link add "$PIN" type veth peer name jnemu-pin1
-  ip link set "$PIN" master "$BR"
-  ip link set "$PIN" up
-  ip link set jnemu-pin1 up
-  ip link set dev "$BR" address "$(cat "/sys/class/net/$BR/address")"
+  if ip link add "$PIN" type veth peer name jnemu-pin1 && ip link set "$PIN" master "$BR" \
+    && ip link set "$PIN" up && ip link set jnemu-pin1 up \
+    && ip link set dev "$BR" address "$(cat "/sys/class/net/$BR/address")"; then
+    log "kube-emu: bridge $BR of network $NET pinned at $(cat "/sys/class/net/$BR/address")"
+  else  # rootless podman: no bridge of ours to pin; requests may time out while a pod is replaced
+    ip link del "$PIN" 2>/dev/null || true
+    log "kube-emu: WARNING: could not pin the address of bridge $BR (needs root)"
+  fi
   podman pod rm -f -t 0 jnemu-bridge-up >/dev/null 2>&1
-  [[ -d /sys/class/net/$BR/bridge && $(cat "/sys/class/net/$BR/addr_assign_type") == 3 ]] \
-    || die "could not pin the address of bridge $BR"
-  log "kube-emu: bridge $BR of network $NET pinned at $(cat "/sys/class/net/$BR/address")"
 fi
 
 log "kube-emu: API on 127.0.0.1:$PORT (http) and $GW:$TLS_PORT (https)"
