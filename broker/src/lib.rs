@@ -25,12 +25,12 @@
 //! | [`api`] | the HTTP front door: handlers, stable error codes, one error mapping, OpenAPI |
 //! | [`write`] | the typed write API ([`write::Writer`]) and the batcher, over [`write::Propose`] |
 //! | [`cluster`] | the node: wiring, join, propose/forward, admin, hand-over, leader duties, gauges, lifecycle, peer messages |
-//! | [`peer`] | the raft port's transport: framing, handshake, connection pool (carries any message) |
+//! | [`peer`] | the raft port's transport: framing, handshake, mutual TLS (over [`tls`]), connection pool (carries any message) |
 //! | [`raft`] | openraft storage: Raft log files, group commit, state machine, snapshots |
 //! | [`topics`] | the topic log: apply, metadata store, segment files, retention |
 //! | [`command`] | what the log carries: one type per command and its reply (the leaf everyone shares) |
 //! | [`server`] | a whole node: start, serve the API, shut down gracefully |
-//! | [`tls`] | TLS on the API: certificates re-read on change, the TLS accept loop, dev certificates |
+//! | [`tls`] | TLS on the API and the raft port: certificates re-read on change, the TLS accept loop, peer mTLS configs, dev certificates |
 //! | [`auth`], [`config`], [`metrics`], [`error`] | tokens and roles, configuration, Prometheus metrics, the node's error type |
 //! | [`client`] | a Rust client of the v1 API (used by the CLI, bench and examples) |
 #![forbid(unsafe_code)]

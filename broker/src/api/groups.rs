@@ -23,7 +23,7 @@ use super::messages::{MessageOut, MAX_WAIT};
 use super::responses::{
     Auth, Internal, Invalid, Missing, OutOfRange, TooLarge, Unavailable, Unknown,
 };
-use super::{count_out, topic_meta, topic_name, AppState, Caller};
+use super::{count_out, topic_meta, topic_meta_settled, topic_name, AppState, Caller};
 use crate::auth::Role;
 use crate::command::{
     AckMessages, ConfigureGroup, DeleteGroup, GroupConfig, GroupStart, Lease, LeaseMessages,
@@ -326,7 +326,7 @@ pub async fn fetch(
     let wait = Duration::from_millis(req.wait_ms.unwrap_or(0)).min(MAX_WAIT);
     let deadline = tokio::time::Instant::now() + wait;
     // 404 before subscribing: an unknown topic leaves nothing registered.
-    topic_meta(&s, &topic).await?;
+    topic_meta_settled(&s, &topic).await?;
     // Subscribe before looking, so a publish between the look and the wait still wakes us.
     let mut changes = s.store.subscribe(&topic);
     let mut came_back_empty = false;

@@ -362,6 +362,19 @@ pub async fn topic_meta(s: &AppState, topic: &str) -> Result<TopicMeta, ApiError
         .ok_or_else(|| ApiError::topic_not_found(topic))
 }
 
+/// [`topic_meta`] for calls that write anyway: a topic this node has not applied yet is looked
+/// for again once it applied everything committed before the call (a topic created through
+/// another node a moment ago is not "not found" on a follower that lags by an entry).
+pub async fn topic_meta_settled(s: &AppState, topic: &str) -> Result<TopicMeta, ApiError> {
+    let t = topic.to_string();
+    if let Some(meta) = s.store.blocking(move |st| st.topic(&t)).await? {
+        return Ok(meta);
+    }
+    // The barrier only decides how sure the 404 is; without a leader it stays this node's view.
+    let _ = s.node.read_barrier().await;
+    topic_meta(s, topic).await
+}
+
 /// Validate a topic name from a path or body.
 pub fn topic_name(name: &str) -> Result<(), ApiError> {
     crate::topics::validate_topic_name(name)
