@@ -62,6 +62,7 @@ pub(super) async fn next_values(
             topic: topic.to_string(),
             from,
             to,
+            partition: 0,
         };
         match s.writer.advance_consumer(claim).await {
             Ok(_) => return Ok(values),

@@ -187,6 +187,7 @@ pub async fn commit(
             consumer: name.clone(),
             topic: topic.clone(),
             offset: req.offset,
+            partition: 0,
         })
         .await?;
     position(&s, name, topic).await.map(Json)

@@ -175,6 +175,7 @@ pub async fn publish(
             messages,
             producer,
             publisher: caller.publisher(),
+            partition: 0,
         })
         .await?;
     if !published.duplicate {

@@ -65,6 +65,7 @@ pub async fn publish(
             messages: vec![NewMessage::new(body.value)],
             producer: None,
             publisher: caller.publisher(),
+            partition: 0,
         })
         .await?;
     count_in(&s, 1, bytes);
