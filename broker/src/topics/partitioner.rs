@@ -49,6 +49,12 @@ pub struct RoundRobin {
 }
 
 impl RoundRobin {
+    pub const fn new() -> RoundRobin {
+        RoundRobin {
+            next: AtomicU32::new(0),
+        }
+    }
+
     pub fn next(&self, partitions: u32) -> u32 {
         self.next.fetch_add(1, Ordering::Relaxed) % partitions.max(1)
     }
