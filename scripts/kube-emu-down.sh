@@ -45,5 +45,7 @@ if command -v podman >/dev/null; then
   vols=$(echo "$vols" | sed '/^$/d' | sort -u)
   [[ -n $vols ]] && podman volume rm -f $vols >/dev/null 2>&1
 fi
+# The veth that kube-emu-up.sh attached to the network's bridge (it kept the bridge and its address alive).
+ip link del jnemu-pin0 2>/dev/null
 log "kube-emu down"
 exit 0

@@ -51,6 +51,34 @@ podman network exists "$NET" || podman network create "$NET" >/dev/null
 GW=$(podman network inspect "$NET" --format '{{(index .Subnets 0).Gateway}}')
 [[ -n $GW ]] || die "podman network $NET has no gateway"
 
+# Pin the network bridge's MAC address. A Linux bridge whose address was never set takes the lowest MAC of its
+# ports, so removing one pod's veth can change it; every other pod keeps the old address for the gateway in its
+# ARP cache, and its answers to the host (the tests, the kube-emu API) go nowhere until that entry expires: a
+# ConnectTimeout to a healthy pod while another pod restarts, which no real cluster's CNI does. netavark creates
+# the bridge with its first container and deletes it with its last, so: start a throwaway pod to bring the bridge
+# up, attach a veth of ours (keeps the bridge alive when no pod is left), set the bridge's address explicitly
+# (the kernel then never recomputes it), and remove the throwaway pod. kube-emu-down.sh removes the veth.
+PIN=jnemu-pin0
+BR=$(podman network inspect "$NET" --format '{{.NetworkInterface}}')
+[[ -n $BR ]] || die "podman network $NET names no bridge interface"
+if [[ $(basename "$(readlink "/sys/class/net/$PIN/master" 2>/dev/null)") != "$BR" ]]; then
+  ip link del "$PIN" 2>/dev/null || true
+  podman pod rm -f -t 0 jnemu-bridge-up >/dev/null 2>&1 || true
+  podman --runtime "$PODMAN_RUNTIME" pod create --name jnemu-bridge-up --network "$NET" >/dev/null \
+    && podman --runtime "$PODMAN_RUNTIME" pod start jnemu-bridge-up >/dev/null \
+    || die "could not start a pod on podman network $NET (to bring its bridge $BR up)"
+  [[ -d /sys/class/net/$BR/bridge ]] || die "podman network $NET: no bridge $BR after a pod started"
+  if ip link add "$PIN" type veth peer name jnemu-pin1 && ip link set "$PIN" master "$BR" \
+    && ip link set "$PIN" up && ip link set jnemu-pin1 up \
+    && ip link set dev "$BR" address "$(cat "/sys/class/net/$BR/address")"; then
+    log "kube-emu: bridge $BR of network $NET pinned at $(cat "/sys/class/net/$BR/address")"
+  else  # rootless podman: no bridge of ours to pin; requests may time out while a pod is replaced
+    ip link del "$PIN" 2>/dev/null || true
+    log "kube-emu: WARNING: could not pin the address of bridge $BR (needs root)"
+  fi
+  podman pod rm -f -t 0 jnemu-bridge-up >/dev/null 2>&1
+fi
+
 log "kube-emu: API on 127.0.0.1:$PORT (http) and $GW:$TLS_PORT (https)"
 setsid "$JUMPNET_PYTHON" "$KUBE_EMU_DIR/kube_emu.py" --port "$PORT" --kubeconfig-out "$KUBECONFIG" \
   --tls-host "$GW" --tls-port "$TLS_PORT" --state-dir "$DIR/state" -v \

@@ -68,6 +68,8 @@ pub struct Config {
     pub min_free_bytes: u64,
     /// Serve the API over TLS with these files (`--tls-cert`, `--tls-key`, `--tls-client-ca`).
     pub tls: Option<crate::tls::TlsFiles>,
+    /// Mutual TLS on the raft port (`--peer-tls-cert`, `--peer-tls-key`, `--peer-tls-ca`).
+    pub peer_tls: Option<crate::tls::PeerTlsFiles>,
     /// Extra CA this node trusts when it calls another node's API over https (`--join` by API
     /// address, `--restore-from https://...`).
     pub cacert: Option<PathBuf>,
@@ -121,6 +123,7 @@ impl Config {
             cors_allowed_origins: Vec::new(),
             min_free_bytes: DEFAULT_MIN_FREE_BYTES,
             tls: None,
+            peer_tls: None,
             cacert: None,
         })
     }
@@ -203,9 +206,10 @@ impl Config {
                 "--snapshot-every must be between 10 and 1000000000".into(),
             ));
         }
-        if self.auth_file.is_some() && self.cluster_secret.is_none() {
+        // Peer protection: a secret peers prove, or certificates from the peer CA (SPEC §10).
+        if self.auth_file.is_some() && self.cluster_secret.is_none() && self.peer_tls.is_none() {
             return Err(Error::Config(
-                "--auth-file needs --cluster-secret: without it the raft port takes anyone's requests, tokens or not"
+                "--auth-file needs --cluster-secret or --peer-tls-cert/--peer-tls-key/--peer-tls-ca: without peer protection the raft port takes anyone's requests, tokens or not"
                     .into(),
             ));
         }
@@ -285,6 +289,20 @@ mod tests {
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("--cluster-secret"), "{e}");
         c.cluster_secret = Some(b"s".to_vec());
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn peer_tls_alone_protects_the_raft_port_for_tokens() {
+        let mut c = Config::new("/tmp/x", ":8080", ":8081").unwrap();
+        c.auth_file = Some("tokens".into());
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("--peer-tls-cert"), "{e}");
+        c.peer_tls = Some(crate::tls::PeerTlsFiles {
+            cert: "peer.crt".into(),
+            key: "peer.key".into(),
+            ca: "ca.crt".into(),
+        });
         c.validate().unwrap();
     }
 

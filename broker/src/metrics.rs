@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use prometheus::{
-    exponential_buckets, Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter,
-    IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    exponential_buckets, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec,
+    IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Sub-millisecond to tens of seconds: 50 µs × 2^k.
@@ -47,9 +47,10 @@ pub struct Inner {
     pub uptime: Gauge,
     /// Consumer groups, aggregated over all groups (SPEC §9).
     pub groups: GroupMetrics,
-    /// Registered only when the API serves TLS ([`Metrics::enable_tls`]).
-    pub tls_handshake_failures: IntCounter,
-    pub tls_cert_expiry: Gauge,
+    /// Registered only when the API or the raft port serves TLS ([`Metrics::enable_tls`]);
+    /// `listener` is `api` or `peer`.
+    pub tls_handshake_failures: IntCounterVec,
+    pub tls_cert_expiry: GaugeVec,
 }
 
 impl std::ops::Deref for Metrics {
@@ -176,14 +177,20 @@ impl Metrics {
             ),
             uptime: reg(&r, Gauge::new("jumpnet_uptime_seconds", "Seconds since this node started").unwrap()),
             groups: GroupMetrics::register(&r),
-            tls_handshake_failures: IntCounter::new(
-                "jumpnet_tls_handshake_failures_total",
-                "TLS handshakes on the API port that failed (bad or no client certificate, plain HTTP, timeouts)",
+            tls_handshake_failures: IntCounterVec::new(
+                Opts::new(
+                    "jumpnet_tls_handshake_failures_total",
+                    "TLS handshakes that failed (bad or no client certificate, plain HTTP or bytes, timeouts), by listener: api or peer (the raft port)",
+                ),
+                &["listener"],
             )
             .unwrap(),
-            tls_cert_expiry: Gauge::new(
-                "jumpnet_tls_certificate_expiry_seconds",
-                "Seconds until the API's serving certificate expires (negative once expired)",
+            tls_cert_expiry: GaugeVec::new(
+                Opts::new(
+                    "jumpnet_tls_certificate_expiry_seconds",
+                    "Seconds until a listener's certificate expires (negative once expired), by listener: api or peer (the raft port)",
+                ),
+                &["listener"],
             )
             .unwrap(),
             registry: r,
@@ -203,14 +210,18 @@ impl Metrics {
         Metrics(Arc::new(m))
     }
 
-    /// Export the TLS metrics (a node without TLS has none, so no expiry alert can fire for it).
-    pub fn enable_tls(&self) {
+    /// Export the TLS metrics of `listener` (`api` or `peer`; a node without TLS has none, so no
+    /// expiry alert can fire for it). Registering twice (both listeners) is harmless.
+    pub fn enable_tls(&self, listener: &str) {
         let _ = self
             .registry
             .register(Box::new(self.tls_handshake_failures.clone()));
         let _ = self
             .registry
             .register(Box::new(self.tls_cert_expiry.clone()));
+        self.tls_handshake_failures
+            .with_label_values(&[listener])
+            .inc_by(0);
     }
 
     /// The text exposition of this node's metrics plus the process collector's.

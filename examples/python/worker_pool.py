@@ -37,7 +37,9 @@ def work(args: argparse.Namespace, worker: int) -> None:
         if args.crash_on is not None and msg.value == args.crash_on and msg.delivery == 1:
             os._exit(3)  # killed mid-message: no ack, no nack
         line = {"worker": worker, "offset": msg.offset, "value": msg.value, "delivery": msg.delivery}
-        print(json.dumps(line), flush=True)
+        # One write per line: the workers share stdout, and print's separate writes of the text and
+        # its newline interleave between processes.
+        os.write(sys.stdout.fileno(), (json.dumps(line) + "\n").encode())
 
     group.process(handle)
 

@@ -87,12 +87,18 @@ BROKER_EXTRA_OPT_IN = {
     "jumpnet_group_messages_in_flight_per_group",
 }
 
-# SPEC §10 (TLS, issue 17), not in §7: exported only by nodes whose API serves TLS, so allowed here by name
-# (the live cluster runs without TLS; broker/tests/cluster/t76_tls.rs checks these on a TLS node). Not opt-in
-# like BROKER_EXTRA_OPT_IN: every TLS node has them, and JumpnetCertificateExpiringSoon uses the gauge.
+# SPEC §10 (TLS, issue 17), not in §7: exported only by nodes whose API or raft port serves TLS, so allowed
+# here by name (the live cluster runs without TLS; broker/tests/cluster/t76_tls.rs and t77_peer_tls.rs check
+# these on TLS nodes). Not opt-in like BROKER_EXTRA_OPT_IN: every TLS node has them, and
+# JumpnetCertificateExpiringSoon uses the gauge. `listener` is `api` (--tls-cert) or `peer` (--peer-tls-cert).
 TLS: Dict[str, str] = {
     "jumpnet_tls_handshake_failures_total": "counter",
     "jumpnet_tls_certificate_expiry_seconds": "gauge",
+}
+
+TLS_LABELS: Dict[str, Set[str]] = {
+    "jumpnet_tls_handshake_failures_total": {"listener"},
+    "jumpnet_tls_certificate_expiry_seconds": {"listener"},
 }
 
 OPERATOR: Dict[str, str] = {

@@ -158,7 +158,7 @@ def test_every_metric_name_is_exported_by_jumpnet_or_allow_listed():
 
 def test_jumpnet_selectors_use_only_their_labels():
     families = {**km.BROKER, **km.BROKER_EXTRA, **km.TLS, **km.OPERATOR}
-    labels = {**km.BROKER_LABELS, **km.BROKER_EXTRA_LABELS}
+    labels = {**km.BROKER_LABELS, **km.BROKER_EXTRA_LABELS, **km.TLS_LABELS}
     problems = []
     for where, q in all_queries():
         for sel in analyze(q).selectors:

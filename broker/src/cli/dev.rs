@@ -29,8 +29,9 @@ pub struct DevArgs {
     /// Remove the state dir first (a fresh cluster).
     #[arg(long)]
     pub clean: bool,
-    /// Serve the APIs over TLS with a throwaway CA and certificate made now (under DIR/tls; the
-    /// CA's path and the curl line with --cacert are printed).
+    /// Serve the APIs over TLS, and the raft ports over mutual TLS, with a throwaway CA and
+    /// certificate made now (under DIR/tls; the CA's path and the curl line with --cacert are
+    /// printed).
     #[arg(long)]
     pub tls: bool,
 }
@@ -90,6 +91,13 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
                 .arg("--tls-key")
                 .arg(&p.key)
                 .arg("--cacert")
+                .arg(&p.ca)
+                // Mutual TLS between the nodes too, with the same throwaway certificate.
+                .arg("--peer-tls-cert")
+                .arg(&p.cert)
+                .arg("--peer-tls-key")
+                .arg(&p.key)
+                .arg("--peer-tls-ca")
                 .arg(&p.ca);
         }
         let mut child = cmd.spawn()?;

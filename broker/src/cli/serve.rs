@@ -132,6 +132,20 @@ pub struct ServeArgs {
     /// Require API clients to present a certificate signed by this CA (PEM; needs --tls-cert).
     #[arg(long, env = "JUMPNET_TLS_CLIENT_CA")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Mutual TLS on the raft port: this node's peer certificate (PEM, leaf first; needs
+    /// --peer-tls-key and --peer-tls-ca). Presented when dialling peers and when answering them, so
+    /// it needs the serverAuth and clientAuth key usages, and a DNS or IP name matching the host of
+    /// this node's raft address as peers dial it (--advertise-raft). Re-read when the file changes.
+    /// All three --peer-tls-* flags or none; they count as peer protection for --auth-file.
+    #[arg(long, env = "JUMPNET_PEER_TLS_CERT")]
+    pub peer_tls_cert: Option<PathBuf>,
+    /// Private key of --peer-tls-cert (PEM); re-read with it.
+    #[arg(long, env = "JUMPNET_PEER_TLS_KEY")]
+    pub peer_tls_key: Option<PathBuf>,
+    /// CA (PEM) that signs every node's peer certificate: a peer without a certificate from it is
+    /// refused before it can send anything. Read once at start.
+    #[arg(long, env = "JUMPNET_PEER_TLS_CA")]
+    pub peer_tls_ca: Option<PathBuf>,
     /// CA (PEM) this node trusts when it calls another node's API over https: --join by API
     /// address and --restore-from https URLs.
     #[arg(long, env = "JUMPNET_CACERT")]
@@ -217,6 +231,28 @@ impl ServeArgs {
             (None, None) => None,
             (Some(_), None) => return Err(usage("--tls-cert needs --tls-key")),
             (None, Some(_)) => return Err(usage("--tls-key needs --tls-cert")),
+        };
+        c.peer_tls = match (&self.peer_tls_cert, &self.peer_tls_key, &self.peer_tls_ca) {
+            (Some(cert), Some(key), Some(ca)) => Some(jumpnet_broker::tls::PeerTlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                ca: ca.clone(),
+            }),
+            (None, None, None) => None,
+            (cert, key, ca) => {
+                let missing: Vec<&str> = [
+                    (cert.is_none(), "--peer-tls-cert"),
+                    (key.is_none(), "--peer-tls-key"),
+                    (ca.is_none(), "--peer-tls-ca"),
+                ]
+                .into_iter()
+                .filter_map(|(m, flag)| m.then_some(flag))
+                .collect();
+                return Err(usage(&format!(
+                    "peer TLS needs all of --peer-tls-cert, --peer-tls-key and --peer-tls-ca (missing: {})",
+                    missing.join(", ")
+                )));
+            }
         };
         c.cacert = self.cacert.clone();
         c.validate()?;

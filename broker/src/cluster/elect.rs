@@ -41,6 +41,10 @@ struct Timer {
     since_vote: Option<Duration>,
     /// Whether the vote is a leader's (granted by a quorum) rather than a candidate's.
     committed: bool,
+    /// The vote's term, read with `since_vote` (one snapshot): the term whose leader a silent
+    /// timer declares lost. The metrics' term may already be a newer one, for which this node
+    /// has just voted; declaring that one lost would stall the writes through this node.
+    term: u64,
 }
 
 impl Node {
@@ -50,6 +54,7 @@ impl Node {
                 state: s.server_state,
                 since_vote: s.vote_last_modified().map(|t| t.elapsed()),
                 committed: s.vote_ref().is_committed(),
+                term: s.vote_ref().leader_id().get_term(),
             })
             .await
             .ok()
@@ -204,7 +209,7 @@ pub async fn run(node: Arc<Node>) {
         }
         // The leader has been silent for longer than an election timeout after its lease: the
         // leader of this term is lost (a leader of a later term is known as soon as it is heard).
-        node.set_leader_lost(m.current_term + 1);
+        node.set_leader_lost(t.term + 1);
         if node.pre_vote().await {
             if let Err(e) = node.raft().trigger().elect().await {
                 tracing::warn!(error = %e, "could not start an election");
@@ -222,9 +227,12 @@ pub async fn run(node: Arc<Node>) {
 impl Node {
     /// Set [`Node::leader_lost`] (0 clears it), and `jumpnet_raft_has_leader` with it.
     fn set_leader_lost(&self, lost: u64) {
-        self.leader_lost.store(lost, Ordering::Release);
+        let was = self.leader_lost.swap(lost, Ordering::AcqRel);
         let known = self.known_leader(&self.metrics_now()).is_some();
         self.metrics.raft_has_leader.set(known as i64);
+        if was != 0 && lost == 0 {
+            self.leader_found.notify_waiters();
+        }
     }
 }
 

@@ -82,6 +82,9 @@ pub struct Node {
     /// is known at once, without waiting for the election timer to clear the flag (a forward
     /// to the lost leader must see the new one to give up on the old).
     pub(crate) leader_lost: AtomicU64,
+    /// Woken when `leader_lost` is cleared: a leader became known without any change to the Raft
+    /// metrics that [`Node::wait_for_leader`] watches.
+    pub(crate) leader_found: tokio::sync::Notify,
     /// Snapshot chunks this node sends (`compaction` waits for a transfer to end).
     pub(crate) snapshot_sends: Arc<raft_network::SnapshotSends>,
     /// Serializes membership changes on the leader.
@@ -211,18 +214,27 @@ impl Node {
     }
 
     /// Wait until some leader is known, up to `timeout` (a lost leader is not: see
-    /// `leader_lost`; the next one comes with a new term, which changes the metrics).
+    /// `leader_lost`; the next one comes with a new term, which changes the metrics, and the
+    /// lost one becomes known again when it reaches this node, which wakes `leader_found`).
     pub async fn wait_for_leader(&self, timeout: Duration) -> Option<NodeId> {
         let mut rx = self.raft().metrics();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
+            // Registered before the check, so a clear between the check and the wait wakes it.
+            let found = self.leader_found.notified();
+            tokio::pin!(found);
+            found.as_mut().enable();
             if let Some(l) = self.known_leader(&rx.borrow_and_update()) {
                 return Some(l);
             }
-            if tokio::time::timeout_at(deadline, rx.changed())
-                .await
-                .is_err()
-            {
+            let woken = tokio::time::timeout_at(deadline, async {
+                tokio::select! {
+                    r = rx.changed() => r.is_ok(),
+                    _ = &mut found => true,
+                }
+            })
+            .await;
+            if !matches!(woken, Ok(true)) {
                 return None;
             }
         }

@@ -92,8 +92,31 @@ impl Node {
             ops,
         };
         let raft = self.raft();
+        let term = raft.metrics().borrow().current_term;
+        let deadline = tokio::time::Instant::now() + self.config.commit_timeout;
         let write = raft.client_write(cmd);
-        match tokio::time::timeout(self.config.commit_timeout, write).await {
+        tokio::pin!(write);
+        // A leader deposed with this entry uncommitted is answered by openraft only when the
+        // entry is cut from its log; when the new leader sends a snapshot instead, never. Waiting
+        // out the commit timeout would hold one of the batcher's few slots, stalling every write
+        // through this node long after it found the new leader (the fault campaign's leader
+        // isolated, healed and the new leader cut off in turn). So once deposed, the entry gets a
+        // grace of one election timeout, then its outcome is unknown (the new leader may have it).
+        let answer = tokio::select! {
+            r = tokio::time::timeout_at(deadline, &mut write) => r,
+            _ = self.wait_deposed(term, self.until(deadline)) => {
+                let grace = (tokio::time::Instant::now() + self.config.election_timeout).min(deadline);
+                match tokio::time::timeout_at(grace, &mut write).await {
+                    Err(_) if grace < deadline => {
+                        return Err(WriteError::Timeout(
+                            "this node lost its leadership before the write was committed; its outcome is unknown".into(),
+                        ))
+                    }
+                    r => r,
+                }
+            }
+        };
+        match answer {
             Err(_) => Err(WriteError::Timeout(
                 "the write was not committed in time; its outcome is unknown".into(),
             )),
@@ -135,7 +158,10 @@ impl Node {
             _ = self.wait_leader_change(leader, self.until(deadline)) => {
                 match tokio::time::timeout(self.config.election_timeout, &mut call).await {
                     Ok(r) => r,
-                    Err(_) if self.leader_id().is_some_and(|l| l != leader) => {
+                    // Openraft's view, not `leader_id`: a follower that declared the new leader lost
+                    // (its timer ran out as it voted), or that sits in the next election, must
+                    // still give up on the old one. Only a leader elected again is waited for.
+                    Err(_) if self.metrics_now().current_leader != Some(leader) => {
                         return Err(WriteError::Timeout(format!(
                             "leader {leader} was replaced while the write was in flight to it; its outcome is unknown"
                         )))
@@ -161,6 +187,27 @@ impl Node {
                 "the connection to the leader broke after the write was sent; its outcome is unknown: {e}"
             ))),
         }
+    }
+
+    /// Wait until this node no longer leads term `term` (a later term, or another leader), or
+    /// `timeout`; returns whether it was deposed.
+    async fn wait_deposed(&self, term: u64, timeout: Duration) -> bool {
+        let mut rx = self.raft().metrics();
+        tokio::time::timeout(timeout, async {
+            loop {
+                {
+                    let m = rx.borrow_and_update();
+                    if m.current_term != term || m.current_leader != Some(self.id) {
+                        return true;
+                    }
+                }
+                if rx.changed().await.is_err() {
+                    return true;
+                }
+            }
+        })
+        .await
+        .unwrap_or(false)
     }
 
     /// Wait (briefly) until this node applied `index`.

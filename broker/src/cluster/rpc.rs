@@ -291,9 +291,10 @@ mod tests {
             listener,
             std::sync::Arc::new(Odd),
             None,
+            None,
             stop.clone(),
         ));
-        let pool = PeerPool::new(None);
+        let pool = PeerPool::new(None, None);
         let got = call(&pool, &addr, ReadIndex, Duration::from_secs(5)).await;
         assert!(
             matches!(got, Err(RpcFailure::Unexpected("read_index"))),

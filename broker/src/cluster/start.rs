@@ -54,7 +54,15 @@ pub async fn start(config: Config) -> Result<Started> {
     tracing::info!(raft = %config.advertise_raft, api = %config.advertise_api, "listening");
     register_process_collector();
     let metrics = Metrics::new();
-    let pool = PeerPool::new(config.cluster_secret.clone());
+    let peer_tls = match &config.peer_tls {
+        Some(files) => Some(crate::tls::PeerTls::load(files, &metrics)?),
+        None => None,
+    };
+    if let Some(tls) = &peer_tls {
+        let cert = tls.info();
+        tracing::info!(subject = %cert.subject, expires_in_s = cert.expires_in(), "the raft port speaks mutual TLS");
+    }
+    let pool = PeerPool::new(config.cluster_secret.clone(), peer_tls.clone());
     let mut addr = NodeAddr {
         raft_addr: config.advertise_raft.clone(),
         api_addr: config.advertise_api.clone(),
@@ -129,6 +137,7 @@ pub async fn start(config: Config) -> Result<Started> {
         lifecycle: lifecycle.clone(),
         transferring: AtomicBool::new(false),
         leader_lost: AtomicU64::new(0),
+        leader_found: tokio::sync::Notify::new(),
         snapshot_sends,
         admin_lock: tokio::sync::Mutex::new(()),
         disk: DiskGuard::new(config.state_dir.clone(), config.min_free_bytes),
@@ -175,6 +184,7 @@ pub async fn start(config: Config) -> Result<Started> {
         raft_listener,
         node.clone(),
         config.cluster_secret.clone(),
+        peer_tls,
         lifecycle.stop_token(),
     ));
     let (writer, batcher) = Writer::new(node.clone(), Limits::default());

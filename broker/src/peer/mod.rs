@@ -15,6 +15,10 @@
 //! (a length prefix alone allocates nothing). Frames carry no MAC: the secret authenticates the
 //! connection, not each frame (an attacker on the path could still inject into one).
 //!
+//! With `--peer-tls-*` every connection is mutual TLS first (`tls/peer.rs`): a dialler without a
+//! certificate from the peer CA is refused in the TLS handshake, and the exchange above runs
+//! inside TLS (the cluster secret, when there is one, is still proven there).
+//!
 //! [`PeerPool`] dials (a pool of idle connections per address; peers are dialled by name on every
 //! new connection, so a pod that came back with a new IP is found again; the last good answer per
 //! name stands in when the resolver fails, `resolve.rs`); [`serve`] answers with a [`Handler`].
@@ -23,6 +27,7 @@ pub mod codec;
 mod pool;
 mod resolve;
 mod server;
+mod stream;
 
 pub use pool::PeerPool;
 pub use server::{serve, Handler};

@@ -10,7 +10,9 @@ use tokio::net::TcpStream;
 
 use super::codec::{self, HandshakeError};
 use super::resolve::Resolver;
+use super::stream::PeerStream;
 use super::{Request, RpcFailure};
+use crate::tls::PeerTls;
 
 const MAX_IDLE_PER_PEER: usize = 4;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -18,13 +20,15 @@ const TCP_USER_TIMEOUT: Duration = Duration::from_secs(3);
 /// Pooled connections idle longer than this are not trusted (closed instead of reused).
 const MAX_IDLE: Duration = Duration::from_secs(10);
 
-type Conn = BufReader<TcpStream>;
+type Conn = BufReader<PeerStream>;
 /// A pooled connection and when it was last used.
 type Idle = (Conn, Instant);
 
 /// Persistent connections to peers, shared by replication, forwarding and admin calls.
 pub struct PeerPool {
     secret: Vec<u8>,
+    /// With `--peer-tls-*`: every connection is mutual TLS, the cluster secret proven inside it.
+    tls: Option<Arc<PeerTls>>,
     /// This node's cluster, once known: the handshake names it, and refuses peers of another.
     cluster_id: std::sync::OnceLock<String>,
     resolver: Resolver,
@@ -35,9 +39,10 @@ pub struct PeerPool {
 }
 
 impl PeerPool {
-    pub fn new(secret: Option<Vec<u8>>) -> Arc<PeerPool> {
+    pub fn new(secret: Option<Vec<u8>>, tls: Option<Arc<PeerTls>>) -> Arc<PeerPool> {
         Arc::new(PeerPool {
             secret: secret.unwrap_or_default(),
+            tls,
             cluster_id: std::sync::OnceLock::new(),
             resolver: Resolver::default(),
             idle: Mutex::new(HashMap::new()),
@@ -72,6 +77,10 @@ impl PeerPool {
                 .with_interval(Duration::from_secs(1))
                 .with_retries(2),
         );
+        let stream = match &self.tls {
+            None => PeerStream::Plain(stream),
+            Some(tls) => PeerStream::Tls(Box::new(self.tls_connect(tls, addr, stream).await?)),
+        };
         let mut conn = BufReader::with_capacity(64 * 1024, stream);
         match tokio::time::timeout(
             CONNECT_TIMEOUT,
@@ -94,7 +103,34 @@ impl PeerPool {
             Ok(Err(e @ (HandshakeError::Unproven | HandshakeError::OtherCluster { .. }))) => {
                 Err(RpcFailure::Refused(format!("{addr}: {e}")))
             }
+            // TLS 1.3: the listener judges our certificate after our side of the handshake is
+            // done, so its refusal (an alert) arrives with the first read.
+            Ok(Err(HandshakeError::Io(e))) if crate::tls::tls_error(&e).is_some() => Err(
+                RpcFailure::Refused(format!("{addr} refused our peer certificate: {e}")),
+            ),
             Ok(Err(e)) => Err(RpcFailure::Unreachable(format!("{addr}: {e}"))),
+        }
+    }
+
+    async fn tls_connect(
+        &self,
+        tls: &PeerTls,
+        addr: &str,
+        stream: TcpStream,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, RpcFailure> {
+        let name = crate::tls::server_name(addr).map_err(RpcFailure::Unreachable)?;
+        match tokio::time::timeout(CONNECT_TIMEOUT, tls.connector.connect(name, stream)).await {
+            Err(_) => Err(RpcFailure::Unreachable(format!(
+                "{addr}: TLS handshake timed out"
+            ))),
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => match crate::tls::tls_error(&e) {
+                // It answered the ClientHello with something that is not TLS: an HTTP API
+                // (`--join` by API address), not a TLS raft port.
+                Some(rustls::Error::InvalidMessage(_)) => Err(RpcFailure::IsHttp(addr.to_string())),
+                Some(_) => Err(RpcFailure::Refused(format!("{addr}: peer TLS: {e}"))),
+                None => Err(RpcFailure::Unreachable(format!("{addr}: {e}"))),
+            },
         }
     }
 
@@ -180,7 +216,7 @@ impl PeerPool {
             // EOF or an error behind; the peek asks the kernel directly (the socket is
             // non-blocking), not tokio's readiness cache.
             let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
-            match socket2::SockRef::from(c.get_ref()).peek(&mut probe) {
+            match socket2::SockRef::from(c.get_ref().tcp()).peek(&mut probe) {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Some(c),
                 _ => continue,
             }

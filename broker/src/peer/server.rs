@@ -4,9 +4,11 @@
 //! ([`HANDSHAKE_TIMEOUT`]), and cost no buffer until they have.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
-use tokio::io::BufReader;
+use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken as CancelToken;
@@ -15,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::codec;
+use crate::tls::PeerTls;
 
 /// What answers peer requests (the node).
 pub trait Handler: Send + Sync + 'static {
@@ -34,11 +37,13 @@ pub const MAX_PRE_AUTH: usize = 256;
 /// A connection that has not completed the handshake by then is closed.
 pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Accept peers until `shutdown` resolves.
+/// Accept peers until `shutdown` resolves (with `tls`, mutual TLS first: a peer without a
+/// certificate from the peer CA is refused in the TLS handshake).
 pub async fn serve<H: Handler>(
     listener: TcpListener,
     handler: Arc<H>,
     secret: Option<Vec<u8>>,
+    tls: Option<Arc<PeerTls>>,
     shutdown: CancelToken,
 ) {
     let secret: Option<Arc<[u8]>> = secret.map(Into::into);
@@ -54,11 +59,15 @@ pub async fn serve<H: Handler>(
                     tracing::debug!(%peer, "too many raft connections in the handshake; closed");
                     continue;
                 };
-                let (handler, secret, shutdown) =
-                    (handler.clone(), secret.clone(), shutdown.clone());
+                let (handler, secret, tls, shutdown) = (
+                    handler.clone(),
+                    secret.clone(),
+                    tls.clone(),
+                    shutdown.clone(),
+                );
                 tokio::spawn(async move {
                     tokio::select! {
-                        r = connection(stream, handler, secret, permit) => if let Err(e) = r {
+                        r = connection(stream, peer, handler, secret, tls, permit) => if let Err(e) = r {
                             tracing::debug!(%peer, error = %e, "raft connection closed");
                         },
                         _ = shutdown.cancelled() => {}
@@ -75,25 +84,55 @@ pub async fn serve<H: Handler>(
 
 async fn connection<H: Handler>(
     stream: TcpStream,
+    peer: SocketAddr,
+    handler: Arc<H>,
+    secret: Option<Arc<[u8]>>,
+    tls: Option<Arc<PeerTls>>,
+    permit: OwnedSemaphorePermit,
+) -> std::io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    let Some(tls) = tls else {
+        return answer(stream, peer, handler, secret, permit, HANDSHAKE_TIMEOUT).await;
+    };
+    let started = Instant::now();
+    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tls.failures.inc();
+            tracing::warn!(%peer, error = %e, "refused a raft peer: TLS handshake failed");
+            return Ok(());
+        }
+        Err(_) => {
+            tls.failures.inc();
+            return Err(std::io::Error::other("TLS handshake timed out"));
+        }
+    };
+    let left = HANDSHAKE_TIMEOUT.saturating_sub(started.elapsed());
+    answer(stream, peer, handler, secret, permit, left).await
+}
+
+/// The raft handshake (within `timeout`), then frames until the peer hangs up.
+async fn answer<H: Handler>(
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
+    peer: SocketAddr,
     handler: Arc<H>,
     secret: Option<Arc<[u8]>>,
     permit: OwnedSemaphorePermit,
+    timeout: std::time::Duration,
 ) -> std::io::Result<()> {
-    let mut stream = stream;
-    let _ = stream.set_nodelay(true);
     let cluster = handler.cluster_id();
     let hs = tokio::time::timeout(
-        HANDSHAKE_TIMEOUT,
+        timeout,
         codec::server_handshake(&mut stream, secret.as_deref(), cluster.as_deref()),
     );
     match hs.await {
         Ok(Ok(peer)) => handler.on_peer(&peer),
         Ok(Err(codec::HandshakeError::Refused)) => {
-            tracing::warn!(peer = ?stream.peer_addr().ok(), "refused a raft peer without the cluster secret");
+            tracing::warn!(%peer, "refused a raft peer without the cluster secret");
             return Ok(());
         }
         Ok(Err(e @ codec::HandshakeError::OtherCluster { .. })) => {
-            tracing::warn!(peer = ?stream.peer_addr().ok(), error = %e, "refused a raft peer of another cluster");
+            tracing::warn!(%peer, error = %e, "refused a raft peer of another cluster");
             return Ok(());
         }
         Ok(Err(e)) => return Err(std::io::Error::other(e.to_string())),
@@ -134,7 +173,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = CancelToken::new();
-        tokio::spawn(serve(listener, Arc::new(Echo), None, stop.clone()));
+        tokio::spawn(serve(listener, Arc::new(Echo), None, None, stop.clone()));
         // Silent connections hold every handshake slot...
         let mut idle = Vec::new();
         for _ in 0..MAX_PRE_AUTH {
@@ -150,7 +189,7 @@ mod tests {
         );
         // A slot freed, a peer gets in again.
         drop(idle);
-        let pool = crate::peer::PeerPool::new(None);
+        let pool = crate::peer::PeerPool::new(None, None);
         let mut answer = None;
         for _ in 0..50 {
             match pool.probe(&addr.to_string()).await {
@@ -165,6 +204,122 @@ mod tests {
             answer.is_some(),
             "no handshake once the idle connections closed"
         );
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn with_peer_tls_only_peers_with_a_certificate_from_the_ca_get_in() {
+        use crate::peer::{PeerPool, RpcFailure};
+        use crate::tls::{write_dev_pki, DevPki, PeerTls, PeerTlsFiles};
+        let tmp = tempfile::tempdir().unwrap();
+        let ours = write_dev_pki(&tmp.path().join("ours")).unwrap();
+        let other = write_dev_pki(&tmp.path().join("other")).unwrap();
+        let files = |p: &DevPki, ca: &DevPki| PeerTlsFiles {
+            cert: p.cert.clone(),
+            key: p.key.clone(),
+            ca: ca.ca.clone(),
+        };
+        let metrics = crate::metrics::Metrics::new();
+        let tls = PeerTls::load(&files(&ours, &ours), &metrics).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let stop = CancelToken::new();
+        tokio::spawn(serve(
+            listener,
+            Arc::new(Echo),
+            None,
+            Some(tls),
+            stop.clone(),
+        ));
+        let dialler = |p: &DevPki, ca: &DevPki| {
+            let tls = PeerTls::load(&files(p, ca), &crate::metrics::Metrics::new()).unwrap();
+            PeerPool::new(None, Some(tls))
+        };
+
+        assert!(matches!(dialler(&ours, &ours).probe(&addr).await, Ok(true)));
+        // A certificate of another CA: the listener refuses it in the TLS handshake.
+        let got = dialler(&other, &ours).probe(&addr).await;
+        assert!(
+            matches!(&got, Err(RpcFailure::Refused(e)) if e.contains("refused our peer certificate")),
+            "{got:?}"
+        );
+        // A dialler that does not trust the listener's CA refuses the listener.
+        let got = dialler(&other, &other).probe(&addr).await;
+        assert!(
+            matches!(&got, Err(RpcFailure::Refused(e)) if e.contains("peer TLS")),
+            "{got:?}"
+        );
+        // No TLS at all: the raft hello gets no raft answer.
+        let got = PeerPool::new(None, None).probe(&addr).await;
+        assert!(got.is_err(), "{got:?}");
+        let failures = metrics.tls_handshake_failures.with_label_values(&["peer"]);
+        for _ in 0..100 {
+            if failures.get() >= 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(failures.get(), 3, "every refused handshake is counted");
+        assert!(matches!(dialler(&ours, &ours).probe(&addr).await, Ok(true)));
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_peer_certificate_must_name_the_host_it_is_dialled_by() {
+        use crate::peer::{PeerPool, RpcFailure};
+        use crate::tls::{PeerTls, PeerTlsFiles};
+        use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+        let tmp = tempfile::tempdir().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_key = KeyPair::generate().unwrap();
+        std::fs::write(
+            tmp.path().join("ca.pem"),
+            ca.self_signed(&ca_key).unwrap().pem(),
+        )
+        .unwrap();
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let files = |name: &str, sans: &[&str]| {
+            let mut p =
+                CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                    .unwrap();
+            p.extended_key_usages = vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ];
+            let key = KeyPair::generate().unwrap();
+            let cert = p.signed_by(&key, &issuer).unwrap();
+            let f = PeerTlsFiles {
+                cert: tmp.path().join(format!("{name}.crt")),
+                key: tmp.path().join(format!("{name}.key")),
+                ca: tmp.path().join("ca.pem"),
+            };
+            std::fs::write(&f.cert, cert.pem()).unwrap();
+            std::fs::write(&f.key, key.serialize_pem()).unwrap();
+            f
+        };
+        let metrics = crate::metrics::Metrics::new();
+        // Its only name is a DNS name: dialled by IP, it is refused; by that name, accepted.
+        let tls = PeerTls::load(&files("server", &["localhost"]), &metrics).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = CancelToken::new();
+        tokio::spawn(serve(
+            listener,
+            Arc::new(Echo),
+            None,
+            Some(tls),
+            stop.clone(),
+        ));
+        let client = PeerTls::load(&files("client", &["client.invalid"]), &metrics).unwrap();
+        let pool = PeerPool::new(None, Some(client));
+        let got = pool.probe(&format!("127.0.0.1:{port}")).await;
+        assert!(
+            matches!(&got, Err(RpcFailure::Refused(e)) if e.contains("peer TLS")),
+            "{got:?}"
+        );
+        let got = pool.probe(&format!("localhost:{port}")).await;
+        assert!(matches!(got, Ok(true)), "{got:?}");
         stop.cancel();
     }
 }

@@ -5,8 +5,11 @@
 //! checks them every second and new handshakes use the new pair; connections already open keep
 //! theirs. A new file that does not load (half written, key not matching the certificate) keeps
 //! the old pair and logs an error. The client CA is read once at start.
+//!
+//! The raft port has its own mutual TLS (`peer.rs`, `--peer-tls-*`), with the same reloading.
 
 mod certs;
+mod peer;
 mod pki;
 mod reload;
 mod serve;
@@ -18,6 +21,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 
 pub use certs::{read_certs, CertInfo};
+pub use peer::{server_name, tls_error, PeerTls, PeerTlsFiles};
 pub use pki::{write_dev_pki, DevPki};
 pub use reload::ReloadingCert;
 pub use serve::serve;

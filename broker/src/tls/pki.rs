@@ -1,5 +1,5 @@
-//! Throwaway certificates for `jumpnet dev --tls` (and tests): a CA and one server certificate
-//! for localhost, written as PEM files.
+//! Throwaway certificates for `jumpnet dev --tls` (and tests): a CA and one certificate for
+//! localhost (the API's and, as the raft port's peer certificate, every node's), written as PEM files.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -55,7 +55,11 @@ pub fn write_dev_pki(dir: &Path) -> Result<DevPki, String> {
     server
         .distinguished_name
         .push(DnType::CommonName, "jumpnet dev node");
-    server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    // Client too: `jumpnet dev --tls` nodes present it to each other on the raft port.
+    server.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
     (server.not_before, server.not_after) = (not_before, not_after);
     let key = KeyPair::generate().map_err(err)?;
     let cert = server.signed_by(&key, &issuer).map_err(err)?;

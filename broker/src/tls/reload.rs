@@ -1,13 +1,15 @@
 //! The serving certificate, re-read when its files change: a `ResolvesServerCert` whose pair a
 //! watcher task swaps (at most one check a second; new handshakes see the new pair).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
+use rustls::client::ResolvesClientCert;
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
+use rustls::SignatureScheme;
 
 use super::certs::{read_certs, read_key, CertInfo};
 use super::TlsFiles;
@@ -37,23 +39,33 @@ impl std::fmt::Debug for ReloadingCert {
 
 impl ReloadingCert {
     pub fn load(files: &TlsFiles, provider: Arc<CryptoProvider>) -> Result<Self> {
-        let read = |p: &PathBuf, flag: &str| {
+        Self::load_pair(
+            (&files.cert, "--tls-cert"),
+            (&files.key, "--tls-key"),
+            provider,
+        )
+    }
+
+    /// A certificate file and its key file, each with the flag that named it (for errors).
+    pub fn load_pair(
+        (cert, cert_flag): (&Path, &str),
+        (key, key_flag): (&Path, &str),
+        provider: Arc<CryptoProvider>,
+    ) -> Result<Self> {
+        let read = |p: &Path, flag: &str| {
             std::fs::read(p).map_err(|e| Error::Config(format!("{flag} {}: {e}", p.display())))
         };
-        let (cert_pem, key_pem) = (
-            read(&files.cert, "--tls-cert")?,
-            read(&files.key, "--tls-key")?,
-        );
+        let (cert_pem, key_pem) = (read(cert, cert_flag)?, read(key, key_flag)?);
         let pair = certified_key(&cert_pem, &key_pem, &provider).map_err(|e| {
             Error::Config(format!(
-                "--tls-cert {} / --tls-key {}: {e}",
-                files.cert.display(),
-                files.key.display()
+                "{cert_flag} {} / {key_flag} {}: {e}",
+                cert.display(),
+                key.display()
             ))
         })?;
         Ok(ReloadingCert {
-            cert_path: files.cert.clone(),
-            key_path: files.key.clone(),
+            cert_path: cert.to_path_buf(),
+            key_path: key.to_path_buf(),
             provider,
             current: RwLock::new(pair),
             seen: Mutex::new((cert_pem, key_pem)),
@@ -106,8 +118,10 @@ impl ReloadingCert {
     }
 
     /// Check the files every [`CHECK_EVERY`] until the server drops its config; keep
-    /// `jumpnet_tls_certificate_expiry_seconds` current.
-    pub fn watch(self: &Arc<Self>, metrics: Metrics) {
+    /// `jumpnet_tls_certificate_expiry_seconds{listener}` current.
+    pub fn watch(self: &Arc<Self>, metrics: Metrics, listener: &'static str) {
+        let expiry = metrics.tls_cert_expiry.with_label_values(&[listener]);
+        expiry.set(self.info().expires_in() as f64);
         let weak: Weak<Self> = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(CHECK_EVERY);
@@ -118,7 +132,7 @@ impl ReloadingCert {
                 // Small files, read off the async workers.
                 let me2 = me.clone();
                 let _ = tokio::task::spawn_blocking(move || me2.check()).await;
-                metrics.tls_cert_expiry.set(me.info().expires_in() as f64);
+                expiry.set(me.info().expires_in() as f64);
             }
         });
     }
@@ -127,6 +141,21 @@ impl ReloadingCert {
 impl ResolvesServerCert for ReloadingCert {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(self.current.read().expect("cert lock").0.clone())
+    }
+}
+
+/// The dialling side of the raft port presents the same (reloaded) certificate.
+impl ResolvesClientCert for ReloadingCert {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.read().expect("cert lock").0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
     }
 }
 

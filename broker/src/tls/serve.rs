@@ -37,9 +37,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let ServerTls { config, cert } = tls;
-    metrics.enable_tls();
-    metrics.tls_cert_expiry.set(cert.info().expires_in() as f64);
-    cert.watch(metrics.clone());
+    metrics.enable_tls("api");
+    cert.watch(metrics.clone(), "api");
+    let failures = metrics.tls_handshake_failures.with_label_values(&["api"]);
     let acceptor = TlsAcceptor::from(config);
     let tracker = TaskTracker::new();
     let closing = CancellationToken::new();
@@ -58,10 +58,10 @@ pub async fn serve(
             },
         };
         let _ = tcp.set_nodelay(true);
-        let (acceptor, app, metrics, closing) = (
+        let (acceptor, app, failures, closing) = (
             acceptor.clone(),
             app.clone(),
-            metrics.clone(),
+            failures.clone(),
             closing.clone(),
         );
         tracker.spawn(async move {
@@ -70,12 +70,12 @@ pub async fn serve(
                 r = handshake => match r {
                     Ok(Ok(tls)) => tls,
                     Ok(Err(e)) => {
-                        metrics.tls_handshake_failures.inc();
+                        failures.inc();
                         tracing::debug!(error = %e, "TLS handshake failed");
                         return;
                     }
                     Err(_) => {
-                        metrics.tls_handshake_failures.inc();
+                        failures.inc();
                         tracing::debug!("TLS handshake timed out");
                         return;
                     }

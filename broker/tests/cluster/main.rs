@@ -17,6 +17,7 @@ mod t60_shutdown;
 mod t70_topic_log;
 mod t75_auth;
 mod t76_tls;
+mod t77_peer_tls;
 mod t80_retention;
 mod t85_exactly_once;
 mod t87_groups;

@@ -5,6 +5,8 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use crate::harness::BIN;
 
 /// `n` consecutive free loopback ports.
@@ -207,6 +209,31 @@ async fn dev_tls_makes_a_throwaway_ca_and_prints_the_curl_line_that_uses_it() {
         .await
         .unwrap();
     assert_eq!(plain.status(), 400);
+    // The raft ports speak mutual TLS too (the two nodes formed a cluster over them): a plain
+    // raft hello gets no raft answer, and the peer certificate's expiry is exported.
+    let mut raw = tokio::net::TcpStream::connect(("127.0.0.1", raft))
+        .await
+        .unwrap();
+    raw.write_all(b"JNRAFT1\n").await.unwrap();
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), raw.read_to_end(&mut got)).await;
+    assert!(!got.starts_with(b"JNRAFT1"), "{got:?}");
+    let cert = reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap();
+    let metrics = reqwest::Client::builder()
+        .add_root_certificate(cert)
+        .build()
+        .unwrap()
+        .get(format!("https://localhost:{api}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("jumpnet_tls_certificate_expiry_seconds{listener=\"peer\"}"),
+        "{metrics}"
+    );
 
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(dev.id() as i32),

@@ -90,7 +90,10 @@ async fn a_joined_member_back_on_an_empty_state_dir_neither_votes_nor_appends_un
     wait_log(&c, 2, "a member with incarnation").await;
     wait_log(&c, 2, "refused a raft request for another incarnation").await;
     c.put(0, "kept", "while").await.unwrap();
-    let v = c.view(2).await.unwrap();
+    let v = c
+        .view(2)
+        .await
+        .unwrap_or_else(|| panic!("node 2 does not answer\n{}", c.logs()));
     assert_eq!(v["cluster_id"], serde_json::Value::Null, "{v}");
     assert_eq!(v["last_log_index"], 0, "nothing appended: {v}");
     assert_eq!(v["term"], 0, "no term adopted: {v}");

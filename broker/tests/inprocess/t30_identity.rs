@@ -97,7 +97,7 @@ async fn a_managed_node_outside_any_cluster_never_grants_a_vote() {
     let lone = server::spawn(managed(&dir.path().join("n3"), 3))
         .await
         .unwrap();
-    let pool = PeerPool::new(None);
+    let pool = PeerPool::new(None, None);
     let vote = openraft::raft::VoteRequest::new(openraft::Vote::new(7, 1), None);
     let got = rpc::call(
         &pool,
@@ -120,7 +120,7 @@ async fn raft_requests_for_another_incarnation_are_refused_without_effect() {
     let node = server::spawn(managed(&dir.path().join("n4"), 4))
         .await
         .unwrap();
-    let pool = PeerPool::new(None);
+    let pool = PeerPool::new(None, None);
     let vote = openraft::raft::VoteRequest::new(openraft::Vote::new(7, 1), None);
     let addressed = rpc::Addressed(Some("f".repeat(32)), vote);
     let got = rpc::call(

@@ -199,6 +199,24 @@ def recoveries(history: History) -> list[tuple[str, float, dict[int, float]]]:
     return out
 
 
+def _recoveries_at(history: History) -> list[tuple[str, float, dict[int, float], float, float]]:
+    """:func:`recoveries`, each with its fault's start and end (the next event)."""
+    events = sorted((e for e in history.events), key=lambda e: e.t)
+    spans = [(e.t, events[k + 1].t if k + 1 < len(events) else math.inf)
+             for k, e in enumerate(events) if e.majority]
+    return [(*r, t, until) for r, (t, until) in zip(recoveries(history), spans)]
+
+
+def _answers(history: History, node: int, t: float, until: float) -> str:
+    """What `node` answered to the writes begun during [t, until): the first clue to a slow recovery."""
+    got = sorted((a for a in history.attempts if a.node == node and t <= a.start < until), key=lambda a: a.start)
+    if not got:
+        return "no write was sent to it"
+    shown = [f"+{a.start - t:.2f}s..+{a.end - t:.2f}s {a.outcome} {a.status or '-'} {a.detail[:80]}".rstrip()
+             for a in got[:6]]
+    return f"{len(got)} writes: " + " | ".join(shown) + (" | ..." if len(got) > 6 else "")
+
+
 def _fmt(s: float) -> str:
     return "never" if math.isinf(s) else f"{s:.2f}s"
 
@@ -216,7 +234,8 @@ def recovery(history: History, bound_s: float) -> Result:
         figs.append(f"{name}: median {_fmt(med)} max {_fmt(mx)} (n={len(xs)}"
                     f"{'' if len(finite) == len(xs) else f', {len(xs) - len(finite)} never'})")
     bad = [f"{name} took {_fmt(s)} (" + ", ".join(f"node {n} {_fmt(x)}" for n, x in per.items()) + ")"
-           for name, s, per in recs if s > bound_s]
+           + "".join(f"\n      node {n}: {_answers(history, n, t, until)}" for n, x in per.items() if x > bound_s)
+           for name, s, per, t, until in _recoveries_at(history) if s > bound_s]
     return Result("recovery", bool(recs) and not bad,
                   _summary(bad, f"faults where the majority served writes after more than {bound_s:.2f}s")
                   or ("" if recs else "no fault with a majority was recorded"),

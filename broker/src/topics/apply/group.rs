@@ -9,7 +9,7 @@ use crate::command::{
     AckMessages, Acked, ConfigureGroup, DeleteGroup, GroupConfigured, GroupDeleted, GroupStart,
     LeaseMessages, Leased, MessageRef, NackMessages, Nacked, NewMessage, OpError, Publish,
 };
-use crate::topics::group::GroupState;
+use crate::topics::group::{GroupState, MAX_OUTSTANDING};
 use crate::topics::keys;
 use crate::topics::model::TopicMeta;
 
@@ -174,13 +174,22 @@ impl Applier<'_> {
             return Ok(Err(e));
         }
         let mut count = 0;
+        // A partition at its outstanding cap leases nothing new: long-polls of the group wait for
+        // room, so an ack that makes some wakes them (other acks wake nobody: no herd per ack).
+        let mut room_made = false;
         for m in &c.messages {
             if let Some(cur) = g.partitions.get_mut(&m.partition) {
-                count += u64::from(cur.ack(m.offset));
+                let full = cur.slots.len() >= MAX_OUTSTANDING;
+                let acked = cur.ack(m.offset);
+                room_made |= full && acked;
+                count += u64::from(acked);
             }
         }
         if count > 0 {
             self.set_group(&c.topic, &c.group, Some(g));
+        }
+        if room_made {
+            self.touched.insert(c.topic);
         }
         Ok(Ok(Acked { count }))
     }

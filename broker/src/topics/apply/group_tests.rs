@@ -6,6 +6,7 @@ use crate::command::{
     AckMessages, ConfigureGroup, DeleteTopic, GroupConfig, GroupStart, LeaseMessages, Leased,
     MessageRef, NewMessage, Publish,
 };
+use crate::topics::group::MAX_OUTSTANDING;
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -127,6 +128,63 @@ fn a_message_out_of_deliveries_goes_to_the_dead_letter_topic_with_its_origin() {
     assert_eq!(h[ORIGIN_GROUP], "g");
     assert_eq!(h[DELIVERIES], "1");
     assert_eq!(h["own"], "h");
+}
+
+/// The topics an entry of `ops` at `ts_ms` wakes (long-polls look again).
+fn wakes(f: &mut Fixture, ts_ms: u64, ops: Vec<Op>) -> Vec<String> {
+    f.index += 1;
+    let mut a = Applier::new(&f.store);
+    for op in ops {
+        a.apply(
+            op,
+            At {
+                index: f.index,
+                ts_ms,
+            },
+        )
+        .unwrap();
+    }
+    let applied = a.finish().unwrap();
+    let touched = applied.touched.iter().cloned().collect();
+    f.store.publish(applied);
+    touched
+}
+
+fn ack(offsets: &[u64]) -> Op {
+    AckMessages {
+        topic: "t".into(),
+        group: "g".into(),
+        messages: offsets
+            .iter()
+            .map(|&offset| MessageRef {
+                partition: 0,
+                offset,
+            })
+            .collect(),
+    }
+    .into()
+}
+
+#[test]
+fn an_ack_that_makes_room_under_the_outstanding_cap_wakes_the_group_s_fetches() {
+    let mut f = Fixture::new();
+    let values: Vec<String> = (0..MAX_OUTSTANDING + 5).map(|i| i.to_string()).collect();
+    let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+    f.entry(1, vec![publish("t", &refs), configure(None)]);
+    let mut leased = 0;
+    while leased < MAX_OUTSTANDING {
+        leased += f.lease(10, 1_000).leases.len();
+    }
+    // At the cap: nothing more is leased although messages wait.
+    assert!(f.lease(10, 1_000).leases.is_empty());
+    assert_eq!(
+        wakes(&mut f, 11, vec![ack(&[0])]),
+        vec!["t".to_string()],
+        "room made"
+    );
+    // Below the cap an ack wakes nobody (a fetch would have leased already).
+    assert!(wakes(&mut f, 12, vec![ack(&[1])]).is_empty());
+    assert_eq!(f.lease(13, 1_000).leases.len(), 2);
 }
 
 #[test]
