@@ -73,7 +73,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             println!("{name} {} {} {value}", m.message.offset, m.delivery);
             done.push(MessageRef {
-                partition: m.partition,
+                partition: m.message.partition,
                 offset: m.message.offset,
             });
         }

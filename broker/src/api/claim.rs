@@ -21,7 +21,8 @@ use crate::write::WriteError;
 /// Claims lost to concurrent calls of the same consumer before this call gives up (503).
 const ATTEMPTS: usize = 16;
 
-/// The next values of `consumer` on `topic` (at most `limit`), its position moved past them.
+/// The next values of `consumer` on `topic` (at most `limit`, from one partition: the first in
+/// partition order that has any), its position there moved past them.
 pub(super) async fn next_values(
     s: &AppState,
     consumer: &str,
@@ -38,20 +39,34 @@ pub(super) async fn next_values(
         let read = s
             .store
             .blocking(move |st| {
-                let Some(meta) = st.topic(&t)? else {
+                // Every partition, in order: the first one with values after the consumer's
+                // position there answers (one topic partition: exactly as before partitions).
+                let metas = st.partition_metas(&t)?;
+                if metas.is_empty() {
                     return Ok(None);
-                };
-                let from = st.consumer_offset(&t, &c)?.unwrap_or(0);
-                let messages = st.read(&meta, from, limit as usize, max_bytes)?;
-                let to = messages.last().map_or(from, |m| m.offset + 1);
-                let values: Vec<String> = messages
-                    .into_iter()
-                    .map(|m| m.record.value_text().into_owned())
-                    .collect();
-                Ok(Some((from, to, values)))
+                }
+                let mut answer = None;
+                for (p, meta) in metas.iter().enumerate() {
+                    let p = p as u32;
+                    let from = st.consumer_offset_at(&t, p, &c)?.unwrap_or(0);
+                    let messages = st.read(meta, from, limit as usize, max_bytes)?;
+                    let to = messages.last().map_or(from, |m| m.offset + 1);
+                    let values: Vec<String> = messages
+                        .into_iter()
+                        .map(|m| m.record.value_text().into_owned())
+                        .collect();
+                    let found = !values.is_empty();
+                    if answer.is_none() || found {
+                        answer = Some((p, from, to, values));
+                    }
+                    if found {
+                        break;
+                    }
+                }
+                Ok(answer)
             })
             .await?;
-        let Some((from, to, values)) = read else {
+        let Some((partition, from, to, values)) = read else {
             return Ok(Vec::new());
         };
         if values.is_empty() {
@@ -62,6 +77,7 @@ pub(super) async fn next_values(
             topic: topic.to_string(),
             from,
             to,
+            partition,
         };
         match s.writer.advance_consumer(claim).await {
             Ok(_) => return Ok(values),

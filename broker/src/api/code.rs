@@ -40,6 +40,10 @@ codes! {
     InvalidConsumer = "invalid_consumer",
     /// A consumer group name that is empty, too long or has control characters.
     InvalidGroup = "invalid_group",
+    /// A partition count below the topic's (counts are raise-only), or 0.
+    InvalidPartitions = "invalid_partitions",
+    /// A partition the topic does not have.
+    InvalidPartition = "invalid_partition",
     /// A publish without messages.
     EmptyBatch = "empty_batch",
     /// A backup to restore from that is unreadable, damaged or of an unknown format.

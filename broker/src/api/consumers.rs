@@ -28,6 +28,9 @@ use crate::command::{CommitOffset, DeleteConsumer};
 pub struct ConsumerPosition {
     pub consumer: String,
     pub topic: String,
+    /// The partition this position is on (`?partition=`, default 0).
+    #[serde(default)]
+    pub partition: u32,
     /// The next offset this consumer reads (0 when it never committed).
     pub offset: u64,
     pub committed: bool,
@@ -50,7 +53,7 @@ pub struct CommitRequest {
 pub struct ConsumerLag {
     pub name: String,
     pub topic: String,
-    /// Always 0: named consumers have one position per topic.
+    /// Named consumers have one position per topic partition.
     pub partition: u32,
     /// The next offset this consumer reads.
     pub offset: u64,
@@ -92,7 +95,7 @@ async fn positions(s: &AppState, topic: Option<String>) -> Result<ConsumerList, 
         .map(|p| ConsumerLag {
             name: p.consumer,
             topic: p.topic,
-            partition: 0,
+            partition: p.partition,
             offset: p.offset,
             end_offset: p.end,
             lag: p.lag,
@@ -130,22 +133,28 @@ pub(super) async fn ensure_room(s: &AppState, topic: &str, consumer: &str) -> Re
     }
 }
 
+/// `?partition=P` of the per-position calls (default 0).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct PartitionQuery {
+    pub partition: Option<u32>,
+}
+
 async fn position(
     s: &AppState,
     consumer: String,
     topic: String,
+    partition: u32,
 ) -> Result<ConsumerPosition, ApiError> {
+    let meta = super::partition_meta(s, &topic, partition).await?;
     s.store
         .blocking(move |st| {
-            let Some(meta) = st.topic(&topic)? else {
-                return Ok(Err(ApiError::topic_not_found(&topic)));
-            };
-            let committed = st.consumer_offset(&topic, &consumer)?;
+            let committed = st.consumer_offset_at(&topic, partition, &consumer)?;
             let offset = committed.unwrap_or(0);
             Ok(Ok(ConsumerPosition {
                 lag: meta.lag(offset),
                 consumer,
                 topic,
+                partition,
                 offset,
                 committed: committed.is_some(),
                 high_watermark: meta.next,
@@ -156,28 +165,33 @@ async fn position(
 }
 
 /// A consumer's position on a topic, with its lag.
-#[utoipa::path(get, path = "/v1/consumers/{name}/topics/{topic}", tag = "consumers", params(("name" = String, Path), ("topic" = String, Path)),
+#[utoipa::path(get, path = "/v1/consumers/{name}/topics/{topic}", tag = "consumers", params(("name" = String, Path), ("topic" = String, Path), PartitionQuery),
     responses((status = 200, body = ConsumerPosition), Invalid, Auth, Missing, Unavailable, Internal))]
 pub async fn get(
     State(s): State<AppState>,
     caller: Caller,
     ApiPath((name, topic)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<PartitionQuery>,
 ) -> Result<Json<ConsumerPosition>, ApiError> {
     caller.require(Role::Consume)?;
     consumer_name(&name)?;
     topic_name(&topic)?;
-    position(&s, name, topic).await.map(Json)
+    position(&s, name, topic, q.partition.unwrap_or(0))
+        .await
+        .map(Json)
 }
 
 /// Commit a consumer's position (the next offset it will read); a lower offset resets it back.
-#[utoipa::path(put, path = "/v1/consumers/{name}/topics/{topic}", tag = "consumers", params(("name" = String, Path), ("topic" = String, Path)),
+#[utoipa::path(put, path = "/v1/consumers/{name}/topics/{topic}", tag = "consumers", params(("name" = String, Path), ("topic" = String, Path), PartitionQuery),
     request_body = CommitRequest, responses((status = 200, body = ConsumerPosition), Invalid, Auth, Missing, Refused, TooLarge, OutOfRange, Unavailable, Unknown, Internal))]
 pub async fn commit(
     State(s): State<AppState>,
     caller: Caller,
     ApiPath((name, topic)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<PartitionQuery>,
     ApiJson(req): ApiJson<CommitRequest>,
 ) -> Result<Json<ConsumerPosition>, ApiError> {
+    let partition = q.partition.unwrap_or(0);
     caller.require(Role::Consume)?;
     consumer_name(&name)?;
     topic_name(&topic)?;
@@ -187,9 +201,10 @@ pub async fn commit(
             consumer: name.clone(),
             topic: topic.clone(),
             offset: req.offset,
+            partition,
         })
         .await?;
-    position(&s, name, topic).await.map(Json)
+    position(&s, name, topic, partition).await.map(Json)
 }
 
 /// Every named consumer position with its lag (of one topic with `?topic=`).

@@ -200,6 +200,12 @@ impl From<OpError> for ApiError {
             OpError::ConsumerMoved { .. } => ApiError::unavailable(Code::Unavailable, message),
             OpError::GroupNotFound { .. } => ApiError::not_found(Code::GroupNotFound, message),
             OpError::NotDelivered { .. } => ApiError::bad_request(Code::NotDelivered, message),
+            OpError::PartitionNotFound { .. } => {
+                ApiError::bad_request(Code::InvalidPartition, message)
+            }
+            OpError::InvalidPartitions { .. } => {
+                ApiError::bad_request(Code::InvalidPartitions, message)
+            }
         }
     }
 }

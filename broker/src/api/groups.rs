@@ -291,7 +291,7 @@ pub struct FetchRequest {
 /// A message leased to this fetch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct GroupMessage {
-    pub partition: u32,
+    /// The message, with its `partition` (one field in the JSON, as before partitions).
     #[serde(flatten)]
     pub message: MessageOut,
     /// 1 on the first delivery, then counting up.
@@ -416,8 +416,10 @@ async fn bodies(
     for l in leases {
         match found.remove(&l.offset) {
             Some(m) => out.push(GroupMessage {
-                partition: l.partition,
-                message: MessageOut::from(m),
+                message: MessageOut {
+                    partition: l.partition,
+                    ..MessageOut::from(m)
+                },
                 delivery: l.delivery,
             }),
             None => gone.push(MessageRef {

@@ -92,11 +92,18 @@ pub struct PublishRequest {
     /// With `producer_id` (default 0): a higher epoch than the producer's starts its sequences
     /// over (any sequence is accepted) and fences the older ones (`409 producer_fenced`).
     pub producer_epoch: Option<u64>,
+    /// The partition the batch goes to (`400 invalid_partition` when the topic has no such
+    /// partition). Without it: the partition of the first message's `key` (Kafka's default
+    /// partitioner), else round-robin.
+    pub partition: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PublishResponse {
     pub topic: String,
+    /// The partition the batch was stored in (offsets count per partition).
+    #[serde(default)]
+    pub partition: u32,
     pub base_offset: u64,
     pub offsets: Vec<u64>,
     /// True when this was a retry of a batch already stored.
@@ -104,7 +111,12 @@ pub struct PublishResponse {
     pub duplicate: bool,
 }
 
-/// Publish a batch atomically; answered with its offsets once a quorum stored it.
+/// Round-robin of this node's publishes without a partition or key.
+pub(super) static ROUND_ROBIN: crate::topics::partitioner::RoundRobin =
+    crate::topics::partitioner::RoundRobin::new();
+
+/// Publish a batch atomically (into one partition); answered with its partition and offsets once
+/// a quorum stored it.
 #[utoipa::path(post, path = "/v1/topics/{topic}/messages", tag = "messages", params(("topic" = String, Path)), request_body = PublishRequest,
     responses((status = 200, body = PublishResponse), Invalid, Auth, Refused, TooLarge, Unavailable, Unknown, Internal))]
 pub async fn publish(
@@ -168,6 +180,12 @@ pub async fn publish(
             Ok(m)
         })
         .collect::<Result<_, ApiError>>()?;
+    let key = messages.first().and_then(|m| m.key.clone());
+    let t = topic.clone();
+    let partitions = s.store.blocking(move |st| st.partitions(&t)).await?;
+    let partition =
+        crate::topics::partitioner::route(req.partition, key.as_deref(), partitions, &ROUND_ROBIN)
+            .map_err(|p| super::invalid_partition(&topic, p, partitions))?;
     let published = s
         .writer
         .publish(Publish {
@@ -175,6 +193,7 @@ pub async fn publish(
             messages,
             producer,
             publisher: caller.publisher(),
+            partition,
         })
         .await?;
     if !published.duplicate {
@@ -182,6 +201,7 @@ pub async fn publish(
     }
     Ok(Json(PublishResponse {
         topic,
+        partition,
         base_offset: published.base_offset,
         offsets: published.offsets().collect(),
         duplicate: published.duplicate,
@@ -203,12 +223,17 @@ pub struct ReadQuery {
     pub consistency: Option<String>,
     /// `base64`: every value as `value_b64` (default: `value` for text, `value_b64` for the rest).
     pub encoding: Option<String>,
+    /// The partition to read (default 0).
+    pub partition: Option<u32>,
 }
 
 /// A message as read: `value` holds the value when it is UTF-8 text (else `null`), `value_b64`
 /// its bytes in base64 when it is not (or on every message with `encoding=base64`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MessageOut {
+    /// The partition the message is in (absent from servers before partitions: 0).
+    #[serde(default)]
+    pub partition: u32,
     pub offset: u64,
     pub value: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -237,6 +262,7 @@ impl MessageOut {
             }
         };
         MessageOut {
+            partition: 0,
             offset: m.offset,
             value,
             value_b64,
@@ -317,12 +343,13 @@ pub async fn read(
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(q.wait_ms.unwrap_or(0)).min(MAX_WAIT);
     // 404 before anything is registered for the name: a read of an unknown topic leaves nothing.
-    super::topic_meta(&s, &topic).await?;
+    let partition = q.partition.unwrap_or(0);
+    super::partition_meta(&s, &topic, partition).await?;
     // Subscribe before looking, so a publish between the look and the wait still wakes us.
     let mut changes = s.store.subscribe(&topic);
     let mut caught_up = false;
     loop {
-        let meta: TopicMeta = super::topic_meta(&s, &topic).await?;
+        let meta: TopicMeta = super::partition_meta(&s, &topic, partition).await?;
         let offset = q.offset.unwrap_or(meta.start);
         if offset < meta.start {
             return Err(ApiError::offset_out_of_range(offset, meta.start, meta.next));
@@ -348,7 +375,10 @@ pub async fn read(
             return Ok(Json(ReadResponse {
                 messages: messages
                     .into_iter()
-                    .map(|m| MessageOut::new(m, base64))
+                    .map(|m| MessageOut {
+                        partition,
+                        ..MessageOut::new(m, base64)
+                    })
                     .collect(),
                 next_offset,
                 high_watermark: meta.next,

@@ -375,6 +375,37 @@ pub async fn topic_meta_settled(s: &AppState, topic: &str) -> Result<TopicMeta, 
     topic_meta(s, topic).await
 }
 
+/// One partition's metadata: `404` for an unknown topic, `400 invalid_partition` for a partition
+/// the topic does not have.
+pub async fn partition_meta(
+    s: &AppState,
+    topic: &str,
+    partition: u32,
+) -> Result<TopicMeta, ApiError> {
+    let t = topic.to_string();
+    let (meta, count) = s
+        .store
+        .blocking(move |st| Ok((st.partition(&t, partition)?, st.partitions(&t)?)))
+        .await?;
+    match meta {
+        Some(m) => Ok(m),
+        None if partition == 0 || partition < count => Err(ApiError::topic_not_found(topic)),
+        None => {
+            // The topic may not exist at all: that is the 404.
+            topic_meta(s, topic).await?;
+            Err(invalid_partition(topic, partition, count))
+        }
+    }
+}
+
+/// `400 invalid_partition`.
+pub fn invalid_partition(topic: &str, partition: u32, partitions: u32) -> ApiError {
+    ApiError::bad_request(
+        Code::InvalidPartition,
+        format!("topic {topic:?} has {partitions} partitions: there is no partition {partition}"),
+    )
+}
+
 /// Validate a topic name from a path or body.
 pub fn topic_name(name: &str) -> Result<(), ApiError> {
     crate::topics::validate_topic_name(name)

@@ -65,6 +65,7 @@ pub async fn publish(
             messages: vec![NewMessage::new(body.value)],
             producer: None,
             publisher: caller.publisher(),
+            partition: 0,
         })
         .await?;
     count_in(&s, 1, bytes);
@@ -128,20 +129,62 @@ fn newest_values(
     limit: u64,
     budget: u64,
 ) -> crate::Result<Vec<String>> {
-    let Some(meta) = st.topic(topic)? else {
+    let metas = st.partition_metas(topic)?;
+    if metas.len() > 1 {
+        return newest_of_partitions(st, &metas, limit, budget);
+    }
+    let Some(meta) = metas.into_iter().next() else {
         return Ok(Vec::new());
     };
+    Ok(newest_messages(st, &meta, limit, budget)?
+        .into_iter()
+        .map(|m| m.record.value_text().into_owned())
+        .collect())
+}
+
+/// The newest values of every partition together (at most `limit`, oldest first by timestamp,
+/// then partition, then offset; about `budget` bytes).
+fn newest_of_partitions(
+    st: &crate::topics::TopicStore,
+    metas: &[crate::topics::TopicMeta],
+    limit: u64,
+    budget: u64,
+) -> crate::Result<Vec<String>> {
+    let mut all = Vec::new();
+    for (p, meta) in metas.iter().enumerate() {
+        for m in newest_messages(st, meta, limit, budget)? {
+            all.push((m.record.ts_ms, p, m.offset, m.record));
+        }
+    }
+    all.sort_by_key(|(ts, p, o, _)| (*ts, *p, *o));
+    let mut out = Vec::new();
+    let mut bytes = 0u64;
+    for (_, _, _, r) in all.into_iter().rev().take(limit as usize) {
+        bytes += r.size();
+        if !out.is_empty() && bytes > budget {
+            break;
+        }
+        out.push(r.value_text().into_owned());
+    }
+    out.reverse();
+    Ok(out)
+}
+
+/// The newest messages of one partition (see [`newest_values`]).
+fn newest_messages(
+    st: &crate::topics::TopicStore,
+    meta: &crate::topics::TopicMeta,
+    limit: u64,
+    budget: u64,
+) -> crate::Result<Vec<crate::topics::Message>> {
     let mut from = meta.next.saturating_sub(limit).max(meta.start);
     loop {
         let want = meta.next - from;
-        let page = st.read(&meta, from, want as usize, budget)?;
+        let page = st.read(meta, from, want as usize, budget)?;
         let got = page.len() as u64;
         // `got < want` only when the budget cut the read; `got >= 1` then, so `from` moves on.
         if got >= want || got == 0 {
-            return Ok(page
-                .into_iter()
-                .map(|m| m.record.value_text().into_owned())
-                .collect());
+            return Ok(page);
         }
         from = meta.next - got;
     }
@@ -166,17 +209,24 @@ pub async fn history(
     caller.require(Role::Consume)?;
     topic_name(&topic)?;
     read_consistency(&s, q.consistency.as_deref()).await?;
-    let Some(meta) = s.store.blocking(move |st| st.topic(&topic)).await? else {
+    let metas = s
+        .store
+        .blocking(move |st| st.partition_metas(&topic))
+        .await?;
+    if metas.is_empty() {
         return Ok(Json(Vec::<String>::new()).into_response());
-    };
+    }
     // One page at a time, read when the client took the previous one: a page is one bounded
     // read on the blocking pool (at most HISTORY_PAGE messages, about `max_request_bytes`); while
     // the client is slow the stream waits on the async side and holds no blocking thread.
     let budget = s.limits.max_request_bytes as u64;
+    // Partition after partition (one partition: exactly as before partitions).
+    let last = metas.len() - 1;
     let pages = async_stream::stream! {
         let mut first = true;
-        let mut from = meta.start;
         let mut buf = b"[".to_vec();
+        for (p, meta) in metas.into_iter().enumerate() {
+        let mut from = meta.start;
         loop {
             let m = meta.clone();
             let page = match s.store.blocking(move |st| st.read(&m, from, HISTORY_PAGE, budget)).await {
@@ -196,13 +246,17 @@ pub async fn history(
             }
             let done = page.is_empty() || page.last().is_some_and(|m| m.offset + 1 >= meta.next);
             from = page.last().map_or(from, |m| m.offset + 1);
-            if done {
+            if done && p == last {
                 buf.push(b']');
+            }
+            if done && p < last && buf.is_empty() {
+                break;
             }
             yield Ok::<_, std::io::Error>(Bytes::from(std::mem::take(&mut buf)));
             if done {
-                return;
+                break;
             }
+        }
         }
     };
     let body = Body::from_stream(pages);

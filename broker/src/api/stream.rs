@@ -29,6 +29,8 @@ pub struct StreamQuery {
     pub offset: Option<u64>,
     /// `base64`: every value as `value_b64` (default: `value` for text, `value_b64` for the rest).
     pub encoding: Option<String>,
+    /// The partition to follow (default 0).
+    pub partition: Option<u32>,
 }
 
 /// Follow a topic as Server-Sent Events.
@@ -62,11 +64,12 @@ pub async fn stream(
         ),
         None => None,
     };
-    let mut meta = super::topic_meta(&s, &topic).await?;
+    let partition = q.partition.unwrap_or(0);
+    let mut meta = super::partition_meta(&s, &topic, partition).await?;
     let start = resume.or(q.offset).unwrap_or(meta.next);
     if start > meta.next && s.node.read_barrier().await.is_ok() {
         // This node may only lag: catch up with the leader's commit before answering 416.
-        meta = super::topic_meta(&s, &topic).await?;
+        meta = super::partition_meta(&s, &topic, partition).await?;
     }
     if start < meta.start || start > meta.next {
         return Err(ApiError::offset_out_of_range(start, meta.start, meta.next));
@@ -77,7 +80,7 @@ pub async fn stream(
         let mut offset = start;
         loop {
             let t = topic.clone();
-            let meta = match s.store.blocking(move |st| st.topic(&t)).await {
+            let meta = match s.store.blocking(move |st| st.partition(&t, partition)).await {
                 Ok(Some(m)) if m.id == meta.id => m,
                 _ => break, // deleted (or recreated): this stream is over
             };
@@ -93,7 +96,7 @@ pub async fn stream(
                 for m in page {
                     offset = m.offset + 1;
                     let id = m.offset.to_string();
-                    let data = serde_json::to_string(&MessageOut::new(m, base64)).expect("message encodes");
+                    let data = serde_json::to_string(&MessageOut { partition, ..MessageOut::new(m, base64) }).expect("message encodes");
                     yield Ok(Event::default().id(id).event("message").data(data));
                 }
                 continue;

@@ -14,6 +14,11 @@ use crate::auth::Role;
 use crate::command::{self, DeleteTopic, Retention};
 use crate::topics::TopicMeta;
 
+use super::code::Code;
+
+/// Most partitions a topic can have.
+pub const MAX_PARTITIONS: u32 = 1024;
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionJson {
@@ -57,18 +62,46 @@ pub struct TopicInfo {
     /// The topic's own retention; unset fields follow the node-wide default.
     pub retention: RetentionJson,
     pub created_ms: u64,
+    /// How many partitions the topic has (offsets count per partition; `high_watermark` and
+    /// `log_start_offset` above are partition 0's, `messages` and `bytes` the whole topic's).
+    pub partitions: u32,
+    /// Each partition's offsets, in partition order.
+    pub partition_offsets: Vec<PartitionInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PartitionInfo {
+    pub partition: u32,
+    pub high_watermark: u64,
+    pub log_start_offset: u64,
+    pub messages: u64,
+    pub bytes: u64,
 }
 
 impl TopicInfo {
-    pub fn new(name: String, m: &TopicMeta) -> TopicInfo {
+    /// A topic's stats from its partitions' metas (partition 0 first; never empty).
+    pub fn new(name: String, parts: &[TopicMeta]) -> TopicInfo {
+        let m = &parts[0];
         TopicInfo {
             name,
             high_watermark: m.next,
             log_start_offset: m.start,
-            messages: m.messages(),
-            bytes: m.bytes(),
+            messages: parts.iter().map(TopicMeta::messages).sum(),
+            bytes: parts.iter().map(TopicMeta::bytes).sum(),
             retention: m.retention.into(),
             created_ms: m.created_ms,
+            partitions: parts.len() as u32,
+            partition_offsets: parts
+                .iter()
+                .enumerate()
+                .map(|(i, p)| PartitionInfo {
+                    partition: i as u32,
+                    high_watermark: p.next,
+                    log_start_offset: p.start,
+                    messages: p.messages(),
+                    bytes: p.bytes(),
+                })
+                .collect(),
         }
     }
 }
@@ -82,11 +115,21 @@ pub struct TopicList {
 #[utoipa::path(get, path = "/v1/topics", tag = "topics", responses((status = 200, body = TopicList), Auth, Unavailable, Internal))]
 pub async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<TopicList>, ApiError> {
     caller.require_any(&[Role::Consume, Role::Admin])?;
-    let topics = s.store.blocking(|st| st.topics()).await?;
+    let topics = s
+        .store
+        .blocking(|st| {
+            st.topics()?
+                .into_iter()
+                .map(|(n, _)| Ok((st.partition_metas(&n)?, n)))
+                .collect::<crate::Result<Vec<_>>>()
+        })
+        .await?;
     Ok(Json(TopicList {
         topics: topics
             .into_iter()
-            .map(|(n, m)| TopicInfo::new(n, &m))
+            // A topic deleted between the two reads has no partitions left: not listed.
+            .filter(|(parts, _)| !parts.is_empty())
+            .map(|(parts, n)| TopicInfo::new(n, &parts))
             .collect(),
     }))
 }
@@ -105,17 +148,23 @@ pub async fn get(
 }
 
 async fn info(s: &AppState, topic: String) -> Result<TopicInfo, ApiError> {
-    let meta = super::topic_meta(s, &topic).await?;
-    Ok(TopicInfo::new(topic, &meta))
+    let t = topic.clone();
+    let parts = s.store.blocking(move |st| st.partition_metas(&t)).await?;
+    if parts.is_empty() {
+        return Err(ApiError::topic_not_found(&topic));
+    }
+    Ok(TopicInfo::new(topic, &parts))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutTopic {
     pub retention: Option<RetentionJson>,
+    /// The partition count: at least 1, never below the topic's (raise only).
+    pub partitions: Option<u32>,
 }
 
-/// Create a topic, or set its retention; `201` when created.
+/// Create a topic, or set its retention or raise its partition count; `201` when created.
 #[utoipa::path(put, path = "/v1/topics/{topic}", tag = "topics", params(("topic" = String, Path)), request_body = PutTopic,
     responses((status = 200, body = TopicInfo), (status = 201, body = TopicInfo), Invalid, Auth, TooLarge, Unavailable, Unknown, Internal))]
 pub async fn put(
@@ -126,13 +175,23 @@ pub async fn put(
 ) -> Result<(StatusCode, Json<TopicInfo>), ApiError> {
     caller.require(Role::Admin)?;
     topic_name(&topic)?;
-    let retention = body.and_then(|b| b.retention).map(Retention::from);
+    let body = body.unwrap_or_default();
+    let retention = body.retention.map(Retention::from);
+    if let Some(n) = body.partitions {
+        if n == 0 || n > MAX_PARTITIONS {
+            return Err(ApiError::bad_request(
+                Code::InvalidPartitions,
+                format!("partitions must be 1 to {MAX_PARTITIONS}, got {n}"),
+            ));
+        }
+    }
     let put = s
         .writer
         .put_topic(command::PutTopic {
             topic: topic.clone(),
             retention,
             create_only: false,
+            partitions: body.partitions,
         })
         .await?;
     let status = if put.created {

@@ -255,7 +255,7 @@ async fn consume_group(client: &Client, a: &ConsumeArgs, group: &str) -> anyhow:
         let mut back = Vec::new();
         for m in &batch {
             let r = MessageRef {
-                partition: m.partition,
+                partition: m.message.partition,
                 offset: m.message.offset,
             };
             if printed >= limit {

@@ -129,6 +129,7 @@ mod tests {
             messages: vec![NewMessage::new("x".repeat(bytes))],
             producer: None,
             publisher: None,
+            partition: 0,
         })
     }
 

@@ -135,15 +135,17 @@ impl Node {
             .store
             .blocking(move |s| {
                 let topics = s.topics()?;
-                Ok((
-                    db.size_on_disk().unwrap_or(0),
-                    topics.len(),
-                    if limit > 0 {
-                        topics.into_iter().take(limit).collect()
-                    } else {
-                        Vec::new()
-                    },
-                ))
+                let n = topics.len();
+                let mut per_topic = Vec::new();
+                for (name, meta) in topics.into_iter().take(limit) {
+                    // Every partition's messages.
+                    let mut messages = meta.messages();
+                    for p in 1..s.partitions(&name)? {
+                        messages += s.partition(&name, p)?.map_or(0, |m| m.messages());
+                    }
+                    per_topic.push((name, messages));
+                }
+                Ok((db.size_on_disk().unwrap_or(0), n, per_topic))
             })
             .await;
         if let Ok((disk, n, per_topic)) = sampled {
@@ -153,11 +155,11 @@ impl Node {
             self.metrics.topics.set(n as i64);
             if limit > 0 {
                 self.metrics.topic_messages.reset();
-                for (name, meta) in per_topic {
+                for (name, messages) in per_topic {
                     self.metrics
                         .topic_messages
                         .with_label_values(&[name.as_str()])
-                        .set(meta.messages() as i64);
+                        .set(messages as i64);
                 }
             }
         }
@@ -187,6 +189,17 @@ fn consumer_lag(store: &crate::topics::TopicStore, limit: usize) -> crate::Resul
         out.positions += 1;
         out.max = out.max.max(p.lag);
         out.sum = out.sum.saturating_add(p.lag);
+        // A consumer's positions on a topic's other partitions add to its one series.
+        if p.partition > 0 {
+            if let Some(s) = out
+                .series
+                .iter_mut()
+                .find(|(t, c, _)| *t == p.topic && *c == p.consumer)
+            {
+                s.2 += p.lag;
+                continue;
+            }
+        }
         if out.series.len() < limit {
             out.series.push((p.topic, p.consumer, p.lag));
         } else if limit > 0 {

@@ -9,6 +9,9 @@ pub struct CommitOffset {
     pub consumer: String,
     pub topic: String,
     pub offset: u64,
+    /// Not in the struct's encoding: a partition other than 0 is a wire variant of its own.
+    #[serde(skip)]
+    pub partition: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +47,9 @@ pub struct AdvanceConsumer {
     pub topic: String,
     pub from: u64,
     pub to: u64,
+    /// Not in the struct's encoding: a partition other than 0 is a wire variant of its own.
+    #[serde(skip)]
+    pub partition: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,7 +57,8 @@ pub struct ConsumerAdvanced {
     pub offset: u64,
 }
 
-/// Forget a named consumer's position on a topic (`DELETE /v1/consumers/{name}/topics/{topic}`).
+/// Forget a named consumer's positions on a topic, on every partition
+/// (`DELETE /v1/consumers/{name}/topics/{topic}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeleteConsumer {
     pub consumer: String,

@@ -49,4 +49,16 @@ pub enum OpError {
         partition: u32,
         offset: u64,
     },
+    #[error("topic {topic:?} has {partitions} partitions: there is no partition {partition}")]
+    PartitionNotFound {
+        topic: String,
+        partition: u32,
+        partitions: u32,
+    },
+    #[error("topic {topic:?} has {partitions} partitions; the count can only be raised (asked for {requested})")]
+    InvalidPartitions {
+        topic: String,
+        partitions: u32,
+        requested: u32,
+    },
 }

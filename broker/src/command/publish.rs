@@ -13,6 +13,10 @@ pub struct Publish {
     pub producer: Option<ProducerSeq>,
     /// Who published (from the auth token), recorded on every message.
     pub publisher: Option<String>,
+    /// The partition the batch goes to. Not part of the struct's encoding (old entries decode as
+    /// partition 0): a publish to another partition is a wire variant of its own ([`super::wire`]).
+    #[serde(skip)]
+    pub partition: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

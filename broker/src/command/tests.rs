@@ -23,11 +23,13 @@ pub(crate) fn every_op() -> Command {
                     epoch: 0,
                 }),
                 publisher: Some("me".into()),
+                partition: 0,
             }),
             CommitOffset {
                 consumer: "c".into(),
                 topic: "t".into(),
                 offset: 3,
+                partition: 0,
             }
             .into(),
             ConsumeNext {
@@ -45,6 +47,7 @@ pub(crate) fn every_op() -> Command {
                     max_age_ms: Some(2),
                 }),
                 create_only: true,
+                partitions: None,
             }
             .into(),
             DeleteTopic { topic: "t".into() }.into(),
@@ -182,6 +185,7 @@ fn a_publish_with_an_epoch_is_a_new_variant_and_the_old_ones_keep_their_numbers(
         topic: "t".into(),
         from: 1,
         to: 2,
+        partition: 0,
     }
     .into();
     assert_eq!(variant(&advance), 8);
@@ -309,4 +313,77 @@ fn group_commands_are_appended_variants_and_round_trip() {
     // Entries from before groups still decode unchanged.
     let old: Command = bincode::deserialize(&unhex(EVERY_OP_HEX)).unwrap();
     assert_eq!(old, every_op());
+}
+
+/// Issue 15: a partition other than 0 (and a partition count) are variants appended after the
+/// group commands, carrying the partition before the unchanged struct; partition 0 keeps the old
+/// variants and bytes, so entries written before partitions decode as partition 0.
+#[test]
+fn partitioned_ops_are_appended_variants_and_partition_0_keeps_the_old_bytes() {
+    let variant = |op: &Op| -> u32 {
+        let b = bincode::serialize(op).unwrap();
+        u32::from_le_bytes(b[..4].try_into().unwrap())
+    };
+    let ops = every_op().ops;
+    let Op::Publish(mut p) = ops[0].clone() else {
+        unreachable!()
+    };
+    let Op::CommitOffset(mut c) = ops[1].clone() else {
+        unreachable!()
+    };
+    let Op::PutTopic(mut t) = ops[3].clone() else {
+        unreachable!()
+    };
+    let mut a = AdvanceConsumer {
+        consumer: "c".into(),
+        topic: "t".into(),
+        from: 1,
+        to: 2,
+        partition: 0,
+    };
+    let old: Vec<Vec<u8>> = [
+        Op::Publish(p.clone()),
+        c.clone().into(),
+        t.clone().into(),
+        a.clone().into(),
+    ]
+    .iter()
+    .map(|op| bincode::serialize(op).unwrap())
+    .collect();
+    p.partition = 2;
+    c.partition = 3;
+    t.partitions = Some(4);
+    a.partition = 5;
+    let new = [Op::Publish(p.clone()), c.into(), t.into(), a.into()];
+    assert_eq!(
+        new.iter().map(variant).collect::<Vec<_>>(),
+        vec![16, 18, 17, 19]
+    );
+    for (i, (op, old)) in new.iter().zip(&old).enumerate() {
+        let bytes = bincode::serialize(op).unwrap();
+        assert_eq!(&bincode::deserialize::<Op>(&bytes).unwrap(), op);
+        // The partition (4 bytes) then the struct as its old variant encoded it (a publish: in
+        // the layout with the epoch, `PublishWithEpoch`'s).
+        if i > 0 {
+            assert_eq!(&bytes[8..], &old[4..], "{op:?}");
+        }
+    }
+    // With an epoch too: the partition variant keeps the epoch.
+    p.producer.as_mut().unwrap().epoch = 9;
+    let op = Op::Publish(p);
+    assert_eq!(variant(&op), 16);
+    assert_eq!(
+        bincode::deserialize::<Op>(&bincode::serialize(&op).unwrap()).unwrap(),
+        op
+    );
+    // Old entries: partition 0, no count.
+    let decoded: Command = bincode::deserialize(&unhex(EVERY_OP_HEX)).unwrap();
+    let Op::PutTopic(t) = &decoded.ops[3] else {
+        unreachable!()
+    };
+    assert_eq!(t.partitions, None);
+    let Op::Publish(p) = &decoded.ops[0] else {
+        unreachable!()
+    };
+    assert_eq!(p.partition, 0);
 }

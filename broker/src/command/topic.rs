@@ -2,12 +2,17 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Create a topic, or set its retention (`create_only`: fail if it exists).
+/// Create a topic, or set its retention and raise its partition count (`create_only`: fail if it
+/// exists).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PutTopic {
     pub topic: String,
     pub retention: Option<Retention>,
     pub create_only: bool,
+    /// Not in the struct's encoding (old entries decode as `None`, which leaves the count as it is
+    /// and creates one partition): a count is a wire variant of its own ([`super::wire`]).
+    #[serde(skip)]
+    pub partitions: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,8 +30,9 @@ pub struct TopicDeleted {
     pub existed: bool,
 }
 
-/// Move a topic's log start forward (decided by the leader's retention task). `topic_id` guards
-/// against a topic deleted and recreated since the decision.
+/// Move a topic partition's log start forward (decided by the leader's retention task). `topic_id`
+/// is the partition's log id: it names the partition and guards against a topic deleted and
+/// recreated since the decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trim {
     pub topic: String,

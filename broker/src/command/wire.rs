@@ -4,6 +4,11 @@
 //! existed, and every one that does not use them) keeps the old layout of variant 0; one with an
 //! epoch is the variant appended at the end, `PublishWithEpoch`. Old entries decode unchanged and
 //! a node that predates epochs still reads every entry that does not use them.
+//!
+//! Partitions the same way: [`Publish::partition`], [`CommitOffset::partition`],
+//! [`AdvanceConsumer::partition`] and [`PutTopic::partitions`] are skipped by the structs' own
+//! encoding; partition 0 (and no partition count) keeps the old variants, anything else is one of
+//! the variants appended at the end, carrying the partition before the struct.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -33,6 +38,10 @@ enum OpRef<'a> {
     AckMessages(&'a AckMessages),
     NackMessages(&'a NackMessages),
     DeleteGroup(&'a DeleteGroup),
+    PublishToPartition(u32, &'a Publish),
+    PutTopicWithPartitions(u32, &'a PutTopic),
+    CommitOffsetToPartition(u32, &'a CommitOffset),
+    AdvanceConsumerOnPartition(u32, &'a AdvanceConsumer),
 }
 
 /// [`Op`] as decoded; the same variants as [`OpRef`].
@@ -55,6 +64,10 @@ enum OpOwned {
     AckMessages(AckMessages),
     NackMessages(NackMessages),
     DeleteGroup(DeleteGroup),
+    PublishToPartition(u32, Publish),
+    PutTopicWithPartitions(u32, PutTopic),
+    CommitOffsetToPartition(u32, CommitOffset),
+    AdvanceConsumerOnPartition(u32, AdvanceConsumer),
 }
 
 /// The layout of [`Publish`] before producer epochs.
@@ -93,6 +106,7 @@ struct ProducerSeqV0 {
 impl Serialize for Op {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let wire = match self {
+            Op::Publish(p) if p.partition != 0 => OpRef::PublishToPartition(p.partition, p),
             Op::Publish(p) if p.producer.as_ref().is_some_and(|ps| ps.epoch != 0) => {
                 OpRef::PublishWithEpoch(p)
             }
@@ -105,13 +119,22 @@ impl Serialize for Op {
                 }),
                 publisher: p.publisher.as_deref(),
             }),
+            Op::CommitOffset(c) if c.partition != 0 => {
+                OpRef::CommitOffsetToPartition(c.partition, c)
+            }
             Op::CommitOffset(c) => OpRef::CommitOffset(c),
             Op::ConsumeNext(c) => OpRef::ConsumeNext(c),
-            Op::PutTopic(c) => OpRef::PutTopic(c),
+            Op::PutTopic(c) => match c.partitions {
+                Some(n) => OpRef::PutTopicWithPartitions(n, c),
+                None => OpRef::PutTopic(c),
+            },
             Op::DeleteTopic(c) => OpRef::DeleteTopic(c),
             Op::Trim(c) => OpRef::Trim(c),
             Op::SetClusterId(c) => OpRef::SetClusterId(c),
             Op::AssignNodeId(c) => OpRef::AssignNodeId(c),
+            Op::AdvanceConsumer(c) if c.partition != 0 => {
+                OpRef::AdvanceConsumerOnPartition(c.partition, c)
+            }
             Op::AdvanceConsumer(c) => OpRef::AdvanceConsumer(c),
             Op::DeleteConsumer(c) => OpRef::DeleteConsumer(c),
             Op::ConfigureGroup(c) => OpRef::ConfigureGroup(c),
@@ -136,8 +159,20 @@ impl<'de> Deserialize<'de> for Op {
                     epoch: 0,
                 }),
                 publisher: p.publisher,
+                partition: 0,
             }),
             OpOwned::PublishWithEpoch(p) => Op::Publish(p),
+            OpOwned::PublishToPartition(partition, p) => Op::Publish(Publish { partition, ..p }),
+            OpOwned::PutTopicWithPartitions(n, c) => Op::PutTopic(PutTopic {
+                partitions: Some(n),
+                ..c
+            }),
+            OpOwned::CommitOffsetToPartition(partition, c) => {
+                Op::CommitOffset(CommitOffset { partition, ..c })
+            }
+            OpOwned::AdvanceConsumerOnPartition(partition, c) => {
+                Op::AdvanceConsumer(AdvanceConsumer { partition, ..c })
+            }
             OpOwned::CommitOffset(c) => Op::CommitOffset(c),
             OpOwned::ConsumeNext(c) => Op::ConsumeNext(c),
             OpOwned::PutTopic(c) => Op::PutTopic(c),

@@ -9,6 +9,12 @@
 //! | `q/` | `q/<last index u64 BE><topic id><producer id>` | — eviction order of producers |
 //! | `n/` | `n/<raft addr>` | node id (u64) |
 //! | `g/` | `g/<u16 len><topic><group>` | [`GroupState`](super::group::GroupState) |
+//! | `k/` | `k/<topic>` | partition count (u32); absent: 1 |
+//! | `r/` | `r/<u16 len><topic><u32 partition>` | [`TopicMeta`](super::model::TopicMeta) of partition ≥ 1 |
+//! | `d/` | `d/<u16 len><topic><u32 partition><consumer>` | next offset (u64) on partition ≥ 1 |
+//!
+//! Partition 0 of a topic is `t/<topic>` (and its consumers `c/`), as before partitions existed:
+//! state written then reads as one partition. Every partition has a log id of its own (`TopicMeta::id`).
 //!
 //! Big-endian numbers keep sled's byte order equal to numeric order; topic ids are never reused,
 //! so a deleted topic's files are simply unreachable until they are removed.
@@ -27,6 +33,64 @@ pub const PRODUCER_PREFIX: &[u8] = b"p/";
 pub const PRODUCER_ORDER_PREFIX: &[u8] = b"q/";
 pub const NODE_PREFIX: &[u8] = b"n/";
 pub const GROUP_PREFIX: &[u8] = b"g/";
+pub const PARTITION_COUNT_PREFIX: &[u8] = b"k/";
+pub const PARTITION_PREFIX: &[u8] = b"r/";
+pub const PARTITION_CONSUMER_PREFIX: &[u8] = b"d/";
+
+fn with_topic(prefix: &[u8], topic: &str) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    k.extend_from_slice(&(topic.len() as u16).to_be_bytes());
+    k.extend_from_slice(topic.as_bytes());
+    k
+}
+
+/// The partition count of a topic.
+pub fn partition_count(name: &str) -> Vec<u8> {
+    [PARTITION_COUNT_PREFIX, name.as_bytes()].concat()
+}
+
+/// The meta of one partition of a topic (`t/<topic>` for partition 0).
+pub fn partition(name: &str, partition: u32) -> Vec<u8> {
+    if partition == 0 {
+        return topic(name);
+    }
+    let mut k = with_topic(PARTITION_PREFIX, name);
+    k.extend_from_slice(&partition.to_be_bytes());
+    k
+}
+
+/// Prefix of the partition-≥1 consumer keys of a topic.
+pub fn partition_consumer_topic_prefix(topic: &str) -> Vec<u8> {
+    with_topic(PARTITION_CONSUMER_PREFIX, topic)
+}
+
+/// A named consumer's position on one partition (`c/` for partition 0).
+pub fn consumer_at(topic: &str, partition: u32, name: &str) -> Vec<u8> {
+    if partition == 0 {
+        return consumer(topic, name);
+    }
+    let mut k = partition_consumer_topic_prefix(topic);
+    k.extend_from_slice(&partition.to_be_bytes());
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// (topic, partition, consumer) of a `c/` or `d/` key.
+pub fn parse_consumer_at(key: &[u8]) -> Option<(&str, u32, &str)> {
+    if let Some((t, c)) = parse_consumer(key) {
+        return Some((t, 0, c));
+    }
+    let rest = key.strip_prefix(PARTITION_CONSUMER_PREFIX)?;
+    let len = u16::from_be_bytes(rest.get(..2)?.try_into().ok()?) as usize;
+    let topic = rest.get(2..2 + len)?;
+    let p = u32::from_be_bytes(rest.get(2 + len..6 + len)?.try_into().ok()?);
+    let consumer = rest.get(6 + len..)?;
+    Some((
+        std::str::from_utf8(topic).ok()?,
+        p,
+        std::str::from_utf8(consumer).ok()?,
+    ))
+}
 
 pub fn topic(name: &str) -> Vec<u8> {
     [TOPIC_PREFIX, name.as_bytes()].concat()
@@ -137,6 +201,22 @@ mod tests {
         assert!(!consumer("abc", "x").starts_with(&p));
         assert_eq!(parse_consumer(&consumer("ab", "x/y")), Some(("ab", "x/y")));
         assert_eq!(parse_consumer(b"c/\x00\x09ab"), None);
+    }
+
+    #[test]
+    fn partition_keys_keep_partition_zero_where_it_was() {
+        assert_eq!(partition("ab", 0), topic("ab"));
+        assert_eq!(consumer_at("ab", 0, "x"), consumer("ab", "x"));
+        assert_eq!(
+            parse_consumer_at(&consumer_at("ab", 3, "x/y")),
+            Some(("ab", 3, "x/y"))
+        );
+        assert_eq!(
+            parse_consumer_at(&consumer("ab", "x")),
+            Some(("ab", 0, "x"))
+        );
+        assert!(partition("ab", 1).starts_with(PARTITION_PREFIX));
+        assert!(topic_name(&partition("ab", 1)).is_none());
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod log;
 pub mod model;
 pub mod notify;
+pub mod partitioner;
 pub mod retention;
 pub mod segment;
 pub mod store;

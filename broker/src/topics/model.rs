@@ -78,6 +78,7 @@ impl MessageRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PositionLag {
     pub topic: String,
+    pub partition: u32,
     pub consumer: String,
     /// The next offset the consumer reads.
     pub offset: u64,

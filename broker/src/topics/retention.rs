@@ -37,21 +37,28 @@ impl TopicView for StoredTopic<'_> {
     }
 }
 
-/// Trims due at `now` under each topic's retention (falling back to `default`).
+/// Trims due at `now` under each topic's retention (falling back to `default`), applied to every
+/// partition on its own (a partition's id names it in the [`Trim`]).
 pub fn due_trims(store: &TopicStore, default: Retention, now: u64) -> crate::Result<Vec<Trim>> {
     let mut trims = Vec::new();
-    for (name, meta) in store.topics()? {
-        let retention = meta.retention.or(default);
+    for (name, topic) in store.topics()? {
+        let retention = topic.retention.or(default);
         if retention == Retention::default() {
             continue;
         }
-        let cut = trim_point(&StoredTopic { store, meta: &meta }, retention, now);
-        if cut > meta.start {
-            trims.push(Trim {
-                topic: name,
-                topic_id: meta.id,
-                new_start: cut,
-            });
+        let mut parts = vec![topic];
+        for p in 1..store.partitions(&name)? {
+            parts.extend(store.partition(&name, p)?);
+        }
+        for meta in parts {
+            let cut = trim_point(&StoredTopic { store, meta: &meta }, retention, now);
+            if cut > meta.start {
+                trims.push(Trim {
+                    topic: name.clone(),
+                    topic_id: meta.id,
+                    new_start: cut,
+                });
+            }
         }
     }
     Ok(trims)

@@ -183,6 +183,30 @@ impl TopicStore {
         self.get(&keys::topic(name))
     }
 
+    /// How many partitions a topic has (1 for a topic from before partitions; also for an unknown one).
+    pub fn partitions(&self, name: &str) -> Result<u32> {
+        Ok(self.get(&keys::partition_count(name))?.unwrap_or(1))
+    }
+
+    /// One partition's metadata (partition 0 is [`Self::topic`]).
+    pub fn partition(&self, name: &str, partition: u32) -> Result<Option<TopicMeta>> {
+        self.get(&keys::partition(name, partition))
+    }
+
+    /// Every partition's metadata of a topic, in partition order (empty: no such topic).
+    pub fn partition_metas(&self, name: &str) -> Result<Vec<TopicMeta>> {
+        let Some(first) = self.topic(name)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = vec![first];
+        for p in 1..self.partitions(name)? {
+            if let Some(m) = self.partition(name, p)? {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
     /// Every topic, by name.
     pub fn topics(&self) -> Result<Vec<(String, TopicMeta)>> {
         self.scan_prefix(keys::TOPIC_PREFIX)?
@@ -218,6 +242,39 @@ impl TopicStore {
         self.get(&keys::consumer(topic, consumer))
     }
 
+    /// A named consumer's next offset on one partition.
+    pub fn consumer_offset_at(
+        &self,
+        topic: &str,
+        partition: u32,
+        consumer: &str,
+    ) -> Result<Option<u64>> {
+        self.get(&keys::consumer_at(topic, partition, consumer))
+    }
+
+    /// Every named consumer position as (topic, partition, consumer, next offset): partition 0's
+    /// (in [`Self::consumer_positions`] order), then the other partitions'.
+    pub fn partition_positions(
+        &self,
+        topic: Option<&str>,
+    ) -> Result<Vec<(String, u32, String, u64)>> {
+        let mut out: Vec<(String, u32, String, u64)> = self
+            .consumer_positions(topic)?
+            .into_iter()
+            .map(|(t, c, o)| (t, 0, c, o))
+            .collect();
+        let prefix = topic.map_or_else(
+            || keys::PARTITION_CONSUMER_PREFIX.to_vec(),
+            keys::partition_consumer_topic_prefix,
+        );
+        for (k, v) in self.scan_prefix(&prefix)? {
+            if let Some((t, p, c)) = keys::parse_consumer_at(&k) {
+                out.push((t.to_string(), p, c.to_string(), decode(&v)?));
+            }
+        }
+        Ok(out)
+    }
+
     /// Every named consumer position as (topic, consumer, next offset), in key order (by topic
     /// name length, then topic, then consumer); of one topic only with `topic`.
     pub fn consumer_positions(&self, topic: Option<&str>) -> Result<Vec<(String, String, u64)>> {
@@ -239,17 +296,19 @@ impl TopicStore {
     /// topic that no longer exists are skipped: deleting a topic deletes them in the same apply).
     pub fn consumer_lags(&self, topic: Option<&str>) -> Result<Vec<PositionLag>> {
         let mut out = Vec::new();
-        let mut meta: Option<(String, Option<TopicMeta>)> = None;
-        for (topic, consumer, offset) in self.consumer_positions(topic)? {
-            if meta.as_ref().map(|(n, _)| n) != Some(&topic) {
-                let m = self.topic(&topic)?;
-                meta = Some((topic.clone(), m));
+        let mut meta: Option<((String, u32), Option<TopicMeta>)> = None;
+        for (topic, partition, consumer, offset) in self.partition_positions(topic)? {
+            let at = (topic, partition);
+            if meta.as_ref().map(|(n, _)| n) != Some(&at) {
+                let m = self.partition(&at.0, at.1)?;
+                meta = Some((at.clone(), m));
             }
             if let Some((_, Some(m))) = &meta {
                 out.push(PositionLag {
                     lag: m.lag(offset),
                     end: m.next,
-                    topic,
+                    topic: at.0,
+                    partition,
                     consumer,
                     offset,
                 });
@@ -260,7 +319,10 @@ impl TopicStore {
 
     /// How many named consumers have a position on `topic`.
     pub fn consumer_count(&self, topic: &str) -> Result<usize> {
-        Ok(self.scan_prefix(&keys::consumer_topic_prefix(topic))?.len())
+        Ok(self.scan_prefix(&keys::consumer_topic_prefix(topic))?.len()
+            + self
+                .scan_prefix(&keys::partition_consumer_topic_prefix(topic))?
+                .len())
     }
 
     /// A consumer group's state as of the last apply.
@@ -387,7 +449,10 @@ impl TopicStore {
 
     /// Pin the segment bytes of the current state for a snapshot.
     pub fn pin(&self) -> Result<Pinned> {
-        let metas: Vec<TopicMeta> = self.topics()?.into_iter().map(|(_, m)| m).collect();
+        let mut metas: Vec<TopicMeta> = self.topics()?.into_iter().map(|(_, m)| m).collect();
+        for (_, v) in self.scan_prefix(keys::PARTITION_PREFIX)? {
+            metas.push(decode(&v)?);
+        }
         Ok(self.logs().pin(&metas))
     }
 
@@ -474,8 +539,11 @@ fn is_bookkeeping(key: &[u8]) -> bool {
 
 fn metas_of(tree: &sled::Tree) -> Result<Vec<TopicMeta>> {
     let mut out = Vec::new();
-    for kv in tree.scan_prefix(keys::TOPIC_PREFIX) {
-        out.push(decode(&kv?.1)?);
+    // Every partition's log (partition 0 under `t/`, the others under `r/`).
+    for prefix in [keys::TOPIC_PREFIX, keys::PARTITION_PREFIX] {
+        for kv in tree.scan_prefix(prefix) {
+            out.push(decode(&kv?.1)?);
+        }
     }
     Ok(out)
 }

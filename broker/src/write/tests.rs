@@ -73,6 +73,7 @@ fn publish(n: usize, pad: usize) -> Publish {
         }],
         producer: None,
         publisher: None,
+        partition: 0,
     }
 }
 

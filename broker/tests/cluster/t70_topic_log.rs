@@ -37,7 +37,7 @@ async fn batches_get_dense_offsets_and_reads_page_by_offset() {
     .await;
     assert_eq!(
         v,
-        json!({"topic": "orders", "base_offset": 0, "offsets": [0, 1, 2], "duplicate": false})
+        json!({"topic": "orders", "partition": 0, "base_offset": 0, "offsets": [0, 1, 2], "duplicate": false})
     );
     let v = publish(&c, 2, "orders", json!({"messages": [{"value": "d"}]})).await;
     assert_eq!(v["offsets"], json!([3]));

@@ -12,4 +12,5 @@ mod t30_storage;
 mod t35_cors;
 mod t36_binary;
 mod t37_consumers;
+mod t38_partitions;
 mod t40_groups;

@@ -42,6 +42,7 @@ async fn typed_writes_on_a_follower_answer_typed_replies() {
         topic: "t".into(),
         retention: None,
         create_only,
+        partitions: None,
     };
     assert!(w.put_topic(put(false)).await.unwrap().created);
     assert!(!w.put_topic(put(false)).await.unwrap().created);
@@ -59,6 +60,7 @@ async fn typed_writes_on_a_follower_answer_typed_replies() {
             ],
             producer: None,
             publisher: None,
+            partition: 0,
         })
         .await
         .unwrap();
@@ -67,6 +69,7 @@ async fn typed_writes_on_a_follower_answer_typed_replies() {
         consumer: "c".into(),
         topic: topic.into(),
         offset,
+        partition: 0,
     };
     assert_eq!(w.commit_offset(commit("t", 2)).await.unwrap().offset, 2);
     assert_eq!(

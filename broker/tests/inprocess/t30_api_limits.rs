@@ -50,6 +50,7 @@ async fn publish(n: &Running, topic: &str, values: Vec<String>) {
             messages: values.into_iter().map(NewMessage::new).collect(),
             producer: None,
             publisher: None,
+            partition: 0,
         })
         .await
         .unwrap();

@@ -250,7 +250,7 @@ async fn read_group(
             let refs: Vec<MessageRef> = leased
                 .iter()
                 .map(|m| MessageRef {
-                    partition: m.partition,
+                    partition: m.message.partition,
                     offset: m.message.offset,
                 })
                 .collect();

@@ -13,15 +13,25 @@ impl Applier<'_> {
         &mut self,
         c: CommitOffset,
     ) -> Res<Result<OffsetCommitted, OpError>> {
-        Ok(match self.topic(&c.topic)? {
-            None => Err(OpError::TopicNotFound { topic: c.topic }),
+        if self.topic(&c.topic)?.is_none() {
+            return Ok(Err(OpError::TopicNotFound { topic: c.topic }));
+        }
+        Ok(match self.part(&c.topic, c.partition)? {
+            None => Err(OpError::PartitionNotFound {
+                partitions: self.partitions(&c.topic)?,
+                topic: c.topic,
+                partition: c.partition,
+            }),
             Some(m) if c.offset > m.next => Err(OpError::OffsetOutOfRange {
                 offset: c.offset,
                 log_start_offset: m.start,
                 high_watermark: m.next,
             }),
             Some(_) => {
-                self.put(&keys::consumer(&c.topic, &c.consumer), &c.offset);
+                self.put(
+                    &keys::consumer_at(&c.topic, c.partition, &c.consumer),
+                    &c.offset,
+                );
                 Ok(OffsetCommitted { offset: c.offset })
             }
         })
@@ -60,8 +70,15 @@ impl Applier<'_> {
         &mut self,
         c: AdvanceConsumer,
     ) -> Res<Result<ConsumerAdvanced, OpError>> {
-        let Some(meta) = self.topic(&c.topic)? else {
+        if self.topic(&c.topic)?.is_none() {
             return Ok(Err(OpError::TopicNotFound { topic: c.topic }));
+        }
+        let Some(meta) = self.part(&c.topic, c.partition)? else {
+            return Ok(Err(OpError::PartitionNotFound {
+                partitions: self.partitions(&c.topic)?,
+                topic: c.topic,
+                partition: c.partition,
+            }));
         };
         if c.to > meta.next || c.to < c.from {
             return Ok(Err(OpError::OffsetOutOfRange {
@@ -70,7 +87,7 @@ impl Applier<'_> {
                 high_watermark: meta.next,
             }));
         }
-        let key = keys::consumer(&c.topic, &c.consumer);
+        let key = keys::consumer_at(&c.topic, c.partition, &c.consumer);
         let at: u64 = self.get(&key)?.unwrap_or(0);
         if at != c.from {
             return Ok(Err(OpError::ConsumerMoved {
@@ -83,7 +100,8 @@ impl Applier<'_> {
         Ok(Ok(ConsumerAdvanced { offset: c.to }))
     }
 
-    /// Forget the consumer's position (an unknown topic or position: nothing to delete).
+    /// Forget the consumer's positions on every partition (an unknown topic or position: nothing
+    /// to delete).
     pub(super) fn delete_consumer(
         &mut self,
         c: DeleteConsumer,
@@ -91,10 +109,13 @@ impl Applier<'_> {
         if self.topic(&c.topic)?.is_none() {
             return Ok(Err(OpError::TopicNotFound { topic: c.topic }));
         }
-        let key = keys::consumer(&c.topic, &c.consumer);
-        let existed = self.get_raw(&key)?.is_some();
-        if existed {
-            self.remove(&key);
+        let mut existed = false;
+        for p in 0..self.partitions(&c.topic)? {
+            let key = keys::consumer_at(&c.topic, p, &c.consumer);
+            if self.get_raw(&key)?.is_some() {
+                existed = true;
+                self.remove(&key);
+            }
         }
         Ok(Ok(ConsumerDeleted { existed }))
     }

@@ -157,6 +157,7 @@ impl Applier<'_> {
                     messages: vec![m],
                     producer: None,
                     publisher,
+                    partition: 0,
                 },
                 at,
             )?;

@@ -72,6 +72,7 @@ fn publish(topic: &str, values: &[&str]) -> Op {
             .collect(),
         producer: None,
         publisher: Some("alice".into()),
+        partition: 0,
     })
 }
 

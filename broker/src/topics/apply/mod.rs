@@ -9,6 +9,8 @@ mod consumer;
 mod group;
 #[cfg(test)]
 mod group_tests;
+#[cfg(test)]
+mod partition_tests;
 mod publish;
 #[cfg(test)]
 mod tests;
@@ -48,11 +50,12 @@ pub struct At {
 pub struct Applier<'a> {
     store: &'a TopicStore,
     overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    /// Topic metas this call changed (written to the overlay by `finish`).
-    metas: HashMap<String, Option<TopicMeta>>,
+    /// Partition metas this call read or changed, by (topic, partition) (written to the overlay by
+    /// `finish`).
+    metas: HashMap<(String, u32), Option<TopicMeta>>,
     /// Groups this call read or changed, by key (written to the overlay by `finish`).
     groups: HashMap<Vec<u8>, Option<GroupState>>,
-    pending: HashMap<String, Pending>,
+    pending: HashMap<(String, u32), Pending>,
     touched: HashSet<String>,
     trims: Vec<(u64, u64)>,
     deleted_topics: Vec<u64>,
@@ -133,41 +136,62 @@ impl<'a> Applier<'a> {
             .collect())
     }
 
-    /// A topic's metadata as this call sees it.
+    /// A topic's metadata (its partition 0, which holds the topic's config) as this call sees it.
     pub fn topic(&mut self, name: &str) -> Res<Option<TopicMeta>> {
-        if let Some(m) = self.metas.get(name) {
+        self.part(name, 0)
+    }
+
+    /// One partition's metadata as this call sees it.
+    pub fn part(&mut self, name: &str, partition: u32) -> Res<Option<TopicMeta>> {
+        let at = (name.to_string(), partition);
+        if let Some(m) = self.metas.get(&at) {
             return Ok(m.clone());
         }
-        let m: Option<TopicMeta> = self.get(&keys::topic(name))?;
-        self.metas.insert(name.to_string(), m.clone());
+        let m: Option<TopicMeta> = self.get(&keys::partition(name, partition))?;
+        self.metas.insert(at, m.clone());
         Ok(m)
     }
 
-    fn set_topic(&mut self, name: &str, meta: Option<TopicMeta>) {
-        self.metas.insert(name.to_string(), meta);
+    /// How many partitions the topic has, as this call sees it.
+    fn partitions(&self, name: &str) -> Res<u32> {
+        Ok(self.get(&keys::partition_count(name))?.unwrap_or(1))
     }
 
-    /// Write a topic's buffered frames to its segment files.
+    fn set_topic(&mut self, name: &str, meta: Option<TopicMeta>) {
+        self.set_part(name, 0, meta);
+    }
+
+    fn set_part(&mut self, name: &str, partition: u32, meta: Option<TopicMeta>) {
+        self.metas.insert((name.to_string(), partition), meta);
+    }
+
+    /// Write a topic's buffered frames (of partition 0) to its segment files.
     fn flush_topic(&mut self, name: &str) -> Res<()> {
-        let Some(p) = self.pending.remove(name) else {
+        self.flush_part(name, 0)
+    }
+
+    /// Write a partition's buffered frames to its segment files.
+    fn flush_part(&mut self, name: &str, partition: u32) -> Res<()> {
+        let at = (name.to_string(), partition);
+        let Some(p) = self.pending.remove(&at) else {
             return Ok(());
         };
-        let Some(Some(mut meta)) = self.metas.get(name).cloned() else {
+        let Some(Some(mut meta)) = self.metas.get(&at).cloned() else {
             return Ok(());
         };
         self.store
             .logs()
             .append(&mut meta, &p.bytes, &p.frames)
             .map_err(|e| crate::Error::io("append to a segment", e))?;
-        self.set_topic(name, Some(meta));
+        self.set_part(name, partition, Some(meta));
         Ok(())
     }
 
     /// Write all buffered frames and hand over the metadata changes.
     pub fn finish(mut self) -> Res<Applied> {
-        let names: Vec<String> = self.pending.keys().cloned().collect();
-        for n in names {
-            self.flush_topic(&n)?;
+        let parts: Vec<(String, u32)> = self.pending.keys().cloned().collect();
+        for (n, p) in parts {
+            self.flush_part(&n, p)?;
         }
         for (key, group) in std::mem::take(&mut self.groups) {
             match group {
@@ -175,8 +199,8 @@ impl<'a> Applier<'a> {
                 None => self.remove(&key),
             }
         }
-        for (name, meta) in std::mem::take(&mut self.metas) {
-            let key = keys::topic(&name);
+        for ((name, partition), meta) in std::mem::take(&mut self.metas) {
+            let key = keys::partition(&name, partition);
             match meta {
                 Some(m) => self.put(&key, &m),
                 None => {

@@ -1,5 +1,6 @@
-//! [`Publish`]: append a batch to a topic (created on first publish), exactly once per producer id
-//! and sequence within a producer epoch.
+//! [`Publish`]: append a batch to a topic partition (the topic is created on first publish, with one
+//! partition), exactly once per producer id and sequence within a producer epoch (producers are
+//! remembered per partition: by the partition's log id).
 
 use super::{Applier, At, Res};
 use crate::command::{OpError, Publish, Published};
@@ -12,9 +13,16 @@ pub const MAX_PRODUCERS: u64 = 50_000;
 
 impl Applier<'_> {
     pub(super) fn publish(&mut self, p: Publish, at: At) -> Res<Result<Published, OpError>> {
-        let mut meta = match self.topic(&p.topic)? {
-            Some(m) => m,
-            None => self.create_topic(&p.topic, Default::default(), at.ts_ms)?,
+        if self.topic(&p.topic)?.is_none() {
+            self.create_topic(&p.topic, Default::default(), 1, at.ts_ms)?;
+        }
+        let partitions = self.partitions(&p.topic)?;
+        let Some(mut meta) = self.part(&p.topic, p.partition)? else {
+            return Ok(Err(OpError::PartitionNotFound {
+                topic: p.topic,
+                partition: p.partition,
+                partitions,
+            }));
         };
         let count = p.messages.len() as u64;
         let mut producer_state = None;
@@ -58,7 +66,10 @@ impl Applier<'_> {
 
         let base = meta.next;
         let ts = at.ts_ms.max(meta.last_ts_ms);
-        let pending = self.pending.entry(p.topic.clone()).or_default();
+        let pending = self
+            .pending
+            .entry((p.topic.clone(), p.partition))
+            .or_default();
         for m in p.messages {
             let record = MessageRecord {
                 ts_ms: ts,
@@ -74,7 +85,7 @@ impl Applier<'_> {
             meta.next += 1;
         }
         meta.last_ts_ms = ts;
-        self.set_topic(&p.topic, Some(meta.clone()));
+        self.set_part(&p.topic, p.partition, Some(meta.clone()));
         self.touched.insert(p.topic);
 
         if let (Some(ps), Some((key, mut state, existed))) = (p.producer, producer_state) {

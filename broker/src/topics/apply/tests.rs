@@ -44,7 +44,7 @@ proptest! {
                         topic: "t".into(),
                         messages: vals.iter().map(|v| NewMessage::new(v.clone())).collect(),
                         producer: None,
-                        publisher: None,
+                        publisher: None, partition: 0,
                     }),
                     Step::Trim(to) => Trim { topic: "t".into(), topic_id: id.unwrap_or(0), new_start: *to }.into(),
                     Step::Delete => DeleteTopic { topic: "t".into() }.into(),
@@ -103,6 +103,7 @@ fn advance_consumer_is_a_compare_and_set_of_the_position() {
             topic: "jobs".into(),
             from,
             to,
+            partition: 0,
         }
         .into()
     };
@@ -116,6 +117,7 @@ fn advance_consumer_is_a_compare_and_set_of_the_position() {
         messages: (0..5).map(|i| NewMessage::new(format!("v{i}"))).collect(),
         producer: None,
         publisher: None,
+        partition: 0,
     };
     a.apply(Op::Publish(publish), at(2)).unwrap();
     assert_eq!(
@@ -162,6 +164,7 @@ fn delete_consumer_forgets_one_position_and_delete_topic_all_of_them() {
             consumer: consumer.into(),
             topic: topic.into(),
             offset,
+            partition: 0,
         }
         .into()
     };
@@ -177,6 +180,7 @@ fn delete_consumer_forgets_one_position_and_delete_topic_all_of_them() {
             messages: (0..5).map(|i| NewMessage::new(format!("v{i}"))).collect(),
             producer: None,
             publisher: None,
+            partition: 0,
         };
         a.apply(Op::Publish(publish), at(2)).unwrap();
     }
@@ -247,6 +251,7 @@ async fn a_higher_producer_epoch_starts_over_and_fences_the_older_ones() {
                 sequence,
             )),
             publisher: Some("alice".into()),
+            partition: 0,
         });
         let r = a.apply(op, At { index, ts_ms: 1000 }).unwrap();
         store.publish(a.finish().unwrap());
