@@ -180,7 +180,13 @@ pub async fn publish(
             Ok(m)
         })
         .collect::<Result<_, ApiError>>()?;
-    let key = messages.first().and_then(|m| m.key.clone());
+    // Without a key, a producer's batches go where its id hashes: a retry (same producer id and
+    // sequence) must reach the partition that remembers the first attempt, which round-robin
+    // would not (exactly-once is per partition, as in Kafka).
+    let key = messages
+        .first()
+        .and_then(|m| m.key.clone())
+        .or_else(|| producer.as_ref().map(|p| p.producer_id.clone()));
     let t = topic.clone();
     let partitions = s.store.blocking(move |st| st.partitions(&t)).await?;
     let partition =

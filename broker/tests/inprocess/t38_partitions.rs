@@ -211,6 +211,39 @@ async fn partitioned_topics_route_publishes_and_read_per_partition() {
 /// A topic from before partitions (created by a publish, no count) has one partition and the
 /// seed calls answer as they always did.
 #[tokio::test]
+async fn a_producers_retry_without_key_reaches_the_partition_that_stored_it() {
+    let c = Cluster::one(|_| {}).await;
+    let (status, resp) = call(&c, Method::PUT, "/v1/topics/q", json!({"partitions": 4})).await;
+    assert_eq!(status, 201, "{resp}");
+    // Round-robin publishes in between move the node's rotation on; the retries must not follow it.
+    for seq in 0..4u64 {
+        let body = json!({"producer_id": "p1", "sequence": seq, "messages": [{"value": format!("v{seq}")}]});
+        let (status, first) = call(&c, Method::POST, "/v1/topics/q/messages", body.clone()).await;
+        assert_eq!(
+            (status, &first["duplicate"]),
+            (200, &json!(false)),
+            "{first}"
+        );
+        publish(&c, "q", json!({"messages": [{"value": "other"}]})).await;
+        let (status, again) = call(&c, Method::POST, "/v1/topics/q/messages", body).await;
+        assert_eq!(status, 200, "{again}");
+        assert_eq!(
+            again["duplicate"], true,
+            "a retry is stored once: {first} then {again}"
+        );
+        assert_eq!(
+            (&again["partition"], &again["base_offset"]),
+            (&first["partition"], &first["base_offset"]),
+            "{again}"
+        );
+    }
+    let mut stored = values(&c, "/history/q").await;
+    stored.retain(|v| v != "other");
+    stored.sort();
+    assert_eq!(stored, vec!["v0", "v1", "v2", "v3"]);
+}
+
+#[tokio::test]
 async fn a_single_partition_topic_behaves_as_before() {
     let c = Cluster::one(|_| {}).await;
     for v in ["a", "b", "c"] {
