@@ -366,7 +366,7 @@ async fn the_rust_client_drives_a_group_and_a_dead_letter_names_its_origin() {
     let refs: Vec<MessageRef> = got
         .iter()
         .map(|m| MessageRef {
-            partition: m.partition,
+            partition: m.message.partition,
             offset: m.message.offset,
         })
         .collect();
