@@ -242,22 +242,29 @@ impl Node {
 
     /// Wait until the leader is someone other than `old` (or `timeout`).
     pub async fn wait_leader_change(&self, old: NodeId, timeout: Duration) {
+        self.wait_metrics(timeout, |m| m.current_leader.is_some_and(|l| l != old))
+            .await;
+    }
+
+    /// Wait until the Raft metrics satisfy `done` or openraft stops (true), or `timeout` (false).
+    pub(crate) async fn wait_metrics(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&RaftMetrics) -> bool,
+    ) -> bool {
         let mut rx = self.raft().metrics();
-        let _ = tokio::time::timeout(timeout, async {
+        tokio::time::timeout(timeout, async {
             loop {
-                if rx
-                    .borrow_and_update()
-                    .current_leader
-                    .is_some_and(|l| l != old)
-                {
-                    return;
+                if done(&rx.borrow_and_update()) {
+                    return true;
                 }
                 if rx.changed().await.is_err() {
-                    return;
+                    return true;
                 }
             }
         })
-        .await;
+        .await
+        .unwrap_or(false)
     }
 }
 

@@ -192,22 +192,10 @@ impl Node {
     /// Wait until this node no longer leads term `term` (a later term, or another leader), or
     /// `timeout`; returns whether it was deposed.
     async fn wait_deposed(&self, term: u64, timeout: Duration) -> bool {
-        let mut rx = self.raft().metrics();
-        tokio::time::timeout(timeout, async {
-            loop {
-                {
-                    let m = rx.borrow_and_update();
-                    if m.current_term != term || m.current_leader != Some(self.id) {
-                        return true;
-                    }
-                }
-                if rx.changed().await.is_err() {
-                    return true;
-                }
-            }
+        self.wait_metrics(timeout, |m| {
+            m.current_term != term || m.current_leader != Some(self.id)
         })
         .await
-        .unwrap_or(false)
     }
 
     /// Wait (briefly) until this node applied `index`.
