@@ -23,13 +23,13 @@ use super::messages::{MessageOut, MAX_WAIT};
 use super::responses::{
     Auth, Internal, Invalid, Missing, OutOfRange, TooLarge, Unavailable, Unknown,
 };
-use super::{count_out, topic_meta, topic_meta_settled, topic_name, AppState, Caller};
+use super::{count_out, topic_meta_settled, topic_name, AppState, Caller};
 use crate::auth::Role;
 use crate::command::{
     AckMessages, ConfigureGroup, DeleteGroup, GroupConfig, GroupStart, Lease, LeaseMessages,
     MessageRef, NackMessages,
 };
-use crate::topics::group::{GroupState, MAX_LEASE};
+use crate::topics::group::{GroupState, PartLog, MAX_LEASE};
 use crate::topics::{Message, TopicMeta};
 
 /// Most messages one ack or nack names.
@@ -80,10 +80,37 @@ pub struct GroupInfo {
     pub ack_wait_ms: u64,
     pub max_deliveries: u32,
     pub dead_letter_topic: Option<String>,
+    /// The numbers of each partition (the ones above are their sums; `acked_floor` above is
+    /// partition 0's).
+    pub partitions: Vec<GroupPartitionInfo>,
 }
 
-fn info(topic: &str, group: &str, g: &GroupState, meta: &TopicMeta) -> GroupInfo {
-    let s = g.stats(now_ms(), meta.start, meta.next);
+/// A group's numbers on one partition of its topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct GroupPartitionInfo {
+    pub partition: u32,
+    pub pending: u64,
+    pub in_flight: u64,
+    /// Every offset of this partition below is done.
+    pub acked_floor: u64,
+    pub lag: u64,
+}
+
+fn info(topic: &str, group: &str, g: &GroupState, metas: &[TopicMeta]) -> GroupInfo {
+    let now = now_ms();
+    let parts = PartLog::of(metas);
+    let s = g.stats(now, &parts);
+    let partitions = g
+        .partition_stats(now, &parts)
+        .into_iter()
+        .map(|(partition, p)| GroupPartitionInfo {
+            partition,
+            pending: p.pending,
+            in_flight: p.in_flight,
+            acked_floor: p.acked_floor,
+            lag: p.lag,
+        })
+        .collect();
     GroupInfo {
         topic: topic.to_string(),
         group: group.to_string(),
@@ -97,21 +124,25 @@ fn info(topic: &str, group: &str, g: &GroupState, meta: &TopicMeta) -> GroupInfo
         ack_wait_ms: g.config.ack_wait_ms,
         max_deliveries: g.config.max_deliveries,
         dead_letter_topic: g.config.dead_letter_topic.clone(),
+        partitions,
     }
 }
 
-/// The topic's meta and the group's state as this node applied them.
+/// The topic's partition metas and the group's state as this node applied them.
 async fn local(
     s: &AppState,
     topic: &str,
     group: &str,
-) -> Result<(TopicMeta, Option<GroupState>), ApiError> {
+) -> Result<(Vec<TopicMeta>, Option<GroupState>), ApiError> {
     let (t, g) = (topic.to_string(), group.to_string());
-    let (meta, state) = s
+    let (metas, state) = s
         .store
-        .blocking(move |st| Ok((st.topic(&t)?, st.group(&t, &g)?)))
+        .blocking(move |st| Ok((st.partition_metas(&t)?, st.group(&t, &g)?)))
         .await?;
-    Ok((meta.ok_or_else(|| ApiError::topic_not_found(topic))?, state))
+    if metas.is_empty() {
+        return Err(ApiError::topic_not_found(topic));
+    }
+    Ok((metas, state))
 }
 
 fn group_not_found(topic: &str, group: &str) -> ApiError {
@@ -123,7 +154,7 @@ fn group_not_found(topic: &str, group: &str) -> ApiError {
 
 async fn get_info(s: &AppState, topic: &str, group: &str) -> Result<GroupInfo, ApiError> {
     match local(s, topic, group).await? {
-        (meta, Some(g)) => Ok(info(topic, group, &g, &meta)),
+        (metas, Some(g)) => Ok(info(topic, group, &g, &metas)),
         (_, None) => Err(group_not_found(topic, group)),
     }
 }
@@ -232,15 +263,17 @@ pub async fn list(
     caller.require_any(&[Role::Consume, Role::Admin])?;
     topic_name(&topic)?;
     let t = topic.clone();
-    let (meta, groups) = s
+    let (metas, groups) = s
         .store
-        .blocking(move |st| Ok((st.topic(&t)?, st.groups(&t)?)))
+        .blocking(move |st| Ok((st.partition_metas(&t)?, st.groups(&t)?)))
         .await?;
-    let meta = meta.ok_or_else(|| ApiError::topic_not_found(&topic))?;
+    if metas.is_empty() {
+        return Err(ApiError::topic_not_found(&topic));
+    }
     Ok(Json(GroupList {
         groups: groups
             .iter()
-            .map(|(name, g)| info(&topic, name, g, &meta))
+            .map(|(name, g)| info(&topic, name, g, &metas))
             .collect(),
     }))
 }
@@ -331,12 +364,12 @@ pub async fn fetch(
     let mut changes = s.store.subscribe(&topic);
     let mut came_back_empty = false;
     loop {
-        let (meta, state) = local(&s, &topic, &group).await?;
+        let (metas, state) = local(&s, &topic, &group).await?;
         let now = now_ms();
         let worth_a_lease = match &state {
             // The first fetch creates the group.
             None => true,
-            Some(g) => !came_back_empty && g.has_deliverable(now, meta.start, meta.next),
+            Some(g) => !came_back_empty && g.has_deliverable(now, &PartLog::of(&metas)),
         };
         if worth_a_lease {
             let leased = s
@@ -387,25 +420,32 @@ async fn bodies(
     group: &str,
     leases: Vec<Lease>,
 ) -> Result<Vec<GroupMessage>, ApiError> {
-    let meta = topic_meta(s, topic).await?;
-    let offsets: Vec<u64> = leases.iter().map(|l| l.offset).collect();
-    let found: BTreeMap<u64, Message> = s
+    let t = topic.to_string();
+    let mut wanted: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+    for l in &leases {
+        wanted.entry(l.partition).or_default().push(l.offset);
+    }
+    let found: BTreeMap<(u32, u64), Message> = s
         .store
         .blocking(move |st| {
             let mut found = BTreeMap::new();
-            let mut sorted = offsets;
-            sorted.sort_unstable();
-            let mut i = 0;
-            while i < sorted.len() {
-                // One read per run of consecutive offsets.
-                let mut j = i + 1;
-                while j < sorted.len() && sorted[j] == sorted[j - 1] + 1 {
-                    j += 1;
+            for (p, mut sorted) in wanted {
+                let Some(meta) = st.partition(&t, p)? else {
+                    continue;
+                };
+                sorted.sort_unstable();
+                let mut i = 0;
+                while i < sorted.len() {
+                    // One read per run of consecutive offsets.
+                    let mut j = i + 1;
+                    while j < sorted.len() && sorted[j] == sorted[j - 1] + 1 {
+                        j += 1;
+                    }
+                    for m in st.read(&meta, sorted[i], j - i, u64::MAX)? {
+                        found.insert((p, m.offset), m);
+                    }
+                    i = j;
                 }
-                for m in st.read(&meta, sorted[i], j - i, u64::MAX)? {
-                    found.insert(m.offset, m);
-                }
-                i = j;
             }
             Ok(found)
         })
@@ -414,7 +454,7 @@ async fn bodies(
     let mut out = Vec::with_capacity(leases.len());
     let mut gone = Vec::new();
     for l in leases {
-        match found.remove(&l.offset) {
+        match found.remove(&(l.partition, l.offset)) {
             Some(m) => out.push(GroupMessage {
                 message: MessageOut {
                     partition: l.partition,

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use openraft::ServerState;
 
 use super::Node;
+use crate::topics::group::PartLog;
 
 pub async fn follow_raft(node: Arc<Node>) {
     // A forced recovery replaces openraft: follow the new one's metrics.
@@ -252,11 +253,14 @@ impl Node {
                 let mut other: Option<(u64, u64)> = None;
                 for (topic, group, g) in s.all_groups()? {
                     if !metas.contains_key(&topic) {
-                        let m = s.topic(&topic)?;
-                        metas.insert(topic.clone(), m);
+                        let parts = PartLog::of(&s.partition_metas(&topic)?);
+                        metas.insert(topic.clone(), parts);
                     }
-                    let Some(m) = &metas[&topic] else { continue };
-                    let st = g.stats(now, m.start, m.next);
+                    let parts = &metas[&topic];
+                    if parts.is_empty() {
+                        continue;
+                    }
+                    let st = g.stats(now, parts);
                     in_flight += st.in_flight;
                     lag += st.lag;
                     totals[0] += g.redelivered;

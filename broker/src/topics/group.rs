@@ -11,9 +11,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::command::{GroupConfig, Lease, MessageRef};
+use crate::topics::model::TopicMeta;
 
-/// Most outstanding (leased or waiting) messages per group and partition: a fetch gets fewer
-/// while this many wait for their acknowledgement (JetStream's max ack pending).
+/// Most outstanding (leased or waiting) messages per group, over all its partitions: a fetch
+/// gets fewer while this many wait for their acknowledgement (JetStream's max ack pending).
 pub const MAX_OUTSTANDING: usize = 10_000;
 
 /// Most messages one fetch leases.
@@ -171,95 +172,177 @@ impl Cursor {
     }
 }
 
+/// One partition of the topic as a group sees it: its log holds `start..next`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartLog {
+    pub partition: u32,
+    pub start: u64,
+    pub next: u64,
+}
+
+impl PartLog {
+    /// The partitions of a topic from its partition metas (in partition order, as
+    /// `TopicStore::partition_metas` returns them).
+    pub fn of(metas: &[TopicMeta]) -> Vec<PartLog> {
+        metas
+            .iter()
+            .enumerate()
+            .map(|(p, m)| PartLog {
+                partition: p as u32,
+                start: m.start,
+                next: m.next,
+            })
+            .collect()
+    }
+}
+
 impl GroupState {
-    pub fn new(config: GroupConfig, created_ms: u64, start: u64) -> GroupState {
+    /// A new group whose cursor on each partition starts at the offset given for it (partitions
+    /// not given start at their log start when first leased).
+    pub fn new(
+        config: GroupConfig,
+        created_ms: u64,
+        starts: impl IntoIterator<Item = (u32, u64)>,
+    ) -> GroupState {
         GroupState {
             config,
             created_ms,
-            partitions: BTreeMap::from([(0, Cursor::at(start))]),
+            partitions: starts
+                .into_iter()
+                .map(|(p, o)| (p, Cursor::at(o)))
+                .collect(),
             ..Default::default()
         }
     }
 
-    /// Lease up to `max` messages of partition `p` at `now`, whose log holds `log_start..high_watermark`:
-    /// first the ones whose lease ran out or that were handed back (lowest offsets first), then
-    /// new ones. Those out of deliveries are given up and returned in `exhausted`.
-    pub fn lease(
-        &mut self,
-        p: u32,
-        max: u32,
-        now: u64,
-        log_start: u64,
-        high_watermark: u64,
-    ) -> LeaseOutcome {
+    /// Outstanding (leased or waiting) messages over all partitions.
+    pub fn outstanding(&self) -> usize {
+        self.partitions.values().map(|c| c.slots.len()).sum()
+    }
+
+    /// Lease up to `max` messages of the topic whose partitions are `parts` at `now`: first the
+    /// ones whose lease ran out or that were handed back, then new ones, each kind taken one per
+    /// partition in turn (lowest offsets first within a partition), starting at partition
+    /// `turn % parts.len()`: no partition waits while another has a backlog. Those out of
+    /// deliveries are given up and returned in `exhausted`. At most [`MAX_OUTSTANDING`] messages
+    /// of the group are outstanding at once.
+    pub fn lease(&mut self, parts: &[PartLog], max: u32, now: u64, turn: u64) -> LeaseOutcome {
         let ack_wait = self.config.ack_wait_ms;
         let max_deliveries = self.config.max_deliveries.max(1);
         let max = max.min(MAX_LEASE) as usize;
-        let c = self.partitions.entry(p).or_default();
-        c.skip_below(log_start);
         let mut out = LeaseOutcome::default();
-        let due: Vec<u64> = c
-            .slots
-            .iter()
-            .filter(|(_, s)| s.until_ms <= now)
-            .map(|(o, _)| *o)
-            .collect();
-        for offset in due {
-            if out.leases.len() >= max {
-                break;
-            }
-            let slot = c.slots[&offset];
-            if slot.deliveries >= max_deliveries {
-                c.give_up(offset);
-                out.exhausted.push((
-                    MessageRef {
-                        partition: p,
-                        offset,
-                    },
-                    slot.deliveries,
-                ));
-                continue;
-            }
-            let delivery = slot.deliveries + 1;
-            c.slots.insert(
-                offset,
-                Slot {
-                    deliveries: delivery,
-                    until_ms: now + ack_wait,
-                    leased: true,
-                },
-            );
-            self.redelivered += 1;
-            out.leases.push(Lease {
-                partition: p,
-                offset,
-                delivery,
-            });
+        if parts.is_empty() {
+            return out;
         }
-        while out.leases.len() < max && c.next < high_watermark && c.slots.len() < MAX_OUTSTANDING {
-            c.slots.insert(
-                c.next,
-                Slot {
-                    deliveries: 1,
-                    until_ms: now + ack_wait,
-                    leased: true,
-                },
-            );
-            out.leases.push(Lease {
-                partition: p,
-                offset: c.next,
-                delivery: 1,
-            });
-            c.next += 1;
+        let first = (turn % parts.len() as u64) as usize;
+        let order: Vec<PartLog> = parts[first..].iter().chain(&parts[..first]).copied().collect();
+        // Each partition's due offsets, lowest first (popped from the back).
+        let mut due: Vec<Vec<u64>> = order
+            .iter()
+            .map(|part| {
+                let c = self.partitions.entry(part.partition).or_default();
+                c.skip_below(part.start);
+                let mut d: Vec<u64> = c
+                    .slots
+                    .iter()
+                    .filter(|(_, s)| s.until_ms <= now)
+                    .map(|(o, _)| *o)
+                    .collect();
+                d.reverse();
+                d
+            })
+            .collect();
+        let mut progressed = true;
+        while progressed && out.leases.len() < max {
+            progressed = false;
+            for (part, d) in order.iter().zip(due.iter_mut()) {
+                if out.leases.len() >= max {
+                    break;
+                }
+                let c = self.partitions.get_mut(&part.partition).expect("cursor made above");
+                // This partition's next deliverable one (giving up those out of deliveries).
+                while let Some(offset) = d.pop() {
+                    let slot = c.slots[&offset];
+                    if slot.deliveries >= max_deliveries {
+                        c.give_up(offset);
+                        out.exhausted.push((
+                            MessageRef {
+                                partition: part.partition,
+                                offset,
+                            },
+                            slot.deliveries,
+                        ));
+                        continue;
+                    }
+                    let delivery = slot.deliveries + 1;
+                    c.slots.insert(
+                        offset,
+                        Slot {
+                            deliveries: delivery,
+                            until_ms: now + ack_wait,
+                            leased: true,
+                        },
+                    );
+                    self.redelivered += 1;
+                    out.leases.push(Lease {
+                        partition: part.partition,
+                        offset,
+                        delivery,
+                    });
+                    progressed = true;
+                    break;
+                }
+            }
+        }
+        let mut outstanding = self.outstanding();
+        progressed = true;
+        while progressed && out.leases.len() < max && outstanding < MAX_OUTSTANDING {
+            progressed = false;
+            for part in &order {
+                if out.leases.len() >= max || outstanding >= MAX_OUTSTANDING {
+                    break;
+                }
+                let c = self.partitions.get_mut(&part.partition).expect("cursor made above");
+                if c.next >= part.next {
+                    continue;
+                }
+                c.slots.insert(
+                    c.next,
+                    Slot {
+                        deliveries: 1,
+                        until_ms: now + ack_wait,
+                        leased: true,
+                    },
+                );
+                out.leases.push(Lease {
+                    partition: part.partition,
+                    offset: c.next,
+                    delivery: 1,
+                });
+                c.next += 1;
+                outstanding += 1;
+                progressed = true;
+            }
         }
         out
     }
 
+    /// The cursor of partition `part` as a lease would see it (a partition the group never
+    /// leased from starts at its log start).
+    fn cursor(&self, part: &PartLog) -> Cursor {
+        let mut c = self.partitions.get(&part.partition).cloned().unwrap_or_default();
+        c.skip_below(part.start);
+        c
+    }
+
     /// Whether a lease at `now` would find something (so a long-poll need not propose one).
-    pub fn has_deliverable(&self, now: u64, log_start: u64, high_watermark: u64) -> bool {
-        self.partitions.values().any(|c| {
-            (c.next.max(log_start) < high_watermark && c.slots.len() < MAX_OUTSTANDING)
-                || c.slots.values().any(|s| s.until_ms <= now)
+    pub fn has_deliverable(&self, now: u64, parts: &[PartLog]) -> bool {
+        let room = self.outstanding() < MAX_OUTSTANDING;
+        parts.iter().any(|part| {
+            let c = self.partitions.get(&part.partition);
+            let next = c.map_or(0, |c| c.next).max(part.start);
+            (room && next < part.next)
+                || c.is_some_and(|c| c.slots.values().any(|s| s.until_ms <= now))
         })
     }
 
@@ -274,17 +357,23 @@ impl GroupState {
             .min()
     }
 
-    /// Stats over all partitions (the floor is partition 0's until partitions exist).
-    pub fn stats(&self, now: u64, log_start: u64, high_watermark: u64) -> GroupStats {
+    /// Stats of each partition of `parts`.
+    pub fn partition_stats(&self, now: u64, parts: &[PartLog]) -> Vec<(u32, GroupStats)> {
+        parts
+            .iter()
+            .map(|part| (part.partition, self.cursor(part).stats(now, part.next)))
+            .collect()
+    }
+
+    /// Stats summed over all partitions (`acked_floor` is partition 0's: floors are per
+    /// partition, [`Self::partition_stats`]).
+    pub fn stats(&self, now: u64, parts: &[PartLog]) -> GroupStats {
         let mut total = GroupStats::default();
-        for (p, c) in &self.partitions {
-            let mut c = c.clone();
-            c.skip_below(log_start);
-            let s = c.stats(now, high_watermark);
+        for (p, s) in self.partition_stats(now, parts) {
             total.pending += s.pending;
             total.in_flight += s.in_flight;
             total.lag += s.lag;
-            if *p == 0 {
+            if p == 0 {
                 total.acked_floor = s.acked_floor;
             }
         }

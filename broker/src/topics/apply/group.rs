@@ -9,9 +9,8 @@ use crate::command::{
     AckMessages, Acked, ConfigureGroup, DeleteGroup, GroupConfigured, GroupDeleted, GroupStart,
     LeaseMessages, Leased, MessageRef, NackMessages, Nacked, NewMessage, OpError, Publish,
 };
-use crate::topics::group::{GroupState, MAX_OUTSTANDING};
+use crate::topics::group::{GroupState, PartLog, MAX_OUTSTANDING};
 use crate::topics::keys;
-use crate::topics::model::TopicMeta;
 
 /// Headers a dead-lettered message carries (beside its own), naming where it came from.
 pub const ORIGIN_TOPIC: &str = "jumpnet-origin-topic";
@@ -62,19 +61,28 @@ impl Applier<'_> {
             self.set_group(&c.topic, &c.group, Some(g));
             return Ok(Ok(GroupConfigured { created: false }));
         }
-        let start = match c.start {
-            GroupStart::Earliest => meta.start,
-            GroupStart::Latest => meta.next,
-            GroupStart::Offset(o) if o > meta.next => {
+        // Earliest and latest are each partition's own; an offset is partition 0's (checked
+        // against it) and every other partition's as far as it has one.
+        let start_at = |m: &PartLog| match c.start {
+            GroupStart::Earliest => m.start,
+            GroupStart::Latest => m.next,
+            GroupStart::Offset(o) => o.clamp(m.start, m.next),
+        };
+        if let GroupStart::Offset(o) = c.start {
+            if o > meta.next {
                 return Ok(Err(OpError::OffsetOutOfRange {
                     offset: o,
                     log_start_offset: meta.start,
                     high_watermark: meta.next,
-                }))
+                }));
             }
-            GroupStart::Offset(o) => o.max(meta.start),
-        };
-        let g = GroupState::new(c.config, at.ts_ms, start);
+        }
+        let starts: Vec<(u32, u64)> = self
+            .part_logs(&c.topic)?
+            .iter()
+            .map(|p| (p.partition, start_at(p)))
+            .collect();
+        let g = GroupState::new(c.config, at.ts_ms, starts);
         self.set_group(&c.topic, &c.group, Some(g));
         Ok(Ok(GroupConfigured { created: true }))
     }
@@ -84,14 +92,21 @@ impl Applier<'_> {
         c: LeaseMessages,
         at: At,
     ) -> Res<Result<Leased, OpError>> {
-        let Some(meta) = self.topic(&c.topic)? else {
+        if self.topic(&c.topic)?.is_none() {
             return Ok(Err(OpError::TopicNotFound { topic: c.topic }));
-        };
+        }
+        let parts = self.part_logs(&c.topic)?;
         let mut g = match self.group(&c.topic, &c.group)? {
             Some(g) => g,
-            None => GroupState::new(Default::default(), at.ts_ms, meta.start),
+            None => GroupState::new(
+                Default::default(),
+                at.ts_ms,
+                parts.iter().map(|p| (p.partition, p.start)),
+            ),
         };
-        let out = g.lease(0, c.max, at.ts_ms, meta.start, meta.next);
+        // The entry's index picks the partition leases start at: successive fetches start at
+        // successive partitions, the same on every replica.
+        let out = g.lease(&parts, c.max, at.ts_ms, at.index);
         let deadline_ms = at.ts_ms + g.config.ack_wait_ms;
         if !out.exhausted.is_empty() {
             match g.config.dead_letter_topic.clone() {
@@ -120,10 +135,12 @@ impl Applier<'_> {
         exhausted: &[(MessageRef, u32)],
         at: At,
     ) -> Res<u64> {
-        self.flush_topic(topic)?;
-        let meta: TopicMeta = self.topic(topic)?.expect("topic exists");
         let mut by_publisher: Vec<(Option<String>, NewMessage)> = Vec::new();
         for (m, deliveries) in exhausted {
+            self.flush_part(topic, m.partition)?;
+            let Some(meta) = self.part(topic, m.partition)? else {
+                continue;
+            };
             let Some(record) = self.store.record(&meta, m.offset)? else {
                 continue;
             };
@@ -176,15 +193,13 @@ impl Applier<'_> {
         let mut count = 0;
         // A partition at its outstanding cap leases nothing new: long-polls of the group wait for
         // room, so an ack that makes some wakes them (other acks wake nobody: no herd per ack).
-        let mut room_made = false;
+        let full = g.outstanding() >= MAX_OUTSTANDING;
         for m in &c.messages {
             if let Some(cur) = g.partitions.get_mut(&m.partition) {
-                let full = cur.slots.len() >= MAX_OUTSTANDING;
-                let acked = cur.ack(m.offset);
-                room_made |= full && acked;
-                count += u64::from(acked);
+                count += u64::from(cur.ack(m.offset));
             }
         }
+        let room_made = full && count > 0;
         if count > 0 {
             self.set_group(&c.topic, &c.group, Some(g));
         }
@@ -227,6 +242,21 @@ impl Applier<'_> {
             self.set_group(&c.topic, &c.group, None);
         }
         Ok(Ok(GroupDeleted { existed }))
+    }
+
+    /// Every partition's log of `topic`, in partition order (as this call sees them).
+    fn part_logs(&mut self, topic: &str) -> Res<Vec<PartLog>> {
+        let mut out = Vec::new();
+        for partition in 0..self.partitions(topic)? {
+            if let Some(m) = self.part(topic, partition)? {
+                out.push(PartLog {
+                    partition,
+                    start: m.start,
+                    next: m.next,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// The group, or why an ack/nack cannot reach it.

@@ -270,7 +270,12 @@ async fn group_state_survives_a_snapshot_round_trip() {
         f.store.group("t", "g").unwrap()
     );
     let mut g = other.group("t", "g").unwrap().unwrap();
-    let next = g.lease(0, 10, 20, 0, 3);
+    let part = crate::topics::group::PartLog {
+        partition: 0,
+        start: 0,
+        next: 3,
+    };
+    let next = g.lease(&[part], 10, 20, 0);
     assert_eq!(
         next.leases.iter().map(|l| l.offset).collect::<Vec<_>>(),
         vec![2]
