@@ -130,6 +130,49 @@ fn a_message_out_of_deliveries_goes_to_the_dead_letter_topic_with_its_origin() {
     assert_eq!(h["own"], "h");
 }
 
+/// Issue 16: a group over a partitioned topic dead-letters from any partition, reading the
+/// message from its own partition, and the headers name that partition; a group created with
+/// `latest` starts at every partition's end.
+#[test]
+fn a_dead_letter_from_another_partition_names_it_and_latest_starts_every_partition_at_its_end() {
+    let mut f = Fixture::new();
+    let put = crate::command::PutTopic {
+        topic: "t".into(),
+        retention: None,
+        create_only: false,
+        partitions: Some(3),
+    };
+    let mut on_2 = publish("t", &["x", "y"]);
+    if let Op::Publish(p) = &mut on_2 {
+        p.partition = 2;
+    }
+    f.entry(1, vec![put.into(), on_2.clone(), configure(Some("dead"))]);
+    let latest = ConfigureGroup {
+        topic: "t".into(),
+        group: "late".into(),
+        config: GroupConfig::default(),
+        start: GroupStart::Latest,
+    };
+    f.entry(2, vec![latest.into()]);
+    let late = f.store.group("t", "late").unwrap().unwrap();
+    assert_eq!(late.partitions[&2].floor, 2);
+    assert_eq!(late.partitions[&0].floor, 0);
+    let l = f.lease(10, 10);
+    let got: Vec<(u32, u64)> = l.leases.iter().map(|l| (l.partition, l.offset)).collect();
+    assert_eq!(got, vec![(2, 0), (2, 1)]);
+    // Both run out; the next lease dead-letters them from partition 2.
+    assert!(f.lease(110, 10).leases.is_empty());
+    let meta = f.store.topic("dead").unwrap().expect("dead-letter topic");
+    let m = f.store.read(&meta, 0, 10, u64::MAX).unwrap();
+    let values: Vec<&[u8]> = m.iter().map(|m| m.record.value.as_slice()).collect();
+    assert_eq!(values, vec![b"x".as_slice(), b"y".as_slice()]);
+    let h = m[1].record.headers.clone().unwrap();
+    assert_eq!(h[ORIGIN_PARTITION], "2");
+    assert_eq!(h[ORIGIN_OFFSET], "1");
+    let g = f.store.group("t", "g").unwrap().unwrap();
+    assert_eq!((g.dead_lettered, g.partitions[&2].floor), (2, 2));
+}
+
 /// The topics an entry of `ops` at `ts_ms` wakes (long-polls look again).
 fn wakes(f: &mut Fixture, ts_ms: u64, ops: Vec<Op>) -> Vec<String> {
     f.index += 1;
