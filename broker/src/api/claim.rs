@@ -21,8 +21,8 @@ use crate::write::WriteError;
 /// Claims lost to concurrent calls of the same consumer before this call gives up (503).
 const ATTEMPTS: usize = 16;
 
-/// The next values of `consumer` on `topic` (at most `limit`, from one partition: the first in
-/// partition order that has any), its position there moved past them.
+/// The next values of `consumer` on `topic` (at most `limit`, from one partition: the one whose
+/// next unread message is the oldest), its position there moved past them.
 pub(super) async fn next_values(
     s: &AppState,
     consumer: &str,
@@ -39,31 +39,33 @@ pub(super) async fn next_values(
         let read = s
             .store
             .blocking(move |st| {
-                // Every partition, in order: the first one with values after the consumer's
-                // position there answers (one topic partition: exactly as before partitions).
+                // Every partition may answer: the one whose first unread message is the oldest
+                // (by timestamp, then partition) does, so a partition with a backlog cannot
+                // starve the others (one topic partition: exactly as before partitions).
                 let metas = st.partition_metas(&t)?;
                 if metas.is_empty() {
                     return Ok(None);
                 }
-                let mut answer = None;
+                let mut oldest: Option<(u64, u32, u64)> = None;
                 for (p, meta) in metas.iter().enumerate() {
                     let p = p as u32;
                     let from = st.consumer_offset_at(&t, p, &c)?.unwrap_or(0);
-                    let messages = st.read(meta, from, limit as usize, max_bytes)?;
-                    let to = messages.last().map_or(from, |m| m.offset + 1);
-                    let values: Vec<String> = messages
-                        .into_iter()
-                        .map(|m| m.record.value_text().into_owned())
-                        .collect();
-                    let found = !values.is_empty();
-                    if answer.is_none() || found {
-                        answer = Some((p, from, to, values));
-                    }
-                    if found {
-                        break;
+                    if let Some(first) = st.read(meta, from, 1, u64::MAX)?.first() {
+                        if oldest.is_none_or(|(ts, _, _)| first.record.ts_ms < ts) {
+                            oldest = Some((first.record.ts_ms, p, from));
+                        }
                     }
                 }
-                Ok(answer)
+                let Some((_, p, from)) = oldest else {
+                    return Ok(Some((0, 0, 0, Vec::new())));
+                };
+                let messages = st.read(&metas[p as usize], from, limit as usize, max_bytes)?;
+                let to = messages.last().map_or(from, |m| m.offset + 1);
+                let values: Vec<String> = messages
+                    .into_iter()
+                    .map(|m| m.record.value_text().into_owned())
+                    .collect();
+                Ok(Some((p, from, to, values)))
             })
             .await?;
         let Some((partition, from, to, values)) = read else {

@@ -14,3 +14,4 @@ mod t36_binary;
 mod t37_consumers;
 mod t38_partitions;
 mod t40_groups;
+mod t41_group_partitions;
