@@ -1,5 +1,5 @@
-//! Client subcommands: `publish`, `consume` (also `--group`), `topics`, `cluster status`
-//! (`consumers` has a file of its own). They talk to the v1 API through
+//! Client subcommands: `publish`, `consume` (also `--group`), `cluster status` (`topics` and
+//! `consumers` have files of their own). They talk to the v1 API through
 //! [`jumpnet_broker::client`] and print plain lines, or JSON with `--output json`.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -56,9 +56,12 @@ pub struct PublishArgs {
     pub topic: String,
     /// Messages; without any, one message per line of stdin.
     pub messages: Vec<String>,
-    /// Key of every message.
+    /// Key of every message (the batch goes to the key's partition: Kafka's murmur2).
     #[arg(long)]
     pub key: Option<String>,
+    /// The partition to publish to (default: the key's, else spread over the partitions).
+    #[arg(long)]
+    pub partition: Option<u32>,
     /// Messages per request when reading stdin.
     #[arg(long, default_value_t = 100)]
     pub batch: usize,
@@ -76,7 +79,8 @@ pub async fn publish(a: PublishArgs) -> anyhow::Result<()> {
     let send = |batch: Vec<OutMessage>| {
         let producer = &producer;
         let topic = a.topic.clone();
-        async move { producer.send(&topic, batch).await }
+        let partition = a.partition;
+        async move { producer.send_to(&topic, partition, batch).await }
     };
     let report = |p: jumpnet_broker::client::Published,
                   out: &mut std::io::StdoutLock|
@@ -84,8 +88,12 @@ pub async fn publish(a: PublishArgs) -> anyhow::Result<()> {
         match a.conn.output {
             Output::Json => writeln!(out, "{}", serde_json::to_string(&p)?)?,
             Output::Text => {
+                // `TOPIC OFFSET`, with the partition when it is not 0 (offsets count per partition).
                 for o in &p.offsets {
-                    writeln!(out, "{} {o}", p.topic)?;
+                    match p.partition {
+                        0 => writeln!(out, "{} {o}", p.topic)?,
+                        n => writeln!(out, "{} {o} partition {n}", p.topic)?,
+                    }
                 }
             }
         }
@@ -131,6 +139,10 @@ pub struct ConsumeArgs {
     /// acknowledge them; other members of the group get other messages.
     #[arg(long, conflicts_with_all = ["from_beginning", "offset"])]
     pub group: Option<String>,
+    /// The partition to read (default 0; offsets and a named consumer's position are per
+    /// partition). A group spans every partition.
+    #[arg(long, conflicts_with = "group")]
+    pub partition: Option<u32>,
     /// Stop after this many messages.
     #[arg(long, visible_alias = "max")]
     pub max_messages: Option<u64>,
@@ -155,30 +167,44 @@ pub async fn consume(a: ConsumeArgs) -> anyhow::Result<()> {
         return consume_group(&client, &a, group).await;
     }
     let info = client.topic(&a.topic).await?;
+    let partition = a.partition.unwrap_or(0);
+    // Servers from before partitions list none: their one partition is the topic's.
+    let (log_start, end) = match info
+        .partition_offsets
+        .iter()
+        .find(|p| p.partition == partition)
+    {
+        Some(p) => (p.log_start_offset, p.high_watermark),
+        None if partition == 0 => (info.log_start_offset, info.high_watermark),
+        None => anyhow::bail!(
+            "topic {:?} has {} partitions: there is no partition {partition}",
+            a.topic,
+            info.partitions
+        ),
+    };
     let mut next = match (a.offset, a.from_beginning, &a.consumer) {
         (Some(o), _, _) => o,
-        (None, true, _) => info.log_start_offset,
+        (None, true, _) => log_start,
         (None, false, Some(c)) => {
-            let p = client.position(c, &a.topic).await?;
+            let p = client.position_at(c, &a.topic, partition).await?;
             if p.committed {
                 p.offset.max(p.log_start_offset)
             } else {
-                info.log_start_offset
+                log_start
             }
         }
-        (None, false, None) if a.follow => info.high_watermark,
-        (None, false, None) => info.log_start_offset,
+        (None, false, None) if a.follow => end,
+        (None, false, None) => log_start,
     };
     let limit = a.max_messages.unwrap_or(u64::MAX);
     let mut printed = 0u64;
     let mut out = std::io::stdout().lock();
-    let mut commit = a
-        .consumer
-        .as_deref()
-        .map(|c| AutoCommit::new(client.clone(), c, &a.topic, COMMIT_INTERVAL));
+    let mut commit = a.consumer.as_deref().map(|c| {
+        AutoCommit::new(client.clone(), c, &a.topic, COMMIT_INTERVAL).on_partition(partition)
+    });
     if a.follow {
         // One commit per interval at most (each is a Raft write), when idle, and at exit.
-        let mut stream = Box::pin(client.stream(&a.topic, Some(next)));
+        let mut stream = Box::pin(client.stream_partition(&a.topic, partition, Some(next)));
         let result: anyhow::Result<()> = loop {
             let due = commit.as_ref().map(AutoCommit::due);
             tokio::select! {
@@ -213,7 +239,9 @@ pub async fn consume(a: ConsumeArgs) -> anyhow::Result<()> {
     }
     // Read to the end of the log, page by page, then exit.
     loop {
-        let page = client.read(&a.topic, Some(next), 1000, None).await?;
+        let page = client
+            .read_partition(&a.topic, partition, Some(next), 1000, None)
+            .await?;
         for m in &page.messages {
             if printed >= limit {
                 break;
@@ -275,48 +303,6 @@ async fn consume_group(client: &Client, a: &ConsumeArgs, group: &str) -> anyhow:
             client.group_nack(&a.topic, group, &back, None).await?;
         }
     }
-    Ok(())
-}
-
-pub async fn topics(conn: Conn) -> anyhow::Result<()> {
-    let topics = conn.client()?.topics().await?;
-    let mut out = std::io::stdout().lock();
-    if conn.output == Output::Json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&topics)?)?;
-        return Ok(());
-    }
-    let rows: Vec<Vec<String>> = topics
-        .iter()
-        .map(|t| {
-            let r = &t.retention;
-            let retention = [
-                r.max_messages.map(|v| format!("{v} msgs")),
-                r.max_bytes.map(|v| format!("{v} B")),
-                r.max_age_ms.map(|v| format!("{v} ms")),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(", ");
-            vec![
-                t.name.clone(),
-                t.messages.to_string(),
-                t.bytes.to_string(),
-                t.log_start_offset.to_string(),
-                t.high_watermark.to_string(),
-                if retention.is_empty() {
-                    "default".into()
-                } else {
-                    retention
-                },
-            ]
-        })
-        .collect();
-    table(
-        &mut out,
-        &["TOPIC", "MESSAGES", "BYTES", "START", "END", "RETENTION"],
-        &rows,
-    )?;
     Ok(())
 }
 

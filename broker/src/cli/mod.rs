@@ -7,6 +7,7 @@ mod dev;
 mod goflags;
 mod groups;
 mod serve;
+mod topics;
 
 use std::collections::HashSet;
 
@@ -42,8 +43,8 @@ enum Cmd {
     Publish(client_cmds::PublishArgs),
     /// Print a topic's messages, one value per line; exits at the end of the log unless --follow.
     Consume(client_cmds::ConsumeArgs),
-    /// List topics with their stats.
-    Topics(client_cmds::Conn),
+    /// List topics with their stats and partitions; `create` one or `set` its partition count.
+    Topics(topics::TopicsArgs),
     /// Named consumer positions with their lag; `delete` or `reset` one.
     Consumers(consumers::ConsumersArgs),
     /// A topic's consumer groups with their counts; `delete` one.
@@ -101,7 +102,7 @@ pub fn main() -> i32 {
         Some(Cmd::Dev(a)) => dev::run(a),
         Some(Cmd::Publish(a)) => client(client_cmds::publish(a)),
         Some(Cmd::Consume(a)) => client(client_cmds::consume(a)),
-        Some(Cmd::Topics(c)) => client(client_cmds::topics(c)),
+        Some(Cmd::Topics(a)) => client(topics::run(a)),
         Some(Cmd::Consumers(a)) => client(consumers::run(a)),
         Some(Cmd::Groups(a)) => client(groups::run(a)),
         Some(Cmd::Cluster(c)) => client(client_cmds::cluster(c)),

@@ -17,6 +17,7 @@ pub struct AutoCommit {
     client: Client,
     consumer: String,
     topic: String,
+    partition: u32,
     interval: Duration,
     committed: Option<u64>,
     pending: Option<u64>,
@@ -29,11 +30,18 @@ impl AutoCommit {
             client,
             consumer: consumer.to_string(),
             topic: topic.to_string(),
+            partition: 0,
             interval,
             committed: None,
             pending: None,
             last: Instant::now(),
         }
+    }
+
+    /// Commit the position on this partition of the topic (default 0).
+    pub fn on_partition(mut self, partition: u32) -> Self {
+        self.partition = partition;
+        self
     }
 
     /// Messages before `next` are handled; commits if the interval has passed.
@@ -54,7 +62,7 @@ impl AutoCommit {
     pub async fn flush(&mut self) -> Result<()> {
         if let Some(next) = self.pending.filter(|&n| self.committed != Some(n)) {
             self.client
-                .commit(&self.consumer, &self.topic, next)
+                .commit_at(&self.consumer, &self.topic, self.partition, next)
                 .await?;
             self.committed = Some(next);
         }

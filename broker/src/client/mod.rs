@@ -163,9 +163,24 @@ impl Client {
     }
 
     /// Publish one batch without a producer id. Retried across nodes only while it cannot have
-    /// been stored; an unknown outcome is [`Error::Unknown`].
+    /// been stored; an unknown outcome is [`Error::Unknown`]. The batch goes to the partition of
+    /// its first message's key (Kafka's murmur2), else round-robin; [`Client::publish_to`] names one.
     pub async fn publish(&self, topic: &str, messages: Vec<OutMessage>) -> Result<Published> {
-        let body = json!({ "messages": messages });
+        self.publish_to(topic, None, messages).await
+    }
+
+    /// [`Client::publish`] to `partition` (`Some`: that one; a partition the topic does not have
+    /// is `400 invalid_partition`, [`Error::Api`]).
+    pub async fn publish_to(
+        &self,
+        topic: &str,
+        partition: Option<u32>,
+        messages: Vec<OutMessage>,
+    ) -> Result<Published> {
+        let mut body = json!({ "messages": messages });
+        if let Some(p) = partition {
+            body["partition"] = p.into();
+        }
         self.call(
             reqwest::Method::POST,
             &messages_path(topic),
@@ -198,12 +213,32 @@ impl Client {
         producer_epoch: u64,
         sequence: u64,
     ) -> Result<Published> {
-        let body = json!({
+        let to = Idempotent {
+            producer_id,
+            producer_epoch,
+            sequence,
+        };
+        self.publish_idempotent_to(topic, None, messages, to).await
+    }
+
+    /// [`Client::publish_with_epoch`] to `partition` (`None`: the first message's key, else the
+    /// producer id, picks it: a retry lands where the first attempt did).
+    pub async fn publish_idempotent_to(
+        &self,
+        topic: &str,
+        partition: Option<u32>,
+        messages: Vec<OutMessage>,
+        producer: Idempotent<'_>,
+    ) -> Result<Published> {
+        let mut body = json!({
             "messages": messages,
-            "producer_id": producer_id,
-            "producer_epoch": producer_epoch,
-            "sequence": sequence,
+            "producer_id": producer.producer_id,
+            "producer_epoch": producer.producer_epoch,
+            "sequence": producer.sequence,
         });
+        if let Some(p) = partition {
+            body["partition"] = p.into();
+        }
         self.call(
             reqwest::Method::POST,
             &messages_path(topic),
@@ -214,7 +249,7 @@ impl Client {
     }
 
     /// Read up to `limit` messages from `offset` (default: the log start); with `wait`, long-poll
-    /// until a message exists at `offset`.
+    /// until a message exists at `offset`. Partition 0; [`Client::read_partition`] reads another.
     pub async fn read(
         &self,
         topic: &str,
@@ -222,7 +257,22 @@ impl Client {
         limit: usize,
         wait: Option<Duration>,
     ) -> Result<ReadPage> {
+        self.read_partition(topic, 0, offset, limit, wait).await
+    }
+
+    /// [`Client::read`] of one partition (offsets count per partition).
+    pub async fn read_partition(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: Option<u64>,
+        limit: usize,
+        wait: Option<Duration>,
+    ) -> Result<ReadPage> {
         let mut q = format!("{}?limit={limit}", messages_path(topic));
+        if partition != 0 {
+            q.push_str(&format!("&partition={partition}"));
+        }
         if let Some(o) = offset {
             q.push_str(&format!("&offset={o}"));
         }
@@ -239,31 +289,64 @@ impl Client {
         .await
     }
 
-    /// Follow a topic from `offset` (default: its end) as a stream of messages; reconnects to
-    /// another node and resumes after the last message seen when a node goes away.
+    /// Follow a topic (its partition 0) from `offset` (default: its end) as a stream of
+    /// messages; reconnects to another node and resumes after the last message seen when a node
+    /// goes away.
     pub fn stream(
         &self,
         topic: &str,
         offset: Option<u64>,
     ) -> impl Stream<Item = Result<Message>> + Send + 'static {
-        sse::follow(self.clone(), topic.to_string(), offset)
+        self.stream_partition(topic, 0, offset)
     }
 
+    /// [`Client::stream`] of one partition.
+    pub fn stream_partition(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: Option<u64>,
+    ) -> impl Stream<Item = Result<Message>> + Send + 'static {
+        sse::follow(self.clone(), topic.to_string(), partition, offset)
+    }
+
+    /// `consumer`'s position on `topic` (partition 0).
     pub async fn position(&self, consumer: &str, topic: &str) -> Result<Position> {
+        self.position_at(consumer, topic, 0).await
+    }
+
+    /// `consumer`'s position on one partition of `topic`.
+    pub async fn position_at(
+        &self,
+        consumer: &str,
+        topic: &str,
+        partition: u32,
+    ) -> Result<Position> {
         self.call(
             reqwest::Method::GET,
-            &position_path(consumer, topic),
+            &position_path_at(consumer, topic, partition),
             None,
             Retry::Always,
         )
         .await
     }
 
-    /// Commit `offset` as the next one `consumer` reads on `topic`.
+    /// Commit `offset` as the next one `consumer` reads on `topic` (partition 0).
     pub async fn commit(&self, consumer: &str, topic: &str, offset: u64) -> Result<Position> {
+        self.commit_at(consumer, topic, 0, offset).await
+    }
+
+    /// Commit `offset` as the next one `consumer` reads on one partition of `topic`.
+    pub async fn commit_at(
+        &self,
+        consumer: &str,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+    ) -> Result<Position> {
         self.call(
             reqwest::Method::PUT,
-            &position_path(consumer, topic),
+            &position_path_at(consumer, topic, partition),
             Some(json!({ "offset": offset })),
             Retry::Always,
         )
@@ -307,6 +390,28 @@ impl Client {
             reqwest::Method::GET,
             &format!("/v1/topics/{}", enc(topic)),
             None,
+            Retry::Always,
+        )
+        .await
+    }
+
+    /// Create `topic` with `partitions` partitions, or raise its count to `partitions` (the
+    /// count never goes down: a lower one is `400 invalid_partitions`, [`Error::Api`]).
+    pub async fn set_partitions(&self, topic: &str, partitions: u32) -> Result<TopicInfo> {
+        self.put_topic(topic, Some(partitions)).await
+    }
+
+    /// Create `topic` (with `partitions`, default 1) if it does not exist; an existing one keeps
+    /// its settings, except a higher `partitions` raises its count.
+    pub async fn put_topic(&self, topic: &str, partitions: Option<u32>) -> Result<TopicInfo> {
+        let body = match partitions {
+            Some(n) => json!({ "partitions": n }),
+            None => json!({}),
+        };
+        self.call(
+            reqwest::Method::PUT,
+            &format!("/v1/topics/{}", enc(topic)),
+            Some(body),
             Retry::Always,
         )
         .await
@@ -366,9 +471,25 @@ impl Producer {
     }
 
     pub async fn send(&self, topic: &str, messages: Vec<OutMessage>) -> Result<Published> {
+        self.send_to(topic, None, messages).await
+    }
+
+    /// [`Producer::send`] to `partition` (`None`: the first message's key, else this producer's
+    /// id, picks it).
+    pub async fn send_to(
+        &self,
+        topic: &str,
+        partition: Option<u32>,
+        messages: Vec<OutMessage>,
+    ) -> Result<Published> {
         let seq = self.next.fetch_add(1, Ordering::SeqCst);
+        let to = Idempotent {
+            producer_id: &self.id,
+            producer_epoch: self.epoch,
+            sequence: seq,
+        };
         self.client
-            .publish_with_epoch(topic, messages, &self.id, self.epoch, seq)
+            .publish_idempotent_to(topic, partition, messages, to)
             .await
     }
 }
@@ -393,6 +514,21 @@ fn messages_path(topic: &str) -> String {
 
 fn position_path(consumer: &str, topic: &str) -> String {
     format!("/v1/consumers/{}/topics/{}", enc(consumer), enc(topic))
+}
+
+fn position_path_at(consumer: &str, topic: &str, partition: u32) -> String {
+    match partition {
+        0 => position_path(consumer, topic),
+        p => format!("{}?partition={p}", position_path(consumer, topic)),
+    }
+}
+
+/// The producer id, epoch and sequence of an idempotent publish.
+#[derive(Debug, Clone, Copy)]
+pub struct Idempotent<'a> {
+    pub producer_id: &'a str,
+    pub producer_epoch: u64,
+    pub sequence: u64,
 }
 
 /// When a request may be sent again.

@@ -15,6 +15,7 @@ use super::{Error, Result};
 pub(super) fn follow(
     client: Client,
     topic: String,
+    partition: u32,
     offset: Option<u64>,
 ) -> impl Stream<Item = Result<Message>> + Send + 'static {
     async_stream::stream! {
@@ -24,9 +25,16 @@ pub(super) fn follow(
             let inner = &client.inner;
             let idx = inner.current.load(Ordering::Relaxed);
             let base = &inner.servers[idx % inner.servers.len()];
-            let mut url = format!("{base}/v1/topics/{}/stream", enc(&topic));
+            let mut query = Vec::new();
+            if partition != 0 {
+                query.push(format!("partition={partition}"));
+            }
             if let (None, Some(o)) = (last, offset) {
-                url.push_str(&format!("?offset={o}"));
+                query.push(format!("offset={o}"));
+            }
+            let mut url = format!("{base}/v1/topics/{}/stream", enc(&topic));
+            if !query.is_empty() {
+                url = format!("{url}?{}", query.join("&"));
             }
             let mut req = inner.http.get(&url);
             if let Some(l) = last {

@@ -235,7 +235,11 @@ impl GroupState {
             return out;
         }
         let first = (turn % parts.len() as u64) as usize;
-        let order: Vec<PartLog> = parts[first..].iter().chain(&parts[..first]).copied().collect();
+        let order: Vec<PartLog> = parts[first..]
+            .iter()
+            .chain(&parts[..first])
+            .copied()
+            .collect();
         // Each partition's due offsets, lowest first (popped from the back).
         let mut due: Vec<Vec<u64>> = order
             .iter()
@@ -259,7 +263,10 @@ impl GroupState {
                 if out.leases.len() >= max {
                     break;
                 }
-                let c = self.partitions.get_mut(&part.partition).expect("cursor made above");
+                let c = self
+                    .partitions
+                    .get_mut(&part.partition)
+                    .expect("cursor made above");
                 // This partition's next deliverable one (giving up those out of deliveries).
                 while let Some(offset) = d.pop() {
                     let slot = c.slots[&offset];
@@ -302,7 +309,10 @@ impl GroupState {
                 if out.leases.len() >= max || outstanding >= MAX_OUTSTANDING {
                     break;
                 }
-                let c = self.partitions.get_mut(&part.partition).expect("cursor made above");
+                let c = self
+                    .partitions
+                    .get_mut(&part.partition)
+                    .expect("cursor made above");
                 if c.next >= part.next {
                     continue;
                 }
@@ -330,7 +340,11 @@ impl GroupState {
     /// The cursor of partition `part` as a lease would see it (a partition the group never
     /// leased from starts at its log start).
     fn cursor(&self, part: &PartLog) -> Cursor {
-        let mut c = self.partitions.get(&part.partition).cloned().unwrap_or_default();
+        let mut c = self
+            .partitions
+            .get(&part.partition)
+            .cloned()
+            .unwrap_or_default();
         c.skip_below(part.start);
         c
     }

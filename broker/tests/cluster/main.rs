@@ -23,4 +23,5 @@ mod t85_exactly_once;
 mod t87_groups;
 mod t90_cli;
 mod t91_client;
+mod t92_cli_partitions;
 mod t95_examples;

@@ -16,14 +16,17 @@ use crate::harness::{wait_until, Cluster, BIN};
 const TOTAL: u64 = 300;
 const PATH: &str = "/v1/topics/jobs/groups/workers";
 
+/// A message of the group: (partition, offset).
+type Ref = (u64, u64);
+
 #[derive(Default)]
 struct Seen {
-    /// Offsets a fetcher holds (leased to it, not yet acknowledged).
-    held: BTreeSet<u64>,
-    /// Offsets whose acknowledgement was answered 200.
-    acked: BTreeSet<u64>,
-    /// offset -> deliveries received.
-    deliveries: BTreeMap<u64, Vec<u64>>,
+    /// Messages a fetcher holds (leased to it, not yet acknowledged).
+    held: BTreeSet<Ref>,
+    /// Messages whose acknowledgement was answered 200.
+    acked: BTreeSet<Ref>,
+    /// message -> deliveries received.
+    deliveries: BTreeMap<Ref, Vec<u64>>,
     violations: Vec<String>,
 }
 
@@ -31,6 +34,13 @@ async fn call(http: &reqwest::Client, url: String, body: Value) -> Option<Value>
     let r = http.post(url).json(&body).send().await.ok()?;
     (r.status() == 200).then_some(())?;
     r.json().await.ok()
+}
+
+fn message_ref(m: &Value) -> Ref {
+    (
+        m["partition"].as_u64().unwrap(),
+        m["offset"].as_u64().unwrap(),
+    )
 }
 
 /// Fetch and acknowledge through `apis` (the next one when a node fails) until `stop`.
@@ -57,35 +67,30 @@ fn fetcher(
                 i += 1;
                 continue;
             };
-            let got: Vec<(u64, u64)> = v["messages"]
+            let got: Vec<(Ref, u64)> = v["messages"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|m| {
-                    (
-                        m["offset"].as_u64().unwrap(),
-                        m["delivery"].as_u64().unwrap(),
-                    )
-                })
+                .map(|m| (message_ref(m), m["delivery"].as_u64().unwrap()))
                 .collect();
             {
                 let mut s = seen.lock().unwrap();
-                for &(o, d) in &got {
-                    if s.acked.contains(&o) {
+                for &(r, d) in &got {
+                    if s.acked.contains(&r) {
                         s.violations.push(format!(
-                            "offset {o} delivered again (delivery {d}) after its ack"
+                            "message {r:?} delivered again (delivery {d}) after its ack"
                         ));
                     }
-                    if !s.held.insert(o) {
+                    if !s.held.insert(r) {
                         s.violations
-                            .push(format!("offset {o} leased to two fetchers at once"));
+                            .push(format!("message {r:?} leased to two fetchers at once"));
                     }
-                    s.deliveries.entry(o).or_default().push(d);
+                    s.deliveries.entry(r).or_default().push(d);
                 }
             }
             let refs: Vec<Value> = got
                 .iter()
-                .map(|(o, _)| json!({"partition": 0, "offset": o}))
+                .map(|((p, o), _)| json!({"partition": p, "offset": o}))
                 .collect();
             // An ack whose answer was lost may have been stored: retry it (acks are idempotent)
             // on the next nodes, or the message would count as neither acknowledged nor coming back.
@@ -103,10 +108,10 @@ fn fetcher(
                 i += 1;
             }
             let mut s = seen.lock().unwrap();
-            for (o, _) in got {
-                s.held.remove(&o);
+            for (r, _) in got {
+                s.held.remove(&r);
                 if acked {
-                    s.acked.insert(o);
+                    s.acked.insert(r);
                 }
             }
         }
@@ -115,21 +120,61 @@ fn fetcher(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fetchers_on_every_node_share_the_work_and_a_leader_kill_loses_no_ack() {
+    share_the_work_through_a_leader_kill(1).await;
+}
+
+/// Issue 16: the same over four partitions with keyed publishes: every message of every
+/// partition is acknowledged once, none comes back after its ack across the kill.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_over_four_partitions_survives_a_leader_kill() {
+    share_the_work_through_a_leader_kill(4).await;
+}
+
+async fn share_the_work_through_a_leader_kill(partitions: u32) {
     let mut c = Cluster::three(&[]).await;
     let apis: Vec<String> = (0..3).map(|i| c.nodes[i].api()).collect();
-    let messages: Vec<Value> = (0..TOTAL)
-        .map(|i| json!({"value": format!("job-{i}")}))
-        .collect();
     let (status, v) = c
         .send(
-            reqwest::Method::POST,
+            reqwest::Method::PUT,
             0,
-            "/v1/topics/jobs/messages",
-            &json!({ "messages": messages }).to_string(),
+            "/v1/topics/jobs",
+            &json!({ "partitions": partitions }).to_string(),
         )
         .await
         .unwrap();
-    assert_eq!(status, 200, "{v}");
+    assert_eq!(status, 201, "{v}");
+    // One batch per key (a batch goes to its first key's partition).
+    let keys = 20;
+    let mut sent: BTreeSet<Ref> = BTreeSet::new();
+    for k in 0..keys {
+        let messages: Vec<Value> = (0..TOTAL / keys)
+            .map(|i| json!({"key": format!("key-{k}"), "value": format!("job-{k}-{i}")}))
+            .collect();
+        let (status, v) = c
+            .send(
+                reqwest::Method::POST,
+                0,
+                "/v1/topics/jobs/messages",
+                &json!({ "messages": messages }).to_string(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{v}");
+        let p = v["partition"].as_u64().unwrap();
+        sent.extend(
+            v["offsets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| (p, o.as_u64().unwrap())),
+        );
+    }
+    assert_eq!(sent.len() as u64, TOTAL);
+    let used: BTreeSet<u64> = sent.iter().map(|(p, _)| *p).collect();
+    assert!(
+        partitions == 1 || used.len() >= 2,
+        "keys spread over the partitions: {used:?}"
+    );
     let (status, v) = c
         .send(
             reqwest::Method::PUT,
@@ -177,17 +222,17 @@ async fn fetchers_on_every_node_share_the_work_and_a_leader_kill_loses_no_ack() 
         .await
         .unwrap();
     assert_eq!(status, 200, "{v}");
-    let abandoned: Vec<u64> = v["messages"]
+    let abandoned: Vec<Ref> = v["messages"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| m["offset"].as_u64().unwrap())
+        .map(message_ref)
         .collect();
     assert_eq!(abandoned.len(), 5, "{v}");
     {
         let mut s = seen.lock().unwrap();
-        for o in &abandoned {
-            s.deliveries.entry(*o).or_default().push(1);
+        for r in &abandoned {
+            s.deliveries.entry(*r).or_default().push(1);
         }
     }
     c.nodes[leader].kill();
@@ -200,7 +245,7 @@ async fn fetchers_on_every_node_share_the_work_and_a_leader_kill_loses_no_ack() 
     .await
     .unwrap_or_else(|e| {
         let s = seen.lock().unwrap();
-        let missing: Vec<u64> = (0..TOTAL).filter(|o| !s.acked.contains(o)).collect();
+        let missing: Vec<&Ref> = sent.iter().filter(|r| !s.acked.contains(r)).collect();
         panic!(
             "{e}: missing {missing:?}, violations {:?}\n{}",
             s.violations,
@@ -215,25 +260,29 @@ async fn fetchers_on_every_node_share_the_work_and_a_leader_kill_loses_no_ack() 
     {
         let s = seen.lock().unwrap();
         assert!(s.violations.is_empty(), "{:?}", s.violations);
-        assert_eq!(s.acked, (0..TOTAL).collect::<BTreeSet<u64>>());
-        for o in &abandoned {
-            let d = &s.deliveries[o];
+        assert_eq!(s.acked, sent);
+        for r in &abandoned {
+            let d = &s.deliveries[r];
             assert!(
                 d.len() >= 2 && d.last() > Some(&1),
-                "abandoned offset {o} came back: {d:?}"
+                "abandoned message {r:?} came back: {d:?}"
             );
         }
     }
 
-    // The killed node comes back and agrees: nothing left to do.
+    // The killed node comes back and agrees: nothing left to do, on any partition.
     c.nodes[leader].start();
     wait_until(
         "the restarted node shows the group done",
         Duration::from_secs(60),
         || async {
             let (status, v) = c.get(leader, PATH).await?;
-            (status == 200 && v["acked_floor"] == TOTAL && v["lag"] == 0 && v["in_flight"] == 0)
-                .then_some(())
+            let floors_done = v["partitions"].as_array()?.iter().all(|p| {
+                let n = p["partition"].as_u64().unwrap_or(u64::MAX);
+                p["acked_floor"].as_u64()
+                    == Some(sent.iter().filter(|(q, _)| *q == n).count() as u64)
+            });
+            (status == 200 && floors_done && v["lag"] == 0 && v["in_flight"] == 0).then_some(())
         },
     )
     .await

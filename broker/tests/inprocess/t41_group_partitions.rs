@@ -60,7 +60,12 @@ async fn fetch(c: &Cluster, node: usize, path: &str, max: u32, wait_ms: u64) -> 
 
 fn refs(ms: &[Value]) -> Vec<(u64, u64)> {
     ms.iter()
-        .map(|m| (m["partition"].as_u64().unwrap(), m["offset"].as_u64().unwrap()))
+        .map(|m| {
+            (
+                m["partition"].as_u64().unwrap(),
+                m["offset"].as_u64().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -128,7 +133,11 @@ async fn a_group_over_four_partitions_delivers_and_acks_every_message_once() {
 
     let v = call(&c, c.leader_index(), Method::GET, path, Value::Null).await;
     assert_eq!(
-        (v["in_flight"].as_u64(), v["pending"].as_u64(), v["lag"].as_u64()),
+        (
+            v["in_flight"].as_u64(),
+            v["pending"].as_u64(),
+            v["lag"].as_u64()
+        ),
         (Some(0), Some(0), Some(0)),
         "{v}"
     );
@@ -166,15 +175,33 @@ async fn a_lease_on_a_later_partition_runs_out_and_comes_back() {
     let f = c.follower_index();
     let first = fetch(&c, f, path, 10, 0).await;
     assert_eq!(refs(&first), vec![(2, 0), (2, 1)]);
-    call(&c, f, Method::POST, &format!("{path}/ack"), ack_body(&[(2, 1)])).await;
+    call(
+        &c,
+        f,
+        Method::POST,
+        &format!("{path}/ack"),
+        ack_body(&[(2, 1)]),
+    )
+    .await;
     let v = call(&c, f, Method::GET, path, Value::Null).await;
-    assert_eq!((v["in_flight"].as_u64(), v["lag"].as_u64()), (Some(1), Some(1)), "{v}");
+    assert_eq!(
+        (v["in_flight"].as_u64(), v["lag"].as_u64()),
+        (Some(1), Some(1)),
+        "{v}"
+    );
     // Not acknowledged: back after ack_wait_ms (the long-poll waits for it), delivery 2.
     let again = fetch(&c, f, path, 10, 5_000).await;
     assert_eq!(refs(&again), vec![(2, 0)]);
     assert_eq!(again[0]["delivery"], 2);
     assert_eq!(again[0]["value"], "x");
-    call(&c, f, Method::POST, &format!("{path}/ack"), ack_body(&[(2, 0)])).await;
+    call(
+        &c,
+        f,
+        Method::POST,
+        &format!("{path}/ack"),
+        ack_body(&[(2, 0)]),
+    )
+    .await;
     let v = call(&c, f, Method::GET, path, Value::Null).await;
     assert_eq!(
         (v["lag"].as_u64(), v["redelivered"].as_u64()),
@@ -244,8 +271,22 @@ async fn a_seed_consumer_serves_partitions_in_publish_order() {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         publish(&c, "seed", body).await;
-        let v = call(&c, 0, Method::GET, "/v1/topics/seed/messages?partition=0&offset=0&limit=100", Value::Null).await;
-        let w = call(&c, 0, Method::GET, "/v1/topics/seed/messages?partition=1", Value::Null).await;
+        let v = call(
+            &c,
+            0,
+            Method::GET,
+            "/v1/topics/seed/messages?partition=0&offset=0&limit=100",
+            Value::Null,
+        )
+        .await;
+        let w = call(
+            &c,
+            0,
+            Method::GET,
+            "/v1/topics/seed/messages?partition=1",
+            Value::Null,
+        )
+        .await;
         last = v["messages"]
             .as_array()
             .unwrap()

@@ -186,7 +186,10 @@ fn leases_take_every_partition_in_turn() {
     let mut g = state(1000, 5);
     let p = parts(4, 100);
     let a = g.lease(&p, 6, 0, 0);
-    assert_eq!(refs(&a), vec![(0, 0), (1, 0), (2, 0), (3, 0), (0, 1), (1, 1)]);
+    assert_eq!(
+        refs(&a),
+        vec![(0, 0), (1, 0), (2, 0), (3, 0), (0, 1), (1, 1)]
+    );
     let b = g.lease(&p, 2, 0, 3);
     assert_eq!(refs(&b), vec![(3, 1), (0, 2)]);
     // One partition with a backlog, one with a single message: both are served at once.
@@ -228,7 +231,10 @@ fn floors_and_stats_are_per_partition_and_summed() {
     assert_eq!((per[0].1.in_flight, per[0].1.pending), (2, 7));
     assert_eq!((per[1].1.in_flight, per[1].1.pending), (1, 1));
     let s = g.stats(50, &p);
-    assert_eq!((s.in_flight, s.pending, s.lag, s.acked_floor), (3, 8, 11, 1));
+    assert_eq!(
+        (s.in_flight, s.pending, s.lag, s.acked_floor),
+        (3, 8, 11, 1)
+    );
     // A partition raised later: the group reads it from its start.
     p.push(PartLog {
         partition: 2,
@@ -250,7 +256,11 @@ fn the_outstanding_cap_is_per_group_over_all_partitions() {
     assert_eq!(leased, MAX_OUTSTANDING);
     assert_eq!(g.outstanding(), MAX_OUTSTANDING);
     for c in g.partitions.values() {
-        assert_eq!(c.slots.len(), MAX_OUTSTANDING / 4, "each partition got its share");
+        assert_eq!(
+            c.slots.len(),
+            MAX_OUTSTANDING / 4,
+            "each partition got its share"
+        );
     }
     assert!(!g.has_deliverable(0, &p));
     g.partitions.get_mut(&3).unwrap().ack(0);

@@ -68,8 +68,13 @@ class Client:
         producer_id: Optional[str] = None,
         sequence: Optional[int] = None,
         producer_epoch: Optional[int] = None,
+        partition: Optional[int] = None,
     ) -> PublishResult:
-        """Publish a batch atomically (``POST /v1/topics/{topic}/messages``).
+        """Publish a batch atomically (``POST /v1/topics/{topic}/messages``) into one partition.
+
+        ``partition``: that partition (:class:`BadRequest` ``invalid_partition`` when the topic has no such
+        one); without it the first message's key picks it (Kafka's murmur2, as a Kafka producer would), else
+        the producer id, else round-robin. ``result.partition`` says where the batch went.
 
         With ``producer_id`` and ``sequence`` the call is retried on other nodes after a lost answer or a 504,
         and the cluster stores the batch once; without them a lost answer raises :class:`Timeout`.
@@ -88,6 +93,8 @@ class Client:
             body["sequence"] = int(sequence)  # type: ignore[arg-type]
         if producer_epoch is not None:
             body["producer_epoch"] = int(producer_epoch)
+        if partition is not None:
+            body["partition"] = int(partition)
         resp = self.transport.request(
             "POST", path_of("v1", "topics", topic, "messages"), body=body, idempotent=producer_id is not None
         )
@@ -102,9 +109,13 @@ class Client:
         max_bytes: Optional[int] = None,
         wait_ms: Optional[int] = None,
         strong: bool = False,
+        partition: Optional[int] = None,
     ) -> FetchResult:
-        """Read from ``offset`` (``GET /v1/topics/{topic}/messages``); ``wait_ms`` long-polls for new data."""
+        """Read from ``offset`` (``GET /v1/topics/{topic}/messages``); ``wait_ms`` long-polls for new data.
+
+        ``partition``: the partition to read (default 0); offsets count per partition."""
         query = {
+            "partition": partition,
             "offset": offset,
             "limit": limit,
             "max_bytes": max_bytes,
@@ -122,8 +133,11 @@ class Client:
         *,
         idle_timeout: float = 60.0,
         duration: Optional[float] = None,
+        partition: Optional[int] = None,
     ) -> Iterator[Message]:
         """Follow a topic over SSE (``GET /v1/topics/{topic}/stream``) from ``offset``, forever.
+
+        ``partition``: the partition to follow (default 0).
 
         On a dropped connection or a node failure it reconnects (to another node if needed) with
         ``Last-Event-ID`` set to the last offset received, so nothing is skipped or repeated.
@@ -140,7 +154,10 @@ class Client:
             headers = {"Last-Event-ID": str(next_offset - 1)} if next_offset > offset else {}
             try:
                 conn, resp, _server = self.transport.open(
-                    path, query={"offset": next_offset}, headers=headers, timeout=self.transport.timeout
+                    path,
+                    query={"offset": next_offset, "partition": partition},
+                    headers=headers,
+                    timeout=self.transport.timeout,
                 )
             except Timeout:
                 continue
@@ -176,28 +193,48 @@ class Client:
         """One topic's offsets, size and retention; raises :class:`NotFound` for an unknown topic."""
         return TopicInfo.from_json(self.transport.request("GET", path_of("v1", "topics", topic)).json())
 
-    def create_topic(self, topic: str, retention: Optional[Mapping[str, int]] = None) -> TopicInfo:
-        """Create a topic or change its retention (``max_messages``, ``max_bytes``, ``max_age_ms``)."""
-        body = {"retention": dict(retention)} if retention else {}
+    def create_topic(
+        self, topic: str, retention: Optional[Mapping[str, int]] = None, *, partitions: Optional[int] = None
+    ) -> TopicInfo:
+        """Create a topic or change its retention (``max_messages``, ``max_bytes``, ``max_age_ms``).
+
+        ``partitions``: the partition count of a new topic (default 1), or a higher count for an existing
+        one (raise only: a lower one raises :class:`BadRequest` ``invalid_partitions``)."""
+        body: Dict[str, Any] = {"retention": dict(retention)} if retention else {}
+        if partitions is not None:
+            body["partitions"] = int(partitions)
         doc = self.transport.request("PUT", path_of("v1", "topics", topic), body=body).json()
         if isinstance(doc, dict) and "high_watermark" in doc:
             return TopicInfo.from_json(doc)
         return self.topic(topic)
+
+    def set_partitions(self, topic: str, partitions: int) -> TopicInfo:
+        """Raise a topic's partition count (creating the topic if needed): ``PUT /v1/topics/{topic}``."""
+        return self.create_topic(topic, partitions=partitions)
 
     def delete_topic(self, topic: str) -> None:
         self.transport.request("DELETE", path_of("v1", "topics", topic))
 
     # -- named consumers -------------------------------------------------------------------------------
 
-    def position(self, consumer: str, topic: str) -> ConsumerPosition:
-        """A named consumer's committed position on a topic (offset ``None`` when it never committed)."""
-        doc = self.transport.request("GET", path_of("v1", "consumers", consumer, "topics", topic)).json()
+    def position(self, consumer: str, topic: str, *, partition: Optional[int] = None) -> ConsumerPosition:
+        """A named consumer's committed position on a topic (offset ``None`` when it never committed).
+
+        Positions are per partition (``partition``, default 0)."""
+        doc = self.transport.request(
+            "GET", path_of("v1", "consumers", consumer, "topics", topic), query={"partition": partition}
+        ).json()
         return ConsumerPosition.from_json(doc or {}, consumer, topic)
 
-    def commit(self, consumer: str, topic: str, offset: int) -> ConsumerPosition:
-        """Store ``offset`` as the next offset ``consumer`` reads on ``topic`` (replicated)."""
+    def commit(
+        self, consumer: str, topic: str, offset: int, *, partition: Optional[int] = None
+    ) -> ConsumerPosition:
+        """Store ``offset`` as the next offset ``consumer`` reads on ``topic`` (on ``partition``, default 0)."""
         doc = self.transport.request(
-            "PUT", path_of("v1", "consumers", consumer, "topics", topic), body={"offset": int(offset)}
+            "PUT",
+            path_of("v1", "consumers", consumer, "topics", topic),
+            body={"offset": int(offset)},
+            query={"partition": partition},
         ).json()
         return ConsumerPosition.from_json(doc or {"offset": offset}, consumer, topic)
 

@@ -26,6 +26,7 @@ class Consumer:
     ``reset``: where to go when the position is missing or no longer valid (trimmed by retention):
     ``"earliest"``, ``"latest"`` or ``"error"`` (raise :class:`OffsetOutOfRange`).
     ``wait_for_topic``: treat a topic that does not exist yet as empty instead of raising :class:`NotFound`.
+    ``partition``: the partition to read (default 0); offsets and the named position are per partition.
     """
 
     def __init__(
@@ -43,10 +44,12 @@ class Consumer:
         timeout: float = 10.0,
         retry_timeout: float = 30.0,
         client: Optional[Client] = None,
+        partition: int = 0,
     ) -> None:
         if reset not in ("earliest", "latest", "error"):
             raise ValueError("reset must be 'earliest', 'latest' or 'error'")
         self.topic = topic
+        self.partition = int(partition)
         self.name = name
         self.reset = reset
         self.max_messages = max_messages
@@ -74,24 +77,30 @@ class Consumer:
         """Store the position (or ``offset``) as this named consumer's committed position."""
         if not self.name:
             raise ValueError("commit needs a consumer name")
-        self.client.commit(self.name, self.topic, self.position if offset is None else offset)
+        self.client.commit(
+            self.name, self.topic, self.position if offset is None else offset, partition=self._part()
+        )
 
     def committed(self) -> Optional[int]:
         """The committed position of this named consumer, ``None`` when it has none."""
         if not self.name:
             raise ValueError("committed needs a consumer name")
         try:
-            return self.client.position(self.name, self.topic).offset
+            return self.client.position(self.name, self.topic, partition=self._part()).offset
         except NotFound:
             return None
 
     def lag(self) -> int:
         """Messages between the position and the end of the topic."""
         try:
-            hwm = self.client.topic(self.topic).high_watermark
+            hwm = self._bounds()[1]
         except NotFound:
             return 0
         return max(0, hwm - self.position)
+
+    def _part(self) -> Optional[int]:
+        """The partition for a call: ``None`` (the server's default, 0) for partition 0."""
+        return self.partition or None
 
     def _resolve(self, start: Start) -> int:
         if isinstance(start, int):
@@ -119,6 +128,13 @@ class Consumer:
             if not self.wait_for_topic:
                 raise
             return 0, 0
+        for p in info.partition_offsets:
+            if int(p.get("partition", -1)) == self.partition:
+                return int(p.get("log_start_offset") or 0), int(p.get("high_watermark") or 0)
+        if self.partition:
+            raise ValueError(
+                f"topic {self.topic!r} has {info.partitions} partitions: there is no partition {self.partition}"
+            )
         return info.log_start_offset, info.high_watermark
 
     # -- reading ---------------------------------------------------------------------------------------
@@ -130,7 +146,11 @@ class Consumer:
             offset = self.position
             try:
                 page = self.client.fetch(
-                    self.topic, offset, limit=max_messages or self.max_messages, wait_ms=wait_ms or None
+                    self.topic,
+                    offset,
+                    limit=max_messages or self.max_messages,
+                    wait_ms=wait_ms or None,
+                    partition=self._part(),
                 )
             except NotFound:
                 if not self.wait_for_topic:
@@ -176,7 +196,9 @@ class Consumer:
         while deadline is None or time.monotonic() < deadline:
             remaining = None if deadline is None else deadline - time.monotonic()
             try:
-                for msg in self.client.stream(self.topic, self.position, idle_timeout=idle_timeout, duration=remaining):
+                for msg in self.client.stream(
+                    self.topic, self.position, idle_timeout=idle_timeout, duration=remaining, partition=self._part()
+                ):
                     self._offset = msg.offset + 1
                     yield msg
                 return

@@ -104,6 +104,8 @@ class PublishResult:
     offsets: List[int]
     duplicate: bool = False
     """True when the cluster had already stored this producer id + sequence: the first answer, repeated."""
+    partition: int = 0
+    """The partition the batch went to (offsets count per partition)."""
 
     @property
     def offset(self) -> int:
@@ -114,7 +116,13 @@ class PublishResult:
     def from_json(cls, doc: Mapping[str, Any]) -> "PublishResult":
         base = int(doc["base_offset"])
         offsets = [int(o) for o in doc.get("offsets") or [base]]
-        return cls(topic=doc.get("topic", ""), base_offset=base, offsets=offsets, duplicate=bool(doc.get("duplicate")))
+        return cls(
+            topic=doc.get("topic", ""),
+            base_offset=base,
+            offsets=offsets,
+            duplicate=bool(doc.get("duplicate")),
+            partition=int(doc.get("partition") or 0),
+        )
 
 
 @dataclass(frozen=True)
@@ -230,7 +238,9 @@ class ClusterStatus:
 
 @dataclass(frozen=True)
 class TopicInfo:
-    """``GET /v1/topics/{topic}``."""
+    """``GET /v1/topics/{topic}``: ``high_watermark`` and ``log_start_offset`` are partition 0's, ``messages``
+    and ``bytes`` the whole topic's; ``partition_offsets`` has each partition's (dicts with ``partition``,
+    ``high_watermark``, ``log_start_offset``, ``messages``, ``bytes``)."""
 
     name: str
     high_watermark: int
@@ -238,6 +248,8 @@ class TopicInfo:
     messages: int
     bytes: int
     retention: Dict[str, Any]
+    partitions: int = 1
+    partition_offsets: List[Dict[str, int]] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> "TopicInfo":
@@ -248,6 +260,8 @@ class TopicInfo:
             messages=int(doc.get("messages") or 0),
             bytes=int(doc.get("bytes") or 0),
             retention=dict(doc.get("retention") or {}),
+            partitions=int(doc.get("partitions") or 1),
+            partition_offsets=[dict(p) for p in doc.get("partition_offsets") or []],
         )
 
 
@@ -266,6 +280,9 @@ class GroupInfo:
     redelivered: int = 0
     dead_lettered: int = 0
     lag: int = 0
+    partitions: List[Dict[str, int]] = field(default_factory=list)
+    """Each partition's numbers (``partition``, ``pending``, ``in_flight``, ``acked_floor``, ``lag``): a group
+    spans every partition of its topic; the numbers above are their sums (``acked_floor``: partition 0's)."""
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -282,5 +299,6 @@ class GroupInfo:
             redelivered=num("redelivered"),
             dead_lettered=num("dead_lettered"),
             lag=num("lag"),
+            partitions=[dict(p) for p in doc.get("partitions") or []],
             raw=dict(doc),
         )

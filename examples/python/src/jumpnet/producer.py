@@ -58,15 +58,27 @@ class Producer:
         return self._next_sequence
 
     def send(
-        self, topic: str, value: RecordLike, *, key: Optional[str] = None, headers: Optional[dict] = None
+        self,
+        topic: str,
+        value: RecordLike,
+        *,
+        key: Optional[str] = None,
+        headers: Optional[dict] = None,
+        partition: Optional[int] = None,
     ) -> PublishResult:
-        """Publish one message; ``result.offset`` is where it landed."""
+        """Publish one message; ``result.partition`` and ``result.offset`` are where it landed (``key`` picks
+        the partition unless ``partition`` names one)."""
         if key is not None or headers:
             value = {"value": value, "key": key, "headers": headers}
-        return self.send_batch(topic, [value])
+        return self.send_batch(topic, [value], partition=partition)
 
     def send_batch(
-        self, topic: str, messages: Iterable[RecordLike], *, sequence: Optional[int] = None
+        self,
+        topic: str,
+        messages: Iterable[RecordLike],
+        *,
+        sequence: Optional[int] = None,
+        partition: Optional[int] = None,
     ) -> PublishResult:
         """Publish messages atomically, in order, with exactly-once retries.
 
@@ -91,6 +103,7 @@ class Producer:
                     producer_id=self.producer_id,
                     sequence=sequence,
                     producer_epoch=self.producer_epoch or None,
+                    partition=partition,
                 )
             except JumpnetError as err:
                 err.producer_id = self.producer_id  # type: ignore[attr-defined]
