@@ -81,7 +81,8 @@ pub struct GroupInfo {
     pub max_deliveries: u32,
     pub dead_letter_topic: Option<String>,
     /// The numbers of each partition (the ones above are their sums; `acked_floor` above is
-    /// partition 0's).
+    /// partition 0's). Absent from servers before partitions (the client reads it as empty).
+    #[serde(default)]
     pub partitions: Vec<GroupPartitionInfo>,
 }
 
