@@ -64,7 +64,13 @@ async fn cli_creates_raises_publishes_to_and_consumes_partitions() {
     assert_eq!(v["partition"].as_u64(), Some(want), "{v}");
 
     let (ok, out, err) = jumpnet(&[
-        "consume", "p", "--partition", "2", "--from-beginning", "--server", s,
+        "consume",
+        "p",
+        "--partition",
+        "2",
+        "--from-beginning",
+        "--server",
+        s,
     ]);
     assert!(ok, "{err}");
     let mut expect = "x\ny\n".to_string();
@@ -72,29 +78,64 @@ async fn cli_creates_raises_publishes_to_and_consumes_partitions() {
         expect.push_str("k\n");
     }
     assert_eq!(out, expect);
-    fails_with(&["consume", "p", "--partition", "7", "--server", s], "partition 7");
+    fails_with(
+        &["consume", "p", "--partition", "7", "--server", s],
+        "partition 7",
+    );
     // A named consumer's position is per partition.
     let (_, out, _) = jumpnet(&[
-        "consume", "p", "--partition", "2", "--consumer", "c", "--max", "1", "--server", s,
+        "consume",
+        "p",
+        "--partition",
+        "2",
+        "--consumer",
+        "c",
+        "--max",
+        "1",
+        "--server",
+        s,
     ]);
     assert_eq!(out, "x\n");
-    let (_, out, _) = jumpnet(&[
-        "consumers", "--topic", "p", "--json", "--server", s,
-    ]);
+    let (_, out, _) = jumpnet(&["consumers", "--topic", "p", "--json", "--server", s]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let rows = v["consumers"].as_array().unwrap();
     assert_eq!(rows.len(), 1, "{v}");
-    assert_eq!((rows[0]["partition"].as_u64(), rows[0]["offset"].as_u64()), (Some(2), Some(1)), "{v}");
+    assert_eq!(
+        (rows[0]["partition"].as_u64(), rows[0]["offset"].as_u64()),
+        (Some(2), Some(1)),
+        "{v}"
+    );
 
     let (ok, out, _) = jumpnet(&["topics", "--server", s]);
     assert!(ok);
-    let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
-    assert_eq!(rows[0][..4], ["TOPIC", "MESSAGES", "BYTES", "PARTITIONS"], "{out}");
-    assert_eq!((rows[1][0], rows[1][1], rows[1][3]), ("p", "3", "3"), "{out}");
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows[0][..4],
+        ["TOPIC", "MESSAGES", "BYTES", "PARTITIONS"],
+        "{out}"
+    );
+    assert_eq!(
+        (rows[1][0], rows[1][1], rows[1][3]),
+        ("p", "3", "3"),
+        "{out}"
+    );
 
     // --follow on a partition: gets what is published there, not elsewhere.
     let mut child = Command::new(BIN)
-        .args(["consume", "p", "--partition", "1", "--follow", "--max", "1", "--server", s])
+        .args([
+            "consume",
+            "p",
+            "--partition",
+            "1",
+            "--follow",
+            "--max",
+            "1",
+            "--server",
+            s,
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -109,8 +150,24 @@ async fn cli_creates_raises_publishes_to_and_consumes_partitions() {
     });
     let mut i = 0;
     while !reader.is_finished() {
-        jumpnet(&["publish", "p", "elsewhere", "--partition", "0", "--server", s]);
-        jumpnet(&["publish", "p", &format!("one-{i}"), "--partition", "1", "--server", s]);
+        jumpnet(&[
+            "publish",
+            "p",
+            "elsewhere",
+            "--partition",
+            "0",
+            "--server",
+            s,
+        ]);
+        jumpnet(&[
+            "publish",
+            "p",
+            &format!("one-{i}"),
+            "--partition",
+            "1",
+            "--server",
+            s,
+        ]);
         i += 1;
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
