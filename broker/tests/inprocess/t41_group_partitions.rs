@@ -184,11 +184,9 @@ async fn a_lease_on_a_later_partition_runs_out_and_comes_back() {
     )
     .await;
     let v = call(&c, f, Method::GET, path, Value::Null).await;
-    assert_eq!(
-        (v["in_flight"].as_u64(), v["lag"].as_u64()),
-        (Some(1), Some(1)),
-        "{v}"
-    );
+    // One left (in flight, or pending once its 300 ms ran out on a slow machine).
+    assert_eq!(v["lag"].as_u64(), Some(1), "{v}");
+    assert_eq!(v["partitions"][2]["lag"].as_u64(), Some(1), "{v}");
     // Not acknowledged: back after ack_wait_ms (the long-poll waits for it), delivery 2.
     let again = fetch(&c, f, path, 10, 5_000).await;
     assert_eq!(refs(&again), vec![(2, 0)]);
