@@ -200,6 +200,7 @@ pub async fn publish(
             producer,
             publisher: caller.publisher(),
             partition,
+            kafka: None,
         })
         .await?;
     if !published.duplicate {

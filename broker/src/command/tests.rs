@@ -24,6 +24,7 @@ pub(crate) fn every_op() -> Command {
                 }),
                 publisher: Some("me".into()),
                 partition: 0,
+                kafka: None,
             }),
             CommitOffset {
                 consumer: "c".into(),

@@ -93,6 +93,7 @@ impl<'a> Applier<'a> {
             Op::AckMessages(c) => self.ack_messages(c)?.into(),
             Op::NackMessages(c) => self.nack_messages(c, at)?.into(),
             Op::DeleteGroup(c) => self.delete_group(c)?.into(),
+            Op::AllocateProducerId(c) => self.allocate_producer_id(c)?.into(),
         })
     }
 
