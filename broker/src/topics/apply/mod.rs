@@ -10,6 +10,8 @@ mod group;
 #[cfg(test)]
 mod group_tests;
 #[cfg(test)]
+mod kafka_tests;
+#[cfg(test)]
 mod partition_tests;
 mod publish;
 #[cfg(test)]
