@@ -6,7 +6,8 @@
 //! finishes in-flight requests (long-polls and streams end) → a checkpoint → Raft stops → the
 //! database is flushed.
 //!
-//! With `--kafka` the Kafka listener (`kafka_node`) runs beside the API and closes with it.
+//! With `--kafka` the Kafka listener (`kafka_node`) runs beside the API and closes with it (over
+//! TLS too when the API is).
 //!
 //! With `--tls-cert`/`--tls-key` the API is served by [`crate::tls::serve`] (the same router over
 //! TLS connections, the same graceful shutdown); the files are loaded before anything starts.
@@ -56,14 +57,24 @@ pub async fn spawn(config: Config) -> Result<Running> {
         api_listener,
         kafka_listener,
     } = start(config).await?;
+    // The Kafka listener shares the API's certificate (reloaded by the API's watch), without the
+    // API's ALPN (Kafka clients offer none).
+    let kafka_tls = tls.as_ref().map(|t| {
+        let mut config = (*t.config).clone();
+        config.alpn_protocols.clear();
+        Arc::new(config)
+    });
     let kafka = kafka_listener.map(|listener| {
         let (node, writer, auth) = (node.clone(), writer.clone(), Arc::new(auth.clone()));
+        let scheme = if kafka_tls.is_some() { "TLS" } else { "plaintext" };
         let lifecycle = node.lifecycle().clone();
         let addr = node.config.kafka.as_ref().map(|k| k.advertise.clone());
-        tracing::info!(kafka = ?listener.local_addr().ok(), advertised = ?addr, "serving Kafka clients");
+        tracing::info!(kafka = ?listener.local_addr().ok(), advertised = ?addr, %scheme, "serving Kafka clients");
         tokio::spawn(async move {
             let closed = async move { lifecycle.api_closed().await };
-            if let Err(e) = crate::kafka_node::serve(node, writer, auth, listener, closed).await {
+            if let Err(e) =
+                crate::kafka_node::serve(node, writer, auth, listener, kafka_tls, closed).await
+            {
                 tracing::error!(error = %e, "Kafka listener failed");
             }
         })

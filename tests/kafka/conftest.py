@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -53,11 +54,33 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
+class Pki:
+    """A throwaway CA and a certificate for 127.0.0.1/localhost signed by it (openssl)."""
+
+    def __init__(self, root: str):
+        os.makedirs(root, exist_ok=True)
+        self.ca, self.cert, self.key = (os.path.join(root, n) for n in ("ca.pem", "cert.pem", "key.pem"))
+        ca_key, csr, ext = (os.path.join(root, n) for n in ("ca-key.pem", "cert.csr", "ext.cnf"))
+
+        def openssl(*args: str) -> None:
+            subprocess.run(["openssl", *args], check=True, capture_output=True)
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", ca_key,
+                "-out", self.ca, "-days", "2", "-subj", "/CN=jumpnet kafka test CA")
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", self.key,
+                "-out", csr, "-subj", "/CN=localhost")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+        openssl("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", ca_key, "-CAcreateserial", "-out", self.cert,
+                "-days", "2", "-extfile", ext)
+
+
 class Node:
     """One `jumpnet serve` process of the test cluster."""
 
-    def __init__(self, index: int, root: str, ports: tuple[int, int, int], auth_file: str | None, token: str | None):
+    def __init__(self, index: int, root: str, ports: tuple[int, int, int], auth_file: str | None, token: str | None,
+                 tls: Pki | None = None):
         self.index = index
+        self.tls = tls
         self.raft_port, self.api_port, self.kafka_port = ports
         self.state_dir = os.path.join(root, f"node{index}")
         self.log_path = os.path.join(root, f"node{index}.log")
@@ -77,7 +100,17 @@ class Node:
             args += ["--join", self.join]
         if self.auth_file:
             args += ["--auth-file", self.auth_file, "--cluster-secret", CLUSTER_SECRET]
+        if self.tls:
+            args += ["--tls-cert", self.tls.cert, "--tls-key", self.tls.key]
         return args
+
+    def _open(self, path: str, timeout: float, token: str | None = None):
+        scheme = "https" if self.tls else "http"
+        req = urllib.request.Request(f"{scheme}://127.0.0.1:{self.api_port}{path}")
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        ctx = ssl.create_default_context(cafile=self.tls.ca) if self.tls else None
+        return urllib.request.urlopen(req, timeout=timeout, context=ctx)
 
     def start(self) -> None:
         env = dict(os.environ, RUST_LOG="jumpnet_broker=info,jumpnet_broker::kafka::conn=trace")
@@ -103,17 +136,14 @@ class Node:
                 self.proc.wait()
 
     def get(self, path: str):
-        req = urllib.request.Request(f"http://127.0.0.1:{self.api_port}{path}")
-        if self.token:
-            req.add_header("Authorization", f"Bearer {self.token}")
-        with urllib.request.urlopen(req, timeout=3) as r:
+        with self._open(path, 3, self.token) as r:
             return json.loads(r.read() or b"null")
 
     def ready(self) -> bool:
         if not self.running():
             raise GiveUp(f"node {self.index} exited: {self.log_tail()}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.api_port}/readyz", timeout=2) as r:
+            with self._open("/readyz", 2) as r:
                 return r.status == 200
         except OSError:
             return False
@@ -191,16 +221,18 @@ class Server:
         return seen
 
 
-def start_server(tmp_dir: str, auth_file: str | None = None) -> Server:
-    """Starts what the Kafka clients talk to and returns it once it accepts connections."""
+def start_server(tmp_dir: str, auth_file: str | None = None, tls: Pki | None = None) -> Server:
+    """Starts what the Kafka clients talk to and returns it once it accepts connections; with `tls`,
+    the nodes serve the API and Kafka over TLS with its certificate."""
     if OTHER_SERVER:
         return _start_other(tmp_dir, auth_file)
     if not os.path.exists(JUMPNET):
         pytest.fail(f"{JUMPNET} is missing: cargo build --release --locked --target x86_64-unknown-linux-musl "
                     "-p jumpnet-broker --bins (scripts/test.sh build does)")
+    os.makedirs(tmp_dir, exist_ok=True)
     ports = free_ports(3 * NODES)
     token = TOKEN if auth_file else None
-    nodes = [Node(i + 1, tmp_dir, tuple(ports[3 * i:3 * i + 3]), auth_file, token) for i in range(NODES)]
+    nodes = [Node(i + 1, tmp_dir, tuple(ports[3 * i:3 * i + 3]), auth_file, token, tls) for i in range(NODES)]
     server = Server(",".join(n.kafka for n in nodes), [n.log_path for n in nodes], nodes)
     try:
         # Node 1 bootstraps; the others join it, one at a time (ids 1, 2, 3).
@@ -308,4 +340,4 @@ class Lines:
             return list(self.lines)
 
 
-__all__ = ["PATIENCE", "TOKEN", "READ_ONLY_TOKEN", "NODE_MODULES", "create_topic", "wait_until", "Lines", "start_server"]
+__all__ = ["PATIENCE", "TOKEN", "READ_ONLY_TOKEN", "NODE_MODULES", "create_topic", "wait_until", "Lines", "Pki", "start_server"]

@@ -176,3 +176,29 @@ def test_clients_follow_the_leader_and_coordinator_to_another_node(own_cluster, 
     committed = check.committed([TopicPartition(topic_name, 0), TopicPartition(topic_name, 1)], timeout=PATIENCE)
     assert sum(tp.offset for tp in committed) == 40, committed
     check.close()
+
+
+def test_kafka_is_served_over_tls_with_the_api_certificate(tmp_path, topic_name):
+    from conftest import Pki
+
+    pki = Pki(str(tmp_path / "pki"))
+    server = start_server(str(tmp_path / "cluster"), tls=pki)
+    try:
+        tls = {"security.protocol": "SSL", "ssl.ca.location": pki.ca}
+        create_topic(server.bootstrap, topic_name, **tls)
+        p = Producer({"bootstrap.servers": server.bootstrap, **tls})
+        for i in range(10):
+            p.produce(topic_name, value=f"secret{i}".encode(), key=b"k")
+        assert p.flush(PATIENCE) == 0
+        got = consume(server.bootstrap, topic_name, 10, **tls)
+        assert [m.value() for m in got] == [f"secret{i}".encode() for i in range(10)]
+        # A plaintext client gets nowhere (and the listener keeps serving).
+        reports = []
+        plain = Producer({"bootstrap.servers": server.bootstrap, "message.timeout.ms": 3000})
+        plain.produce(topic_name, value=b"in clear", on_delivery=lambda e, m: reports.append(e))
+        plain.flush(PATIENCE)
+        assert len(reports) == 1 and reports[0] is not None, reports
+        assert server.alive()
+        assert len(consume(server.bootstrap, topic_name, 10, **tls)) == 10
+    finally:
+        server.stop()

@@ -189,15 +189,20 @@ fn print_welcome(args: &DevArgs, pki: Option<&jumpnet_broker::tls::DevPki>) {
     if args.kafka_port != 0 {
         let k = args.kafka_port;
         let k_last = k + args.nodes - 1;
-        let tls_note = if pki.is_some() {
-            " (plaintext: TLS covers the HTTP API and the raft ports)"
-        } else {
-            ""
+        let (tls_note, kcat) = match pki {
+            Some(t) => (
+                " (TLS, the API's certificate)",
+                format!(
+                    "kcat -X security.protocol=ssl -X ssl.ca.location={}",
+                    t.ca.display()
+                ),
+            ),
+            None => ("", "kcat".to_string()),
         };
         println!(
             "\nKafka clients: bootstrap 127.0.0.1:{k} (brokers on {k}-{k_last}){tls_note}\n  \
-             echo 'hello from kafka' | kcat -P -b 127.0.0.1:{k} -t foo\n  \
-             kcat -C -b 127.0.0.1:{k} -t foo -o beginning -e -f '%o %k %s\\n'"
+             echo 'hello from kafka' | {kcat} -P -b 127.0.0.1:{k} -t foo\n  \
+             {kcat} -C -b 127.0.0.1:{k} -t foo -o beginning -e -f '%o %k %s\\n'"
         );
     }
     println!("\nCtrl-C stops all nodes.");

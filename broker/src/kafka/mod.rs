@@ -97,6 +97,18 @@ impl Default for KafkaConfig {
     }
 }
 
+/// How an accepted TCP connection becomes a Kafka connection.
+#[derive(Clone)]
+pub enum Transport {
+    Plain,
+    /// A TLS handshake first (bounded by [`TLS_HANDSHAKE_TIMEOUT`]); a failed one closes the
+    /// connection (`jumpnet_kafka_request_errors_total{api="connection",error="tls_handshake"}`).
+    Tls(tokio_rustls::TlsAcceptor),
+}
+
+/// How long a client gets to complete its TLS handshake.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// One node's Kafka listener state, shared by its connections.
 pub struct KafkaServer<B> {
     pub backend: Arc<B>,
@@ -132,6 +144,16 @@ impl<B: KafkaBackend> KafkaServer<B> {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
+        self.serve_on(listener, Transport::Plain, shutdown).await
+    }
+
+    /// [`Self::serve`] over `transport` (plain TCP or TLS).
+    pub async fn serve_on(
+        self: Arc<Self>,
+        listener: TcpListener,
+        transport: Transport,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
         let stop = CancellationToken::new();
         let ticker = tokio::spawn({
             let server = self.clone();
@@ -158,7 +180,20 @@ impl<B: KafkaBackend> KafkaServer<B> {
                 accepted = listener.accept() => match accepted {
                     Ok((socket, peer)) => {
                         let _ = socket.set_nodelay(true);
-                        connections.spawn(conn::run(self.clone(), socket, peer, stop.clone()));
+                        match &transport {
+                            Transport::Plain => {
+                                connections.spawn(conn::run(self.clone(), socket, peer, stop.clone()));
+                            }
+                            Transport::Tls(acceptor) => {
+                                connections.spawn(tls_connection(
+                                    self.clone(),
+                                    acceptor.clone(),
+                                    socket,
+                                    peer,
+                                    stop.clone(),
+                                ));
+                            }
+                        }
                     }
                     // Out of file descriptors and the like: keep the listener, slow down.
                     Err(e) => {
@@ -174,6 +209,34 @@ impl<B: KafkaBackend> KafkaServer<B> {
         let _ = ticker.await;
         result
     }
+}
+
+/// A TLS handshake, then the connection; a failed or slow handshake just closes it.
+async fn tls_connection<B: KafkaBackend>(
+    server: Arc<KafkaServer<B>>,
+    acceptor: tokio_rustls::TlsAcceptor,
+    socket: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    stop: CancellationToken,
+) {
+    let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket));
+    let tls = tokio::select! {
+        _ = stop.cancelled() => return,
+        r = handshake => match r {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                server.metrics.errors.with_label_values(&["connection", "tls_handshake"]).inc();
+                tracing::debug!(%peer, error = %e, "kafka: TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                server.metrics.errors.with_label_values(&["connection", "tls_handshake"]).inc();
+                tracing::debug!(%peer, "kafka: TLS handshake timed out");
+                return;
+            }
+        },
+    };
+    conn::run(server, tls, peer, stop).await;
 }
 
 /// The unit tests run on the jumpnet binary's allocator: the listener's survival of absurd

@@ -38,7 +38,7 @@ use tokio::sync::watch;
 use crate::auth::{Auth, Role};
 use crate::cluster::Node;
 use crate::kafka::backend::*;
-use crate::kafka::{KafkaConfig, KafkaMetrics, KafkaServer};
+use crate::kafka::{KafkaConfig, KafkaMetrics, KafkaServer, Transport};
 use crate::topics::TopicStore;
 use crate::write::Writer;
 
@@ -62,12 +62,13 @@ impl NodeBackend {
 }
 
 /// Serves Kafka clients on `listener` until `shutdown` resolves, with the `jumpnet_kafka_*`
-/// metrics on the node's registry.
+/// metrics on the node's registry; over TLS with `tls` (the API's certificate, re-read with it).
 pub async fn serve(
     node: Arc<Node>,
     writer: Writer,
     auth: Arc<Auth>,
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> crate::Result<()> {
     let metrics = KafkaMetrics::register(&node.metrics.registry)
@@ -77,8 +78,12 @@ pub async fn serve(
         ..KafkaConfig::default()
     };
     let backend = Arc::new(NodeBackend::new(node, writer, auth));
+    let transport = match tls {
+        Some(config) => Transport::Tls(tokio_rustls::TlsAcceptor::from(config)),
+        None => Transport::Plain,
+    };
     KafkaServer::new(backend, config, metrics)
-        .serve(listener, shutdown)
+        .serve_on(listener, transport, shutdown)
         .await
         .map_err(|e| crate::Error::io("kafka listener", e))
 }
