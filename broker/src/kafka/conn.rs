@@ -24,13 +24,16 @@ impl Drop for Open<'_> {
     }
 }
 
-/// Serves one connection: plain TCP, or a TLS stream after its handshake.
-pub async fn run<B: KafkaBackend, S: AsyncRead + AsyncWrite + Send + Unpin>(
+/// Serves one connection: a TCP stream, or a TLS stream over one once its handshake is done.
+pub async fn run<B, S>(
     server: Arc<KafkaServer<B>>,
     socket: S,
     peer: SocketAddr,
     stop: CancellationToken,
-) {
+) where
+    B: KafkaBackend,
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     server.metrics.connections.inc();
     let _open = Open(&server.metrics.connections);
     let mut session = Session::new(peer, server.backend.auth_required());

@@ -38,7 +38,7 @@ use tokio::sync::watch;
 use crate::auth::{Auth, Role};
 use crate::cluster::Node;
 use crate::kafka::backend::*;
-use crate::kafka::{KafkaConfig, KafkaMetrics, KafkaServer, Transport};
+use crate::kafka::{KafkaConfig, KafkaMetrics, KafkaServer, KafkaTls};
 use crate::topics::TopicStore;
 use crate::write::Writer;
 
@@ -77,15 +77,23 @@ pub async fn serve(
         max_batch_bytes: node.config.max_request_bytes,
         ..KafkaConfig::default()
     };
+    let node_metrics = node.metrics.clone();
     let backend = Arc::new(NodeBackend::new(node, writer, auth));
-    let transport = match tls {
-        Some(config) => Transport::Tls(tokio_rustls::TlsAcceptor::from(config)),
-        None => Transport::Plain,
+    let server = KafkaServer::new(backend, config, metrics);
+    let served = match tls {
+        Some(config) => {
+            node_metrics.enable_tls("kafka");
+            let tls = KafkaTls {
+                acceptor: tokio_rustls::TlsAcceptor::from(config),
+                failures: node_metrics
+                    .tls_handshake_failures
+                    .with_label_values(&["kafka"]),
+            };
+            server.serve_tls(listener, tls, shutdown).await
+        }
+        None => server.serve(listener, shutdown).await,
     };
-    KafkaServer::new(backend, config, metrics)
-        .serve_on(listener, transport, shutdown)
-        .await
-        .map_err(|e| crate::Error::io("kafka listener", e))
+    served.map_err(|e| crate::Error::io("kafka listener", e))
 }
 
 impl KafkaBackend for NodeBackend {
