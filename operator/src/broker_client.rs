@@ -7,6 +7,9 @@
 //! its volume. Expected refusals come back as values (`AlreadyInitialized`, `Lagging`), not
 //! errors, because they are normal steps of a convergent loop.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -107,13 +110,19 @@ impl Role {
 }
 
 /// One broker pod, addressed by the reconciler.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Target {
     pub pod: String,
-    /// `http://host:9090`, no trailing slash.
+    /// `http://host:9090` (`https://` with TLS on), no trailing slash.
     pub base_url: String,
     /// Admin bearer token when auth is on.
     pub token: Option<String>,
+    /// With TLS on: the only CA (PEM) the broker's certificate may chain to. The host of
+    /// `base_url` must be among the certificate's names.
+    pub ca_pem: Option<Arc<str>>,
+    /// Connect here instead of resolving the host of `base_url` (pod-IP addressing with TLS:
+    /// the certificate names the pod's DNS name, not its IP).
+    pub connect_to: Option<SocketAddr>,
 }
 
 /// Body of `POST /v1/cluster/members`.
@@ -177,10 +186,17 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// Bootstrap from a backup downloads and loads it first.
 const RESTORE_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// HTTPS clients kept per (CA, connect address): a handful per cluster, rebuilt when over this.
+const MAX_TLS_CLIENTS: usize = 256;
+
+type TlsClients = HashMap<(Arc<str>, Option<SocketAddr>), reqwest::Client>;
+
 /// [`BrokerAdmin`] over HTTP with reqwest.
 #[derive(Clone, Debug)]
 pub struct HttpBroker {
     http: reqwest::Client,
+    /// Clients that trust one cluster's CA (and nothing else).
+    tls: Arc<Mutex<TlsClients>>,
 }
 
 impl Default for HttpBroker {
@@ -212,7 +228,54 @@ impl HttpBroker {
             .connect_timeout(Duration::from_secs(2))
             .build()
             .expect("a plain reqwest client always builds");
-        Self { http }
+        Self {
+            http,
+            tls: Arc::default(),
+        }
+    }
+
+    /// The client for `target`: the plain one, or one trusting only the target's CA.
+    fn client(&self, target: &Target, op: &'static str) -> Result<reqwest::Client> {
+        let Some(ca) = &target.ca_pem else {
+            return Ok(self.http.clone());
+        };
+        let key = (ca.clone(), target.connect_to);
+        let mut cache = self.tls.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = cache.get(&key) {
+            return Ok(c.clone());
+        }
+        let bad_ca = |reason: String| Error::BrokerUnreachable {
+            pod: target.pod.clone(),
+            op,
+            reason,
+        };
+        let certs = reqwest::Certificate::from_pem_bundle(ca.as_bytes())
+            .map_err(|e| bad_ca(format!("the cluster's ca.crt does not load: {e}")))?;
+        if certs.is_empty() {
+            return Err(bad_ca("the cluster's ca.crt holds no PEM certificate".into()));
+        }
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .tls_built_in_root_certs(false);
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+        if let (Some(addr), Some(host)) = (
+            target.connect_to,
+            reqwest::Url::parse(&target.base_url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string)),
+        ) {
+            builder = builder.resolve(&host, addr);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| bad_ca(format!("no HTTPS client for the cluster's CA: {e}")))?;
+        if cache.len() >= MAX_TLS_CLIENTS {
+            cache.clear();
+        }
+        cache.insert(key, client.clone());
+        Ok(client)
     }
 
     async fn call(
@@ -225,7 +288,7 @@ impl HttpBroker {
         timeout: Duration,
     ) -> Result<Vec<u8>> {
         let mut req = self
-            .http
+            .client(target, op)?
             .request(method, format!("{}{path}", target.base_url))
             .timeout(timeout);
         if let Some(token) = &target.token {
@@ -512,6 +575,7 @@ mod tests {
             pod: "demo-0".into(),
             base_url,
             token: Some("tok".into()),
+            ..Target::default()
         };
         let b = HttpBroker::new();
 
@@ -567,7 +631,7 @@ mod tests {
         let target = Target {
             pod: "demo-9".into(),
             base_url: "http://127.0.0.1:9".into(),
-            token: None,
+            ..Target::default()
         };
         let err = HttpBroker::new().cluster(&target).await.unwrap_err();
         assert!(matches!(err, Error::BrokerUnreachable { .. }), "{err}");

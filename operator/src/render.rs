@@ -5,7 +5,9 @@
 //! carries `metadata.uid` (a live object has one); the StatefulSet has `spec.replicas` (the
 //! operator may keep it higher while members are being removed); the PodDisruptionBudget is that
 //! of the converged cluster, `spec.replicas` voters (live, it follows the current voters); auth
-//! tokens are freshly generated (a live cluster keeps the ones in its Secret).
+//! tokens are freshly generated (a live cluster keeps the ones in its Secret); with TLS the pod
+//! template lacks the `jumpnet.io/peer-tls` annotation (the fingerprint of the CA in the TLS
+//! Secret, which only exists on a cluster).
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -41,11 +43,15 @@ pub fn render(input: &str, cluster_domain: &str) -> Result<String> {
             cluster_domain: cluster_domain.to_string(),
             statefulset_replicas: None,
             auth: jc.spec.auth.enabled.then(AuthTokens::generate),
+            tls: None,
             // The budget of the converged cluster, every broker a voter (a new cluster starts at
             // 0 and follows its voters as they are promoted).
             protected_voters: jc.spec.replica_count(),
         };
         let o = owned_objects(&jc, &opts)?;
+        if let Some(cert) = &o.certificate {
+            docs.push(yaml_doc(cert)?);
+        }
         if let Some(secret) = &o.auth_secret {
             docs.push(yaml_doc(secret)?);
         }
@@ -106,6 +112,33 @@ mod tests {
             "no uid: no owner refs"
         );
         assert_eq!(docs[6]["spec"]["replicas"], 3);
+    }
+
+    #[test]
+    fn render_shows_the_certificate_first_and_the_kafka_port() {
+        let input = INPUT.replace(
+            "  auth: {enabled: true}\n",
+            "  tls: {enabled: true, issuerRef: {name: ca, kind: ClusterIssuer}}\n  kafka: {enabled: true}\n",
+        );
+        let out = render(&input, "cluster.local").unwrap();
+        let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&out)
+            .map(|d| Value::deserialize(d).unwrap())
+            .collect();
+        assert_eq!(docs[0]["kind"], "Certificate");
+        assert_eq!(docs[0]["spec"]["secretName"], "demo-tls");
+        assert_eq!(docs[0]["spec"]["issuerRef"]["kind"], "ClusterIssuer");
+        let sts = docs.iter().find(|d| d["kind"] == "StatefulSet").unwrap();
+        let args = sts["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
+        assert!(args.contains("--peer-tls-ca=/etc/jumpnet/tls/ca.crt"), "{args}");
+        assert!(args.contains("--kafka=0.0.0.0:9093"), "{args}");
+        let client = docs
+            .iter()
+            .find(|d| d["kind"] == "Service" && d["metadata"]["name"] == "demo")
+            .unwrap();
+        assert_eq!(client["spec"]["ports"][1]["name"], "kafka");
+        let bad = input.replace(", issuerRef: {name: ca, kind: ClusterIssuer}", "");
+        let err = render(&bad, "cluster.local").unwrap_err();
+        assert!(err.to_string().contains("spec.tls"), "{err}");
     }
 
     #[test]
