@@ -252,7 +252,9 @@ impl HttpBroker {
         let certs = reqwest::Certificate::from_pem_bundle(ca.as_bytes())
             .map_err(|e| bad_ca(format!("the cluster's ca.crt does not load: {e}")))?;
         if certs.is_empty() {
-            return Err(bad_ca("the cluster's ca.crt holds no PEM certificate".into()));
+            return Err(bad_ca(
+                "the cluster's ca.crt holds no PEM certificate".into(),
+            ));
         }
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
@@ -624,6 +626,101 @@ mod tests {
         assert_eq!(seen[4], "POST promote 3");
         assert_eq!(seen[5], "DELETE 0");
         assert_eq!(seen[6], "POST force-new-cluster");
+    }
+
+    /// The broker double over HTTPS with a certificate for `names`, signed by a fresh CA.
+    async fn serve_tls(names: &[&str]) -> (String, String) {
+        use hyper_util::rt::TokioIo;
+        use hyper_util::service::TowerToHyperService;
+        use rustls_pki_types::pem::PemObject;
+        let (ca, cert, key) = crate::fixtures::test_pki(names);
+        let certs = rustls_pki_types::CertificateDer::pem_slice_iter(cert.as_bytes())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .unwrap();
+        let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let app = Router::new().route(
+            "/v1/cluster",
+            get(|| async { Json(serde_json::json!({"cluster_id": "c-tls", "members": []})) }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            loop {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    if let Ok(tls) = acceptor.accept(tcp).await {
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
+                            .await;
+                    }
+                });
+            }
+        });
+        (format!("https://localhost:{port}"), ca)
+    }
+
+    #[tokio::test]
+    async fn https_brokers_are_trusted_by_the_clusters_ca_only_and_by_name() {
+        let (url, ca) = serve_tls(&["localhost"]).await;
+        let b = HttpBroker::new();
+        let target = |base_url: &str, ca: Option<&str>| Target {
+            pod: "demo-0".into(),
+            base_url: base_url.into(),
+            ca_pem: ca.map(Into::into),
+            ..Target::default()
+        };
+        let view = b.cluster(&target(&url, Some(&ca))).await.unwrap();
+        assert_eq!(view.cluster_id.as_deref(), Some("c-tls"));
+
+        // another CA, no CA (public roots only), a name the certificate does not carry: refused
+        let other = crate::fixtures::test_ca_pem();
+        for t in [
+            target(&url, Some(&other)),
+            target(&url, None),
+            target(&url.replace("localhost", "127.0.0.1"), Some(&ca)),
+        ] {
+            let err = b.cluster(&t).await.unwrap_err();
+            assert!(matches!(err, Error::BrokerUnreachable { .. }), "{err}");
+        }
+        // pod-IP addressing: the name is checked, the connection goes to the address given
+        let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+        let by_ip = Target {
+            connect_to: Some(([127, 0, 0, 1], port).into()),
+            ..target(
+                &format!("https://demo-0.demo-headless.ns.svc.cluster.local:{port}"),
+                Some(&ca),
+            )
+        };
+        let (named_url, named_ca) = serve_tls(&["demo-0.demo-headless.ns.svc.cluster.local"]).await;
+        let named_port: u16 = named_url.rsplit(':').next().unwrap().parse().unwrap();
+        let by_ip_named = Target {
+            connect_to: Some(([127, 0, 0, 1], named_port).into()),
+            ..target(
+                &format!("https://demo-0.demo-headless.ns.svc.cluster.local:{named_port}"),
+                Some(&named_ca),
+            )
+        };
+        assert!(
+            b.cluster(&by_ip).await.is_err(),
+            "certificate for localhost only"
+        );
+        assert_eq!(
+            b.cluster(&by_ip_named).await.unwrap().cluster_id.as_deref(),
+            Some("c-tls")
+        );
+        let junk = target(&url, Some("not a certificate"));
+        let err = b.cluster(&junk).await.unwrap_err();
+        assert!(err.to_string().contains("ca.crt"), "{err}");
     }
 
     #[tokio::test]

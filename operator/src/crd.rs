@@ -799,6 +799,51 @@ mod tests {
     }
 
     #[test]
+    fn tls_needs_a_source_and_kafka_its_own_port_by_cel_and_by_validate() {
+        let spec = &spec_schema()["properties"]["spec"]["properties"];
+        let tls = &spec["tls"];
+        assert_eq!(tls["x-kubernetes-validations"][0]["rule"], TLS_SOURCE_RULE);
+        for f in ["enabled", "issuerRef", "secretName"] {
+            assert!(tls["properties"].get(f).is_some(), "spec.tls.{f}");
+        }
+        let issuer = &tls["properties"]["issuerRef"];
+        assert_eq!(
+            issuer["properties"]["kind"]["enum"],
+            json!(["Issuer", "ClusterIssuer"])
+        );
+        assert_eq!(issuer["required"], json!(["name"]));
+        let kafka = &spec["kafka"];
+        assert_eq!(kafka["properties"]["port"]["default"], 9093);
+        assert_eq!(
+            kafka["x-kubernetes-validations"][0]["rule"],
+            KAFKA_PORT_RULE
+        );
+
+        let parse =
+            |v: serde_json::Value| -> JumpnetClusterSpec { serde_json::from_value(v).unwrap() };
+        assert!(parse(json!({"tls": {"enabled": true}}))
+            .validate("x")
+            .is_err());
+        assert!(parse(json!({"tls": {"enabled": true, "secretName": "s"}}))
+            .validate("x")
+            .is_ok());
+        assert!(
+            parse(json!({"tls": {"enabled": true, "issuerRef": {"name": "ca"}}}))
+                .validate("x")
+                .is_ok()
+        );
+        assert!(parse(json!({"tls": {"issuerRef": {"name": "ca"}}}))
+            .validate("x")
+            .is_ok());
+        assert!(parse(json!({"kafka": {"enabled": true, "port": 9090}}))
+            .validate("x")
+            .is_err());
+        let k = parse(json!({"kafka": {"enabled": true}}));
+        assert_eq!(k.kafka.port, 9093);
+        assert!(k.validate("x").is_ok());
+    }
+
+    #[test]
     fn validate_rejects_out_of_range_replicas() {
         let mut spec: JumpnetClusterSpec = serde_json::from_value(json!({})).unwrap();
         spec.replicas = 0;

@@ -129,7 +129,10 @@ mod tests {
         assert_eq!(docs[0]["spec"]["issuerRef"]["kind"], "ClusterIssuer");
         let sts = docs.iter().find(|d| d["kind"] == "StatefulSet").unwrap();
         let args = sts["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
-        assert!(args.contains("--peer-tls-ca=/etc/jumpnet/tls/ca.crt"), "{args}");
+        assert!(
+            args.contains("--peer-tls-ca=/etc/jumpnet/tls/ca.crt"),
+            "{args}"
+        );
         assert!(args.contains("--kafka=0.0.0.0:9093"), "{args}");
         let client = docs
             .iter()

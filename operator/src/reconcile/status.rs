@@ -324,7 +324,13 @@ pub fn errored(jc: &JumpnetCluster, error: &Error, now: &str) -> JumpnetClusterS
 
 /// The status while the reconcile is held up before it touches anything (`TLSNotReady`): like
 /// [`errored`], everything observed before stays, the conditions say why.
-pub fn held(jc: &JumpnetCluster, names: &Names, reason: &str, message: &str, now: &str) -> JumpnetClusterStatus {
+pub fn held(
+    jc: &JumpnetCluster,
+    names: &Names,
+    reason: &str,
+    message: &str,
+    now: &str,
+) -> JumpnetClusterStatus {
     let mut status = jc.status.clone().unwrap_or_default();
     let previous = status.conditions.clone();
     let generation = jc.metadata.generation;
@@ -333,8 +339,18 @@ pub fn held(jc: &JumpnetCluster, names: &Names, reason: &str, message: &str, now
     status.selector = Some(selector_string(&names.name));
     status.conditions = vec![
         condition(&previous, "Ready", false, reason, message, generation, now),
-        condition(&previous, "Progressing", false, reason, message, generation, now),
-        condition(&previous, "Degraded", true, reason, message, generation, now),
+        condition(
+            &previous,
+            "Progressing",
+            false,
+            reason,
+            message,
+            generation,
+            now,
+        ),
+        condition(
+            &previous, "Degraded", true, reason, message, generation, now,
+        ),
     ];
     status
 }

@@ -50,8 +50,11 @@ async fn certificates_served(ctx: &Context) -> Result<bool> {
 }
 
 async fn apply_certificate(ctx: &Context, names: &Names, cert: &DynamicObject) -> Result<()> {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(ctx.client.clone(), &names.namespace, &certificate_resource());
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        ctx.client.clone(),
+        &names.namespace,
+        &certificate_resource(),
+    );
     api.patch(
         &names.name,
         &PatchParams::apply(MANAGER).force(),

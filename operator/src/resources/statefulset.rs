@@ -699,7 +699,10 @@ mod tests {
             "--peer-tls-key=/etc/jumpnet/tls/tls.key",
             "--peer-tls-ca=/etc/jumpnet/tls/ca.crt",
         ] {
-            assert!(args.contains(&flag.to_string()), "missing {flag} in {args:?}");
+            assert!(
+                args.contains(&flag.to_string()),
+                "missing {flag} in {args:?}"
+            );
         }
         for probe in [&c.startup_probe, &c.liveness_probe, &c.readiness_probe] {
             let get = probe.clone().unwrap().http_get.unwrap();
@@ -739,7 +742,10 @@ mod tests {
             .spec
             .unwrap();
         let vol = pod.volumes.unwrap().into_iter().find(|v| v.name == "tls");
-        assert_eq!(vol.unwrap().secret.unwrap().secret_name.as_deref(), Some("mine"));
+        assert_eq!(
+            vol.unwrap().secret.unwrap().secret_name.as_deref(),
+            Some("mine")
+        );
 
         // off: no flag, no volume, plain probes, no annotation
         let plain = build("");
@@ -753,7 +759,10 @@ mod tests {
     fn kafka_opens_its_listener_and_advertises_each_pods_stable_name() {
         let c = broker(&build("kafka: {enabled: true}"));
         let args = c.args.unwrap();
-        assert!(args.contains(&"--kafka=0.0.0.0:9093".to_string()), "{args:?}");
+        assert!(
+            args.contains(&"--kafka=0.0.0.0:9093".to_string()),
+            "{args:?}"
+        );
         assert!(args.contains(
             &"--advertise-kafka=$(POD_NAME).demo-headless.$(POD_NAMESPACE).svc:9093".to_string()
         ));
@@ -765,8 +774,15 @@ mod tests {
             .collect();
         assert_eq!(ports.last().unwrap(), &("kafka".to_string(), 9093));
         let c = broker(&build("kafka: {enabled: true, port: 19092}"));
-        assert!(c.args.unwrap().contains(&"--kafka=0.0.0.0:19092".to_string()));
-        assert!(!broker(&build("")).args.unwrap().iter().any(|a| a.contains("kafka")));
+        assert!(c
+            .args
+            .unwrap()
+            .contains(&"--kafka=0.0.0.0:19092".to_string()));
+        assert!(!broker(&build(""))
+            .args
+            .unwrap()
+            .iter()
+            .any(|a| a.contains("kafka")));
     }
 
     #[test]
