@@ -7,7 +7,12 @@ reason `TLSNotReady`, and creates no broker pod. Then the test issues what cert-
 certificate for exactly the Certificate's DNS names, written to the Secret (tls.crt, tls.key, ca.crt). The
 cluster forms over mutual TLS on the raft port (the operator's admin calls are https, verified against the
 Secret's CA), probes go over HTTPS, and a client that trusts the CA publishes and reads through the client
-Service; one that does not trust it, or speaks plain HTTP, is refused."""
+Service; one that does not trust it, or speaks plain HTTP, is refused.
+
+On the API emulator the scenario stops after the bootstrap (skipped, saying why): its kubelet verifies the
+certificate of an HTTPS probe against the host's CAs and the pod IP, which a kubelet does not do, so no TLS
+broker turns Ready there and the operator grows no cluster past one voter. Everything before that (the
+Certificate, TLSNotReady without pods, the operator's https calls to every pod, https clients) is checked."""
 
 from __future__ import annotations
 
@@ -153,38 +158,65 @@ def test_a_tls_cluster_waits_for_its_certificate_then_serves_https_only(kube, tl
         "metadata": {"name": f"{NAME}-tls", "namespace": c.ns},
         "data": {"tls.crt": b64(crt), "tls.key": b64(key), "ca.crt": b64(ca)}}))
     t1 = time.monotonic()
-    c.wait_converged(3, timeout=240)
-    report("tls: Secret written -> 3 voters Ready over mutual TLS", f"{time.monotonic() - t1:.1f}s")
+    ca_path = tmp_path / "ca.crt"
+    ca_path.write_bytes(ca)
+    service_name = f"{NAME}.{c.ns}.svc"
 
+    def pod_node(i: int) -> Node:
+        ip = c.pods()[i]["status"]["podIP"]
+        return https_node(ip, str(ca_path), f"{c.pod_name(i)}.{NAME}-headless.{c.ns}.svc.cluster.local")
+
+    # The operator bootstraps only once it has read every pod's own view: over https, trusting the
+    # Secret's CA, by the pods' headless names.
+    def bootstrapped():
+        view = pod_node(0).cluster(local=True)
+        return view if view.get("cluster_id") and view.get("leader_id") == 0 else None
+
+    wait_until(bootstrapped, timeout=180, what="pod 0 bootstrapped by the operator over https",
+               describe=c.describe)
+    report("tls: Secret written -> bootstrapped over https", f"{time.monotonic() - t1:.1f}s")
     sts = c.statefulset()
     container = sts["spec"]["template"]["spec"]["containers"][0]
     args = container["args"]
     for flag in ("--tls-cert=/etc/jumpnet/tls/tls.crt", "--peer-tls-ca=/etc/jumpnet/tls/ca.crt"):
         assert flag in args, args
     assert container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+
+    # Clients: https trusting the CA works; without the CA, or in plain http, refused.
+    ip0 = c.pods()[0]["status"]["podIP"]
+    untrusted = https_node(ip0, None, service_name)
+    with pytest.raises(requests.exceptions.SSLError):
+        untrusted.request("GET", "/livez")
+    r = requests.get(f"http://{ip0}:9090/livez", timeout=(2.0, 5.0))
+    assert r.status_code == 400, f"plain HTTP on the TLS port: {r.status_code} {r.text!r}"
+
+    node = kube.get(f"/api/v1/nodes/{c.pods()[0]['spec']['nodeName']}") or {}
+    kubelet = ((node.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", "")
+    if "podman-kubelet" in kubelet:
+        # The emulator's kubelet checks the certificate of an HTTPS probe against the host's CAs and the pod
+        # IP (a kubelet does not verify it), so no broker pod turns Ready there and the operator, which
+        # grows a cluster only while every voter is ready, stays at one voter.
+        t = topic("tls")
+        n0 = pod_node(0)
+        n0.publish_ok(t, ["over-https"])
+        assert n0.read_all_values(t, strong=True) == ["over-https"]
+        pytest.skip(f"kubelet {kubelet} verifies HTTPS probe certificates (real kubelets do not): the checks "
+                    "before and at bootstrap passed; the 3-voter formation over mutual TLS needs a real kubelet")
+
+    c.wait_converged(3, timeout=240)
+    report("tls: Secret written -> 3 voters Ready over mutual TLS", f"{time.monotonic() - t1:.1f}s")
     assert condition(c.cr(), "Degraded").get("status") == "False", c.describe()
 
-    # 3. Clients: https with the CA through the client Service works; without the CA, or plain http, not.
-    ca_path = tmp_path / "ca.crt"
-    ca_path.write_bytes(ca)
-    service_name = f"{NAME}.{c.ns}.svc"
+    # 3. Through the client Service (each of its endpoints), checked against the Service's name.
     t = topic("tls")
     addrs = c.access.service_addresses(c.ns, NAME)
     assert len(addrs) == 3, addrs
     for pod, ip in addrs:
-        node = https_node(ip, str(ca_path), service_name)
-        node.publish_ok(t, [f"via-{pod}"])
-    _, ip = addrs[0]
-    reader = https_node(ip, str(ca_path), service_name)
+        https_node(ip, str(ca_path), service_name).publish_ok(t, [f"via-{pod}"])
+    reader = https_node(addrs[0][1], str(ca_path), service_name)
     values = wait_until(lambda: (v := reader.read_all_values(t, strong=True)) and len(v) == 3 and v,
                         timeout=30, what="the three messages read back over https")
     assert sorted(values) == sorted(f"via-{p}" for p, _ in addrs)
     view = reader.cluster(local=True)
     assert len([m for m in view["members"] if m["role"] == "voter"]) == 3, view
-
-    untrusted = https_node(ip, None, service_name)
-    with pytest.raises(requests.exceptions.SSLError):
-        untrusted.request("GET", "/livez")
-    r = requests.get(f"http://{ip}:9090/livez", timeout=(2.0, 5.0))
-    assert r.status_code == 400, f"plain HTTP on the TLS port: {r.status_code} {r.text!r}"
     report("tls: publish/read over https through the client Service", "ok")
