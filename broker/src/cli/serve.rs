@@ -129,7 +129,7 @@ pub struct ServeArgs {
     /// Private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1); re-read with it.
     #[arg(long, env = "JUMPNET_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
-    /// Require API clients to present a certificate signed by this CA (PEM; needs --tls-cert).
+    /// Require API clients to present a certificate signed by this CA (PEM; needs --tls-cert); re-read when it changes.
     #[arg(long, env = "JUMPNET_TLS_CLIENT_CA")]
     pub tls_client_ca: Option<PathBuf>,
     /// Mutual TLS on the raft port: this node's peer certificate (PEM, leaf first; needs
@@ -143,7 +143,7 @@ pub struct ServeArgs {
     #[arg(long, env = "JUMPNET_PEER_TLS_KEY")]
     pub peer_tls_key: Option<PathBuf>,
     /// CA (PEM) that signs every node's peer certificate: a peer without a certificate from it is
-    /// refused before it can send anything. Read once at start.
+    /// refused before it can send anything. Re-read when the file changes.
     #[arg(long, env = "JUMPNET_PEER_TLS_CA")]
     pub peer_tls_ca: Option<PathBuf>,
     /// CA (PEM) this node trusts when it calls another node's API over https: --join by API

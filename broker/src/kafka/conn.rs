@@ -7,8 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use super::backend::KafkaBackend;
@@ -25,16 +24,20 @@ impl Drop for Open<'_> {
     }
 }
 
-pub async fn run<B: KafkaBackend>(
+/// Serves one connection: a TCP stream, or a TLS stream over one once its handshake is done.
+pub async fn run<B, S>(
     server: Arc<KafkaServer<B>>,
-    mut socket: TcpStream,
+    socket: S,
     peer: SocketAddr,
     stop: CancellationToken,
-) {
+) where
+    B: KafkaBackend,
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     server.metrics.connections.inc();
     let _open = Open(&server.metrics.connections);
     let mut session = Session::new(peer, server.backend.auth_required());
-    let (mut rd, mut wr) = socket.split();
+    let (mut rd, mut wr) = tokio::io::split(socket);
     let result: Result<(), ConnError> = async {
         loop {
             let frame = tokio::select! {

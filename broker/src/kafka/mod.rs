@@ -5,7 +5,7 @@
 //! through [`backend::KafkaBackend`]; everything Kafka-specific lives here.
 //!
 //! ```text
-//!  TCP ─▶ conn (one task per connection; one request at a time, responses in order)
+//!  TCP [─▶ TLS] ─▶ conn (one task per connection; one request at a time, responses in order)
 //!          └─ frame (size check before any buffer, header, API/version check)
 //!              └─ handlers::dispatch ─▶ handlers::<api> ─▶ KafkaBackend (produce, fetch, ...)
 //!                                                     └─▶ coordinator (groups, on the leader)
@@ -45,6 +45,8 @@ pub mod metrics;
 pub mod records;
 pub mod session;
 pub mod testing;
+#[cfg(test)]
+mod tls_tests;
 pub mod versions;
 
 use std::future::Future;
@@ -97,6 +99,19 @@ impl Default for KafkaConfig {
     }
 }
 
+/// TLS on the Kafka listener (SPEC §10: `--tls-cert`/`--tls-key` serve the API and Kafka): the
+/// acceptor carries the node's reloading certificate (and client-CA verifier), so a rotation
+/// reaches Kafka clients as it reaches HTTP ones. Kafka and plaintext are never mixed on one port.
+#[derive(Clone)]
+pub struct KafkaTls {
+    pub acceptor: tokio_rustls::TlsAcceptor,
+    /// Failed or timed-out handshakes (`jumpnet_tls_handshake_failures_total{listener="kafka"}`).
+    pub failures: prometheus::IntCounter,
+}
+
+/// A client that connects to the TLS port and completes no handshake is dropped after this.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// One node's Kafka listener state, shared by its connections.
 pub struct KafkaServer<B> {
     pub backend: Arc<B>,
@@ -132,6 +147,26 @@ impl<B: KafkaBackend> KafkaServer<B> {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
+        self.serve_with(listener, None, shutdown).await
+    }
+
+    /// [`Self::serve`] over TLS: every connection's handshake runs in its own task (bounded by
+    /// [`TLS_HANDSHAKE_TIMEOUT`]); one that fails is counted, logged and closed.
+    pub async fn serve_tls(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: KafkaTls,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        self.serve_with(listener, Some(tls), shutdown).await
+    }
+
+    async fn serve_with(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: Option<KafkaTls>,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
         let stop = CancellationToken::new();
         let ticker = tokio::spawn({
             let server = self.clone();
@@ -158,7 +193,32 @@ impl<B: KafkaBackend> KafkaServer<B> {
                 accepted = listener.accept() => match accepted {
                     Ok((socket, peer)) => {
                         let _ = socket.set_nodelay(true);
-                        connections.spawn(conn::run(self.clone(), socket, peer, stop.clone()));
+                        let (server, stop) = (self.clone(), stop.clone());
+                        match tls.clone() {
+                            None => connections.spawn(conn::run(server, socket, peer, stop)),
+                            Some(tls) => connections.spawn(async move {
+                                let handshake = tokio::time::timeout(
+                                    TLS_HANDSHAKE_TIMEOUT,
+                                    tls.acceptor.accept(socket),
+                                );
+                                let stream = tokio::select! {
+                                    _ = stop.cancelled() => return,
+                                    h = handshake => h,
+                                };
+                                match stream {
+                                    Ok(Ok(stream)) => conn::run(server, stream, peer, stop).await,
+                                    Ok(Err(e)) => {
+                                        tls.failures.inc();
+                                        tracing::info!(%peer, error = %e,
+                                            "kafka: TLS handshake failed (a plaintext client on the TLS port, or its certificate refused)");
+                                    }
+                                    Err(_) => {
+                                        tls.failures.inc();
+                                        tracing::info!(%peer, "kafka: no TLS handshake in time");
+                                    }
+                                }
+                            }),
+                        };
                     }
                     // Out of file descriptors and the like: keep the listener, slow down.
                     Err(e) => {

@@ -265,6 +265,70 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_rotated_peer_ca_is_trusted_without_a_restart() {
+        use crate::peer::PeerPool;
+        use crate::tls::{write_dev_pki, PeerTls, PeerTlsFiles};
+        let tmp = tempfile::tempdir().unwrap();
+        let old = write_dev_pki(&tmp.path().join("old")).unwrap();
+        let new = write_dev_pki(&tmp.path().join("new")).unwrap();
+        // The listener's CA file, as cert-manager would rewrite it.
+        let ca_file = tmp.path().join("ca.crt");
+        std::fs::copy(&old.ca, &ca_file).unwrap();
+        let listener_files = PeerTlsFiles {
+            cert: old.cert.clone(),
+            key: old.key.clone(),
+            ca: ca_file.clone(),
+        };
+        let tls = PeerTls::load(&listener_files, &crate::metrics::Metrics::new()).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let stop = CancelToken::new();
+        tokio::spawn(serve(
+            listener,
+            Arc::new(Echo),
+            None,
+            Some(tls),
+            stop.clone(),
+        ));
+        // A peer already holding a certificate of the new CA (trusting both CAs).
+        let both = tmp.path().join("both.crt");
+        let bundle = [
+            std::fs::read(&old.ca).unwrap(),
+            std::fs::read(&new.ca).unwrap(),
+        ]
+        .concat();
+        std::fs::write(&both, &bundle).unwrap();
+        let renewed = PeerTls::load(
+            &PeerTlsFiles {
+                cert: new.cert.clone(),
+                key: new.key.clone(),
+                ca: both,
+            },
+            &crate::metrics::Metrics::new(),
+        )
+        .unwrap();
+        let pool = PeerPool::new(None, Some(renewed));
+        assert!(
+            pool.probe(&addr).await.is_err(),
+            "the new CA is not trusted yet"
+        );
+
+        std::fs::write(&ca_file, &bundle).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if matches!(pool.probe(&addr).await, Ok(true)) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the rewritten CA file was never trusted"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        stop.cancel();
+    }
+
+    #[tokio::test]
     async fn a_peer_certificate_must_name_the_host_it_is_dialled_by() {
         use crate::peer::{PeerPool, RpcFailure};
         use crate::tls::{PeerTls, PeerTlsFiles};

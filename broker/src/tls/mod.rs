@@ -4,10 +4,12 @@
 //! The certificate and key are re-read when their files change (cert-manager rotation): a watcher
 //! checks them every second and new handshakes use the new pair; connections already open keep
 //! theirs. A new file that does not load (half written, key not matching the certificate) keeps
-//! the old pair and logs an error. The client CA is read once at start.
+//! the old pair and logs an error. The client CA (`--tls-client-ca`) is re-read the same way
+//! (`ca.rs`).
 //!
 //! The raft port has its own mutual TLS (`peer.rs`, `--peer-tls-*`), with the same reloading.
 
+mod ca;
 mod certs;
 mod peer;
 mod pki;
@@ -17,9 +19,9 @@ mod serve;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::ServerConfig;
 
+pub use ca::ReloadingCa;
 pub use certs::{read_certs, CertInfo};
 pub use peer::{server_name, tls_error, PeerTls, PeerTlsFiles};
 pub use pki::{write_dev_pki, DevPki};
@@ -59,14 +61,9 @@ impl ServerTls {
         let builder = match &files.client_ca {
             None => builder.with_no_client_auth(),
             Some(ca) => {
-                let roots = root_store(ca, "--tls-client-ca")?;
-                let verifier =
-                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                        .build()
-                        .map_err(|e| {
-                            Error::Config(format!("--tls-client-ca {}: {e}", ca.display()))
-                        })?;
-                builder.with_client_cert_verifier(verifier)
+                let ca = Arc::new(ReloadingCa::load(ca, "--tls-client-ca", provider)?);
+                ca.watch();
+                builder.with_client_cert_verifier(ca)
             }
         };
         let mut config = builder.with_cert_resolver(cert.clone());
@@ -76,18 +73,6 @@ impl ServerTls {
             cert,
         })
     }
-}
-
-/// The certificates of a PEM file as trust roots.
-pub fn root_store(path: &Path, flag: &str) -> Result<RootCertStore> {
-    let bad = |e: String| Error::Config(format!("{flag} {}: {e}", path.display()));
-    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-    let certs = read_certs(&pem).map_err(bad)?;
-    let mut roots = RootCertStore::empty();
-    for c in certs {
-        roots.add(c).map_err(|e| bad(e.to_string()))?;
-    }
-    Ok(roots)
 }
 
 /// A reqwest builder that also trusts the CA certificates of `cacert` (a PEM file), for https

@@ -8,19 +8,19 @@
 //! IP address among its IP address names (a certificate without IP names cannot serve peers that
 //! are dialled by IP). TLS 1.2 and 1.3, no session resumption (every connection is a full
 //! handshake, so a rotated or refused certificate counts at once). The certificate and key are
-//! re-read when their files change, like the API's; the CA is read once at start.
+//! re-read when their files change, like the API's, and so is the CA (`ca.rs`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use prometheus::IntCounter;
 use rustls::client::Resumption;
-use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
+use rustls::server::NoServerSessionStorage;
 use rustls::{ClientConfig, ServerConfig};
 use rustls_pki_types::ServerName;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use super::{provider, root_store, ReloadingCert};
+use super::{provider, ReloadingCa, ReloadingCert};
 use crate::metrics::Metrics;
 use crate::{Error, Result};
 
@@ -51,17 +51,18 @@ impl PeerTls {
             (&files.key, "--peer-tls-key"),
             provider.clone(),
         )?);
-        let roots = Arc::new(root_store(&files.ca, "--peer-tls-ca")?);
+        let ca = Arc::new(ReloadingCa::load(
+            &files.ca,
+            "--peer-tls-ca",
+            provider.clone(),
+        )?);
         let bad = |e: String| Error::Config(format!("--peer-tls-ca {}: {e}", files.ca.display()));
         let versions = [&rustls::version::TLS13, &rustls::version::TLS12];
 
-        let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
-            .build()
-            .map_err(|e| bad(e.to_string()))?;
         let mut server = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&versions)
             .map_err(|e| bad(e.to_string()))?
-            .with_client_cert_verifier(verifier)
+            .with_client_cert_verifier(ca.clone())
             .with_cert_resolver(cert.clone());
         // No tickets: nothing arrives unasked on an idle pooled connection (the pool reads any
         // pending byte as "the peer closed it"), and every connection checks certificates anew.
@@ -71,12 +72,14 @@ impl PeerTls {
         let mut client = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&versions)
             .map_err(|e| bad(e.to_string()))?
-            .with_root_certificates(roots)
+            .dangerous()
+            .with_custom_certificate_verifier(ca.clone())
             .with_client_cert_resolver(cert.clone());
         client.resumption = Resumption::disabled();
 
         metrics.enable_tls("peer");
         cert.watch(metrics.clone(), "peer");
+        ca.watch();
         Ok(Arc::new(PeerTls {
             acceptor: TlsAcceptor::from(Arc::new(server)),
             connector: TlsConnector::from(Arc::new(client)),

@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 
 use crate::kafka::backend::Principal;
 use crate::kafka::testing::MemoryBackend;
-use crate::kafka::{compression, KafkaConfig, KafkaMetrics, KafkaServer};
+use crate::kafka::{compression, KafkaConfig, KafkaMetrics, KafkaServer, KafkaTls};
 
 /// Upper bound on any single wait in these tests (generous: the machine is shared).
 pub const PATIENCE: Duration = Duration::from_secs(20);
@@ -51,6 +51,19 @@ pub fn fast_config() -> KafkaConfig {
 
 impl Harness {
     pub async fn start(config: KafkaConfig, tokens: Option<Vec<(String, Principal)>>) -> Harness {
+        Harness::start_with(config, tokens, None).await
+    }
+
+    /// A listener that speaks TLS only.
+    pub async fn start_tls(config: KafkaConfig, tls: KafkaTls) -> Harness {
+        Harness::start_with(config, None, Some(tls)).await
+    }
+
+    async fn start_with(
+        config: KafkaConfig,
+        tokens: Option<Vec<(String, Principal)>>,
+        tls: Option<KafkaTls>,
+    ) -> Harness {
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
             .with_env_filter("jumpnet_broker=debug")
@@ -67,9 +80,13 @@ impl Harness {
         let (metrics, registry) = KafkaMetrics::standalone();
         let server = KafkaServer::new(backend.clone(), config, metrics);
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(server.clone().serve(listener, async move {
+        let stopped = async move {
             let _ = stopped.await;
-        }));
+        };
+        match tls {
+            None => tokio::spawn(server.clone().serve(listener, stopped)),
+            Some(tls) => tokio::spawn(server.clone().serve_tls(listener, tls, stopped)),
+        };
         Harness {
             backend,
             server,
@@ -80,10 +97,7 @@ impl Harness {
     }
 
     pub async fn client(&self) -> Client {
-        Client {
-            stream: TcpStream::connect(self.addr).await.expect("connect"),
-            correlation: 0,
-        }
+        Client::over(TcpStream::connect(self.addr).await.expect("connect"))
     }
 
     /// The value of a metric series in this server's registry (0 when absent).
@@ -112,12 +126,23 @@ impl Harness {
     }
 }
 
+/// A byte stream a test client talks over (TCP, or TLS over TCP).
+pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for S {}
+
 pub struct Client {
-    pub stream: TcpStream,
+    pub stream: Box<dyn Stream>,
     correlation: i32,
 }
 
 impl Client {
+    pub fn over(stream: impl Stream + 'static) -> Client {
+        Client {
+            stream: Box::new(stream),
+            correlation: 0,
+        }
+    }
+
     /// Sends a request at `version` and decodes its response.
     pub async fn call<R: Request>(&mut self, req: &R, version: i16) -> R::Response {
         self.send(req, version).await;
