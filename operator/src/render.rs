@@ -5,9 +5,7 @@
 //! carries `metadata.uid` (a live object has one); the StatefulSet has `spec.replicas` (the
 //! operator may keep it higher while members are being removed); the PodDisruptionBudget is that
 //! of the converged cluster, `spec.replicas` voters (live, it follows the current voters); auth
-//! tokens are freshly generated (a live cluster keeps the ones in its Secret); with TLS the pod
-//! template lacks the `jumpnet.io/peer-tls` annotation (the fingerprint of the CA in the TLS
-//! Secret, which only exists on a cluster).
+//! tokens are freshly generated (a live cluster keeps the ones in its Secret).
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -43,7 +41,6 @@ pub fn render(input: &str, cluster_domain: &str) -> Result<String> {
             cluster_domain: cluster_domain.to_string(),
             statefulset_replicas: None,
             auth: jc.spec.auth.enabled.then(AuthTokens::generate),
-            tls: None,
             // The budget of the converged cluster, every broker a voter (a new cluster starts at
             // 0 and follows its voters as they are promoted).
             protected_voters: jc.spec.replica_count(),

@@ -225,7 +225,6 @@ async fn reconcile_cluster(jc: &JumpnetCluster, ctx: &Context) -> Result<Action>
         cluster_domain: ctx.settings.cluster_domain.clone(),
         statefulset_replicas: Some(replicas),
         auth,
-        tls,
         protected_voters,
     };
     let owned = resources::owned_objects(&spec, &opts)?;

@@ -300,7 +300,7 @@ impl Targets {
 }
 
 /// What a pod (or a pod template) proves itself to its peers with: the cluster-secret
-/// fingerprint, and with peer TLS the CA fingerprint too; `None` with neither. Pods that differ
+/// fingerprint, and whether the raft port is mutual TLS; `None` with neither. Pods that differ
 /// here refuse each other, so a change restarts them all at once (see `membership`). A pod
 /// without peer TLS keeps the plain cluster-secret value older operators wrote.
 pub fn cluster_secret_of(meta: &ObjectMeta) -> Option<String> {
@@ -308,8 +308,8 @@ pub fn cluster_secret_of(meta: &ObjectMeta) -> Option<String> {
     let secret = annotations.get(CLUSTER_SECRET_ANNOTATION);
     match annotations.get(PEER_TLS_ANNOTATION) {
         None => secret.cloned(),
-        Some(ca) => Some(format!(
-            "{}+peer-tls:{ca}",
+        Some(tls) => Some(format!(
+            "{}+peer-tls:{tls}",
             secret.map_or("-", String::as_str)
         )),
     }

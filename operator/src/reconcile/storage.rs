@@ -208,7 +208,7 @@ mod tests {
     fn live(spec: &str) -> StatefulSet {
         let jc = cluster(spec);
         let names = Names::of(&jc, "cluster.local").unwrap();
-        statefulset(&jc, &names, 3, None, None)
+        statefulset(&jc, &names, 3, None)
     }
 
     #[test]

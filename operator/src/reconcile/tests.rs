@@ -1602,3 +1602,30 @@ async fn a_tls_service_monitor_scrapes_https_with_the_secrets_ca() {
     );
     assert_eq!(e["tlsConfig"]["serverName"], "demo.ns.svc");
 }
+
+#[tokio::test]
+async fn a_new_ca_restarts_no_broker_and_the_operator_trusts_it_at_once() {
+    let h = Harness::new(json!({"replicas": 3, "tls": {"enabled": true, "secretName": "mine"}}));
+    tls_secret(&h, "mine");
+    h.converge().await;
+    let template = h.get(STS).unwrap()["spec"]["template"].clone();
+    h.world
+        .lock()
+        .unwrap()
+        .remove("/api/v1/namespaces/ns/secrets/mine");
+    let ca = tls_secret(&h, "mine"); // re-issued by another CA
+    h.take();
+    h.broker.take_endpoints();
+    h.reconcile().await.unwrap();
+    let journal = h.take();
+    assert!(
+        !actions(&journal).iter().any(|l| l.contains("/pods/")),
+        "the brokers re-read ca.crt: {journal:#?}"
+    );
+    assert_eq!(h.get(STS).unwrap()["spec"]["template"], template);
+    let endpoints = h.broker.take_endpoints();
+    assert!(!endpoints.is_empty());
+    assert!(endpoints
+        .iter()
+        .all(|(_, trusted)| trusted.as_deref() == Some(ca.as_str())));
+}

@@ -45,7 +45,7 @@ pub use statefulset::{
 };
 pub use tls::{
     api_scheme, certificate, certificate_resource, dns_names, tls_secret_name, TlsTrust, CA_KEY,
-    PEER_TLS_ANNOTATION, TLS_CERT_KEY, TLS_KEY_KEY, TLS_MOUNT,
+    PEER_TLS_ANNOTATION, PEER_TLS_MUTUAL, TLS_CERT_KEY, TLS_KEY_KEY, TLS_MOUNT,
 };
 
 use crate::crd::JumpnetCluster;
@@ -67,9 +67,6 @@ pub struct BuildOptions {
     pub statefulset_replicas: Option<u32>,
     /// Auth material; required when `spec.auth.enabled`.
     pub auth: Option<AuthTokens>,
-    /// The TLS Secret's CA; required to build the StatefulSet when `spec.tls.enabled` (its
-    /// fingerprint goes into the pod template). `None` in `render`, which has no Secret to read.
-    pub tls: Option<TlsTrust>,
     /// Raft voters the PodDisruptionBudget protects (`membership::protected_voters`); none before
     /// the cluster is bootstrapped, so `render` shows a new cluster's budget of 0.
     pub protected_voters: u32,
@@ -81,7 +78,6 @@ impl Default for BuildOptions {
             cluster_domain: "cluster.local".into(),
             statefulset_replicas: None,
             auth: None,
-            tls: None,
             protected_voters: 0,
         }
     }
@@ -217,8 +213,6 @@ pub struct OwnedObjects {
 }
 
 /// Builds every owned object. Fails when auth is on and no tokens were provided.
-/// With TLS on and no [`BuildOptions::tls`] (`render`), the pod template lacks only the CA
-/// fingerprint annotation.
 pub fn owned_objects(jc: &JumpnetCluster, opts: &BuildOptions) -> Result<OwnedObjects> {
     let names = Names::of(jc, &opts.cluster_domain)?;
     let auth_secret = if jc.spec.auth.enabled {
@@ -246,7 +240,7 @@ pub fn owned_objects(jc: &JumpnetCluster, opts: &BuildOptions) -> Result<OwnedOb
             .enabled
             .then(|| service_monitor(jc, &names)),
         certificate: certificate(jc, &names),
-        statefulset: statefulset(jc, &names, replicas, opts.auth.as_ref(), opts.tls.as_ref()),
+        statefulset: statefulset(jc, &names, replicas, opts.auth.as_ref()),
     })
 }
 

@@ -92,7 +92,7 @@ impl AuthTokens {
 /// Never change how it is computed: running pods carry the value an older operator wrote, and a
 /// different one for the same secret restarts every broker of every cluster at once when the operator
 /// is upgraded (a cluster-secret change). A golden test pins it.
-pub(super) fn fingerprint(value: &str) -> String {
+fn fingerprint(value: &str) -> String {
     let digest = Sha256::digest(value.as_bytes());
     let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")

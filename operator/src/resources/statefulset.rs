@@ -30,7 +30,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{common_labels, object_meta, selector_labels, Names, API_PORT, RAFT_PORT};
 use super::{AuthTokens, CLUSTER_SECRET_KEY, TOKENS_KEY};
-use super::{TlsTrust, CA_KEY, PEER_TLS_ANNOTATION, TLS_CERT_KEY, TLS_KEY_KEY, TLS_MOUNT};
+use super::{CA_KEY, PEER_TLS_ANNOTATION, PEER_TLS_MUTUAL, TLS_CERT_KEY, TLS_KEY_KEY, TLS_MOUNT};
 use crate::crd::JumpnetCluster;
 
 /// Name of the PVC template and its volume (PVCs are `data-NAME-i`).
@@ -345,12 +345,7 @@ fn non_empty_vec<T: Clone>(v: &[T]) -> Option<Vec<T>> {
     (!v.is_empty()).then(|| v.to_vec())
 }
 
-fn pod_template(
-    jc: &JumpnetCluster,
-    names: &Names,
-    auth: Option<&AuthTokens>,
-    tls: Option<&TlsTrust>,
-) -> PodTemplateSpec {
+fn pod_template(jc: &JumpnetCluster, names: &Names, auth: Option<&AuthTokens>) -> PodTemplateSpec {
     let extra = &jc.spec.pod_template;
     let mut labels: BTreeMap<String, String> = extra.labels.clone();
     labels.extend(common_labels(&names.name));
@@ -362,8 +357,8 @@ fn pod_template(
         );
         annotations.insert(TOKENS_ANNOTATION.into(), auth.tokens_fingerprint());
     }
-    if let Some(tls) = tls.filter(|_| jc.spec.tls.enabled) {
-        annotations.insert(PEER_TLS_ANNOTATION.into(), tls.ca_fingerprint());
+    if jc.spec.tls.enabled {
+        annotations.insert(PEER_TLS_ANNOTATION.into(), PEER_TLS_MUTUAL.into());
     }
     let non_empty = |m: &BTreeMap<String, String>| (!m.is_empty()).then(|| m.clone());
     PodTemplateSpec {
@@ -431,14 +426,12 @@ fn claim_template(jc: &JumpnetCluster, names: &Names) -> PersistentVolumeClaim {
 
 /// The StatefulSet `NAME` with `replicas` pods (decided by the membership logic, which keeps
 /// it above `spec.replicas` until removed members are out of Raft). With auth on, `auth` is the
-/// material of Secret `NAME-auth`: its fingerprints go into the pod template; with TLS on, `tls`
-/// is the TLS Secret's CA, whose fingerprint goes there too.
+/// material of Secret `NAME-auth`: its fingerprints go into the pod template.
 pub fn statefulset(
     jc: &JumpnetCluster,
     names: &Names,
     replicas: u32,
     auth: Option<&AuthTokens>,
-    tls: Option<&TlsTrust>,
 ) -> StatefulSet {
     StatefulSet {
         metadata: object_meta(jc, names, names.name.clone()),
@@ -454,7 +447,7 @@ pub fn statefulset(
                 type_: Some("OnDelete".into()),
                 ..StatefulSetUpdateStrategy::default()
             }),
-            template: pod_template(jc, names, auth, tls),
+            template: pod_template(jc, names, auth),
             volume_claim_templates: Some(vec![claim_template(jc, names)]),
             ..StatefulSetSpec::default()
         },
@@ -470,7 +463,7 @@ mod tests {
     fn build(spec: &str) -> StatefulSet {
         let jc = cluster(spec);
         let names = Names::of(&jc, "cluster.local").unwrap();
-        statefulset(&jc, &names, jc.spec.replica_count(), None, None)
+        statefulset(&jc, &names, jc.spec.replica_count(), None)
     }
 
     fn broker(sts: &StatefulSet) -> Container {
@@ -642,7 +635,7 @@ mod tests {
         let names = Names::of(&jc, "cluster.local").unwrap();
         let tokens = AuthTokens::generate();
         let annotations = |sts: StatefulSet| sts.spec.template.metadata.unwrap().annotations;
-        let a = annotations(statefulset(&jc, &names, 3, Some(&tokens), None)).unwrap();
+        let a = annotations(statefulset(&jc, &names, 3, Some(&tokens))).unwrap();
         assert_eq!(
             a[CLUSTER_SECRET_ANNOTATION],
             tokens.cluster_secret_fingerprint()
@@ -651,7 +644,7 @@ mod tests {
         assert_eq!(a["note"], "x", "user annotations kept");
 
         let open = cluster("podTemplate:\n  annotations: {note: x}");
-        let a = annotations(statefulset(&open, &names, 3, Some(&tokens), None)).unwrap();
+        let a = annotations(statefulset(&open, &names, 3, Some(&tokens))).unwrap();
         assert!(!a.contains_key(CLUSTER_SECRET_ANNOTATION) && !a.contains_key(TOKENS_ANNOTATION));
     }
 
@@ -686,10 +679,7 @@ mod tests {
     fn tls_mounts_the_secret_serves_https_and_makes_the_raft_port_mutual() {
         let jc = cluster("tls: {enabled: true, issuerRef: {name: ca}}");
         let names = Names::of(&jc, "cluster.local").unwrap();
-        let trust = TlsTrust {
-            ca_pem: "CA".into(),
-        };
-        let sts = statefulset(&jc, &names, 3, None, Some(&trust));
+        let sts = statefulset(&jc, &names, 3, None);
         let c = broker(&sts);
         let args = c.args.clone().unwrap();
         for flag in [
@@ -732,11 +722,11 @@ mod tests {
         let keys: Vec<_> = secret.items.unwrap().into_iter().map(|i| i.key).collect();
         assert_eq!(keys, ["tls.crt", "tls.key", "ca.crt"]);
         let annotations = sts.spec.template.metadata.unwrap().annotations.unwrap();
-        assert_eq!(annotations[PEER_TLS_ANNOTATION], trust.ca_fingerprint());
+        assert_eq!(annotations[PEER_TLS_ANNOTATION], "mutual");
 
         // the user's own Secret
         let own = cluster("tls: {enabled: true, secretName: mine}");
-        let pod = statefulset(&own, &names, 3, None, Some(&trust))
+        let pod = statefulset(&own, &names, 3, None)
             .spec
             .template
             .spec

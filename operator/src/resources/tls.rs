@@ -21,10 +21,12 @@ pub const TLS_MOUNT: &str = "/etc/jumpnet/tls";
 pub const TLS_CERT_KEY: &str = "tls.crt";
 pub const TLS_KEY_KEY: &str = "tls.key";
 pub const CA_KEY: &str = "ca.crt";
-/// Pod annotation: fingerprint of the CA the pod's raft port trusts (peer TLS on only). Brokers
-/// with different trust (TLS on and off, another CA) refuse each other, so a change restarts
-/// every pod at once, like a cluster-secret change.
+/// Pod annotation, with peer TLS on: brokers with and without it refuse each other, so turning
+/// it on or off restarts every pod at once, like a cluster-secret change. A new CA needs no
+/// restart: the brokers re-read `ca.crt` when it changes.
 pub const PEER_TLS_ANNOTATION: &str = "jumpnet.io/peer-tls";
+/// Its value.
+pub const PEER_TLS_MUTUAL: &str = "mutual";
 /// The cert-manager group, the default of `issuerRef.group`.
 pub const CERT_MANAGER_GROUP: &str = "cert-manager.io";
 
@@ -33,13 +35,6 @@ pub const CERT_MANAGER_GROUP: &str = "cert-manager.io";
 pub struct TlsTrust {
     /// `ca.crt` of the Secret (PEM): what the operator verifies the brokers against.
     pub ca_pem: String,
-}
-
-impl TlsTrust {
-    /// Fingerprint of the CA, for the pod template annotation (never the CA itself).
-    pub fn ca_fingerprint(&self) -> String {
-        super::secret::fingerprint(&self.ca_pem)
-    }
 }
 
 /// `https` with `spec.tls.enabled`, else `http`.
