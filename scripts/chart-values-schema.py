@@ -31,6 +31,8 @@ DERIVED = {
     ("podTemplate",): ("podTemplate",),
     ("resources",): ("resources",),
     ("rollout",): ("rollout",),
+    ("tls",): ("tls",),
+    ("kafka",): ("kafka",),
     ("metrics", "serviceMonitor", "labels"): ("metrics", "serviceMonitor", "labels"),
 }
 DROP = {"default", "format", "nullable", "x-kubernetes-int-or-string", "x-kubernetes-list-type",

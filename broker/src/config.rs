@@ -73,6 +73,45 @@ pub struct Config {
     /// Extra CA this node trusts when it calls another node's API over https (`--join` by API
     /// address, `--restore-from https://...`).
     pub cacert: Option<PathBuf>,
+    /// The Kafka wire-protocol listener (`--kafka`, `--advertise-kafka`); `None`: off.
+    pub kafka: Option<KafkaListen>,
+}
+
+/// Where the Kafka listener listens and what clients are told (SPEC §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaListen {
+    /// `host:port` to bind.
+    pub listen: String,
+    /// `host:port` in Metadata answers: never a wildcard address.
+    pub advertise: String,
+}
+
+impl KafkaListen {
+    /// `--kafka ADDR` with an optional `--advertise-kafka`; without it: the listen address when it
+    /// is not a wildcard, else the host of the node's advertised API address and the Kafka port.
+    pub fn new(listen: &str, advertise: Option<&str>, advertise_api: &str) -> Result<KafkaListen> {
+        let listen = listen_addr(listen)?;
+        let advertise = match advertise {
+            Some(a) => {
+                split_host_port(a)
+                    .map_err(|e| Error::Config(format!("--advertise-kafka {a:?}: {e}")))?;
+                a.to_string()
+            }
+            None => {
+                let (host, port) = split_host_port(&listen).unwrap_or(("", 0));
+                match host {
+                    "" | "0.0.0.0" | "[::]" | "::" => {
+                        let api_host = split_host_port(advertise_api)
+                            .map(|(h, _)| h)
+                            .unwrap_or("127.0.0.1");
+                        format!("{api_host}:{port}")
+                    }
+                    h => format!("{h}:{port}"),
+                }
+            }
+        };
+        Ok(KafkaListen { listen, advertise })
+    }
 }
 
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
@@ -125,6 +164,7 @@ impl Config {
             tls: None,
             peer_tls: None,
             cacert: None,
+            kafka: None,
         })
     }
 

@@ -29,6 +29,8 @@
 //! | [`raft`] | openraft storage: Raft log files, group commit, state machine, snapshots |
 //! | [`topics`] | the topic log: apply, metadata store, segment files, retention |
 //! | [`command`] | what the log carries: one type per command and its reply (the leaf everyone shares) |
+//! | [`kafka`] | the Kafka wire-protocol listener, over the `KafkaBackend` trait only |
+//! | [`kafka_node`] | `KafkaBackend` for the node (`--kafka`): produce, fetch, admin, offsets over the layers below |
 //! | [`server`] | a whole node: start, serve the API, shut down gracefully |
 //! | [`tls`] | TLS on the API and the raft port: certificates re-read on change, the TLS accept loop, peer mTLS configs, dev certificates |
 //! | [`auth`], [`config`], [`metrics`], [`error`] | tokens and roles, configuration, Prometheus metrics, the node's error type |
@@ -43,6 +45,7 @@ pub mod command;
 pub mod config;
 pub mod error;
 pub mod kafka;
+pub mod kafka_node;
 pub mod metrics;
 pub mod peer;
 pub mod raft;

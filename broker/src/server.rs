@@ -6,6 +6,9 @@
 //! finishes in-flight requests (long-polls and streams end) → a checkpoint → Raft stops → the
 //! database is flushed.
 //!
+//! With `--kafka` the Kafka listener (`kafka_node`) runs beside the API and closes with it (over
+//! TLS too when the API is).
+//!
 //! With `--tls-cert`/`--tls-key` the API is served by [`crate::tls::serve`] (the same router over
 //! TLS connections, the same graceful shutdown); the files are loaded before anything starts.
 
@@ -37,6 +40,7 @@ pub struct Running {
     pub writer: Writer,
     pub api_addr: SocketAddr,
     api: JoinHandle<()>,
+    kafka: Option<JoinHandle<()>>,
 }
 
 /// Start a node and serve its API in the background.
@@ -51,7 +55,30 @@ pub async fn spawn(config: Config) -> Result<Running> {
         node,
         writer,
         api_listener,
+        kafka_listener,
     } = start(config).await?;
+    // The Kafka listener shares the API's certificate (reloaded by the API's watch), without the
+    // API's ALPN (Kafka clients offer none).
+    let kafka_tls = tls.as_ref().map(|t| {
+        let mut config = (*t.config).clone();
+        config.alpn_protocols.clear();
+        Arc::new(config)
+    });
+    let kafka = kafka_listener.map(|listener| {
+        let (node, writer, auth) = (node.clone(), writer.clone(), Arc::new(auth.clone()));
+        let scheme = if kafka_tls.is_some() { "TLS" } else { "plaintext" };
+        let lifecycle = node.lifecycle().clone();
+        let addr = node.config.kafka.as_ref().map(|k| k.advertise.clone());
+        tracing::info!(kafka = ?listener.local_addr().ok(), advertised = ?addr, %scheme, "serving Kafka clients");
+        tokio::spawn(async move {
+            let closed = async move { lifecycle.api_closed().await };
+            if let Err(e) =
+                crate::kafka_node::serve(node, writer, auth, listener, kafka_tls, closed).await
+            {
+                tracing::error!(error = %e, "Kafka listener failed");
+            }
+        })
+    });
     let api_addr = api_listener
         .local_addr()
         .map_err(|e| Error::io("api listener", e))?;
@@ -77,6 +104,7 @@ pub async fn spawn(config: Config) -> Result<Running> {
         writer,
         api_addr,
         api,
+        kafka,
     })
 }
 
@@ -90,7 +118,15 @@ impl Running {
         node.step_down_for_shutdown().await;
         grace.await;
         lifecycle.close_api();
-        if tokio::time::timeout(DRAIN, self.api).await.is_err() {
+        let kafka = async {
+            if let Some(k) = self.kafka {
+                let _ = k.await;
+            }
+        };
+        if tokio::time::timeout(DRAIN, async { tokio::join!(self.api, kafka) })
+            .await
+            .is_err()
+        {
             tracing::warn!("in-flight requests did not finish in time");
         }
         lifecycle.stop();
@@ -106,6 +142,9 @@ impl Running {
     /// Stop without any courtesy (tests of crashes): no hand-over, no drain.
     pub async fn abort(self) {
         self.api.abort();
+        if let Some(k) = &self.kafka {
+            k.abort();
+        }
         self.node.lifecycle().stop();
         let _ = self.node.raft().shutdown().await;
     }

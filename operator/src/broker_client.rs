@@ -7,6 +7,9 @@
 //! its volume. Expected refusals come back as values (`AlreadyInitialized`, `Lagging`), not
 //! errors, because they are normal steps of a convergent loop.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -107,13 +110,19 @@ impl Role {
 }
 
 /// One broker pod, addressed by the reconciler.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Target {
     pub pod: String,
-    /// `http://host:9090`, no trailing slash.
+    /// `http://host:9090` (`https://` with TLS on), no trailing slash.
     pub base_url: String,
     /// Admin bearer token when auth is on.
     pub token: Option<String>,
+    /// With TLS on: the only CA (PEM) the broker's certificate may chain to. The host of
+    /// `base_url` must be among the certificate's names.
+    pub ca_pem: Option<Arc<str>>,
+    /// Connect here instead of resolving the host of `base_url` (pod-IP addressing with TLS:
+    /// the certificate names the pod's DNS name, not its IP).
+    pub connect_to: Option<SocketAddr>,
 }
 
 /// Body of `POST /v1/cluster/members`.
@@ -177,10 +186,17 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// Bootstrap from a backup downloads and loads it first.
 const RESTORE_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// HTTPS clients kept per (CA, connect address): a handful per cluster, rebuilt when over this.
+const MAX_TLS_CLIENTS: usize = 256;
+
+type TlsClients = HashMap<(Arc<str>, Option<SocketAddr>), reqwest::Client>;
+
 /// [`BrokerAdmin`] over HTTP with reqwest.
 #[derive(Clone, Debug)]
 pub struct HttpBroker {
     http: reqwest::Client,
+    /// Clients that trust one cluster's CA (and nothing else).
+    tls: Arc<Mutex<TlsClients>>,
 }
 
 impl Default for HttpBroker {
@@ -212,7 +228,56 @@ impl HttpBroker {
             .connect_timeout(Duration::from_secs(2))
             .build()
             .expect("a plain reqwest client always builds");
-        Self { http }
+        Self {
+            http,
+            tls: Arc::default(),
+        }
+    }
+
+    /// The client for `target`: the plain one, or one trusting only the target's CA.
+    fn client(&self, target: &Target, op: &'static str) -> Result<reqwest::Client> {
+        let Some(ca) = &target.ca_pem else {
+            return Ok(self.http.clone());
+        };
+        let key = (ca.clone(), target.connect_to);
+        let mut cache = self.tls.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = cache.get(&key) {
+            return Ok(c.clone());
+        }
+        let bad_ca = |reason: String| Error::BrokerUnreachable {
+            pod: target.pod.clone(),
+            op,
+            reason,
+        };
+        let certs = reqwest::Certificate::from_pem_bundle(ca.as_bytes())
+            .map_err(|e| bad_ca(format!("the cluster's ca.crt does not load: {e}")))?;
+        if certs.is_empty() {
+            return Err(bad_ca(
+                "the cluster's ca.crt holds no PEM certificate".into(),
+            ));
+        }
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .tls_built_in_root_certs(false);
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+        if let (Some(addr), Some(host)) = (
+            target.connect_to,
+            reqwest::Url::parse(&target.base_url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string)),
+        ) {
+            builder = builder.resolve(&host, addr);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| bad_ca(format!("no HTTPS client for the cluster's CA: {e}")))?;
+        if cache.len() >= MAX_TLS_CLIENTS {
+            cache.clear();
+        }
+        cache.insert(key, client.clone());
+        Ok(client)
     }
 
     async fn call(
@@ -225,7 +290,7 @@ impl HttpBroker {
         timeout: Duration,
     ) -> Result<Vec<u8>> {
         let mut req = self
-            .http
+            .client(target, op)?
             .request(method, format!("{}{path}", target.base_url))
             .timeout(timeout);
         if let Some(token) = &target.token {
@@ -512,6 +577,7 @@ mod tests {
             pod: "demo-0".into(),
             base_url,
             token: Some("tok".into()),
+            ..Target::default()
         };
         let b = HttpBroker::new();
 
@@ -562,12 +628,107 @@ mod tests {
         assert_eq!(seen[6], "POST force-new-cluster");
     }
 
+    /// The broker double over HTTPS with a certificate for `names`, signed by a fresh CA.
+    async fn serve_tls(names: &[&str]) -> (String, String) {
+        use hyper_util::rt::TokioIo;
+        use hyper_util::service::TowerToHyperService;
+        use rustls_pki_types::pem::PemObject;
+        let (ca, cert, key) = crate::fixtures::test_pki(names);
+        let certs = rustls_pki_types::CertificateDer::pem_slice_iter(cert.as_bytes())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .unwrap();
+        let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let app = Router::new().route(
+            "/v1/cluster",
+            get(|| async { Json(serde_json::json!({"cluster_id": "c-tls", "members": []})) }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            loop {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    if let Ok(tls) = acceptor.accept(tcp).await {
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
+                            .await;
+                    }
+                });
+            }
+        });
+        (format!("https://localhost:{port}"), ca)
+    }
+
+    #[tokio::test]
+    async fn https_brokers_are_trusted_by_the_clusters_ca_only_and_by_name() {
+        let (url, ca) = serve_tls(&["localhost"]).await;
+        let b = HttpBroker::new();
+        let target = |base_url: &str, ca: Option<&str>| Target {
+            pod: "demo-0".into(),
+            base_url: base_url.into(),
+            ca_pem: ca.map(Into::into),
+            ..Target::default()
+        };
+        let view = b.cluster(&target(&url, Some(&ca))).await.unwrap();
+        assert_eq!(view.cluster_id.as_deref(), Some("c-tls"));
+
+        // another CA, no CA (public roots only), a name the certificate does not carry: refused
+        let other = crate::fixtures::test_ca_pem();
+        for t in [
+            target(&url, Some(&other)),
+            target(&url, None),
+            target(&url.replace("localhost", "127.0.0.1"), Some(&ca)),
+        ] {
+            let err = b.cluster(&t).await.unwrap_err();
+            assert!(matches!(err, Error::BrokerUnreachable { .. }), "{err}");
+        }
+        // pod-IP addressing: the name is checked, the connection goes to the address given
+        let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+        let by_ip = Target {
+            connect_to: Some(([127, 0, 0, 1], port).into()),
+            ..target(
+                &format!("https://demo-0.demo-headless.ns.svc.cluster.local:{port}"),
+                Some(&ca),
+            )
+        };
+        let (named_url, named_ca) = serve_tls(&["demo-0.demo-headless.ns.svc.cluster.local"]).await;
+        let named_port: u16 = named_url.rsplit(':').next().unwrap().parse().unwrap();
+        let by_ip_named = Target {
+            connect_to: Some(([127, 0, 0, 1], named_port).into()),
+            ..target(
+                &format!("https://demo-0.demo-headless.ns.svc.cluster.local:{named_port}"),
+                Some(&named_ca),
+            )
+        };
+        assert!(
+            b.cluster(&by_ip).await.is_err(),
+            "certificate for localhost only"
+        );
+        assert_eq!(
+            b.cluster(&by_ip_named).await.unwrap().cluster_id.as_deref(),
+            Some("c-tls")
+        );
+        let junk = target(&url, Some("not a certificate"));
+        let err = b.cluster(&junk).await.unwrap_err();
+        assert!(err.to_string().contains("ca.crt"), "{err}");
+    }
+
     #[tokio::test]
     async fn unreachable_broker_is_a_distinct_error() {
         let target = Target {
             pod: "demo-9".into(),
             base_url: "http://127.0.0.1:9".into(),
-            token: None,
+            ..Target::default()
         };
         let err = HttpBroker::new().cluster(&target).await.unwrap_err();
         assert!(matches!(err, Error::BrokerUnreachable { .. }), "{err}");

@@ -80,6 +80,10 @@ pub struct JumpnetClusterSpec {
     #[serde(default)]
     pub auth: AuthSpec,
     #[serde(default)]
+    pub tls: TlsSpec,
+    #[serde(default)]
+    pub kafka: KafkaSpec,
+    #[serde(default)]
     pub metrics: MetricsSpec,
     #[serde(default)]
     pub pod_template: PodTemplateSpec,
@@ -245,6 +249,103 @@ impl ServiceType {
 pub struct AuthSpec {
     #[serde(default)]
     pub enabled: bool,
+}
+
+/// TLS on the client API and mutual TLS between brokers (SPEC §10), from cert-manager
+/// (`issuerRef`: the operator makes Certificate `NAME`, written to Secret `NAME-tls`) or from a
+/// Secret of your own (`secretName`). Either Secret holds `tls.crt`, `tls.key` and `ca.crt`; its
+/// certificate must name the client Service and every pod (`*.NAME-headless.NS.svc[.DOMAIN]`)
+/// and allow both server and client auth. Until the Secret is there the cluster is `Degraded`
+/// (`TLSNotReady`) and no broker pod is created or changed.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": TLS_SOURCE_RULE,
+        "message": "spec.tls.enabled needs spec.tls.issuerRef (cert-manager) or spec.tls.secretName (a Secret with tls.crt, tls.key and ca.crt)",
+        "reason": "FieldValueRequired"
+    }
+]))]
+pub struct TlsSpec {
+    #[serde(default)]
+    pub enabled: bool,
+    /// cert-manager issuer of the brokers' certificate (Certificate `NAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer_ref: Option<IssuerRef>,
+    /// The Secret with `tls.crt`, `tls.key`, `ca.crt`: yours when there is no `issuerRef`, else
+    /// where cert-manager writes (default `NAME-tls`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub secret_name: Option<String>,
+}
+
+/// CEL rule on `spec.tls`: where the certificate comes from must be said.
+pub const TLS_SOURCE_RULE: &str = "!self.enabled || has(self.issuerRef) || has(self.secretName)";
+
+/// A cert-manager issuer.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IssuerRef {
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// `Issuer` (in the cluster's namespace) or `ClusterIssuer`.
+    #[serde(default)]
+    pub kind: IssuerKind,
+    /// API group of the issuer (`cert-manager.io` when unset; external issuers have their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum IssuerKind {
+    #[default]
+    Issuer,
+    ClusterIssuer,
+}
+
+impl IssuerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Issuer => "Issuer",
+            Self::ClusterIssuer => "ClusterIssuer",
+        }
+    }
+}
+
+/// The Kafka wire-protocol listener (SPEC §8) on every broker, port `kafka` of the client and
+/// headless Services. Each broker advertises its own stable name
+/// `NAME-N.NAME-headless.NS.svc:PORT` to Kafka clients.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": KAFKA_PORT_RULE,
+        "message": "spec.kafka.port cannot be 8080 or 9090 (the broker's raft and API ports)",
+        "reason": "FieldValueInvalid",
+        "fieldPath": ".port"
+    }
+]))]
+pub struct KafkaSpec {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default = "default_kafka_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+}
+
+/// CEL rule on `spec.kafka`: the listener needs a port of its own.
+pub const KAFKA_PORT_RULE: &str = "self.port != 8080 && self.port != 9090";
+
+fn default_kafka_port() -> i32 {
+    9093
+}
+
+impl Default for KafkaSpec {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            port: default_kafka_port(),
+        }
+    }
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -441,6 +542,17 @@ impl JumpnetClusterSpec {
         }
         if self.image.trim().is_empty() {
             return Err(invalid("spec.image must not be empty".into()));
+        }
+        if self.tls.enabled && self.tls.issuer_ref.is_none() && self.tls.secret_name.is_none() {
+            return Err(invalid(
+                "spec.tls.enabled needs spec.tls.issuerRef or spec.tls.secretName".into(),
+            ));
+        }
+        if self.kafka.enabled && [8080, 9090].contains(&self.kafka.port) {
+            return Err(invalid(format!(
+                "spec.kafka.port {} is taken by the broker's raft or API port",
+                self.kafka.port
+            )));
         }
         if !valid_name(name) {
             return Err(invalid(format!(
@@ -684,6 +796,51 @@ mod tests {
         .unwrap();
         assert_eq!(jc.spec.rollout, RolloutSpec::default());
         assert_eq!(jc.spec.rollout.ready_timeout_seconds, 300);
+    }
+
+    #[test]
+    fn tls_needs_a_source_and_kafka_its_own_port_by_cel_and_by_validate() {
+        let spec = &spec_schema()["properties"]["spec"]["properties"];
+        let tls = &spec["tls"];
+        assert_eq!(tls["x-kubernetes-validations"][0]["rule"], TLS_SOURCE_RULE);
+        for f in ["enabled", "issuerRef", "secretName"] {
+            assert!(tls["properties"].get(f).is_some(), "spec.tls.{f}");
+        }
+        let issuer = &tls["properties"]["issuerRef"];
+        assert_eq!(
+            issuer["properties"]["kind"]["enum"],
+            json!(["Issuer", "ClusterIssuer"])
+        );
+        assert_eq!(issuer["required"], json!(["name"]));
+        let kafka = &spec["kafka"];
+        assert_eq!(kafka["properties"]["port"]["default"], 9093);
+        assert_eq!(
+            kafka["x-kubernetes-validations"][0]["rule"],
+            KAFKA_PORT_RULE
+        );
+
+        let parse =
+            |v: serde_json::Value| -> JumpnetClusterSpec { serde_json::from_value(v).unwrap() };
+        assert!(parse(json!({"tls": {"enabled": true}}))
+            .validate("x")
+            .is_err());
+        assert!(parse(json!({"tls": {"enabled": true, "secretName": "s"}}))
+            .validate("x")
+            .is_ok());
+        assert!(
+            parse(json!({"tls": {"enabled": true, "issuerRef": {"name": "ca"}}}))
+                .validate("x")
+                .is_ok()
+        );
+        assert!(parse(json!({"tls": {"issuerRef": {"name": "ca"}}}))
+            .validate("x")
+            .is_ok());
+        assert!(parse(json!({"kafka": {"enabled": true, "port": 9090}}))
+            .validate("x")
+            .is_err());
+        let k = parse(json!({"kafka": {"enabled": true}}));
+        assert_eq!(k.kafka.port, 9093);
+        assert!(k.validate("x").is_ok());
     }
 
     #[test]

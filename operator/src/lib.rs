@@ -9,12 +9,14 @@
 //! ```text
 //! crd.rs            the JumpnetCluster type; `jumpnet-operator crd` prints its CRD
 //! resources/        one builder per owned object (StatefulSet, Services, PDB, ConfigMap,
-//!                   auth Secret, ServiceMonitor); `render` prints them without a cluster
+//!                   auth Secret, ServiceMonitor, cert-manager Certificate); `render` prints
+//!                   them without a cluster
 //! membership.rs     pure decision: observed pods + broker views -> StatefulSet size + next step
 //!   membership/step.rs  the steps and waits: reasons, messages, phases
 //! broker_client.rs  the broker admin API (trait + HTTP implementation)
 //! reconcile/        the controller: observe -> apply owned objects -> one step -> status
 //!   mod.rs            Context, reconcile(), error_policy(), run()
+//!   tls.rs            spec.tls: the Certificate, the TLS Secret (else TLSNotReady, nothing else)
 //!   observe.rs        StatefulSet, pods, PVCs, every broker's own view, each pod's problem
 //!   storage.rs        storage growth (PVC expansion, StatefulSet re-created) or refusal
 //!   apply.rs          server-side apply of the owned objects
@@ -31,6 +33,7 @@
 //! One reconcile, in order:
 //!
 //! ```text
+//! [TLS: SSA Certificate, GET Secret; missing ─▶ status TLSNotReady, stop]
 //! GET sts ─▶ LIST pods, PVCs ─▶ GET /v1/cluster?local=true on each running pod
 //!    ─▶ storage growth? ─▶ membership::statefulset_replicas, protected_voters
 //!    ─▶ SSA Secret, ConfigMap, Services, PDB (from the voters), SM, sts

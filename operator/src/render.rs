@@ -46,6 +46,9 @@ pub fn render(input: &str, cluster_domain: &str) -> Result<String> {
             protected_voters: jc.spec.replica_count(),
         };
         let o = owned_objects(&jc, &opts)?;
+        if let Some(cert) = &o.certificate {
+            docs.push(yaml_doc(cert)?);
+        }
         if let Some(secret) = &o.auth_secret {
             docs.push(yaml_doc(secret)?);
         }
@@ -106,6 +109,36 @@ mod tests {
             "no uid: no owner refs"
         );
         assert_eq!(docs[6]["spec"]["replicas"], 3);
+    }
+
+    #[test]
+    fn render_shows_the_certificate_first_and_the_kafka_port() {
+        let input = INPUT.replace(
+            "  auth: {enabled: true}\n",
+            "  tls: {enabled: true, issuerRef: {name: ca, kind: ClusterIssuer}}\n  kafka: {enabled: true}\n",
+        );
+        let out = render(&input, "cluster.local").unwrap();
+        let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&out)
+            .map(|d| Value::deserialize(d).unwrap())
+            .collect();
+        assert_eq!(docs[0]["kind"], "Certificate");
+        assert_eq!(docs[0]["spec"]["secretName"], "demo-tls");
+        assert_eq!(docs[0]["spec"]["issuerRef"]["kind"], "ClusterIssuer");
+        let sts = docs.iter().find(|d| d["kind"] == "StatefulSet").unwrap();
+        let args = sts["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
+        assert!(
+            args.contains("--peer-tls-ca=/etc/jumpnet/tls/ca.crt"),
+            "{args}"
+        );
+        assert!(args.contains("--kafka=0.0.0.0:9093"), "{args}");
+        let client = docs
+            .iter()
+            .find(|d| d["kind"] == "Service" && d["metadata"]["name"] == "demo")
+            .unwrap();
+        assert_eq!(client["spec"]["ports"][1]["name"], "kafka");
+        let bad = input.replace(", issuerRef: {name: ca, kind: ClusterIssuer}", "");
+        let err = render(&bad, "cluster.local").unwrap_err();
+        assert!(err.to_string().contains("spec.tls"), "{err}");
     }
 
     #[test]

@@ -143,6 +143,7 @@ EXPECTED_RULES = {  # operator/README.md "RBAC needed", and nothing more
     ("", "persistentvolumeclaims"): {"list", "patch", "delete"},
     ("events.k8s.io", "events"): {"create", "patch"},
     ("monitoring.coreos.com", "servicemonitors"): {"get", "create", "patch", "delete"},
+    ("cert-manager.io", "certificates"): {"get", "list", "watch", "create", "patch", "delete"},
 }
 
 
@@ -291,6 +292,19 @@ def test_helm_test_hook_publishes_and_reads_through_the_client_service(default_d
     assert c["image"] == "localhost/busybox:test" and c["imagePullPolicy"] == "Never"
 
 
+def test_chart_cluster_passes_tls_and_kafka_through_and_tests_over_https():
+    p = helm("template", RELEASE, CHART, "--set", "cluster.enabled=true", "--set", "cluster.tls.enabled=true",
+             "--set", "cluster.tls.issuerRef.name=ca", "--set", "cluster.tls.issuerRef.kind=ClusterIssuer",
+             "--set", "cluster.kafka.enabled=true")
+    docs = [d for d in yaml.safe_load_all(p.stdout) if d]
+    jc = one(docs, "JumpnetCluster")
+    validate_cr(crd(), jc)
+    assert jc["spec"]["tls"] == {"enabled": True, "issuerRef": {"name": "ca", "kind": "ClusterIssuer"}}
+    assert jc["spec"]["kafka"] == {"enabled": True}
+    env = {e["name"]: e for e in one(docs, "Pod")["spec"]["containers"][0]["env"]}
+    assert env["SERVER"]["value"].startswith("https://"), env["SERVER"]
+
+
 def test_helm_test_script_is_valid_sh(everything_docs):
     script = one(everything_docs, "Pod")["spec"]["containers"][0]["args"][0]
     p = subprocess.run(["sh", "-n", "-c", script], capture_output=True, text=True)
@@ -316,6 +330,9 @@ def test_helm_test_script_is_valid_sh(everything_docs):
     ("cluster.config.retention.maxAge=1", "maxAge"),
     ("cluster.podTemplate.affinity.podAntiAffinity.preferred=x", "preferred"),
     ("cluster.metrics.serviceMonitor.labels.release=1", "release"),
+    ("cluster.tls.issuerRef.kind=Vault", "kind"),
+    ("cluster.tls.issuer.name=ca", "issuer"),
+    ("cluster.kafka.port=http", "port"),
 ])
 def test_values_schema_rejects_bad_values(bad, complaint):
     # (--set reads `1` as a number: a label value must be a string)

@@ -179,6 +179,7 @@ pub async fn add_member(
         raft_addr: m.raft_addr,
         api_addr: m.api_addr,
         incarnation: m.incarnation,
+        kafka_addr: None,
     };
     Ok(Json(s.node.add_learner(m.id, node).await?))
 }

@@ -196,6 +196,9 @@ impl From<OpError> for ApiError {
             } => ApiError::offset_out_of_range(offset, log_start_offset, high_watermark),
             OpError::SequenceTooOld { .. } => ApiError::conflict(Code::SequenceTooOld, message),
             OpError::ProducerFenced { .. } => ApiError::conflict(Code::ProducerFenced, message),
+            // Only publishes from the Kafka listener follow Kafka's sequence rules; the HTTP API
+            // never sends one, so this is here for completeness.
+            OpError::OutOfOrderSequence { .. } => ApiError::conflict(Code::SequenceTooOld, message),
             // The claim was refused, nothing stored: another call of the same consumer won.
             OpError::ConsumerMoved { .. } => ApiError::unavailable(Code::Unavailable, message),
             OpError::GroupNotFound { .. } => ApiError::not_found(Code::GroupNotFound, message),

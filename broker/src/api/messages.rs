@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -11,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::code::Code;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::page_json::{read_page, PageEnd};
 use super::responses::{
     Auth, Internal, Invalid, Missing, OutOfRange, Refused, TooLarge, Unavailable, Unknown,
 };
@@ -200,6 +202,7 @@ pub async fn publish(
             producer,
             publisher: caller.publisher(),
             partition,
+            kafka: None,
         })
         .await?;
     if !published.duplicate {
@@ -330,7 +333,7 @@ pub async fn read(
     caller: Caller,
     ApiPath(topic): ApiPath<String>,
     ApiQuery(q): ApiQuery<ReadQuery>,
-) -> Result<Json<ReadResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     caller.require(Role::Consume)?;
     topic_name(&topic)?;
     let base64 = base64_encoding(q.encoding.as_deref())?;
@@ -372,24 +375,26 @@ pub async fn read(
         }
         if offset < meta.next || (offset == meta.next && !waiting) {
             let m = meta.clone();
-            let messages = s
+            // Read and encode on the blocking thread: the runtime workers only send the bytes.
+            let (body, sizes) = s
                 .store
-                .blocking(move |st| st.read(&m, offset, limit, max_bytes))
+                .blocking(move |st| {
+                    let messages = st.read(&m, offset, limit, max_bytes)?;
+                    let end = PageEnd {
+                        next_offset: messages.last().map_or(offset, |m| m.offset + 1),
+                        high_watermark: m.next,
+                        log_start_offset: m.start,
+                    };
+                    let sizes: Vec<usize> = messages.iter().map(|m| m.record.value.len()).collect();
+                    Ok((read_page(&messages, partition, base64, end), sizes))
+                })
                 .await?;
-            let next_offset = messages.last().map_or(offset, |m| m.offset + 1);
-            count_out(&s, messages.iter().map(|m| m.record.value.len()));
-            return Ok(Json(ReadResponse {
-                messages: messages
-                    .into_iter()
-                    .map(|m| MessageOut {
-                        partition,
-                        ..MessageOut::new(m, base64)
-                    })
-                    .collect(),
-                next_offset,
-                high_watermark: meta.next,
-                log_start_offset: meta.start,
-            }));
+            count_out(&s, sizes.into_iter());
+            return Ok((
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response());
         }
         tokio::select! {
             _ = changes.changed() => {}

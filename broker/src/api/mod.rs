@@ -22,6 +22,7 @@ pub mod groups;
 pub mod health;
 pub mod messages;
 pub mod openapi;
+mod page_json;
 pub mod responses;
 pub mod seed;
 pub mod stream;

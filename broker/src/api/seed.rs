@@ -66,6 +66,7 @@ pub async fn publish(
             producer: None,
             publisher: caller.publisher(),
             partition: 0,
+            kafka: None,
         })
         .await?;
     count_in(&s, 1, bytes);

@@ -1,6 +1,6 @@
 //! `jumpnet dev`: the seed's `bootstrap.sh` in one command. Three child `jumpnet serve` processes
-//! (state under `./tempdata/N`, raft on 8080–8082, APIs on 9090–9092), their logs prefixed, the
-//! curl commands to try, and Ctrl-C stops them all gracefully.
+//! (state under `./tempdata/N`, raft on 8080–8082, APIs on 9090–9092, Kafka on 19092–19094), their
+//! logs prefixed, the curl and kcat commands to try, and Ctrl-C stops them all gracefully.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -26,6 +26,9 @@ pub struct DevArgs {
     /// First API port.
     #[arg(long, default_value_t = 9090)]
     pub api_port: u16,
+    /// First Kafka listener port (0: no Kafka listener).
+    #[arg(long, default_value_t = 19092)]
+    pub kafka_port: u16,
     /// Remove the state dir first (a fresh cluster).
     #[arg(long)]
     pub clean: bool,
@@ -84,6 +87,10 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
             .kill_on_drop(true);
         if n > 1 {
             cmd.arg("--join").arg(format!(":{}", args.raft_port));
+        }
+        if args.kafka_port != 0 {
+            cmd.arg("--kafka")
+                .arg(format!(":{}", args.kafka_port + n - 1));
         }
         if let Some(p) = &pki {
             cmd.arg("--tls-cert")
@@ -177,9 +184,28 @@ fn print_welcome(args: &DevArgs, pki: Option<&jumpnet_broker::tls::DevPki>) {
         "\nTry:\n  {curl} -XPUT {host}:{p} -d '{{\"Key\":\"foo\",\"Value\":\"bar\"}}'\n  \
          {curl} {host}:{second}/foo\n  {curl} {host}:{third}/history/foo\n  \
          {curl} -XPOST {host}:{p}/v1/topics/foo/messages -d '{{\"messages\":[{{\"value\":\"hello\",\"key\":\"k1\"}}]}}'\n  \
-         {curl} '{host}:{p}/v1/topics/foo/messages?offset=0'\n  {curl} {host}:{p}/v1/cluster\n\n\
-         Ctrl-C stops all nodes."
+         {curl} '{host}:{p}/v1/topics/foo/messages?offset=0'\n  {curl} {host}:{p}/v1/cluster"
     );
+    if args.kafka_port != 0 {
+        let k = args.kafka_port;
+        let k_last = k + args.nodes - 1;
+        let (tls_note, kcat) = match pki {
+            Some(t) => (
+                " (TLS, the API's certificate)",
+                format!(
+                    "kcat -X security.protocol=ssl -X ssl.ca.location={}",
+                    t.ca.display()
+                ),
+            ),
+            None => ("", "kcat".to_string()),
+        };
+        println!(
+            "\nKafka clients: bootstrap 127.0.0.1:{k} (brokers on {k}-{k_last}){tls_note}\n  \
+             echo 'hello from kafka' | {kcat} -P -b 127.0.0.1:{k} -t foo\n  \
+             {kcat} -C -b 127.0.0.1:{k} -t foo -o beginning -e -f '%o %k %s\\n'"
+        );
+    }
+    println!("\nCtrl-C stops all nodes.");
 }
 
 async fn wait_any(children: &mut [Child]) -> String {

@@ -150,6 +150,14 @@ pub struct ServeArgs {
     /// address and --restore-from https URLs.
     #[arg(long, env = "JUMPNET_CACERT")]
     pub cacert: Option<PathBuf>,
+    /// Listen address of the Kafka wire-protocol listener (SPEC §8); off when absent. Kafka
+    /// clients (librdkafka/kcat, kafka-python, KafkaJS, Java) then talk to this node unchanged.
+    #[arg(long, env = "JUMPNET_KAFKA")]
+    pub kafka: Option<String>,
+    /// `host:port` Kafka clients are told for this node (default: --kafka unless it listens on all
+    /// interfaces, else the host of --advertise-api with the --kafka port).
+    #[arg(long, env = "JUMPNET_ADVERTISE_KAFKA", requires = "kafka")]
+    pub advertise_kafka: Option<String>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,6 +263,11 @@ impl ServeArgs {
             }
         };
         c.cacert = self.cacert.clone();
+        c.kafka = self
+            .kafka
+            .as_deref()
+            .map(|k| config::KafkaListen::new(k, self.advertise_kafka.as_deref(), &c.advertise_api))
+            .transpose()?;
         c.validate()?;
         Ok(c)
     }

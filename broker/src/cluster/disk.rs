@@ -108,6 +108,7 @@ fn adds_data(op: &Op) -> bool {
         | Op::Trim(_)
         | Op::SetClusterId(_)
         | Op::AssignNodeId(_)
+        | Op::AllocateProducerId(_)
         | Op::AckMessages(_)
         | Op::DeleteGroup(_)
         | Op::DeleteConsumer(_) => false,
@@ -130,6 +131,7 @@ mod tests {
             producer: None,
             publisher: None,
             partition: 0,
+            kafka: None,
         })
     }
 

@@ -33,6 +33,8 @@ pub struct Started {
     pub node: Arc<Node>,
     pub writer: Writer,
     pub api_listener: TcpListener,
+    /// With `--kafka`: the Kafka listener, bound before the node announced its address.
+    pub kafka_listener: Option<TcpListener>,
 }
 
 pub async fn start(config: Config) -> Result<Started> {
@@ -40,7 +42,16 @@ pub async fn start(config: Config) -> Result<Started> {
     prepare_state_dir(&config)?;
     let raft_listener = bind("--raft", &config.raft_listen).await?;
     let api_listener = bind("--api", &config.api_listen).await?;
+    let kafka_listener = match &config.kafka {
+        Some(k) => Some(bind("--kafka", &k.listen).await?),
+        None => None,
+    };
     let mut config = config;
+    if let (Some(k), Some(l)) = (config.kafka.as_mut(), &kafka_listener) {
+        if let (Some(host), Ok(local)) = (k.advertise.strip_suffix(":0"), l.local_addr()) {
+            k.advertise = format!("{host}:{}", local.port());
+        }
+    }
     // Port 0 (tests): advertise the port the OS picked.
     for (adv, l) in [
         (&mut config.advertise_raft, &raft_listener),
@@ -67,6 +78,7 @@ pub async fn start(config: Config) -> Result<Started> {
         raft_addr: config.advertise_raft.clone(),
         api_addr: config.advertise_api.clone(),
         incarnation: None,
+        kafka_addr: config.kafka.as_ref().map(|k| k.advertise.clone()),
     };
     let lifecycle = Lifecycle::default();
 
@@ -219,6 +231,7 @@ pub async fn start(config: Config) -> Result<Started> {
         node,
         writer,
         api_listener,
+        kafka_listener,
     })
 }
 

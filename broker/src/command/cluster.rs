@@ -23,3 +23,13 @@ pub struct AssignNodeId {
 pub struct NodeIdAssigned {
     pub node_id: u64,
 }
+
+/// Hand out a Kafka producer id: a counter in the replicated state, so an id is never handed out
+/// twice, whichever node leads and however often nodes restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocateProducerId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerIdAllocated {
+    pub producer_id: u64,
+}

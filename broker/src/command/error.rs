@@ -61,4 +61,14 @@ pub enum OpError {
         partitions: u32,
         requested: u32,
     },
+    /// A Kafka producer's batch is not the next of its sequence (nor a retry of a recent one).
+    #[error(
+        "sequence {sequence} of producer {:?} is out of order (expected {expected})",
+        super::ProducerSeq::caller_id(producer_id)
+    )]
+    OutOfOrderSequence {
+        producer_id: String,
+        sequence: u64,
+        expected: u64,
+    },
 }

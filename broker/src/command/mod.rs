@@ -25,7 +25,10 @@ mod wire;
 
 use serde::{Deserialize, Serialize};
 
-pub use cluster::{AssignNodeId, ClusterIdSet, NodeIdAssigned, SetClusterId};
+pub use cluster::{
+    AllocateProducerId, AssignNodeId, ClusterIdSet, NodeIdAssigned, ProducerIdAllocated,
+    SetClusterId,
+};
 pub use consumer::{
     AdvanceConsumer, CommitOffset, ConsumeNext, Consumed, ConsumerAdvanced, ConsumerDeleted,
     DeleteConsumer, OffsetCommitted,
@@ -35,7 +38,7 @@ pub use group::{
     AckMessages, Acked, ConfigureGroup, DeleteGroup, GroupConfig, GroupConfigured, GroupDeleted,
     GroupStart, Lease, LeaseMessages, Leased, MessageRef, NackMessages, Nacked,
 };
-pub use publish::{message_size, NewMessage, ProducerSeq, Publish, Published};
+pub use publish::{message_size, KafkaPublish, NewMessage, ProducerSeq, Publish, Published};
 pub use topic::{DeleteTopic, PutTopic, Retention, TopicDeleted, TopicPut, Trim, Trimmed};
 
 /// One log entry's payload.
@@ -66,6 +69,7 @@ pub enum Op {
     AckMessages(AckMessages),
     NackMessages(NackMessages),
     DeleteGroup(DeleteGroup),
+    AllocateProducerId(AllocateProducerId),
 }
 
 impl Op {
@@ -104,6 +108,7 @@ pub enum OpResult {
     Acked(Acked),
     Nacked(Nacked),
     GroupDeleted(GroupDeleted),
+    ProducerIdAllocated(ProducerIdAllocated),
 }
 
 /// What applying a log entry returns to the proposer.
@@ -168,6 +173,7 @@ request!(LeaseMessages => Leased in OpResult::Leased);
 request!(AckMessages => Acked in OpResult::Acked);
 request!(NackMessages => Nacked in OpResult::Nacked);
 request!(DeleteGroup => GroupDeleted in OpResult::GroupDeleted);
+request!(AllocateProducerId => ProducerIdAllocated in OpResult::ProducerIdAllocated);
 
 #[cfg(test)]
 pub(crate) mod tests;

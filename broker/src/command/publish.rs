@@ -17,6 +17,22 @@ pub struct Publish {
     /// partition 0): a publish to another partition is a wire variant of its own ([`super::wire`]).
     #[serde(skip)]
     pub partition: u32,
+    /// Set by the Kafka listener: the records' own timestamps and Kafka's sequence rules. Not
+    /// part of the struct's encoding: such a publish is a wire variant of its own.
+    #[serde(skip)]
+    pub kafka: Option<KafkaPublish>,
+}
+
+/// What a publish from a Kafka producer adds to [`Publish`].
+///
+/// - `timestamps`: one per message, the producer's create time (ms), stored as the message's
+///   timestamp instead of the leader's clock (Kafka's `CreateTime`).
+/// - Sequences follow Kafka (KIP-98) instead of the HTTP API's: [`ProducerSeq::sequence`] is the
+///   batch's first record sequence, a batch must continue where the previous one of its epoch
+///   ended (else [`super::OpError::OutOfOrderSequence`]), and a new epoch starts at 0.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KafkaPublish {
+    pub timestamps: Vec<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

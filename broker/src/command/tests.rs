@@ -24,6 +24,7 @@ pub(crate) fn every_op() -> Command {
                 }),
                 publisher: Some("me".into()),
                 partition: 0,
+                kafka: None,
             }),
             CommitOffset {
                 consumer: "c".into(),
@@ -386,4 +387,40 @@ fn partitioned_ops_are_appended_variants_and_partition_0_keeps_the_old_bytes() {
         unreachable!()
     };
     assert_eq!(p.partition, 0);
+}
+
+/// Issue 15 stage 3: a publish from the Kafka listener is wire variant 20 whatever its partition
+/// or epoch (carrying its records' timestamps), producer ids variant 21; both round-trip.
+#[test]
+fn kafka_publishes_and_producer_ids_are_appended_variants_and_round_trip() {
+    let variant = |op: &Op| -> u32 {
+        let b = bincode::serialize(op).unwrap();
+        u32::from_le_bytes(b[..4].try_into().unwrap())
+    };
+    for (partition, epoch) in [(0, 0), (3, 0), (0, 2), (1, 1)] {
+        let op = Op::Publish(Publish {
+            topic: "t".into(),
+            messages: vec![NewMessage::new("v")],
+            producer: Some(ProducerSeq::scoped(None, "kafka-1".into(), epoch, 4)),
+            publisher: None,
+            partition,
+            kafka: Some(super::KafkaPublish {
+                timestamps: vec![42],
+            }),
+        });
+        assert_eq!(variant(&op), 20);
+        let bytes = bincode::serialize(&op).unwrap();
+        assert_eq!(bincode::deserialize::<Op>(&bytes).unwrap(), op);
+    }
+    let op: Op = super::AllocateProducerId.into();
+    assert_eq!(variant(&op), 21);
+    assert_eq!(
+        bincode::deserialize::<Op>(&bincode::serialize(&op).unwrap()).unwrap(),
+        op
+    );
+    let reply: OpResult = super::ProducerIdAllocated { producer_id: 7 }.into();
+    assert_eq!(
+        bincode::deserialize::<OpResult>(&bincode::serialize(&reply).unwrap()).unwrap(),
+        reply
+    );
 }

@@ -9,13 +9,16 @@
 //! [`AdvanceConsumer::partition`] and [`PutTopic::partitions`] are skipped by the structs' own
 //! encoding; partition 0 (and no partition count) keeps the old variants, anything else is one of
 //! the variants appended at the end, carrying the partition before the struct.
+//!
+//! A publish from the Kafka listener ([`Publish::kafka`]: record timestamps, Kafka's sequence
+//! rules) is `PublishFromKafka`, whatever its partition or epoch.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{
-    AckMessages, AdvanceConsumer, AssignNodeId, CommitOffset, ConfigureGroup, ConsumeNext,
-    DeleteConsumer, DeleteGroup, DeleteTopic, LeaseMessages, NackMessages, NewMessage, Op,
-    ProducerSeq, Publish, PutTopic, SetClusterId, Trim,
+    AckMessages, AdvanceConsumer, AllocateProducerId, AssignNodeId, CommitOffset, ConfigureGroup,
+    ConsumeNext, DeleteConsumer, DeleteGroup, DeleteTopic, KafkaPublish, LeaseMessages,
+    NackMessages, NewMessage, Op, ProducerSeq, Publish, PutTopic, SetClusterId, Trim,
 };
 
 /// [`Op`] as encoded, borrowed. Variant order is the encoding: append, never reorder.
@@ -42,6 +45,8 @@ enum OpRef<'a> {
     PutTopicWithPartitions(u32, &'a PutTopic),
     CommitOffsetToPartition(u32, &'a CommitOffset),
     AdvanceConsumerOnPartition(u32, &'a AdvanceConsumer),
+    PublishFromKafka(u32, &'a Publish, &'a KafkaPublish),
+    AllocateProducerId(&'a AllocateProducerId),
 }
 
 /// [`Op`] as decoded; the same variants as [`OpRef`].
@@ -68,6 +73,8 @@ enum OpOwned {
     PutTopicWithPartitions(u32, PutTopic),
     CommitOffsetToPartition(u32, CommitOffset),
     AdvanceConsumerOnPartition(u32, AdvanceConsumer),
+    PublishFromKafka(u32, Publish, KafkaPublish),
+    AllocateProducerId(AllocateProducerId),
 }
 
 /// The layout of [`Publish`] before producer epochs.
@@ -106,6 +113,9 @@ struct ProducerSeqV0 {
 impl Serialize for Op {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let wire = match self {
+            Op::Publish(p @ Publish { kafka: Some(k), .. }) => {
+                OpRef::PublishFromKafka(p.partition, p, k)
+            }
             Op::Publish(p) if p.partition != 0 => OpRef::PublishToPartition(p.partition, p),
             Op::Publish(p) if p.producer.as_ref().is_some_and(|ps| ps.epoch != 0) => {
                 OpRef::PublishWithEpoch(p)
@@ -142,6 +152,7 @@ impl Serialize for Op {
             Op::AckMessages(c) => OpRef::AckMessages(c),
             Op::NackMessages(c) => OpRef::NackMessages(c),
             Op::DeleteGroup(c) => OpRef::DeleteGroup(c),
+            Op::AllocateProducerId(c) => OpRef::AllocateProducerId(c),
         };
         wire.serialize(s)
     }
@@ -160,9 +171,16 @@ impl<'de> Deserialize<'de> for Op {
                 }),
                 publisher: p.publisher,
                 partition: 0,
+                kafka: None,
             }),
             OpOwned::PublishWithEpoch(p) => Op::Publish(p),
             OpOwned::PublishToPartition(partition, p) => Op::Publish(Publish { partition, ..p }),
+            OpOwned::PublishFromKafka(partition, p, k) => Op::Publish(Publish {
+                partition,
+                kafka: Some(k),
+                ..p
+            }),
+            OpOwned::AllocateProducerId(c) => Op::AllocateProducerId(c),
             OpOwned::PutTopicWithPartitions(n, c) => Op::PutTopic(PutTopic {
                 partitions: Some(n),
                 ..c

@@ -39,7 +39,8 @@ pub type NodeId = u64;
 /// state dir it is (its incarnation, `cluster/identity.rs`).
 ///
 /// Stored in the Raft log and snapshots (bincode) as two strings, as before incarnations existed,
-/// so older logs still read: the incarnation rides on the API address as `host:port#incarnation`.
+/// so older logs still read: the incarnation rides on the API address as `host:port#incarnation`,
+/// and the Kafka address after it as `#kafka=host:port`.
 /// In JSON it is a field of its own.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeAddr {
@@ -51,9 +52,14 @@ pub struct NodeAddr {
     /// existed, or by a caller that did not say). Raft RPCs to it carry it; a node with another
     /// incarnation refuses them.
     pub incarnation: Option<String>,
+    /// `host:port` Kafka clients are told for this member (`--advertise-kafka`; `None`: no Kafka
+    /// listener, or added before Kafka addresses were carried).
+    pub kafka_addr: Option<String>,
 }
 
 const INCARNATION_SEP: char = '#';
+/// In the stored API address, after the incarnation: `#kafka=host:port`.
+const KAFKA_TAG: &str = "kafka=";
 
 #[derive(Serialize, Deserialize)]
 struct NodeAddrJson {
@@ -61,6 +67,8 @@ struct NodeAddrJson {
     api_addr: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     incarnation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kafka_addr: Option<String>,
 }
 
 impl Serialize for NodeAddr {
@@ -70,13 +78,17 @@ impl Serialize for NodeAddr {
                 raft_addr: self.raft_addr.clone(),
                 api_addr: self.api_addr.clone(),
                 incarnation: self.incarnation.clone(),
+                kafka_addr: self.kafka_addr.clone(),
             }
             .serialize(s);
         }
-        let api = match &self.incarnation {
-            Some(i) => format!("{}{INCARNATION_SEP}{i}", self.api_addr),
-            None => self.api_addr.clone(),
-        };
+        let mut api = self.api_addr.clone();
+        if let Some(i) = &self.incarnation {
+            api = format!("{api}{INCARNATION_SEP}{i}");
+        }
+        if let Some(k) = &self.kafka_addr {
+            api = format!("{api}{INCARNATION_SEP}{KAFKA_TAG}{k}");
+        }
         (&self.raft_addr, api).serialize(s)
     }
 }
@@ -89,17 +101,24 @@ impl<'de> Deserialize<'de> for NodeAddr {
                 raft_addr: j.raft_addr,
                 api_addr: j.api_addr,
                 incarnation: j.incarnation,
+                kafka_addr: j.kafka_addr,
             });
         }
         let (raft_addr, api) = <(String, String)>::deserialize(d)?;
-        let (api_addr, incarnation) = match api.split_once(INCARNATION_SEP) {
-            Some((a, i)) => (a.to_string(), Some(i.to_string())),
-            None => (api, None),
-        };
+        let mut parts = api.split(INCARNATION_SEP);
+        let api_addr = parts.next().unwrap_or_default().to_string();
+        let (mut incarnation, mut kafka_addr) = (None, None);
+        for part in parts {
+            match part.strip_prefix(KAFKA_TAG) {
+                Some(k) => kafka_addr = Some(k.to_string()),
+                None => incarnation = Some(part.to_string()),
+            }
+        }
         Ok(NodeAddr {
             raft_addr,
             api_addr,
             incarnation,
+            kafka_addr,
         })
     }
 }
@@ -109,6 +128,9 @@ impl fmt::Display for NodeAddr {
         write!(f, "raft={} api={}", self.raft_addr, self.api_addr)?;
         if let Some(i) = &self.incarnation {
             write!(f, " incarnation={i}")?;
+        }
+        if let Some(k) = &self.kafka_addr {
+            write!(f, " kafka={k}")?;
         }
         Ok(())
     }
@@ -217,10 +239,24 @@ mod node_addr_tests {
         assert_eq!(bincode::serialize(&read).unwrap(), old);
         let with = NodeAddr {
             incarnation: Some("0123456789abcdef0123456789abcdef".into()),
-            ..read
+            ..read.clone()
         };
         let back: NodeAddr = bincode::deserialize(&bincode::serialize(&with).unwrap()).unwrap();
         assert_eq!(back, with);
+        for kafka in [
+            NodeAddr {
+                kafka_addr: Some("k:9092".into()),
+                ..with.clone()
+            },
+            NodeAddr {
+                kafka_addr: Some("k:9092".into()),
+                ..read
+            },
+        ] {
+            let back: NodeAddr =
+                bincode::deserialize(&bincode::serialize(&kafka).unwrap()).unwrap();
+            assert_eq!(back, kafka);
+        }
         let json = serde_json::to_value(&with).unwrap();
         assert_eq!(json["api_addr"], "a:2");
         assert_eq!(json["incarnation"], "0123456789abcdef0123456789abcdef");

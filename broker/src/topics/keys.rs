@@ -24,6 +24,8 @@ pub const MEMBERSHIP: &[u8] = b"m/membership";
 pub const CLUSTER_ID: &[u8] = b"m/cluster_id";
 pub const NEXT_TOPIC_ID: &[u8] = b"m/next_topic_id";
 pub const PRODUCER_COUNT: &[u8] = b"m/producers";
+/// The next Kafka producer id to hand out.
+pub const NEXT_KAFKA_PRODUCER_ID: &[u8] = b"m/next_kafka_producer_id";
 /// Name of the directory under the state dir that holds the segment files of this state.
 pub const DATA_DIR: &[u8] = b"m/data_dir";
 

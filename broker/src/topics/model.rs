@@ -143,6 +143,11 @@ impl ProducerState {
             .map(|(_, b, c)| (*b, *c))
     }
 
+    /// The sequence a Kafka producer's next batch must start at (its last batch's end).
+    pub fn next_sequence(&self) -> Option<u64> {
+        self.recent.back().map(|(s, _, c)| s + c)
+    }
+
     pub fn last_sequence(&self) -> Option<u64> {
         self.recent.back().map(|(s, _, _)| *s)
     }

@@ -74,6 +74,7 @@ fn publish(n: usize, pad: usize) -> Publish {
         producer: None,
         publisher: None,
         partition: 0,
+        kafka: None,
     }
 }
 

@@ -37,6 +37,12 @@ async fn dev_starts_three_nodes_prints_what_to_try_and_stops_them_on_ctrl_c() {
             break a;
         }
     };
+    let kafka = loop {
+        let k = free_run(3);
+        if k.abs_diff(raft) >= 3 && k.abs_diff(api) >= 3 {
+            break k;
+        }
+    };
     let mut dev = Command::new(BIN)
         .args([
             "dev",
@@ -46,6 +52,8 @@ async fn dev_starts_three_nodes_prints_what_to_try_and_stops_them_on_ctrl_c() {
             &raft.to_string(),
             "--api-port",
             &api.to_string(),
+            "--kafka-port",
+            &kafka.to_string(),
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -66,6 +74,15 @@ async fn dev_starts_three_nodes_prints_what_to_try_and_stops_them_on_ctrl_c() {
         )),
         "{welcome}"
     );
+    assert!(
+        welcome.contains(&format!("kcat -P -b 127.0.0.1:{kafka} -t foo")),
+        "{welcome}"
+    );
+    for k in kafka..kafka + 3 {
+        tokio::net::TcpStream::connect(("127.0.0.1", k))
+            .await
+            .unwrap_or_else(|e| panic!("Kafka port {k}: {e}"));
+    }
 
     let http = reqwest::Client::new();
     let v: serde_json::Value = http
@@ -155,6 +172,8 @@ async fn dev_tls_makes_a_throwaway_ca_and_prints_the_curl_line_that_uses_it() {
             &raft.to_string(),
             "--api-port",
             &api.to_string(),
+            "--kafka-port",
+            "0",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

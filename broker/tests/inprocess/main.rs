@@ -13,5 +13,6 @@ mod t35_cors;
 mod t36_binary;
 mod t37_consumers;
 mod t38_partitions;
+mod t39_kafka;
 mod t40_groups;
 mod t41_group_partitions;

@@ -61,6 +61,7 @@ async fn typed_writes_on_a_follower_answer_typed_replies() {
             producer: None,
             publisher: None,
             partition: 0,
+            kafka: None,
         })
         .await
         .unwrap();

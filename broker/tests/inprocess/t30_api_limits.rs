@@ -51,6 +51,7 @@ async fn publish(n: &Running, topic: &str, values: Vec<String>) {
             producer: None,
             publisher: None,
             partition: 0,
+            kafka: None,
         })
         .await
         .unwrap();

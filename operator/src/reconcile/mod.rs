@@ -1,7 +1,8 @@
 //! The controller: one `reconcile` per `JumpnetCluster` event or requeue.
 //!
 //! ```text
-//! observe (sts, pods, PVCs, broker views) ─▶ storage growth? (expand PVCs, re-create the sts)
+//! spec.tls: Certificate, TLS Secret ready? (else TLSNotReady, nothing else done)
+//!   ─▶ observe (sts, pods, PVCs, broker views) ─▶ storage growth? (expand PVCs, re-create the sts)
 //!   ─▶ apply owned objects (SSA, owner refs; the PDB from the current voters)
 //!   ─▶ membership::next_step ─▶ execute one step (+ Event) ─▶ PVC clean-up ─▶ status
 //! ```
@@ -16,6 +17,7 @@ mod execute;
 mod observe;
 mod status;
 mod storage;
+mod tls;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -154,12 +156,21 @@ async fn reconcile_cluster(jc: &JumpnetCluster, ctx: &Context) -> Result<Action>
     jc.spec.validate(&names.name)?;
     let force_new_cluster = observe::force_new_cluster(jc, &names)?;
 
+    // Pods without their certificate files would only crash-loop: nothing changes until it is there.
+    let tls = match tls::prepare(ctx, jc, &names).await? {
+        tls::Tls::Off => None,
+        tls::Tls::Ready(trust) => Some(trust),
+        tls::Tls::NotReady(message) => {
+            status::blocked(ctx, jc, &names, tls::TLS_NOT_READY, &message).await?;
+            return Ok(Action::requeue(ctx.settings.requeue_busy));
+        }
+    };
     let auth = observe::auth_tokens(ctx, jc, &names).await?;
     let token = auth.as_ref().map(|t| t.operator_token.clone());
     let live_sts = observe::statefulset(ctx, &names).await?;
     let pods = observe::pods(ctx, &names).await?;
     let claims = observe::claims(ctx, &names).await?;
-    let targets = observe::Targets::new(ctx, &names, &pods, token);
+    let targets = observe::Targets::new(ctx, &names, &pods, token, tls.as_ref());
     let mut observed =
         observe::observation(ctx, jc, &names, live_sts.as_ref(), &pods, &claims, &targets).await;
     observed.force_new_cluster = force_new_cluster;

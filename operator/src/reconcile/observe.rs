@@ -16,7 +16,10 @@ use super::{BrokerAddressing, Context};
 use crate::broker_client::Target;
 use crate::crd::{JumpnetCluster, FORCE_NEW_CLUSTER_ANNOTATION};
 use crate::membership::{Observed, PodObservation, PodProblem};
-use crate::resources::{selector_string, AuthTokens, Names, API_PORT, CLUSTER_SECRET_ANNOTATION};
+use crate::resources::{
+    selector_string, AuthTokens, Names, TlsTrust, API_PORT, CLUSTER_SECRET_ANNOTATION,
+    PEER_TLS_ANNOTATION,
+};
 use crate::{Error, Result};
 
 const REVISION_LABEL: &str = "controller-revision-hash";
@@ -251,20 +254,39 @@ pub struct Targets {
 }
 
 impl Targets {
-    pub fn new(ctx: &Context, names: &Names, pods: &[Pod], token: Option<String>) -> Self {
+    /// With `tls` the calls go over https, verified against that CA only, to the pod's DNS name
+    /// (the name its certificate carries; with pod-IP addressing the connection still goes to the
+    /// IP).
+    pub fn new(
+        ctx: &Context,
+        names: &Names,
+        pods: &[Pod],
+        token: Option<String>,
+        tls: Option<&TlsTrust>,
+    ) -> Self {
+        let ca_pem: Option<std::sync::Arc<str>> = tls.map(|t| t.ca_pem.as_str().into());
         let by_ordinal = pods
             .iter()
             .filter_map(|pod| {
                 let pod_name = pod.metadata.name.as_deref()?;
                 let ordinal = names.ordinal_of(pod_name)?;
-                let host = match ctx.settings.broker_addressing {
-                    BrokerAddressing::Dns => names.pod_host(ordinal),
-                    BrokerAddressing::PodIp => pod.status.as_ref()?.pod_ip.clone()?,
+                let pod_ip = || pod.status.as_ref()?.pod_ip.clone();
+                let (host, connect_to) = match (ctx.settings.broker_addressing, &ca_pem) {
+                    (BrokerAddressing::Dns, _) => (names.pod_host(ordinal), None),
+                    (BrokerAddressing::PodIp, None) => (pod_ip()?, None),
+                    (BrokerAddressing::PodIp, Some(_)) => {
+                        let ip: std::net::IpAddr = pod_ip()?.parse().ok()?;
+                        let addr = std::net::SocketAddr::new(ip, API_PORT as u16);
+                        (names.pod_host(ordinal), Some(addr))
+                    }
                 };
+                let scheme = if ca_pem.is_some() { "https" } else { "http" };
                 let target = Target {
                     pod: pod_name.to_string(),
-                    base_url: format!("http://{host}:{API_PORT}"),
+                    base_url: format!("{scheme}://{host}:{API_PORT}"),
                     token: token.clone(),
+                    ca_pem: ca_pem.clone(),
+                    connect_to,
                 };
                 Some((ordinal, target))
             })
@@ -277,12 +299,20 @@ impl Targets {
     }
 }
 
-/// The cluster-secret fingerprint a pod (or a pod template) carries; `None` without auth.
+/// What a pod (or a pod template) proves itself to its peers with: the cluster-secret
+/// fingerprint, and whether the raft port is mutual TLS; `None` with neither. Pods that differ
+/// here refuse each other, so a change restarts them all at once (see `membership`). A pod
+/// without peer TLS keeps the plain cluster-secret value older operators wrote.
 pub fn cluster_secret_of(meta: &ObjectMeta) -> Option<String> {
-    meta.annotations
-        .as_ref()?
-        .get(CLUSTER_SECRET_ANNOTATION)
-        .cloned()
+    let annotations = meta.annotations.as_ref()?;
+    let secret = annotations.get(CLUSTER_SECRET_ANNOTATION);
+    match annotations.get(PEER_TLS_ANNOTATION) {
+        None => secret.cloned(),
+        Some(tls) => Some(format!(
+            "{}+peer-tls:{tls}",
+            secret.map_or("-", String::as_str)
+        )),
+    }
 }
 
 /// The input of the membership decision; asks every running broker for its own view.

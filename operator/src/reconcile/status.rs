@@ -322,6 +322,55 @@ pub fn errored(jc: &JumpnetCluster, error: &Error, now: &str) -> JumpnetClusterS
     status
 }
 
+/// The status while the reconcile is held up before it touches anything (`TLSNotReady`): like
+/// [`errored`], everything observed before stays, the conditions say why.
+pub fn held(
+    jc: &JumpnetCluster,
+    names: &Names,
+    reason: &str,
+    message: &str,
+    now: &str,
+) -> JumpnetClusterStatus {
+    let mut status = jc.status.clone().unwrap_or_default();
+    let previous = status.conditions.clone();
+    let generation = jc.metadata.generation;
+    status.phase = Some("Degraded".into());
+    status.observed_generation = generation;
+    status.selector = Some(selector_string(&names.name));
+    status.conditions = vec![
+        condition(&previous, "Ready", false, reason, message, generation, now),
+        condition(
+            &previous,
+            "Progressing",
+            false,
+            reason,
+            message,
+            generation,
+            now,
+        ),
+        condition(
+            &previous, "Degraded", true, reason, message, generation, now,
+        ),
+    ];
+    status
+}
+
+/// Writes [`held`] when it changed (and a Warning Event when the cluster turns degraded so).
+pub async fn blocked(
+    ctx: &Context,
+    jc: &JumpnetCluster,
+    names: &Names,
+    reason: &str,
+    message: &str,
+) -> Result<()> {
+    let status = held(jc, names, reason, message, &now());
+    if jc.status.as_ref() == Some(&status) {
+        return Ok(());
+    }
+    warn_on_turn(ctx, jc, &status, None).await;
+    write(ctx, names, &status).await
+}
+
 /// Records a failed reconcile in the status (and a Warning Event when it is new). Best effort:
 /// the error itself is returned by the reconcile, and a status write that fails too (e.g. RBAC
 /// forbids it) is only logged.

@@ -430,7 +430,7 @@ async fn scale_down_of_the_leader_hands_leadership_over_first() {
     let demo0 = Target {
         pod: "demo-0".into(),
         base_url: String::new(),
-        token: None,
+        ..Target::default()
     };
     h.broker.transfer_leader(&demo0, 2).await.unwrap();
     h.settle();
@@ -1266,4 +1266,366 @@ async fn errors_back_off_exponentially_and_reset_on_success() {
         error_policy(jc, &err, h.ctx.clone()),
         Action::requeue(Duration::from_secs(1))
     );
+}
+
+const CERT: &str = "/apis/cert-manager.io/v1/namespaces/ns/certificates/demo";
+const TLS_SECRET: &str = "/api/v1/namespaces/ns/secrets/demo-tls";
+
+/// What cert-manager (or a user) writes: a CA and a certificate for the cluster's names.
+fn tls_secret(h: &Harness, name: &str) -> String {
+    let (ca, cert, key) = crate::fixtures::test_pki(&["demo.ns.svc"]);
+    let b64 = |s: &str| base64_encode(s.as_bytes());
+    h.world.lock().unwrap().insert(json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {"name": name, "namespace": "ns"},
+        "data": {"tls.crt": b64(&cert), "tls.key": b64(&key), "ca.crt": b64(&ca)},
+    }));
+    ca
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn args(h: &Harness) -> Vec<String> {
+    serde_json::from_value(
+        h.get(STS).unwrap()["spec"]["template"]["spec"]["containers"][0]["args"].clone(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn tls_from_an_issuer_makes_a_certificate_and_waits_for_its_secret_before_any_pod() {
+    let h = Harness::new(json!({"replicas": 3,
+        "tls": {"enabled": true, "issuerRef": {"name": "ca", "kind": "ClusterIssuer"}}}));
+    h.world.lock().unwrap().serve_group("cert-manager.io/v1");
+    h.reconcile().await.unwrap();
+    assert_eq!(
+        h.take(),
+        s(&[
+            "k8s GET /apis/cert-manager.io/v1",
+            &format!("k8s PATCH {CERT}"),
+            &format!("k8s GET {TLS_SECRET}"),
+            &event("TLSNotReady", "-"),
+            "k8s PATCH /apis/jumpnet.io/v1alpha1/namespaces/ns/jumpnetclusters/demo/status phase=Degraded",
+        ]),
+        "the Certificate, then nothing but the status until its Secret exists"
+    );
+    let cert = h.get(CERT).unwrap();
+    assert_eq!(cert["spec"]["secretName"], "demo-tls");
+    assert_eq!(
+        cert["spec"]["issuerRef"],
+        json!({"name": "ca", "kind": "ClusterIssuer", "group": "cert-manager.io"})
+    );
+    let dns = cert["spec"]["dnsNames"].as_array().unwrap();
+    for name in [
+        "demo",
+        "demo.ns.svc",
+        "demo.ns.svc.cluster.local",
+        "*.demo-headless.ns.svc",
+        "*.demo-headless.ns.svc.cluster.local",
+    ] {
+        assert!(dns.contains(&json!(name)), "{name} not in {dns:?}");
+    }
+    assert_eq!(
+        cert["metadata"]["ownerReferences"][0]["uid"],
+        h.cluster().metadata.uid.unwrap().as_str()
+    );
+    let d = condition(&h.status(), "Degraded").clone();
+    assert_eq!(
+        (d["status"].as_str(), d["reason"].as_str()),
+        (Some("True"), Some("TLSNotReady"))
+    );
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("Certificate demo into Secret demo-tls"),
+        "{d}"
+    );
+    assert_eq!(condition(&h.status(), "Ready")["status"], "False");
+
+    // still missing: the same status, no second write or Event
+    h.reconcile().await.unwrap();
+    assert!(
+        writes(&h.take()).iter().all(|l| l.contains(CERT)),
+        "only the Certificate re-applied"
+    );
+
+    // cert-manager issues: the cluster forms over https, verified against the Secret's CA
+    let ca = tls_secret(&h, "demo-tls");
+    h.converge().await;
+    assert_eq!(members(&h.status()), voters(3));
+    assert_eq!(condition(&h.status(), "Degraded")["status"], "False");
+    let endpoints = h.broker.take_endpoints();
+    assert!(!endpoints.is_empty());
+    for (url, trusted) in &endpoints {
+        assert!(
+            url.starts_with("https://demo-")
+                && url.ends_with(".demo-headless.ns.svc.cluster.local:9090"),
+            "{url}: a name the certificate carries"
+        );
+        assert_eq!(trusted.as_deref(), Some(ca.as_str()));
+    }
+    let args = args(&h);
+    for flag in [
+        "--tls-cert=/etc/jumpnet/tls/tls.crt",
+        "--peer-tls-ca=/etc/jumpnet/tls/ca.crt",
+        "--advertise-raft=$(POD_NAME).demo-headless.$(POD_NAMESPACE).svc.cluster.local:8080",
+    ] {
+        assert!(args.contains(&flag.to_string()), "{flag} not in {args:?}");
+    }
+    let pod = h.get(&format!("{PODS}/demo-0")).unwrap();
+    assert!(pod["metadata"]["annotations"]["jumpnet.io/peer-tls"].is_string());
+    let probe = &h.get(STS).unwrap()["spec"]["template"]["spec"]["containers"][0]["readinessProbe"];
+    assert_eq!(probe["httpGet"]["scheme"], "HTTPS");
+    let cm = h
+        .get("/api/v1/namespaces/ns/configmaps/demo-config")
+        .unwrap();
+    assert_eq!(
+        cm["data"]["JUMPNET_SERVER"],
+        "https://demo.ns.svc.cluster.local:9090"
+    );
+}
+
+#[tokio::test]
+async fn without_cert_manager_or_a_secret_the_cluster_is_tls_not_ready_and_makes_no_pods() {
+    let h =
+        Harness::new(json!({"replicas": 3, "tls": {"enabled": true, "issuerRef": {"name": "ca"}}}));
+    h.reconcile().await.unwrap();
+    assert_eq!(
+        h.take(),
+        s(&[
+            "k8s GET /apis/cert-manager.io/v1",
+            &format!("k8s GET {TLS_SECRET}"),
+            &event("TLSNotReady", "-"),
+            "k8s PATCH /apis/jumpnet.io/v1alpha1/namespaces/ns/jumpnetclusters/demo/status phase=Degraded",
+        ])
+    );
+    assert!(h.get(STS).is_none() && h.get(CERT).is_none());
+    let status = h.status();
+    assert_eq!(status["phase"], "Degraded");
+    let d = condition(&status, "Degraded");
+    assert_eq!(d["reason"], "TLSNotReady");
+    let message = d["message"].as_str().unwrap();
+    assert!(
+        message.contains("cert-manager") && message.contains("Secret demo-tls"),
+        "says what is missing: {message}"
+    );
+    h.settle();
+    assert!(
+        h.world.lock().unwrap().list(PODS).is_empty(),
+        "no pod to crash-loop"
+    );
+
+    // a Secret made by hand is enough, even without cert-manager
+    tls_secret(&h, "demo-tls");
+    h.converge().await;
+    assert_eq!(members(&h.status()), voters(3));
+}
+
+#[tokio::test]
+async fn tls_from_the_users_secret_needs_no_cert_manager_and_kafka_gets_its_ports() {
+    let h = Harness::new(
+        json!({"replicas": 1, "tls": {"enabled": true, "secretName": "mine"},
+        "kafka": {"enabled": true}}),
+    );
+    h.reconcile().await.unwrap();
+    let journal = h.take();
+    assert_eq!(journal[0], "k8s GET /api/v1/namespaces/ns/secrets/mine");
+    assert!(
+        !journal.iter().any(|l| l.contains("cert-manager")),
+        "{journal:#?}"
+    );
+    let message = condition(&h.status(), "Degraded")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("Secret mine (spec.tls.secretName) does not exist"),
+        "{message}"
+    );
+
+    // present but incomplete: named
+    h.world.lock().unwrap().insert(json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mine", "namespace": "ns"},
+        "data": {"tls.crt": "eA=="},
+    }));
+    h.reconcile().await.unwrap();
+    assert!(!h
+        .take()
+        .iter()
+        .any(|l| l.contains("statefulsets/demo replicas")));
+    let message = condition(&h.status(), "Degraded")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(message, "Secret mine has no tls.key, ca.crt");
+
+    h.world
+        .lock()
+        .unwrap()
+        .remove("/api/v1/namespaces/ns/secrets/mine");
+    tls_secret(&h, "mine");
+    h.converge().await;
+    let sts = h.get(STS).unwrap();
+    let pod = &sts["spec"]["template"]["spec"];
+    assert_eq!(pod["volumes"][1]["secret"]["secretName"], "mine");
+    let args = args(&h);
+    assert!(
+        args.contains(&"--kafka=0.0.0.0:9093".to_string()),
+        "{args:?}"
+    );
+    assert!(args.contains(
+        &"--advertise-kafka=$(POD_NAME).demo-headless.$(POD_NAMESPACE).svc:9093".to_string()
+    ));
+    let ports = |path: &str| -> Vec<Value> {
+        h.get(path).unwrap()["spec"]["ports"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    assert!(ports("/api/v1/namespaces/ns/services/demo")
+        .contains(&json!({"name": "kafka", "port": 9093, "targetPort": 9093, "protocol": "TCP"})));
+    assert!(ports("/api/v1/namespaces/ns/services/demo-headless")
+        .iter()
+        .any(|p| p["name"] == "kafka"));
+}
+
+#[tokio::test]
+async fn turning_tls_on_waits_for_the_secret_then_restarts_every_pod_together() {
+    let h = Harness::running(json!({"replicas": 3})).await;
+    let sts_before = h.get(STS).unwrap()["spec"].clone();
+    h.edit_spec(|spec| spec["tls"] = json!({"enabled": true, "secretName": "mine"}));
+    for _ in 0..2 {
+        h.reconcile().await.unwrap();
+        h.settle();
+    }
+    let journal = h.take();
+    assert!(
+        !journal
+            .iter()
+            .any(|l| l.contains("statefulsets") || l.contains("/pods")),
+        "the running cluster is left alone: {journal:#?}"
+    );
+    assert_eq!(h.get(STS).unwrap()["spec"], sts_before);
+    assert_eq!(condition(&h.status(), "Degraded")["reason"], "TLSNotReady");
+    assert_eq!(members(&h.status()), voters(3), "what was observed stays");
+
+    // Brokers with and without peer TLS refuse each other: a canary, then the rest at once.
+    h.broker.take_endpoints();
+    tls_secret(&h, "mine");
+    h.reconcile().await.unwrap();
+    let restarts: Vec<String> = actions(&h.take())
+        .into_iter()
+        .filter(|l| l.contains("/pods/"))
+        .collect();
+    assert_eq!(restarts, [format!("k8s POST {PODS}/demo-2/eviction")]);
+    h.settle();
+    h.reconcile().await.unwrap();
+    let journal = h.take();
+    assert!(
+        journal.iter().any(|l| l.contains("reason=RestartAllPods")),
+        "{journal:#?}"
+    );
+    h.settle();
+    h.converge().await;
+    assert_eq!(members(&h.status()), voters(3));
+    assert_eq!(h.broker.inits(), 1);
+    assert!(h
+        .broker
+        .take_endpoints()
+        .iter()
+        .all(|(u, ca)| u.starts_with("https://") && ca.is_some()));
+
+    // and off again: the same all-at-once restart, back to plain http
+    h.edit_spec(|spec| spec["tls"] = json!({"enabled": false}));
+    let journal = h.converge().await;
+    assert_eq!(
+        actions(&journal)
+            .iter()
+            .filter(|l| l.contains("/pods/"))
+            .count(),
+        3
+    );
+    h.take();
+    h.broker.take_endpoints();
+    h.reconcile().await.unwrap();
+    assert!(h
+        .broker
+        .take_endpoints()
+        .iter()
+        .all(|(u, ca)| u.starts_with("http://") && ca.is_none()));
+    assert!(
+        h.get("/api/v1/namespaces/ns/secrets/mine").is_some(),
+        "the user's Secret is theirs"
+    );
+}
+
+#[tokio::test]
+async fn a_tls_service_monitor_scrapes_https_with_the_secrets_ca() {
+    let h = Harness::new(
+        json!({"replicas": 1, "tls": {"enabled": true, "secretName": "mine"},
+        "metrics": {"serviceMonitor": {"enabled": true}}}),
+    );
+    h.world
+        .lock()
+        .unwrap()
+        .serve_group("monitoring.coreos.com/v1");
+    tls_secret(&h, "mine");
+    h.reconcile().await.unwrap();
+    let sm = h
+        .get("/apis/monitoring.coreos.com/v1/namespaces/ns/servicemonitors/demo")
+        .unwrap();
+    let e = &sm["spec"]["endpoints"][0];
+    assert_eq!(e["scheme"], "https");
+    assert_eq!(
+        e["tlsConfig"]["ca"]["secret"],
+        json!({"name": "mine", "key": "ca.crt"})
+    );
+    assert_eq!(e["tlsConfig"]["serverName"], "demo.ns.svc");
+}
+
+#[tokio::test]
+async fn a_new_ca_restarts_no_broker_and_the_operator_trusts_it_at_once() {
+    let h = Harness::new(json!({"replicas": 3, "tls": {"enabled": true, "secretName": "mine"}}));
+    tls_secret(&h, "mine");
+    h.converge().await;
+    let template = h.get(STS).unwrap()["spec"]["template"].clone();
+    h.world
+        .lock()
+        .unwrap()
+        .remove("/api/v1/namespaces/ns/secrets/mine");
+    let ca = tls_secret(&h, "mine"); // re-issued by another CA
+    h.take();
+    h.broker.take_endpoints();
+    h.reconcile().await.unwrap();
+    let journal = h.take();
+    assert!(
+        !actions(&journal).iter().any(|l| l.contains("/pods/")),
+        "the brokers re-read ca.crt: {journal:#?}"
+    );
+    assert_eq!(h.get(STS).unwrap()["spec"]["template"], template);
+    let endpoints = h.broker.take_endpoints();
+    assert!(!endpoints.is_empty());
+    assert!(endpoints
+        .iter()
+        .all(|(_, trusted)| trusted.as_deref() == Some(ca.as_str())));
 }

@@ -12,6 +12,7 @@
 //! ConfigMap    NAME-config     client settings (JUMPNET_SERVER) and the broker flags, for review
 //! Secret       NAME-auth       tokens file + cluster secret, only with spec.auth.enabled
 //! ServiceMonitor NAME          only with spec.metrics.serviceMonitor.enabled
+//! Certificate  NAME            cert-manager, only with spec.tls.issuerRef (Secret NAME-tls)
 //! ```
 
 mod configmap;
@@ -21,6 +22,7 @@ mod secret;
 mod service;
 mod servicemonitor;
 mod statefulset;
+mod tls;
 
 use std::collections::BTreeMap;
 
@@ -40,6 +42,10 @@ pub use service::{client_service, headless_service};
 pub use servicemonitor::{service_monitor, service_monitor_resource, BROKER_JOB};
 pub use statefulset::{
     broker_args, statefulset, AUTH_MOUNT, CLUSTER_SECRET_ANNOTATION, DATA_VOLUME, TOKENS_ANNOTATION,
+};
+pub use tls::{
+    api_scheme, certificate, certificate_resource, dns_names, tls_secret_name, TlsTrust, CA_KEY,
+    PEER_TLS_ANNOTATION, PEER_TLS_MUTUAL, TLS_CERT_KEY, TLS_KEY_KEY, TLS_MOUNT,
 };
 
 use crate::crd::JumpnetCluster;
@@ -104,6 +110,10 @@ impl Names {
     pub fn auth(&self) -> String {
         format!("{}-auth", self.name)
     }
+    /// The TLS Secret cert-manager writes for `spec.tls.issuerRef`.
+    pub fn tls(&self) -> String {
+        format!("{}-tls", self.name)
+    }
     pub fn pod(&self, ordinal: u64) -> String {
         format!("{}-{ordinal}", self.name)
     }
@@ -131,10 +141,10 @@ impl Names {
     pub fn api_addr(&self, ordinal: u64) -> String {
         format!("{}:{API_PORT}", self.pod_host(ordinal))
     }
-    /// URL of the client Service, what `jumpnet --server` wants.
-    pub fn client_url(&self) -> String {
+    /// URL of the client Service, what `jumpnet --server` wants (`scheme`: `http` or `https`).
+    pub fn client_url(&self, scheme: &str) -> String {
         format!(
-            "http://{}.{}.svc.{}:{API_PORT}",
+            "{scheme}://{}.{}.svc.{}:{API_PORT}",
             self.name, self.namespace, self.cluster_domain
         )
     }
@@ -197,6 +207,8 @@ pub struct OwnedObjects {
     pub client_service: Service,
     pub pdb: PodDisruptionBudget,
     pub service_monitor: Option<DynamicObject>,
+    /// cert-manager Certificate `NAME` (`spec.tls.issuerRef`); applied before anything else.
+    pub certificate: Option<DynamicObject>,
     pub statefulset: StatefulSet,
 }
 
@@ -227,6 +239,7 @@ pub fn owned_objects(jc: &JumpnetCluster, opts: &BuildOptions) -> Result<OwnedOb
             .service_monitor
             .enabled
             .then(|| service_monitor(jc, &names)),
+        certificate: certificate(jc, &names),
         statefulset: statefulset(jc, &names, replicas, opts.auth.as_ref()),
     })
 }
@@ -277,7 +290,11 @@ mod tests {
             n.api_addr(1),
             "demo-1.demo-headless.ns.svc.cluster.local:9090"
         );
-        assert_eq!(n.client_url(), "http://demo.ns.svc.cluster.local:9090");
+        assert_eq!(
+            n.client_url("http"),
+            "http://demo.ns.svc.cluster.local:9090"
+        );
+        assert_eq!(n.tls(), "demo-tls");
         assert_eq!(n.ordinal_of("demo-7"), Some(7));
         assert_eq!(n.ordinal_of("demox-7"), None);
         assert_eq!(n.ordinal_of("demo-config"), None);

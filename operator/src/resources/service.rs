@@ -19,7 +19,16 @@ fn service_port(name: &str, number: i32) -> ServicePort {
     }
 }
 
-/// Headless Service `NAME-headless`: raft 8080 and http 9090, `publishNotReadyAddresses`.
+/// The client-facing ports: `http` 9090, and `kafka` (9093) with `spec.kafka.enabled`.
+fn client_ports(jc: &JumpnetCluster) -> Vec<ServicePort> {
+    let mut ports = vec![service_port("http", API_PORT)];
+    if jc.spec.kafka.enabled {
+        ports.push(service_port("kafka", jc.spec.kafka.port));
+    }
+    ports
+}
+
+/// Headless Service `NAME-headless`: raft 8080, http 9090 (and kafka), `publishNotReadyAddresses`.
 pub fn headless_service(jc: &JumpnetCluster, names: &Names) -> Service {
     let mut metadata = object_meta(jc, names, names.headless());
     if let Some(labels) = metadata.labels.as_mut() {
@@ -31,17 +40,18 @@ pub fn headless_service(jc: &JumpnetCluster, names: &Names) -> Service {
             cluster_ip: Some("None".into()),
             publish_not_ready_addresses: Some(true),
             selector: Some(selector_labels(&names.name)),
-            ports: Some(vec![
-                service_port("raft", RAFT_PORT),
-                service_port("http", API_PORT),
-            ]),
+            ports: Some(
+                std::iter::once(service_port("raft", RAFT_PORT))
+                    .chain(client_ports(jc))
+                    .collect(),
+            ),
             ..ServiceSpec::default()
         }),
         status: None,
     }
 }
 
-/// Client Service `NAME`: port `http` 9090, type and annotations from `spec.service`.
+/// Client Service `NAME`: port `http` 9090 (and `kafka`), type and annotations from `spec.service`.
 pub fn client_service(jc: &JumpnetCluster, names: &Names) -> Service {
     let mut metadata = object_meta(jc, names, names.name.clone());
     if let Some(labels) = metadata.labels.as_mut() {
@@ -54,7 +64,7 @@ pub fn client_service(jc: &JumpnetCluster, names: &Names) -> Service {
         spec: Some(ServiceSpec {
             type_: Some(jc.spec.service.type_.as_str().into()),
             selector: Some(selector_labels(&names.name)),
-            ports: Some(vec![service_port("http", API_PORT)]),
+            ports: Some(client_ports(jc)),
             ..ServiceSpec::default()
         }),
         status: None,
@@ -91,6 +101,34 @@ mod tests {
                 ("http".to_string(), 9090, IntOrString::Int(9090))
             ]
         );
+    }
+
+    #[test]
+    fn kafka_adds_its_port_to_both_services() {
+        let port_names = |svc: Service| -> Vec<(String, i32)> {
+            svc.spec
+                .unwrap()
+                .ports
+                .unwrap()
+                .into_iter()
+                .map(|p| (p.name.unwrap(), p.port))
+                .collect()
+        };
+        let jc = cluster("kafka: {enabled: true}");
+        assert_eq!(
+            port_names(client_service(&jc, &names())),
+            [("http".to_string(), 9090), ("kafka".to_string(), 9093)]
+        );
+        assert_eq!(
+            port_names(headless_service(&jc, &names())).last().unwrap(),
+            &("kafka".to_string(), 9093)
+        );
+        let jc = cluster("kafka: {enabled: true, port: 19092}");
+        assert_eq!(
+            port_names(client_service(&jc, &names()))[1],
+            ("kafka".to_string(), 19092)
+        );
+        assert_eq!(port_names(client_service(&cluster(""), &names())).len(), 1);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::json;
 
-use super::{object_meta, selector_labels, Names, SERVICE_ROLE_LABEL};
+use super::{object_meta, selector_labels, tls_secret_name, Names, CA_KEY, SERVICE_ROLE_LABEL};
 
 /// The `job` label of broker targets (rules and dashboards select on it).
 pub const BROKER_JOB: &str = "jumpnet-broker";
@@ -33,15 +33,24 @@ pub fn service_monitor(jc: &JumpnetCluster, names: &Names) -> DynamicObject {
             labels.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
+    let mut endpoint = json!({
+        "port": "http",
+        "path": "/metrics",
+        "interval": spec.interval,
+        "relabelings": [{"action": "replace", "targetLabel": "job", "replacement": BROKER_JOB}],
+    });
+    if jc.spec.tls.enabled {
+        // Targets are pod IPs: the certificate is checked against the client Service's name.
+        endpoint["scheme"] = json!("https");
+        endpoint["tlsConfig"] = json!({
+            "ca": {"secret": {"name": tls_secret_name(jc, names), "key": CA_KEY}},
+            "serverName": format!("{}.{}.svc", names.name, names.namespace),
+        });
+    }
     obj.data = json!({
         "spec": {
             "selector": {"matchLabels": match_labels},
-            "endpoints": [{
-                "port": "http",
-                "path": "/metrics",
-                "interval": spec.interval,
-                "relabelings": [{"action": "replace", "targetLabel": "job", "replacement": BROKER_JOB}],
-            }],
+            "endpoints": [endpoint],
         }
     });
     obj
@@ -68,6 +77,24 @@ mod tests {
             v["spec"]["endpoints"][0]["relabelings"],
             json!([{"action": "replace", "targetLabel": "job", "replacement": "jumpnet-broker"}])
         );
+    }
+
+    #[test]
+    fn with_tls_the_service_monitor_scrapes_https_trusting_the_secrets_ca() {
+        let jc = cluster(
+            "tls: {enabled: true, issuerRef: {name: ca}}\nmetrics: {serviceMonitor: {enabled: true}}",
+        );
+        let sm = service_monitor(&jc, &Names::of(&jc, "cluster.local").unwrap());
+        let e = &serde_json::to_value(&sm).unwrap()["spec"]["endpoints"][0];
+        assert_eq!(e["scheme"], "https");
+        assert_eq!(
+            e["tlsConfig"],
+            json!({"ca": {"secret": {"name": "demo-tls", "key": "ca.crt"}}, "serverName": "demo.ns.svc"})
+        );
+        let plain = cluster("metrics: {serviceMonitor: {enabled: true}}");
+        let sm = service_monitor(&plain, &Names::of(&plain, "cluster.local").unwrap());
+        let e = &serde_json::to_value(&sm).unwrap()["spec"]["endpoints"][0];
+        assert!(e.get("scheme").is_none() && e.get("tlsConfig").is_none());
     }
 
     #[test]

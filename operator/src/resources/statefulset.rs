@@ -30,6 +30,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{common_labels, object_meta, selector_labels, Names, API_PORT, RAFT_PORT};
 use super::{AuthTokens, CLUSTER_SECRET_KEY, TOKENS_KEY};
+use super::{CA_KEY, PEER_TLS_ANNOTATION, PEER_TLS_MUTUAL, TLS_CERT_KEY, TLS_KEY_KEY, TLS_MOUNT};
 use crate::crd::JumpnetCluster;
 
 /// Name of the PVC template and its volume (PVCs are `data-NAME-i`).
@@ -75,6 +76,27 @@ pub fn broker_args(jc: &JumpnetCluster, names: &Names) -> Vec<String> {
             "--cluster-secret-file={AUTH_MOUNT}/{CLUSTER_SECRET_KEY}"
         ));
     }
+    if jc.spec.tls.enabled {
+        // One certificate for the API and both ends of the raft port; the CA also lets a broker
+        // call another's API over https (`--restore-from`, `--join`).
+        args.extend([
+            format!("--tls-cert={TLS_MOUNT}/{TLS_CERT_KEY}"),
+            format!("--tls-key={TLS_MOUNT}/{TLS_KEY_KEY}"),
+            format!("--peer-tls-cert={TLS_MOUNT}/{TLS_CERT_KEY}"),
+            format!("--peer-tls-key={TLS_MOUNT}/{TLS_KEY_KEY}"),
+            format!("--peer-tls-ca={TLS_MOUNT}/{CA_KEY}"),
+            format!("--cacert={TLS_MOUNT}/{CA_KEY}"),
+        ]);
+    }
+    if jc.spec.kafka.enabled {
+        let port = jc.spec.kafka.port;
+        args.push(format!("--kafka=0.0.0.0:{port}"));
+        // The name SPEC §6 promises Kafka clients; it is in the TLS certificate too.
+        args.push(format!(
+            "--advertise-kafka=$(POD_NAME).{}.$(POD_NAMESPACE).svc:{port}",
+            names.headless()
+        ));
+    }
     let cfg = &jc.spec.config;
     let numeric = [
         ("--retention-max-messages", cfg.retention.max_messages),
@@ -105,11 +127,14 @@ fn field_env(name: &str, path: &str) -> EnvVar {
     }
 }
 
-fn http_probe(path: &str, period: i32, failures: i32) -> Probe {
+/// `https`: the API port speaks nothing but TLS (the kubelet does not verify the certificate).
+/// Plain probes leave `scheme` unset as before, so an operator upgrade changes no pod template.
+fn http_probe(path: &str, https: bool, period: i32, failures: i32) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
             port: IntOrString::String("http".into()),
+            scheme: https.then(|| "HTTPS".to_string()),
             ..HTTPGetAction::default()
         }),
         period_seconds: Some(period),
@@ -149,6 +174,14 @@ fn container(jc: &JumpnetCluster, names: &Names) -> Container {
             ..VolumeMount::default()
         });
     }
+    if jc.spec.tls.enabled {
+        mounts.push(VolumeMount {
+            name: "tls".into(),
+            mount_path: TLS_MOUNT.into(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+    }
     let mut env = vec![
         field_env("POD_NAME", "metadata.name"),
         field_env("POD_NAMESPACE", "metadata.namespace"),
@@ -161,6 +194,11 @@ fn container(jc: &JumpnetCluster, names: &Names) -> Container {
             .filter(|e| !RESERVED_ENV.contains(&e.name.as_str()))
             .cloned(),
     );
+    let mut ports = vec![port("raft", RAFT_PORT), port("http", API_PORT)];
+    if jc.spec.kafka.enabled {
+        ports.push(port("kafka", jc.spec.kafka.port));
+    }
+    let https = jc.spec.tls.enabled;
     Container {
         name: "jumpnet".into(),
         image: Some(jc.spec.image.clone()),
@@ -168,12 +206,12 @@ fn container(jc: &JumpnetCluster, names: &Names) -> Container {
         command: Some(vec!["jumpnet".into()]),
         args: Some(broker_args(jc, names)),
         env: Some(env),
-        ports: Some(vec![port("raft", RAFT_PORT), port("http", API_PORT)]),
+        ports: Some(ports),
         // Opening a large state (sled, the WAL, the topic logs) may take a while: liveness only
         // counts once the API answered.
-        startup_probe: Some(http_probe("/livez", 2, 90)),
-        liveness_probe: Some(http_probe("/livez", 10, 3)),
-        readiness_probe: Some(http_probe("/readyz", 5, 2)),
+        startup_probe: Some(http_probe("/livez", https, 2, 90)),
+        liveness_probe: Some(http_probe("/livez", https, 10, 3)),
+        readiness_probe: Some(http_probe("/readyz", https, 5, 2)),
         resources: jc.spec.resources.clone(),
         // The uid comes from the pod-level context (`spec.podTemplate.securityContext` may replace it).
         security_context: Some(SecurityContext {
@@ -220,6 +258,21 @@ fn volumes(jc: &JumpnetCluster, names: &Names) -> Vec<Volume> {
                 secret_name: Some(names.auth()),
                 // Only what the broker reads: the operator's own token stays out of the pods' files.
                 items: Some(vec![item(TOKENS_KEY), item(CLUSTER_SECRET_KEY)]),
+                default_mode: Some(0o440),
+                optional: Some(false),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+    }
+    if jc.spec.tls.enabled {
+        volumes.push(Volume {
+            name: "tls".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(super::tls_secret_name(jc, names)),
+                // Whole files, no subPath: the kubelet swaps them on renewal and the broker
+                // re-reads them.
+                items: Some(vec![item(TLS_CERT_KEY), item(TLS_KEY_KEY), item(CA_KEY)]),
                 default_mode: Some(0o440),
                 optional: Some(false),
                 ..SecretVolumeSource::default()
@@ -303,6 +356,9 @@ fn pod_template(jc: &JumpnetCluster, names: &Names, auth: Option<&AuthTokens>) -
             auth.cluster_secret_fingerprint(),
         );
         annotations.insert(TOKENS_ANNOTATION.into(), auth.tokens_fingerprint());
+    }
+    if jc.spec.tls.enabled {
+        annotations.insert(PEER_TLS_ANNOTATION.into(), PEER_TLS_MUTUAL.into());
     }
     let non_empty = |m: &BTreeMap<String, String>| (!m.is_empty()).then(|| m.clone());
     PodTemplateSpec {
@@ -617,6 +673,106 @@ mod tests {
         assert_eq!(ready.path.as_deref(), Some("/readyz"));
         assert_eq!(live.port, IntOrString::String("http".into()));
         assert_eq!(ready.port, IntOrString::String("http".into()));
+    }
+
+    #[test]
+    fn tls_mounts_the_secret_serves_https_and_makes_the_raft_port_mutual() {
+        let jc = cluster("tls: {enabled: true, issuerRef: {name: ca}}");
+        let names = Names::of(&jc, "cluster.local").unwrap();
+        let sts = statefulset(&jc, &names, 3, None);
+        let c = broker(&sts);
+        let args = c.args.clone().unwrap();
+        for flag in [
+            "--tls-cert=/etc/jumpnet/tls/tls.crt",
+            "--tls-key=/etc/jumpnet/tls/tls.key",
+            "--peer-tls-cert=/etc/jumpnet/tls/tls.crt",
+            "--peer-tls-key=/etc/jumpnet/tls/tls.key",
+            "--peer-tls-ca=/etc/jumpnet/tls/ca.crt",
+        ] {
+            assert!(
+                args.contains(&flag.to_string()),
+                "missing {flag} in {args:?}"
+            );
+        }
+        for probe in [&c.startup_probe, &c.liveness_probe, &c.readiness_probe] {
+            let get = probe.clone().unwrap().http_get.unwrap();
+            assert_eq!(get.scheme.as_deref(), Some("HTTPS"));
+        }
+        let mount = c
+            .volume_mounts
+            .unwrap()
+            .into_iter()
+            .find(|m| m.name == "tls")
+            .unwrap();
+        assert_eq!(
+            (mount.mount_path.as_str(), mount.read_only),
+            ("/etc/jumpnet/tls", Some(true))
+        );
+        assert!(mount.sub_path.is_none(), "renewed files must reach the pod");
+        let pod = sts.spec.template.spec.clone().unwrap();
+        let secret = pod
+            .volumes
+            .unwrap()
+            .into_iter()
+            .find(|v| v.name == "tls")
+            .unwrap()
+            .secret
+            .unwrap();
+        assert_eq!(secret.secret_name.as_deref(), Some("demo-tls"));
+        let keys: Vec<_> = secret.items.unwrap().into_iter().map(|i| i.key).collect();
+        assert_eq!(keys, ["tls.crt", "tls.key", "ca.crt"]);
+        let annotations = sts.spec.template.metadata.unwrap().annotations.unwrap();
+        assert_eq!(annotations[PEER_TLS_ANNOTATION], "mutual");
+
+        // the user's own Secret
+        let own = cluster("tls: {enabled: true, secretName: mine}");
+        let pod = statefulset(&own, &names, 3, None)
+            .spec
+            .template
+            .spec
+            .unwrap();
+        let vol = pod.volumes.unwrap().into_iter().find(|v| v.name == "tls");
+        assert_eq!(
+            vol.unwrap().secret.unwrap().secret_name.as_deref(),
+            Some("mine")
+        );
+
+        // off: no flag, no volume, plain probes, no annotation
+        let plain = build("");
+        let c = broker(&plain);
+        assert!(!c.args.unwrap().iter().any(|a| a.contains("tls")));
+        assert_eq!(c.readiness_probe.unwrap().http_get.unwrap().scheme, None);
+        assert!(plain.spec.template.metadata.unwrap().annotations.is_none());
+    }
+
+    #[test]
+    fn kafka_opens_its_listener_and_advertises_each_pods_stable_name() {
+        let c = broker(&build("kafka: {enabled: true}"));
+        let args = c.args.unwrap();
+        assert!(
+            args.contains(&"--kafka=0.0.0.0:9093".to_string()),
+            "{args:?}"
+        );
+        assert!(args.contains(
+            &"--advertise-kafka=$(POD_NAME).demo-headless.$(POD_NAMESPACE).svc:9093".to_string()
+        ));
+        let ports: Vec<_> = c
+            .ports
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.name.unwrap(), p.container_port))
+            .collect();
+        assert_eq!(ports.last().unwrap(), &("kafka".to_string(), 9093));
+        let c = broker(&build("kafka: {enabled: true, port: 19092}"));
+        assert!(c
+            .args
+            .unwrap()
+            .contains(&"--kafka=0.0.0.0:19092".to_string()));
+        assert!(!broker(&build(""))
+            .args
+            .unwrap()
+            .iter()
+            .any(|a| a.contains("kafka")));
     }
 
     #[test]

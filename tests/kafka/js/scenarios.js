@@ -12,7 +12,7 @@ const [scenario, bootstrap, ...args] = process.argv.slice(2)
 const TIMEOUT = 60000
 
 function client (extra = {}) {
-  return new Kafka({ clientId: 'kafkajs-test', brokers: [bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 8 }, ...extra })
+  return new Kafka({ clientId: 'kafkajs-test', brokers: bootstrap.split(','), logLevel: logLevel.NOTHING, retry: { retries: 8 }, ...extra })
 }
 
 function sasl (token) {

@@ -1,7 +1,10 @@
-//! [`SetClusterId`] and [`AssignNodeId`]: the cluster's own records.
+//! [`SetClusterId`], [`AssignNodeId`] and [`AllocateProducerId`]: the cluster's own records.
 
 use super::{Applier, Res};
-use crate::command::{AssignNodeId, ClusterIdSet, NodeIdAssigned, OpError, SetClusterId};
+use crate::command::{
+    AllocateProducerId, AssignNodeId, ClusterIdSet, NodeIdAssigned, OpError, ProducerIdAllocated,
+    SetClusterId,
+};
 use crate::topics::keys;
 
 impl Applier<'_> {
@@ -41,5 +44,17 @@ impl Applier<'_> {
             self.put(&key, &id);
         }
         Ok(())
+    }
+
+    /// The next Kafka producer id (from 1000: small ids stay recognisable as test values).
+    pub(super) fn allocate_producer_id(
+        &mut self,
+        _: AllocateProducerId,
+    ) -> Res<Result<ProducerIdAllocated, OpError>> {
+        let producer_id = self
+            .get::<u64>(keys::NEXT_KAFKA_PRODUCER_ID)?
+            .unwrap_or(1000);
+        self.put(keys::NEXT_KAFKA_PRODUCER_ID, &(producer_id + 1));
+        Ok(Ok(ProducerIdAllocated { producer_id }))
     }
 }

@@ -175,6 +175,7 @@ impl Applier<'_> {
                     producer: None,
                     publisher,
                     partition: 0,
+                    kafka: None,
                 },
                 at,
             )?;

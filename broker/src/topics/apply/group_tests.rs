@@ -73,6 +73,7 @@ fn publish(topic: &str, values: &[&str]) -> Op {
         producer: None,
         publisher: Some("alice".into()),
         partition: 0,
+        kafka: None,
     })
 }
 

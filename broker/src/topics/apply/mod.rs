@@ -10,6 +10,8 @@ mod group;
 #[cfg(test)]
 mod group_tests;
 #[cfg(test)]
+mod kafka_tests;
+#[cfg(test)]
 mod partition_tests;
 mod publish;
 #[cfg(test)]
@@ -93,6 +95,7 @@ impl<'a> Applier<'a> {
             Op::AckMessages(c) => self.ack_messages(c)?.into(),
             Op::NackMessages(c) => self.nack_messages(c, at)?.into(),
             Op::DeleteGroup(c) => self.delete_group(c)?.into(),
+            Op::AllocateProducerId(c) => self.allocate_producer_id(c)?.into(),
         })
     }
 

@@ -92,6 +92,7 @@ fn publish(topic: &str, partition: u32, values: &[&str]) -> Op {
         producer: None,
         publisher: None,
         partition,
+        kafka: None,
     })
 }
 

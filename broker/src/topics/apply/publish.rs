@@ -1,6 +1,8 @@
 //! [`Publish`]: append a batch to a topic partition (the topic is created on first publish, with one
 //! partition), exactly once per producer id and sequence within a producer epoch (producers are
-//! remembered per partition: by the partition's log id).
+//! remembered per partition: by the partition's log id). A publish from Kafka
+//! ([`crate::command::KafkaPublish`]) keeps its records' timestamps and follows Kafka's stricter
+//! sequence rules.
 
 use super::{Applier, At, Res};
 use crate::command::{OpError, Publish, Published};
@@ -25,6 +27,7 @@ impl Applier<'_> {
             }));
         };
         let count = p.messages.len() as u64;
+        let kafka = p.kafka.is_some();
         let mut producer_state = None;
         if let Some(ps) = &p.producer {
             let key = keys::producer(meta.id, &ps.producer_id);
@@ -42,7 +45,14 @@ impl Applier<'_> {
                 }));
             }
             if ps.epoch > state.epoch {
-                // A restarted producer: any sequence starts its new epoch.
+                // A restarted producer: any sequence starts its new epoch (Kafka's: sequence 0).
+                if kafka && existed && ps.sequence != 0 {
+                    return Ok(Err(OpError::OutOfOrderSequence {
+                        producer_id: ps.producer_id.clone(),
+                        sequence: ps.sequence,
+                        expected: 0,
+                    }));
+                }
                 state.start_epoch(ps.epoch);
             }
             if let Some((base, count)) = state.find(ps.sequence) {
@@ -52,7 +62,17 @@ impl Applier<'_> {
                     duplicate: true,
                 }));
             }
-            if let Some(last) = state.last_sequence() {
+            if let (true, Some(expected)) = (kafka, state.next_sequence()) {
+                // Kafka: a batch continues exactly where the last one ended, so a lost or
+                // reordered batch is noticed (and resent in order) instead of leaving a gap.
+                if ps.sequence != expected {
+                    return Ok(Err(OpError::OutOfOrderSequence {
+                        producer_id: ps.producer_id.clone(),
+                        sequence: ps.sequence,
+                        expected,
+                    }));
+                }
+            } else if let Some(last) = state.last_sequence() {
                 if ps.sequence < last {
                     return Ok(Err(OpError::SequenceTooOld {
                         producer_id: ps.producer_id.clone(),
@@ -66,13 +86,19 @@ impl Applier<'_> {
 
         let base = meta.next;
         let ts = at.ts_ms.max(meta.last_ts_ms);
+        // Kafka records carry their producer's timestamps (CreateTime), stored as they are.
+        let own_ts = p
+            .kafka
+            .map(|k| k.timestamps)
+            .filter(|t| t.len() == p.messages.len());
         let pending = self
             .pending
             .entry((p.topic.clone(), p.partition))
             .or_default();
-        for m in p.messages {
+        for (i, m) in p.messages.into_iter().enumerate() {
+            let ts_ms = own_ts.as_ref().map_or(ts, |t| t[i]);
             let record = MessageRecord {
-                ts_ms: ts,
+                ts_ms,
                 cum_bytes: meta.appended_bytes,
                 publisher: p.publisher.clone(),
                 key: m.key,
@@ -84,6 +110,7 @@ impl Applier<'_> {
             segment::encode_frame(&mut pending.bytes, meta.next, &record);
             meta.next += 1;
         }
+        // The broker's clock only: a producer's clock moves no HTTP publish's timestamp.
         meta.last_ts_ms = ts;
         self.set_part(&p.topic, p.partition, Some(meta.clone()));
         self.touched.insert(p.topic);

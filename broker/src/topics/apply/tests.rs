@@ -44,7 +44,7 @@ proptest! {
                         topic: "t".into(),
                         messages: vals.iter().map(|v| NewMessage::new(v.clone())).collect(),
                         producer: None,
-                        publisher: None, partition: 0,
+                        publisher: None, partition: 0, kafka: None,
                     }),
                     Step::Trim(to) => Trim { topic: "t".into(), topic_id: id.unwrap_or(0), new_start: *to }.into(),
                     Step::Delete => DeleteTopic { topic: "t".into() }.into(),
@@ -118,6 +118,7 @@ fn advance_consumer_is_a_compare_and_set_of_the_position() {
         producer: None,
         publisher: None,
         partition: 0,
+        kafka: None,
     };
     a.apply(Op::Publish(publish), at(2)).unwrap();
     assert_eq!(
@@ -181,6 +182,7 @@ fn delete_consumer_forgets_one_position_and_delete_topic_all_of_them() {
             producer: None,
             publisher: None,
             partition: 0,
+            kafka: None,
         };
         a.apply(Op::Publish(publish), at(2)).unwrap();
     }
@@ -252,6 +254,7 @@ async fn a_higher_producer_epoch_starts_over_and_fences_the_older_ones() {
             )),
             publisher: Some("alice".into()),
             partition: 0,
+            kafka: None,
         });
         let r = a.apply(op, At { index, ts_ms: 1000 }).unwrap();
         store.publish(a.finish().unwrap());

@@ -1,0 +1,361 @@
+//! The v1 read page (`GET /v1/topics/{topic}/messages`) written straight into one pre-sized
+//! buffer, on the blocking thread that read the segments.
+//!
+//! A page is up to 10 000 messages: built as `MessageOut`s and serialized by serde_json, it cost a
+//! `String` per value, a buffer that grew by doubling (each growth a copy and fresh pages) and an
+//! `io::Write` call per fragment, on a runtime worker (bench/README.md, "Backlog read"). Here each
+//! value's bytes are validated as UTF-8 once and escaped into the page directly. The output is
+//! byte for byte what serde_json writes for [`super::messages::ReadResponse`] (the unit tests
+//! compare them), so clients and the OpenAPI schema see no difference.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+
+use crate::topics::Message;
+
+/// Where a page ends and what comes next.
+#[derive(Debug, Clone, Copy)]
+pub struct PageEnd {
+    pub next_offset: u64,
+    pub high_watermark: u64,
+    pub log_start_offset: u64,
+}
+
+/// Fixed bytes per message besides its strings (field names, punctuation, numbers).
+const PER_MESSAGE: usize = 128;
+
+/// The page's JSON: `{"messages":[...],"next_offset":..,"high_watermark":..,"log_start_offset":..}`.
+pub fn read_page(messages: &[Message], partition: u32, base64: bool, end: PageEnd) -> Vec<u8> {
+    let size: usize = messages
+        .iter()
+        .map(|m| {
+            let r = &m.record;
+            let value = if base64 {
+                r.value.len().div_ceil(3) * 4
+            } else {
+                r.value.len()
+            };
+            PER_MESSAGE
+                + value
+                + r.key.as_ref().map_or(0, String::len)
+                + r.publisher.as_ref().map_or(0, String::len)
+                + r.headers
+                    .as_ref()
+                    .map_or(0, |h| h.iter().map(|(k, v)| k.len() + v.len() + 6).sum())
+        })
+        .sum();
+    let mut out = Vec::with_capacity(96 + size);
+    out.extend_from_slice(b"{\"messages\":[");
+    for (i, m) in messages.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        message(&mut out, m, partition, base64);
+    }
+    out.extend_from_slice(b"],\"next_offset\":");
+    number(&mut out, end.next_offset);
+    out.extend_from_slice(b",\"high_watermark\":");
+    number(&mut out, end.high_watermark);
+    out.extend_from_slice(b",\"log_start_offset\":");
+    number(&mut out, end.log_start_offset);
+    out.push(b'}');
+    out
+}
+
+/// Server-Sent Events for `messages`, one after the other: `id: OFFSET`, `event: message`,
+/// `data: ` the message as the v1 read shows it (what axum's `Event` wrote for each).
+pub fn sse_events(messages: &[Message], partition: u32, base64: bool) -> Vec<u8> {
+    let size: usize = messages
+        .iter()
+        .map(|m| 2 * PER_MESSAGE + m.record.value.len())
+        .sum();
+    let mut out = Vec::with_capacity(size);
+    for m in messages {
+        out.extend_from_slice(b"id: ");
+        number(&mut out, m.offset);
+        out.extend_from_slice(b"\nevent: message\ndata: ");
+        message(&mut out, m, partition, base64);
+        out.extend_from_slice(b"\n\n");
+    }
+    out
+}
+
+/// One `MessageOut`, fields in its declaration order.
+fn message(out: &mut Vec<u8>, m: &Message, partition: u32, base64: bool) {
+    let r = &m.record;
+    out.extend_from_slice(b"{\"partition\":");
+    number(out, partition.into());
+    out.extend_from_slice(b",\"offset\":");
+    number(out, m.offset);
+    let text = if base64 {
+        None
+    } else {
+        std::str::from_utf8(&r.value).ok()
+    };
+    match text {
+        Some(text) => {
+            out.extend_from_slice(b",\"value\":");
+            string(out, text);
+        }
+        None => {
+            out.extend_from_slice(b",\"value\":null,\"value_b64\":\"");
+            let at = out.len();
+            out.resize(at + r.value.len().div_ceil(3) * 4, 0);
+            let n = B64
+                .encode_slice(&r.value, &mut out[at..])
+                .expect("sized for the encoding");
+            out.truncate(at + n);
+            out.push(b'"');
+        }
+    }
+    out.extend_from_slice(b",\"key\":");
+    optional(out, r.key.as_deref());
+    out.extend_from_slice(b",\"headers\":");
+    match &r.headers {
+        None => out.extend_from_slice(b"null"),
+        Some(h) => {
+            out.push(b'{');
+            for (i, (k, v)) in h.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                string(out, k);
+                out.push(b':');
+                string(out, v);
+            }
+            out.push(b'}');
+        }
+    }
+    out.extend_from_slice(b",\"timestamp_ms\":");
+    number(out, r.ts_ms);
+    out.extend_from_slice(b",\"publisher\":");
+    optional(out, r.publisher.as_deref());
+    out.push(b'}');
+}
+
+fn optional(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => string(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// What a byte becomes inside a JSON string, as serde_json writes it: 0 = itself, `u` = `\u00XX`,
+/// else a backslash and this letter.
+const ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = b'u';
+        b += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+/// A JSON string: runs without escapes are copied whole.
+fn string(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    out.push(b'"');
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let e = ESCAPE[b as usize];
+        if e == 0 {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        if e == b'u' {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[(b >> 4) as usize]);
+            out.push(HEX[(b & 0xf) as usize]);
+        } else {
+            out.push(b'\\');
+            out.push(e);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+fn number(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::api::messages::{MessageOut, ReadResponse};
+    use crate::topics::MessageRecord;
+
+    fn msg(offset: u64, value: &[u8], key: Option<&str>, headers: &[(&str, &str)]) -> Message {
+        Message {
+            offset,
+            record: MessageRecord {
+                ts_ms: 1_764_000_000_000 + offset,
+                cum_bytes: 0,
+                publisher: (offset % 2 == 0).then(|| format!("pub\"{offset}")),
+                key: key.map(String::from),
+                headers: (!headers.is_empty()).then(|| {
+                    headers
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect::<BTreeMap<_, _>>()
+                }),
+                value: value.to_vec(),
+            },
+        }
+    }
+
+    /// What the handler answered before: serde_json over `MessageOut`s.
+    fn serde_page(messages: &[Message], partition: u32, base64: bool, end: PageEnd) -> Vec<u8> {
+        serde_json::to_vec(&ReadResponse {
+            messages: messages
+                .iter()
+                .cloned()
+                .map(|m| MessageOut {
+                    partition,
+                    ..MessageOut::new(m, base64)
+                })
+                .collect(),
+            next_offset: end.next_offset,
+            high_watermark: end.high_watermark,
+            log_start_offset: end.log_start_offset,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_page_is_byte_for_byte_what_serde_json_writes() {
+        let every_control: Vec<u8> = (0u8..0x20).chain([b'"', b'\\', 0x7f, b'/']).collect();
+        let messages = vec![
+            msg(0, b"plain text", None, &[]),
+            msg(
+                1,
+                "h\u{e9}llo \u{1f980} \u{2028}".as_bytes(),
+                Some("k\n\"ey\""),
+                &[],
+            ),
+            msg(
+                2,
+                &every_control,
+                Some(""),
+                &[("a\tb", "c\\d"), ("", "\u{0}")],
+            ),
+            msg(
+                3,
+                &[0xff, 0xfe, 0x00, b'a'],
+                None,
+                &[("content-type", "bin")],
+            ),
+            msg(4, b"", Some("key"), &[]),
+            msg(u64::MAX - 1, &[0xc3], None, &[]),
+        ];
+        for base64 in [false, true] {
+            for partition in [0, 7] {
+                let end = PageEnd {
+                    next_offset: 42,
+                    high_watermark: u64::MAX,
+                    log_start_offset: 0,
+                };
+                let ours = read_page(&messages, partition, base64, end);
+                let theirs = serde_page(&messages, partition, base64, end);
+                assert_eq!(
+                    String::from_utf8_lossy(&ours),
+                    String::from_utf8_lossy(&theirs),
+                    "base64={base64} partition={partition}"
+                );
+                let back: ReadResponse = serde_json::from_slice(&ours).unwrap();
+                assert_eq!(back.messages.len(), messages.len());
+            }
+        }
+        let end = PageEnd {
+            next_offset: 5,
+            high_watermark: 5,
+            log_start_offset: 5,
+        };
+        assert_eq!(
+            read_page(&[], 0, false, end),
+            serde_page(&[], 0, false, end)
+        );
+    }
+
+    #[test]
+    fn sse_events_are_what_axum_wrote_for_each_message() {
+        let messages = vec![
+            msg(0, b"plain", None, &[]),
+            msg(1, b"line\nbreak\r\n", Some("k"), &[("h", "v")]),
+            msg(2, &[0xff, 0x00], None, &[]),
+        ];
+        for base64 in [false, true] {
+            let want: String = messages
+                .iter()
+                .cloned()
+                .map(|m| {
+                    let id = m.offset;
+                    let data = serde_json::to_string(&MessageOut {
+                        partition: 2,
+                        ..MessageOut::new(m, base64)
+                    })
+                    .unwrap();
+                    format!("id: {id}\nevent: message\ndata: {data}\n\n")
+                })
+                .collect();
+            assert_eq!(
+                String::from_utf8(sse_events(&messages, 2, base64)).unwrap(),
+                want
+            );
+        }
+        assert!(sse_events(&[], 0, false).is_empty());
+    }
+
+    #[test]
+    fn every_byte_value_and_length_round_trips() {
+        // Values of every length up to 40 and every single byte: escapes at the start, the end,
+        // back to back, and base64 padding of each kind.
+        let mut messages = Vec::new();
+        for b in 0..=255u8 {
+            messages.push(msg(b as u64, &[b], None, &[]));
+        }
+        for len in 0..40u64 {
+            let v: Vec<u8> = (0..len).map(|i| (i * 37 % 128) as u8).collect();
+            messages.push(msg(
+                1000 + len,
+                &v,
+                Some(std::str::from_utf8(&v).unwrap()),
+                &[],
+            ));
+        }
+        let end = PageEnd {
+            next_offset: 1,
+            high_watermark: 2,
+            log_start_offset: 3,
+        };
+        for base64 in [false, true] {
+            assert_eq!(
+                read_page(&messages, 3, base64, end),
+                serde_page(&messages, 3, base64, end),
+                "base64={base64}"
+            );
+        }
+    }
+}

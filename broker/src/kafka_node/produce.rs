@@ -1,0 +1,80 @@
+//! Produce: the HTTP publish's write path (batcher, forwarded to the leader from a follower,
+//! answered after the quorum commit and this node's apply).
+
+use super::convert::{headers_map, key_text, write_error};
+use super::NodeBackend;
+use crate::command::{KafkaPublish, NewMessage, ProducerSeq, Publish};
+use crate::kafka::backend::{Appended, BackendError, ProduceBatch};
+
+pub async fn produce(b: &NodeBackend, batch: ProduceBatch) -> Result<Appended, BackendError> {
+    let partition =
+        u32::try_from(batch.partition).map_err(|_| BackendError::UnknownTopicOrPartition)?;
+    // Kafka never creates a topic on Produce (Metadata does, when allowed); the HTTP publish
+    // would, so look first (this node's view: a topic it has not applied yet is retried).
+    let t = batch.topic.clone();
+    let exists = b
+        .store
+        .blocking(move |st| Ok(st.partition(&t, partition)?.is_some()))
+        .await
+        .map_err(super::convert::storage)?;
+    if !exists {
+        return Err(BackendError::UnknownTopicOrPartition);
+    }
+    let max = b.node.config.max_message_bytes;
+    let mut timestamps = Vec::with_capacity(batch.records.len());
+    let mut messages = Vec::with_capacity(batch.records.len());
+    for r in batch.records {
+        let m = NewMessage {
+            value: r.value.map(|v| v.to_vec()).unwrap_or_default(),
+            key: key_text(r.key)?,
+            headers: headers_map(r.headers)?,
+        };
+        if m.size() > max {
+            return Err(BackendError::RecordTooLarge(format!(
+                "{} bytes, the limit is {max}",
+                m.size()
+            )));
+        }
+        // No timestamp (-1): this node's clock.
+        timestamps.push(u64::try_from(r.timestamp_ms).unwrap_or_else(|_| crate::cluster::now_ms()));
+        messages.push(m);
+    }
+    let publisher = b.auth.enabled().then(|| batch.publisher.clone()).flatten();
+    let producer = batch.producer.map(|p| {
+        ProducerSeq::scoped(
+            publisher.as_deref(),
+            format!("kafka-{}", p.producer_id),
+            u64::try_from(p.producer_epoch).unwrap_or(0),
+            u64::try_from(p.base_sequence).unwrap_or(0),
+        )
+    });
+    let publish = Publish {
+        topic: batch.topic,
+        messages,
+        producer,
+        publisher,
+        partition,
+        kafka: Some(KafkaPublish { timestamps }),
+    };
+    let topic = publish.topic.clone();
+    // acks=0 clients may send no timeout: the node's commit timeout then.
+    let timeout = if batch.timeout.is_zero() {
+        b.node.config.commit_timeout
+    } else {
+        batch.timeout
+    };
+    let published = tokio::time::timeout(timeout, b.writer.publish(publish))
+        .await
+        .map_err(|_| BackendError::Timeout)?
+        .map_err(write_error)?;
+    // Answered once this node applied the batch: its view of the partition includes it.
+    let log_start_offset = b
+        .store
+        .blocking(move |st| Ok(st.partition(&topic, partition)?.map_or(0, |m| m.start)))
+        .await
+        .map_err(super::convert::storage)? as i64;
+    Ok(Appended {
+        base_offset: published.base_offset as i64,
+        log_start_offset,
+    })
+}
