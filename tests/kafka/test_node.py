@@ -202,3 +202,53 @@ def test_kafka_is_served_over_tls_with_the_api_certificate(tmp_path, topic_name)
         assert len(consume(server.bootstrap, topic_name, 10, **tls)) == 10
     finally:
         server.stop()
+
+
+def test_kcat_and_confluent_kafka_over_sasl_ssl(tmp_path, topic_name):
+    """SASL/PLAIN inside TLS (SASL_SSL) with kcat (librdkafka 2.0) and confluent-kafka: the token is
+    accepted, a wrong one refused, plaintext SASL on the TLS port gets nowhere."""
+    import shutil
+    import subprocess
+
+    from conftest import READ_ONLY_TOKEN, TOKEN, Pki
+
+    if not shutil.which("kcat"):
+        pytest.fail("kcat is not installed: run scripts/install-deps.sh")
+    pki = Pki(str(tmp_path / "pki"))
+    auth = tmp_path / "tokens"
+    auth.write_text(f"{TOKEN} app publish,consume,admin\n{READ_ONLY_TOKEN} reader consume\n")
+    server = start_server(str(tmp_path / "cluster"), str(auth), tls=pki)
+
+    def sasl_ssl(token: str) -> dict:
+        return {"security.protocol": "SASL_SSL", "ssl.ca.location": pki.ca, "sasl.mechanism": "PLAIN",
+                "sasl.username": "app", "sasl.password": token}
+
+    def kcat(*args: str, token: str = TOKEN, input: str | None = None) -> subprocess.CompletedProcess:
+        conf = [x for k, v in sasl_ssl(token).items() for x in ("-X", f"{k}={v}")]
+        return subprocess.run(["kcat", "-b", server.bootstrap, *conf, *args], input=input, capture_output=True,
+                              text=True, timeout=PATIENCE)
+
+    try:
+        create_topic(server.bootstrap, topic_name, **sasl_ssl(TOKEN))
+        r = kcat("-P", "-t", topic_name, "-K", ":", input="k1:over sasl_ssl\nk2:second\n")
+        assert r.returncode == 0, r.stderr
+        r = kcat("-C", "-t", topic_name, "-o", "beginning", "-c", "2", "-e", "-f", "%k=%s\n", token=READ_ONLY_TOKEN)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.splitlines() == ["k1=over sasl_ssl", "k2=second"], r.stdout
+        got = consume(server.bootstrap, topic_name, 2, **sasl_ssl(TOKEN))
+        assert [m.value() for m in got] == [b"over sasl_ssl", b"second"]
+
+        # A wrong token is refused in the SASL exchange (inside TLS): kcat gives up with an error.
+        r = kcat("-L", "-m", "10", token="not-a-token")
+        assert r.returncode != 0 and "uthentication" in r.stderr, (r.returncode, r.stderr)
+        # SASL without TLS on the TLS port: no broker answers it.
+        plain = {**sasl_ssl(TOKEN), "security.protocol": "SASL_PLAINTEXT"}
+        reports = []
+        p = Producer({"bootstrap.servers": server.bootstrap, "message.timeout.ms": 3000, **plain})
+        p.produce(topic_name, value=b"in clear", on_delivery=lambda e, m: reports.append(e))
+        p.flush(PATIENCE)
+        assert len(reports) == 1 and reports[0] is not None, reports
+        assert server.alive()
+        assert len(consume(server.bootstrap, topic_name, 2, **sasl_ssl(TOKEN))) == 2
+    finally:
+        server.stop()

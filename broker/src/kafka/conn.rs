@@ -45,6 +45,14 @@ pub async fn run<B, S>(
                 f = frame::read_frame(&mut rd, server.config.max_frame_bytes) => f?,
             };
             let Some(frame) = frame else { return Ok(()) };
+            if session.raw_sasl_next {
+                // After SaslHandshake v0: the bare SASL token; success is an empty frame.
+                if !handlers::sasl::authenticate_raw(&*server.backend, &mut session, &frame) {
+                    return Err(ConnError::AuthenticationFailed);
+                }
+                frame::write_frame(&mut wr, &0i32.to_be_bytes()).await?;
+                continue;
+            }
             let started = Instant::now();
             let request = frame::parse_request(frame)?;
             let api = versions::name(request.api);

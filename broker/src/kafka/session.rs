@@ -13,6 +13,9 @@ pub struct Session {
     pub principal: Option<Principal>,
     /// SaslHandshake chose a mechanism we serve (PLAIN); SaslAuthenticate may follow.
     pub sasl_mechanism_ok: bool,
+    /// SaslHandshake v0 chose PLAIN: the next frame is the raw SASL token (no Kafka header),
+    /// answered by an empty frame on success (librdkafka before 2.10 offers v0 alongside v1).
+    pub raw_sasl_next: bool,
     /// As DescribeGroups reports members' hosts.
     pub client_host: String,
     /// Answer the current request, then close (failed authentication).
@@ -24,6 +27,7 @@ impl Session {
         Session {
             principal: (!auth_required).then(Principal::anonymous),
             sasl_mechanism_ok: false,
+            raw_sasl_next: false,
             client_host: format!("/{}", peer.ip()),
             close_after_response: false,
         }

@@ -21,7 +21,7 @@
 //! | SyncGroup | 0–5 | 3 | 5 | 3 | all |
 //! | DescribeGroups | 0–5 | 5 | — | — | v6 adds KIP-1043 errors |
 //! | ListGroups | 0–4 | 4 | 4 | 2 | v5 adds group types (KIP-848) |
-//! | SaslHandshake | 1 | 1 | 1 | 1 | v0 sends raw SASL tokens outside Kafka framing |
+//! | SaslHandshake | 0–1 | 1 | 1 | 1 | v0 (then the raw token in a bare frame) too: librdkafka before 2.10 (Debian's kcat: 2.0) requires the broker to list v0 before it does any SASL |
 //! | ApiVersions | 0–3 | 3 | 3 (tries 4: KIP-511) | 2 | newer versions get our table with UNSUPPORTED_VERSION |
 //! | CreateTopics | 2–7 | 4 | 7 | 3 | all (v0–1 removed in Kafka 4) |
 //! | DeleteTopics | 1–6 | 4 | 6 | 1 | all |
@@ -55,7 +55,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::SyncGroup, 0, 5),
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::ListGroups, 0, 4),
-    (ApiKey::SaslHandshake, 1, 1),
+    (ApiKey::SaslHandshake, 0, 1),
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),

@@ -197,7 +197,7 @@ pub async fn dispatch<B: KafkaBackend>(
         };
     }
     match api {
-        ApiKey::SaslHandshake => answer!(sasl::handshake(session, body!())),
+        ApiKey::SaslHandshake => answer!(sasl::handshake(session, body!(), version)),
         ApiKey::SaslAuthenticate => {
             let (resp, ok) = sasl::authenticate(server.backend.as_ref(), session, body!());
             // Kafka sends the failure, then closes the connection.
