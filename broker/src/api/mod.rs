@@ -23,6 +23,8 @@ pub mod health;
 pub mod messages;
 pub mod openapi;
 mod page_json;
+#[cfg(test)]
+mod page_json_tests;
 pub mod responses;
 pub mod seed;
 pub mod stream;
