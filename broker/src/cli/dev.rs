@@ -143,17 +143,32 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
         };
         tokio::select! {
             _ = ready => {}
-            _ = tokio::signal::ctrl_c() => { stop(&mut children).await; return Ok(()) }
+            _ = stop_requested() => { stop(&mut children).await; return Ok(()) }
             r = wait_any(&mut children) => { stop(&mut children).await; anyhow::bail!("node {n} exited during start-up ({r})") }
         }
     }
     print_welcome(&args, pki.as_ref());
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => eprintln!("\nstopping the cluster..."),
+        _ = stop_requested() => eprintln!("\nstopping the cluster..."),
         r = wait_any(&mut children) => eprintln!("a node exited ({r}); stopping the cluster..."),
     }
     stop(&mut children).await;
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (`kill`, `timeout`, a supervisor): either stops the nodes before `dev` exits
+/// (a SIGTERM used to end `dev` alone and leave its three nodes running).
+async fn stop_requested() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        },
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 fn print_welcome(args: &DevArgs, pki: Option<&jumpnet_broker::tls::DevPki>) {

@@ -254,9 +254,10 @@ async fn dev_tls_makes_a_throwaway_ca_and_prints_the_curl_line_that_uses_it() {
         "{metrics}"
     );
 
+    // SIGTERM (kill, timeout, a supervisor) stops the nodes too, not only `dev` itself.
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(dev.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -268,4 +269,11 @@ async fn dev_tls_makes_a_throwaway_ca_and_prints_the_curl_line_that_uses_it() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success());
+    for i in 0..3 {
+        assert!(
+            TcpListener::bind(("127.0.0.1", api + i)).is_ok(),
+            "node {} still holds its port after SIGTERM",
+            i + 1
+        );
+    }
 }
