@@ -17,7 +17,7 @@ use super::responses::{
     Auth, Internal, Invalid, Missing, OutOfRange, Refused, TooLarge, Unavailable, Unknown,
 };
 use super::{
-    check_message_size, count_in, count_out, read_consistency, topic_name, AppState, Caller,
+    check_message_size, count_in, count_out_totals, read_consistency, topic_name, AppState, Caller,
 };
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -376,7 +376,7 @@ pub async fn read(
         if offset < meta.next || (offset == meta.next && !waiting) {
             let m = meta.clone();
             // Read and encode on the blocking thread: the runtime workers only send the bytes.
-            let (body, sizes) = s
+            let (body, n, bytes) = s
                 .store
                 .blocking(move |st| {
                     let messages = st.read(&m, offset, limit, max_bytes)?;
@@ -385,11 +385,12 @@ pub async fn read(
                         high_watermark: m.next,
                         log_start_offset: m.start,
                     };
-                    let sizes: Vec<usize> = messages.iter().map(|m| m.record.value.len()).collect();
-                    Ok((read_page(&messages, partition, base64, end), sizes))
+                    let bytes: usize = messages.iter().map(|m| m.record.value.len()).sum();
+                    let body = read_page(&messages, partition, base64, end);
+                    Ok((body, messages.len() as u64, bytes as u64))
                 })
                 .await?;
-            count_out(&s, sizes.into_iter());
+            count_out_totals(&s, n, bytes);
             return Ok((
                 [(axum::http::header::CONTENT_TYPE, "application/json")],
                 body,

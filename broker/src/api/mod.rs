@@ -445,6 +445,11 @@ pub fn count_out(s: &AppState, sizes: impl Iterator<Item = usize>) {
         n += 1;
         bytes += len as u64;
     }
+    count_out_totals(s, n, bytes);
+}
+
+/// [`count_out`] for a page already summed where it was read.
+pub fn count_out_totals(s: &AppState, n: u64, bytes: u64) {
     s.metrics.messages_consumed.inc_by(n);
     s.metrics
         .message_bytes

@@ -24,7 +24,7 @@ use super::extract::{ApiPath, ApiQuery};
 use super::messages::base64_encoding;
 use super::page_json::sse_events;
 use super::responses::{Auth, Internal, Invalid, Missing, OutOfRange, Unavailable};
-use super::{count_out, topic_name, AppState, Caller};
+use super::{count_out_totals, topic_name, AppState, Caller};
 use crate::auth::Role;
 
 const PAGE: usize = 1000;
@@ -99,12 +99,12 @@ pub async fn stream(
                 let m = meta.clone();
                 let page = s.store.blocking(move |st| {
                     let page = st.read(&m, offset, PAGE, 4 << 20)?;
-                    let values: Vec<usize> = page.iter().map(|m| m.record.value.len()).collect();
+                    let bytes: usize = page.iter().map(|m| m.record.value.len()).sum();
                     let next = page.last().map_or(offset, |m| m.offset + 1);
-                    Ok((sse_events(&page, partition, base64), values, next))
+                    Ok((sse_events(&page, partition, base64), page.len() as u64, bytes as u64, next))
                 }).await;
-                let Ok((chunk, values, next)) = page else { break };
-                count_out(&s, values.into_iter());
+                let Ok((chunk, n, bytes, next)) = page else { break };
+                count_out_totals(&s, n, bytes);
                 offset = next;
                 yield Ok::<Bytes, Infallible>(Bytes::from(chunk));
                 continue;

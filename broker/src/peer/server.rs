@@ -207,6 +207,21 @@ mod tests {
         stop.cancel();
     }
 
+    /// A raft listener over `tls` answering with [`Echo`]: its address and its stop.
+    async fn tls_listener(tls: Arc<crate::tls::PeerTls>) -> (String, CancelToken) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let stop = CancelToken::new();
+        tokio::spawn(serve(
+            listener,
+            Arc::new(Echo),
+            None,
+            Some(tls),
+            stop.clone(),
+        ));
+        (addr, stop)
+    }
+
     #[tokio::test]
     async fn with_peer_tls_only_peers_with_a_certificate_from_the_ca_get_in() {
         use crate::peer::{PeerPool, RpcFailure};
@@ -221,16 +236,7 @@ mod tests {
         };
         let metrics = crate::metrics::Metrics::new();
         let tls = PeerTls::load(&files(&ours, &ours), &metrics).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let stop = CancelToken::new();
-        tokio::spawn(serve(
-            listener,
-            Arc::new(Echo),
-            None,
-            Some(tls),
-            stop.clone(),
-        ));
+        let (addr, stop) = tls_listener(tls).await;
         let dialler = |p: &DevPki, ca: &DevPki| {
             let tls = PeerTls::load(&files(p, ca), &crate::metrics::Metrics::new()).unwrap();
             PeerPool::new(None, Some(tls))
@@ -280,16 +286,7 @@ mod tests {
             ca: ca_file.clone(),
         };
         let tls = PeerTls::load(&listener_files, &crate::metrics::Metrics::new()).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let stop = CancelToken::new();
-        tokio::spawn(serve(
-            listener,
-            Arc::new(Echo),
-            None,
-            Some(tls),
-            stop.clone(),
-        ));
+        let (addr, stop) = tls_listener(tls).await;
         // A peer already holding a certificate of the new CA (trusting both CAs).
         let both = tmp.path().join("both.crt");
         let bundle = [
@@ -365,16 +362,8 @@ mod tests {
         let metrics = crate::metrics::Metrics::new();
         // Its only name is a DNS name: dialled by IP, it is refused; by that name, accepted.
         let tls = PeerTls::load(&files("server", &["localhost"]), &metrics).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = CancelToken::new();
-        tokio::spawn(serve(
-            listener,
-            Arc::new(Echo),
-            None,
-            Some(tls),
-            stop.clone(),
-        ));
+        let (addr, stop) = tls_listener(tls).await;
+        let port = addr.rsplit_once(':').unwrap().1;
         let client = PeerTls::load(&files("client", &["client.invalid"]), &metrics).unwrap();
         let pool = PeerPool::new(None, Some(client));
         let got = pool.probe(&format!("127.0.0.1:{port}")).await;

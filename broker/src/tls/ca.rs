@@ -113,6 +113,38 @@ impl ReloadingCa {
     }
 }
 
+/// Handshake signatures depend on the provider's algorithms, not on the roots: both verifiers
+/// check them as rustls's WebPKI verifiers do.
+impl ReloadingCa {
+    fn tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+}
+
 fn verifiers(pem: &[u8], provider: &Arc<CryptoProvider>) -> std::result::Result<Verifiers, String> {
     let certs = read_certs(pem)?;
     let mut roots = RootCertStore::empty();
@@ -156,7 +188,7 @@ impl ClientCertVerifier for ReloadingCa {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        ClientCertVerifier::verify_tls12_signature(&*self.now().client, message, cert, dss)
+        self.tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -165,11 +197,13 @@ impl ClientCertVerifier for ReloadingCa {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        ClientCertVerifier::verify_tls13_signature(&*self.now().client, message, cert, dss)
+        self.tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        ClientCertVerifier::supported_verify_schemes(&*self.now().client)
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -197,7 +231,7 @@ impl ServerCertVerifier for ReloadingCa {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        ServerCertVerifier::verify_tls12_signature(&*self.now().server, message, cert, dss)
+        self.tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -206,11 +240,13 @@ impl ServerCertVerifier for ReloadingCa {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        ServerCertVerifier::verify_tls13_signature(&*self.now().server, message, cert, dss)
+        self.tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        ServerCertVerifier::supported_verify_schemes(&*self.now().server)
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
