@@ -175,7 +175,7 @@ def wait(cond, limit, what):
         if r:
             return r
         time.sleep(0.02)
-    raise SystemExit(f"timed out after {limit}s waiting for {what}")
+    raise SystemExit(f"timed out after {limit}s waiting for {what}" + (f": {WHY['last']}" if WHY["last"] else ""))
 
 
 def healthy(nodes, rec):
@@ -183,15 +183,27 @@ def healthy(nodes, rec):
     leader's commit, and publishes succeeding through every node just now."""
     views = [n.view() for n in nodes]
     if not all(views) or not all(n.ready() for n in nodes):
-        return False
+        return unhealthy(f"not every node answers and is ready: views {[bool(v) for v in views]}, "
+                         f"ready {[n.ready() for n in nodes]}")
     leaders = {v["leader_id"] for v in views}
     if len(leaders) != 1 or None in leaders:
-        return False
+        return unhealthy(f"no leader all agree on: {[v['leader_id'] for v in views]} "
+                         f"(terms {[v['term'] for v in views]})")
     commit = max(v["commit_index"] for v in views)
     if any(commit - v["applied_index"] > 50 for v in views):
-        return False
+        return unhealthy(f"applied behind commit {commit}: {[v['applied_index'] for v in views]}")
     recent = rec.since(now() - 0.3)
-    return all(any(d[0] == n.idx and d[3] for d in recent) for n in nodes)
+    lagging = [n.idx for n in nodes if not any(d[0] == n.idx and d[3] for d in recent)]
+    return unhealthy(f"no publish acknowledged through nodes {lagging} in the last 0.3 s") if lagging else True
+
+
+WHY = {"last": ""}
+
+
+def unhealthy(reason):
+    """Remember why the cluster is not healthy (printed if a wait for it times out)."""
+    WHY["last"] = reason
+    return False
 
 
 def node_id_map(nodes):
@@ -203,7 +215,8 @@ def node_id_map(nodes):
 def run(args):
     work = tempfile.mkdtemp(prefix="jumpnet-failover.")
     hosts = args.hosts.split(",") if args.hosts else ["127.0.0.1"] * 3
-    base = args.port_base or 20000 + random.randrange(300) * 100
+    # Below the ephemeral range (32768+), where the outgoing connections of other work can hold a port.
+    base = args.port_base or 20000 + random.randrange(120) * 100
     nodes = [Node(i + 1, hosts[i], base + 21 + i, base + 11 + i, os.path.join(work, f"n{i + 1}"),
                   args.netns[i] if args.netns else None, args.binary, args.extra, work, args.log)
              for i in range(3)]

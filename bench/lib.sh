@@ -32,12 +32,12 @@ bench_cleanup() {
 }
 trap bench_cleanup EXIT
 
-# A base port nobody listens around: 100 ports from a random block in 20000-59999 (others run
+# A base port nobody listens around: 100 ports from a random block in 20000-31999 (others run
 # clusters on this machine at the same time; never the default ports).
 pick_base() {
   local base tries=0
   while ((tries++ < 50)); do
-    base=$((20000 + (RANDOM % 400) * 100))
+    base=$((20000 + (RANDOM % 120) * 100))  # below the ephemeral range (32768+)
     if ! ss -Htln | awk '{print $4}' | grep -qE ":($base|$((base + 1))[0-9]|$((base + 9))[0-9])\$"; then
       echo "$base"; return 0
     fi

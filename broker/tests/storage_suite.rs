@@ -49,3 +49,73 @@ async fn a_committed_vote_reads_back_uncommitted_so_a_leader_never_resumes_its_t
     assert_eq!(back.leader_id, vote.leader_id, "same term and candidate");
     assert!(!back.committed, "must not resume leadership: {back:?}");
 }
+
+/// The snapshot openraft is handed is durable: after a restart the state machine re-applies the
+/// log past its last checkpoint, and openraft then asks for the current snapshot and takes its
+/// log id as stored (the log is purged up to it). Before, that id was only in memory: a node
+/// killed again before its next checkpoint came back with its log purged past its state and
+/// could not start (`bench/failover.sh kill`, "Failed to get log entries").
+#[tokio::test]
+async fn the_current_snapshot_is_a_checkpoint_even_past_the_last_one() {
+    use jumpnet_broker::raft::{Entry, LogId, StoredMembership};
+    use openraft::entry::RaftEntry;
+    use openraft::storage::RaftStateMachine;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = sled::Config::new()
+        .path(dir.path().join("db"))
+        .open()
+        .expect("open sled");
+    let (_log, flusher) = LogStore::open(
+        &db,
+        dir.path().join("db"),
+        dir.path().join("raft"),
+        Metrics::new(),
+    )
+    .expect("log store");
+    let store = TopicStore::open(&db, dir.path(), 1 << 20).expect("topic store");
+    let mut sm = StateMachine::open(store.clone(), flusher, dir.path().join("snapshots"))
+        .await
+        .expect("state machine");
+    let durable = || {
+        store
+            .raft_state::<Option<LogId>, StoredMembership>()
+            .expect("raft state")
+            .0
+            .flatten()
+    };
+    let entries = |from: u64, to: u64| -> Vec<Entry> {
+        (from..=to)
+            .map(|i| {
+                Entry::new_blank(openraft::LogId::new(
+                    openraft::CommittedLeaderId::new(1, 1),
+                    i,
+                ))
+            })
+            .collect()
+    };
+
+    sm.apply(entries(1, 10)).await.expect("apply");
+    assert_eq!(durable(), None, "applied, not yet checkpointed");
+    let snapshot = sm
+        .get_current_snapshot()
+        .await
+        .expect("current snapshot")
+        .expect("a snapshot");
+    assert_eq!(snapshot.meta.last_log_id.map(|l| l.index), Some(10));
+    assert_eq!(
+        durable(),
+        snapshot.meta.last_log_id,
+        "handed out, so stored"
+    );
+
+    // Asked again with nothing new applied: the same, still stored.
+    sm.apply(entries(11, 12)).await.expect("apply");
+    let again = sm
+        .get_current_snapshot()
+        .await
+        .expect("current snapshot")
+        .expect("a snapshot");
+    assert_eq!(again.meta.last_log_id.map(|l| l.index), Some(12));
+    assert_eq!(durable(), again.meta.last_log_id);
+}

@@ -323,6 +323,20 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         if self.last_applied.is_none() {
             return Ok(None);
         }
+        // openraft takes the snapshot it is handed as durable (and `cluster::compaction` purges
+        // the log up to it), but after a restart the state was re-applied past the last
+        // checkpoint: a node killed again before its next checkpoint came back with the log
+        // purged past what its state held, and could not start. So the state handed out is a
+        // checkpoint.
+        let (durable, _) = self
+            .store
+            .raft_state::<Option<LogId>, StoredMembership>()
+            .map_err(|e| snap_err(ErrorVerb::Read, e))?;
+        if durable.flatten() != self.last_applied {
+            self.checkpoint()
+                .await
+                .map_err(|e| snap_err(ErrorVerb::Write, e))?;
+        }
         let header = self.header();
         let kvs = self
             .store
