@@ -6,8 +6,8 @@
 //! node — and shapes the answer. Failures are [`ApiError`]s, which `error.rs` builds from the
 //! node's errors in one place.
 //!
-//! Every request passes three middlewares: [`track_request`] records the SPEC §7 HTTP metrics,
-//! opens the request span and logs failures (from the response's [`error::Failure`] extension),
+//! Every request passes three middlewares: [`track_request`] (`track.rs`) records the SPEC §7 HTTP
+//! metrics, opens the request span (debug) and logs failures (from the response's [`error::Failure`] extension),
 //! [`limit_in_flight`] answers `503 unavailable` beyond `--max-in-flight-requests` (health and
 //! metrics exempt), and [`authenticate`] resolves the bearer token into a [`Caller`].
 
@@ -29,17 +29,16 @@ pub mod responses;
 pub mod seed;
 pub mod stream;
 pub mod topics;
+mod track;
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
-use tracing::Instrument;
 
 use crate::auth::{Auth, Principal, Role};
 use crate::cluster::Node;
@@ -47,7 +46,8 @@ use crate::metrics::Metrics;
 use crate::topics::{TopicMeta, TopicStore};
 use crate::write::Writer;
 use code::Code;
-use error::{ApiError, Failure};
+use error::ApiError;
+use track::track_request;
 
 /// What the handlers work with: typed writes, reads, the node's cluster calls, and little else.
 #[derive(Clone)]
@@ -307,53 +307,6 @@ async fn limit_in_flight(State(state): State<AppState>, req: Request, next: Next
         },
     ));
     Response::from_parts(parts, body)
-}
-
-/// The request span, the HTTP metrics (bounded labels: the route template, a known method), and
-/// one log line per failed request.
-async fn track_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = match *req.method() {
-        Method::GET
-        | Method::PUT
-        | Method::POST
-        | Method::DELETE
-        | Method::HEAD
-        | Method::OPTIONS
-        | Method::PATCH => req.method().clone(),
-        // Methods are user input too: keep the label set bounded.
-        _ => Method::from_bytes(b"OTHER").expect("valid method token"),
-    };
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_string();
-    let span = tracing::info_span!("request", method = %method, route = %route, status = tracing::field::Empty, latency_ms = tracing::field::Empty);
-
-    let m = &state.metrics;
-    m.http_in_flight.inc();
-    let resp = next.run(req).instrument(span.clone()).await;
-    m.http_in_flight.dec();
-
-    let status = resp.status().as_u16();
-    let elapsed = started.elapsed();
-    m.http_requests
-        .with_label_values(&[method.as_str(), route.as_str(), &status.to_string()])
-        .inc();
-    m.http_duration
-        .with_label_values(&[method.as_str(), route.as_str()])
-        .observe(elapsed.as_secs_f64());
-    span.record("status", status);
-    span.record("latency_ms", elapsed.as_secs_f64() * 1000.0);
-    span.in_scope(|| match resp.extensions().get::<Failure>() {
-        Some(f) if status >= 500 && f.cause.is_some() => {
-            tracing::error!(code = %f.code, cause = f.cause.as_deref(), "request failed")
-        }
-        Some(f) => tracing::debug!(code = %f.code, message = %f.message, "request refused"),
-        None => tracing::debug!("request done"),
-    });
-    resp
 }
 
 /// The topic's metadata as this node applied it, or 404.
