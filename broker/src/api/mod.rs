@@ -30,6 +30,8 @@ pub mod seed;
 pub mod stream;
 pub mod topics;
 mod track;
+#[cfg(test)]
+mod track_tests;
 
 use std::sync::Arc;
 
@@ -47,7 +49,7 @@ use crate::topics::{TopicMeta, TopicStore};
 use crate::write::Writer;
 use code::Code;
 use error::ApiError;
-use track::track_request;
+use track::{track_request, RouteMetrics};
 
 /// What the handlers work with: typed writes, reads, the node's cluster calls, and little else.
 #[derive(Clone)]
@@ -61,6 +63,8 @@ pub struct AppState {
     pub(crate) auth: Arc<Auth>,
     /// One permit per request being served (`--max-in-flight-requests`).
     pub(crate) in_flight: Arc<tokio::sync::Semaphore>,
+    /// The HTTP metrics' handles per route ([`track`]).
+    pub(crate) routes: Arc<RouteMetrics>,
 }
 
 /// Size limits of requests (from the node's config).
@@ -87,6 +91,7 @@ impl AppState {
             in_flight: Arc::new(tokio::sync::Semaphore::new(
                 node.config.max_in_flight_requests,
             )),
+            routes: track::table(&node.metrics),
         }
     }
 }
@@ -404,19 +409,13 @@ pub fn count_out(s: &AppState, sizes: impl Iterator<Item = usize>) {
 /// [`count_out`] for a page already summed where it was read.
 pub fn count_out_totals(s: &AppState, n: u64, bytes: u64) {
     s.metrics.messages_consumed.inc_by(n);
-    s.metrics
-        .message_bytes
-        .with_label_values(&["out"])
-        .inc_by(bytes);
+    s.metrics.message_bytes_out.inc_by(bytes);
 }
 
 /// Count a stored publish (`messages_published`, `message_bytes{direction="in"}`).
 pub fn count_in(s: &AppState, messages: u64, bytes: u64) {
     s.metrics.messages_published.inc_by(messages);
-    s.metrics
-        .message_bytes
-        .with_label_values(&["in"])
-        .inc_by(bytes);
+    s.metrics.message_bytes_in.inc_by(bytes);
 }
 
 /// `?consistency=strong` waits for a read barrier through the leader.
