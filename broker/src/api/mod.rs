@@ -6,10 +6,11 @@
 //! node — and shapes the answer. Failures are [`ApiError`]s, which `error.rs` builds from the
 //! node's errors in one place.
 //!
-//! Every request passes three middlewares: [`track_request`] (`track.rs`) records the SPEC §7 HTTP
-//! metrics, opens the request span (debug) and logs failures (from the response's [`error::Failure`] extension),
-//! [`limit_in_flight`] answers `503 unavailable` beyond `--max-in-flight-requests` (health and
-//! metrics exempt), and [`authenticate`] resolves the bearer token into a [`Caller`].
+//! Every request passes three middlewares, in one layer: [`track_request`] (`track.rs`) records the
+//! SPEC §7 HTTP metrics, opens the request span (debug) and logs failures (from the response's
+//! [`error::Failure`] extension), [`limit_in_flight`] answers `503 unavailable` beyond
+//! `--max-in-flight-requests` (health and metrics exempt), and [`authenticate`] resolves the
+//! bearer token into a [`Caller`].
 
 pub mod admin;
 mod claim;
@@ -35,7 +36,7 @@ mod track_tests;
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -216,11 +217,8 @@ pub fn router(state: AppState) -> Router {
         .fold(Router::new(), |r, (path, methods)| r.route(path, methods))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            limit_in_flight,
-        ))
+        // One layer running the three in turn (a layer each cost a boxed service and future per
+        // request): track_request, then limit_in_flight, then authenticate.
         .layer(middleware::from_fn_with_state(state.clone(), track_request))
         .with_state(state.clone());
     // Outermost: a preflight is answered before authentication and the in-flight limit.
@@ -250,7 +248,7 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
 const OPEN_PATHS: &[&str] = &["/livez", "/readyz", "/metrics"];
 
 /// Resolve the bearer token into the request's [`Caller`]; an unknown token is a 401 at once.
-async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+async fn authenticate(state: &AppState, mut req: Request, next: Next) -> Response {
     let caller = if !state.auth.enabled() || OPEN_PATHS.contains(&req.uri().path()) {
         Caller {
             open: true,
@@ -285,9 +283,9 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
 /// At most `--max-in-flight-requests` requests at once: beyond it `503 unavailable` with
 /// `Retry-After`, before the body is read. A streaming answer (`/history`, SSE) keeps its permit
 /// until its body ends or the client goes away. Health and metrics never wait on the limit.
-async fn limit_in_flight(State(state): State<AppState>, req: Request, next: Next) -> Response {
+async fn limit_in_flight(state: &AppState, req: Request, next: Next) -> Response {
     if OPEN_PATHS.contains(&req.uri().path()) {
-        return next.run(req).await;
+        return authenticate(state, req, next).await;
     }
     let Ok(permit) = state.in_flight.clone().try_acquire_owned() else {
         return ApiError::unavailable(
@@ -296,7 +294,7 @@ async fn limit_in_flight(State(state): State<AppState>, req: Request, next: Next
         )
         .into_response();
     };
-    let resp = next.run(req).await;
+    let resp = authenticate(state, req, next).await;
     if axum::body::HttpBody::size_hint(resp.body())
         .exact()
         .is_some()

@@ -127,7 +127,7 @@ impl RouteMetrics {
 }
 
 /// The HTTP metrics (bounded labels: the route template, a known method), the request span (at
-/// `debug`), and one log line per failed request.
+/// `debug`), and one log line per failed request; then the in-flight limit and authentication.
 pub(super) async fn track_request(
     State(state): State<AppState>,
     req: Request,
@@ -142,9 +142,11 @@ pub(super) async fn track_request(
     let m = &state.metrics;
     m.http_in_flight.inc();
     let resp = if span.is_disabled() {
-        next.run(req).await
+        super::limit_in_flight(&state, req, next).await
     } else {
-        next.run(req).instrument(span.clone()).await
+        super::limit_in_flight(&state, req, next)
+            .instrument(span.clone())
+            .await
     };
     m.http_in_flight.dec();
 
