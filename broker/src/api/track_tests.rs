@@ -27,7 +27,7 @@ fn cached_handles_count_each_route_method_and_status_like_a_lookup_per_request()
     let families = m.registry.gather();
     let requests = families
         .iter()
-        .find(|f| f.get_name() == "jumpnet_http_requests_total")
+        .find(|f| f.name() == "jumpnet_http_requests_total")
         .unwrap();
     assert_eq!(requests.get_metric().len(), 4);
     let sum: f64 = m
