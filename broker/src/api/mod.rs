@@ -53,8 +53,13 @@ use error::ApiError;
 use track::{track_request, RouteMetrics};
 
 /// What the handlers work with: typed writes, reads, the node's cluster calls, and little else.
+/// One `Arc`: axum clones the state for the middleware and for each handler's `State` (one
+/// reference count, not one per field).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<StateInner>);
+
+/// The fields of [`AppState`] (read through it).
+pub struct StateInner {
     pub(crate) writer: Writer,
     pub(crate) store: TopicStore,
     /// Admin calls, views, readiness and read barriers (its methods, not its fields).
@@ -65,7 +70,7 @@ pub struct AppState {
     /// One permit per request being served (`--max-in-flight-requests`).
     pub(crate) in_flight: Arc<tokio::sync::Semaphore>,
     /// The HTTP metrics' handles per route ([`track`]).
-    pub(crate) routes: Arc<RouteMetrics>,
+    pub(crate) routes: RouteMetrics,
 }
 
 /// Size limits of requests (from the node's config).
@@ -78,7 +83,7 @@ pub struct Limits {
 
 impl AppState {
     pub fn new(node: &Arc<Node>, writer: Writer, auth: Auth) -> AppState {
-        AppState {
+        AppState(Arc::new(StateInner {
             writer,
             store: node.store.clone(),
             node: node.clone(),
@@ -93,7 +98,14 @@ impl AppState {
                 node.config.max_in_flight_requests,
             )),
             routes: track::table(&node.metrics),
-        }
+        }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = StateInner;
+    fn deref(&self) -> &StateInner {
+        &self.0
     }
 }
 

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -175,7 +175,7 @@ pub(super) async fn track_request(
     resp
 }
 
-/// The shared table of a router's state.
-pub(super) fn table(metrics: &Metrics) -> Arc<RouteMetrics> {
-    Arc::new(RouteMetrics::new(metrics.clone(), super::route_paths()))
+/// The table of a router's state.
+pub(super) fn table(metrics: &Metrics) -> RouteMetrics {
+    RouteMetrics::new(metrics.clone(), super::route_paths())
 }
