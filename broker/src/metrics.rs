@@ -80,7 +80,10 @@ impl Metrics {
         let message_bytes = reg(
             &r,
             IntCounterVec::new(
-                Opts::new("jumpnet_message_bytes_total", "Message payload bytes, direction in (published) or out (delivered)"),
+                Opts::new(
+                    "jumpnet_message_bytes_total",
+                    "Message payload bytes, direction in (published) or out (delivered)",
+                ),
                 &["direction"],
             )
             .unwrap(),

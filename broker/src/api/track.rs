@@ -29,7 +29,9 @@ const UNMATCHED: &str = "unmatched";
 
 /// Methods with a label of their own; any other is `OTHER` (methods are user input too: the label
 /// set stays bounded).
-const METHODS: [&str; 8] = ["GET", "PUT", "POST", "DELETE", "HEAD", "OPTIONS", "PATCH", "OTHER"];
+const METHODS: [&str; 8] = [
+    "GET", "PUT", "POST", "DELETE", "HEAD", "OPTIONS", "PATCH", "OTHER",
+];
 
 /// Status codes whose counter handle is kept; others are looked up per request (rare answers).
 const STATUSES: [u16; 16] = [
@@ -114,8 +116,11 @@ impl RouteMetrics {
         match STATUSES.iter().position(|s| *s == status) {
             Some(i) => h.requests[i]
                 .get_or_init(|| {
-                    m.http_requests
-                        .with_label_values(&[METHODS[method], route, &status.to_string()])
+                    m.http_requests.with_label_values(&[
+                        METHODS[method],
+                        route,
+                        &status.to_string(),
+                    ])
                 })
                 .inc(),
             None => m
@@ -137,7 +142,13 @@ pub(super) async fn track_request(
     let method = method_index(req.method());
     let matched = req.extensions().get::<MatchedPath>().cloned();
     let route = || matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
-    let span = tracing::debug_span!("request", method = METHODS[method], route = route(), status = tracing::field::Empty, latency_ms = tracing::field::Empty);
+    let span = tracing::debug_span!(
+        "request",
+        method = METHODS[method],
+        route = route(),
+        status = tracing::field::Empty,
+        latency_ms = tracing::field::Empty
+    );
 
     let m = &state.metrics;
     m.http_in_flight.inc();

@@ -182,7 +182,11 @@ fn the_cached_partition_count_follows_raises_and_deletes() {
     assert_eq!(f.store.partitions("t").unwrap(), 2);
     assert_eq!(f.store.cached_partitions("t"), Some(2));
     f.one(put("t", Some(5)));
-    assert_eq!(f.store.cached_partitions("t"), None, "the raise emptied the cache");
+    assert_eq!(
+        f.store.cached_partitions("t"),
+        None,
+        "the raise emptied the cache"
+    );
     assert_eq!(f.store.partitions("t").unwrap(), 5);
     assert_eq!(f.store.cached_partitions("t"), Some(5));
     // A publish changes no count: the cache stays.
