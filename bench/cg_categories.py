@@ -27,7 +27,7 @@ CATEGORIES = [  # first match wins: (name, regex on "file:function [object]")
     ("checksums (crc32fast)", r"crc32fast"),
     ("hashing (SipHash, HashMap)", r"hash/sip|hashbrown|std/src/collections/hash"),
     ("tokio (scheduler, timers, I/O driver, sync)", r"/tokio-\d|/tokio-util|/tokio-stream|mio-|parking_lot|futures-"),
-    ("jumpnet broker code", r"/broker/src/"),
+    ("jumpnet broker code", r"(^|/)broker/src/"),
     ("Rust std/core/alloc (other)", r"/rustc/"),
     ("libc (musl)", r"musl"),
 ]

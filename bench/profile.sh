@@ -94,4 +94,5 @@ entries=$((after - before))
     python3 "$BENCH_DIR/cg_categories.py" "$f" "$COUNT" "$entries" >"$OUT/categories-$who.txt"
   done
 } | tee "$OUT/summary.txt"
-rm -f "$OUT"/callgrind.*.out*
+# BENCH_KEEP_CALLGRIND=1 keeps the raw profiles (callgrind_annotate --tree=caller ... on them).
+[[ -n ${BENCH_KEEP_CALLGRIND:-} ]] || rm -f "$OUT"/callgrind.*.out*

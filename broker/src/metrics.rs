@@ -25,6 +25,9 @@ pub struct Inner {
     pub messages_published: IntCounter,
     pub messages_consumed: IntCounter,
     pub message_bytes: IntCounterVec,
+    /// `message_bytes{direction="in"}` and `{direction="out"}`, looked up once.
+    pub message_bytes_in: IntCounter,
+    pub message_bytes_out: IntCounter,
     pub topics: IntGauge,
     pub storage_used: IntGauge,
     pub raft_has_leader: IntGauge,
@@ -74,6 +77,17 @@ impl Metrics {
                 .expect("metric registers once");
             c
         }
+        let message_bytes = reg(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "jumpnet_message_bytes_total",
+                    "Message payload bytes, direction in (published) or out (delivered)",
+                ),
+                &["direction"],
+            )
+            .unwrap(),
+        );
         let m = Inner {
             http_requests: reg(
                 &r,
@@ -102,13 +116,9 @@ impl Metrics {
             ),
             messages_published: reg(&r, IntCounter::new("jumpnet_messages_published_total", "Messages committed through this node").unwrap()),
             messages_consumed: reg(&r, IntCounter::new("jumpnet_messages_consumed_total", "Messages delivered to readers by this node").unwrap()),
-            message_bytes: reg(
-                &r,
-                IntCounterVec::new(Opts::new("jumpnet_message_bytes_total", "Message payload bytes, direction in (published) or out (delivered)"), &[
-                    "direction",
-                ])
-                .unwrap(),
-            ),
+            message_bytes_in: message_bytes.with_label_values(&["in"]),
+            message_bytes_out: message_bytes.with_label_values(&["out"]),
+            message_bytes,
             topics: reg(&r, IntGauge::new("jumpnet_topics", "Topics in the replicated log").unwrap()),
             storage_used: reg(&r, IntGauge::new("jumpnet_storage_used_bytes", "Bytes used on disk by the node's state dir").unwrap()),
             raft_has_leader: reg(&r, IntGauge::new("jumpnet_raft_has_leader", "1 when this node knows a leader").unwrap()),
@@ -203,9 +213,6 @@ impl Metrics {
         }
         for role in ["voter", "learner"] {
             m.raft_members.with_label_values(&[role]).set(0);
-        }
-        for dir in ["in", "out"] {
-            m.message_bytes.with_label_values(&[dir]).inc_by(0);
         }
         Metrics(Arc::new(m))
     }

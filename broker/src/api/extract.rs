@@ -54,6 +54,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for MaybeJson<T> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(MaybeJson(None));
         }
+        // The common case parses without tracking the path (serde_path_to_error costs on every
+        // field); only a body that fails is parsed again, with the path, for the error's text.
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        if let Ok(value) = <T as serde::Deserialize>::deserialize(&mut de) {
+            de.end()
+                .map_err(|e| ApiError::bad_request(Code::MalformedJson, e.to_string()))?;
+            return Ok(MaybeJson(Some(value)));
+        }
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();

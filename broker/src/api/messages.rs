@@ -189,8 +189,14 @@ pub async fn publish(
         .first()
         .and_then(|m| m.key.clone())
         .or_else(|| producer.as_ref().map(|p| p.producer_id.clone()));
-    let t = topic.clone();
-    let partitions = s.store.blocking(move |st| st.partitions(&t)).await?;
+    // Known in memory after the topic's first publish here: no trip to the blocking pool.
+    let partitions = match s.store.cached_partitions(&topic) {
+        Some(n) => n,
+        None => {
+            let t = topic.clone();
+            s.store.blocking(move |st| st.partitions(&t)).await?
+        }
+    };
     let partition =
         crate::topics::partitioner::route(req.partition, key.as_deref(), partitions, &ROUND_ROBIN)
             .map_err(|p| super::invalid_partition(&topic, p, partitions))?;

@@ -6,10 +6,11 @@
 //! node — and shapes the answer. Failures are [`ApiError`]s, which `error.rs` builds from the
 //! node's errors in one place.
 //!
-//! Every request passes three middlewares: [`track_request`] records the SPEC §7 HTTP metrics,
-//! opens the request span and logs failures (from the response's [`error::Failure`] extension),
-//! [`limit_in_flight`] answers `503 unavailable` beyond `--max-in-flight-requests` (health and
-//! metrics exempt), and [`authenticate`] resolves the bearer token into a [`Caller`].
+//! Every request passes three middlewares, in one layer: [`track_request`] (`track.rs`) records the
+//! SPEC §7 HTTP metrics, opens the request span (debug) and logs failures (from the response's
+//! [`error::Failure`] extension), [`limit_in_flight`] answers `503 unavailable` beyond
+//! `--max-in-flight-requests` (health and metrics exempt), and [`authenticate`] resolves the
+//! bearer token into a [`Caller`].
 
 pub mod admin;
 mod claim;
@@ -29,17 +30,18 @@ pub mod responses;
 pub mod seed;
 pub mod stream;
 pub mod topics;
+mod track;
+#[cfg(test)]
+mod track_tests;
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::Request;
 use axum::http::{header, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
-use tracing::Instrument;
 
 use crate::auth::{Auth, Principal, Role};
 use crate::cluster::Node;
@@ -47,11 +49,17 @@ use crate::metrics::Metrics;
 use crate::topics::{TopicMeta, TopicStore};
 use crate::write::Writer;
 use code::Code;
-use error::{ApiError, Failure};
+use error::ApiError;
+use track::{track_request, RouteMetrics};
 
 /// What the handlers work with: typed writes, reads, the node's cluster calls, and little else.
+/// One `Arc`: axum clones the state for the middleware and for each handler's `State` (one
+/// reference count, not one per field).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<StateInner>);
+
+/// The fields of [`AppState`] (read through it).
+pub struct StateInner {
     pub(crate) writer: Writer,
     pub(crate) store: TopicStore,
     /// Admin calls, views, readiness and read barriers (its methods, not its fields).
@@ -61,6 +69,8 @@ pub struct AppState {
     pub(crate) auth: Arc<Auth>,
     /// One permit per request being served (`--max-in-flight-requests`).
     pub(crate) in_flight: Arc<tokio::sync::Semaphore>,
+    /// The HTTP metrics' handles per route ([`track`]).
+    pub(crate) routes: RouteMetrics,
 }
 
 /// Size limits of requests (from the node's config).
@@ -73,7 +83,7 @@ pub struct Limits {
 
 impl AppState {
     pub fn new(node: &Arc<Node>, writer: Writer, auth: Auth) -> AppState {
-        AppState {
+        AppState(Arc::new(StateInner {
             writer,
             store: node.store.clone(),
             node: node.clone(),
@@ -87,7 +97,15 @@ impl AppState {
             in_flight: Arc::new(tokio::sync::Semaphore::new(
                 node.config.max_in_flight_requests,
             )),
-        }
+            routes: track::table(&node.metrics),
+        }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = StateInner;
+    fn deref(&self) -> &StateInner {
+        &self.0
     }
 }
 
@@ -211,11 +229,8 @@ pub fn router(state: AppState) -> Router {
         .fold(Router::new(), |r, (path, methods)| r.route(path, methods))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            limit_in_flight,
-        ))
+        // One layer running the three in turn (a layer each cost a boxed service and future per
+        // request): track_request, then limit_in_flight, then authenticate.
         .layer(middleware::from_fn_with_state(state.clone(), track_request))
         .with_state(state.clone());
     // Outermost: a preflight is answered before authentication and the in-flight limit.
@@ -245,7 +260,7 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
 const OPEN_PATHS: &[&str] = &["/livez", "/readyz", "/metrics"];
 
 /// Resolve the bearer token into the request's [`Caller`]; an unknown token is a 401 at once.
-async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+async fn authenticate(state: &AppState, mut req: Request, next: Next) -> Response {
     let caller = if !state.auth.enabled() || OPEN_PATHS.contains(&req.uri().path()) {
         Caller {
             open: true,
@@ -280,9 +295,9 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
 /// At most `--max-in-flight-requests` requests at once: beyond it `503 unavailable` with
 /// `Retry-After`, before the body is read. A streaming answer (`/history`, SSE) keeps its permit
 /// until its body ends or the client goes away. Health and metrics never wait on the limit.
-async fn limit_in_flight(State(state): State<AppState>, req: Request, next: Next) -> Response {
+async fn limit_in_flight(state: &AppState, req: Request, next: Next) -> Response {
     if OPEN_PATHS.contains(&req.uri().path()) {
-        return next.run(req).await;
+        return authenticate(state, req, next).await;
     }
     let Ok(permit) = state.in_flight.clone().try_acquire_owned() else {
         return ApiError::unavailable(
@@ -291,7 +306,7 @@ async fn limit_in_flight(State(state): State<AppState>, req: Request, next: Next
         )
         .into_response();
     };
-    let resp = next.run(req).await;
+    let resp = authenticate(state, req, next).await;
     if axum::body::HttpBody::size_hint(resp.body())
         .exact()
         .is_some()
@@ -307,53 +322,6 @@ async fn limit_in_flight(State(state): State<AppState>, req: Request, next: Next
         },
     ));
     Response::from_parts(parts, body)
-}
-
-/// The request span, the HTTP metrics (bounded labels: the route template, a known method), and
-/// one log line per failed request.
-async fn track_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = match *req.method() {
-        Method::GET
-        | Method::PUT
-        | Method::POST
-        | Method::DELETE
-        | Method::HEAD
-        | Method::OPTIONS
-        | Method::PATCH => req.method().clone(),
-        // Methods are user input too: keep the label set bounded.
-        _ => Method::from_bytes(b"OTHER").expect("valid method token"),
-    };
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_string();
-    let span = tracing::info_span!("request", method = %method, route = %route, status = tracing::field::Empty, latency_ms = tracing::field::Empty);
-
-    let m = &state.metrics;
-    m.http_in_flight.inc();
-    let resp = next.run(req).instrument(span.clone()).await;
-    m.http_in_flight.dec();
-
-    let status = resp.status().as_u16();
-    let elapsed = started.elapsed();
-    m.http_requests
-        .with_label_values(&[method.as_str(), route.as_str(), &status.to_string()])
-        .inc();
-    m.http_duration
-        .with_label_values(&[method.as_str(), route.as_str()])
-        .observe(elapsed.as_secs_f64());
-    span.record("status", status);
-    span.record("latency_ms", elapsed.as_secs_f64() * 1000.0);
-    span.in_scope(|| match resp.extensions().get::<Failure>() {
-        Some(f) if status >= 500 && f.cause.is_some() => {
-            tracing::error!(code = %f.code, cause = f.cause.as_deref(), "request failed")
-        }
-        Some(f) => tracing::debug!(code = %f.code, message = %f.message, "request refused"),
-        None => tracing::debug!("request done"),
-    });
-    resp
 }
 
 /// The topic's metadata as this node applied it, or 404.
@@ -451,19 +419,13 @@ pub fn count_out(s: &AppState, sizes: impl Iterator<Item = usize>) {
 /// [`count_out`] for a page already summed where it was read.
 pub fn count_out_totals(s: &AppState, n: u64, bytes: u64) {
     s.metrics.messages_consumed.inc_by(n);
-    s.metrics
-        .message_bytes
-        .with_label_values(&["out"])
-        .inc_by(bytes);
+    s.metrics.message_bytes_out.inc_by(bytes);
 }
 
 /// Count a stored publish (`messages_published`, `message_bytes{direction="in"}`).
 pub fn count_in(s: &AppState, messages: u64, bytes: u64) {
     s.metrics.messages_published.inc_by(messages);
-    s.metrics
-        .message_bytes
-        .with_label_values(&["in"])
-        .inc_by(bytes);
+    s.metrics.message_bytes_in.inc_by(bytes);
 }
 
 /// `?consistency=strong` waits for a read barrier through the leader.

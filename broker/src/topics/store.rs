@@ -55,7 +55,22 @@ struct Inner {
     overlay: RwLock<Overlay>,
     logs: RwLock<Arc<TopicLogs>>,
     notifier: Notifier,
+    /// [`TopicStore::partitions`] as read so far: every v1 publish routes by it, and reading it
+    /// from sled would cost a trip to the blocking pool per request.
+    partition_counts: RwLock<PartitionCounts>,
 }
+
+/// Cached partition counts. `generation` moves on each time the cache is emptied (an apply that
+/// changed a count, a snapshot installed): a count read before that is not stored after it.
+#[derive(Default)]
+struct PartitionCounts {
+    generation: u64,
+    /// Topic names come from clients: std's keyed hasher, and a bound on the entries.
+    counts: std::collections::HashMap<String, u32>,
+}
+
+/// At most this many cached partition counts (then the cache starts over).
+const MAX_CACHED_COUNTS: usize = 4096;
 
 fn io_err(context: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |e| Error::io(context, e)
@@ -91,6 +106,7 @@ impl TopicStore {
                 overlay: RwLock::default(),
                 logs: RwLock::new(Arc::new(logs)),
                 notifier: Notifier::default(),
+                partition_counts: RwLock::default(),
             }),
         })
     }
@@ -185,7 +201,36 @@ impl TopicStore {
 
     /// How many partitions a topic has (1 for a topic from before partitions; also for an unknown one).
     pub fn partitions(&self, name: &str) -> Result<u32> {
-        Ok(self.get(&keys::partition_count(name))?.unwrap_or(1))
+        if let Some(n) = self.cached_partitions(name) {
+            return Ok(n);
+        }
+        let generation = self.counts().generation;
+        let n = self.get(&keys::partition_count(name))?.unwrap_or(1);
+        let mut cache = self.inner.partition_counts.write().expect("counts lock");
+        if cache.generation == generation {
+            if cache.counts.len() >= MAX_CACHED_COUNTS {
+                cache.counts.clear();
+            }
+            cache.counts.insert(name.to_string(), n);
+        }
+        Ok(n)
+    }
+
+    /// [`Self::partitions`] when it is known without reading storage (no blocking: for the
+    /// runtime's threads).
+    pub fn cached_partitions(&self, name: &str) -> Option<u32> {
+        self.counts().counts.get(name).copied()
+    }
+
+    fn counts(&self) -> std::sync::RwLockReadGuard<'_, PartitionCounts> {
+        self.inner.partition_counts.read().expect("counts lock")
+    }
+
+    /// Forget the cached partition counts; call after the state they were read from changed.
+    fn forget_partition_counts(&self) {
+        let mut cache = self.inner.partition_counts.write().expect("counts lock");
+        cache.generation += 1;
+        cache.counts.clear();
     }
 
     /// One partition's metadata (partition 0 is [`Self::topic`]).
@@ -372,11 +417,19 @@ impl TopicStore {
     /// Make an apply's changes visible (its segment data is written): metadata to readers,
     /// trimmed and deleted segments to the next checkpoint, and a wake-up to the topics' waiters.
     pub fn publish(&self, applied: Applied) {
+        let counts_changed = applied
+            .changes
+            .keys()
+            .any(|k| k.starts_with(keys::PARTITION_COUNT_PREFIX));
         self.inner
             .overlay
             .write()
             .expect("overlay lock")
             .extend(applied.changes);
+        // After the overlay holds the new counts: a count read before this is not cached.
+        if counts_changed {
+            self.forget_partition_counts();
+        }
         let logs = self.logs();
         for (topic_id, start) in applied.trims {
             logs.defer_trim(topic_id, start);
@@ -527,6 +580,7 @@ impl TopicStore {
             Arc::new(logs),
         );
         self.inner.overlay.write().expect("overlay lock").clear();
+        self.forget_partition_counts();
         self.inner.notifier.notify_all();
         Ok(old.root().to_path_buf())
     }

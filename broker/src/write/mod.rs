@@ -241,7 +241,9 @@ async fn run<P: Propose>(proposer: Arc<P>, mut rx: mpsc::Receiver<Pending>, limi
 /// `first` and every op queued behind it, up to the caps.
 fn collect(first: Pending, rx: &mut mpsc::Receiver<Pending>, limits: &Limits) -> Vec<Pending> {
     let mut bytes = first.op.size_hint();
-    let mut batch = vec![first];
+    // Sized for what is queued now: no regrowth while taking it.
+    let mut batch = Vec::with_capacity((rx.len() + 1).min(limits.batch_ops.max(1)));
+    batch.push(first);
     while batch.len() < limits.batch_ops && bytes < limits.batch_bytes {
         match rx.try_recv() {
             Ok(p) => {

@@ -74,13 +74,14 @@ async fn wait_listed(c: &Cluster, path: &str, want: &[(String, String, u64, u64,
     let deadline = tokio::time::Instant::now() + crate::harness::PATIENCE;
     for (i, _) in c.live() {
         loop {
-            let got = list(c, i, path).await;
-            if got == want {
+            // A topic the leader just (re)created is a 404 on a follower until it applied it.
+            let (status, body, _) = c.call(i, Method::GET, path, "").await;
+            if status == 200 && list(c, i, path).await == want {
                 break;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "node {i} {path}: {got:?}, want {want:?}"
+                "node {i} {path}: {status} {body}, want {want:?}"
             );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }

@@ -173,7 +173,8 @@ async fn a_lease_on_a_later_partition_runs_out_and_comes_back() {
     )
     .await;
     let f = c.follower_index();
-    let first = fetch(&c, f, path, 10, 0).await;
+    // A long-poll: the follower may not have applied the publish the leader answered yet.
+    let first = fetch(&c, f, path, 10, 5_000).await;
     assert_eq!(refs(&first), vec![(2, 0), (2, 1)]);
     call(
         &c,

@@ -155,9 +155,14 @@ impl<'a> Applier<'a> {
         Ok(m)
     }
 
-    /// How many partitions the topic has, as this call sees it.
+    /// How many partitions the topic has, as this call sees it: this call's own change, else the
+    /// store's count (cached there: no storage read per publish).
     fn partitions(&self, name: &str) -> Res<u32> {
-        Ok(self.get(&keys::partition_count(name))?.unwrap_or(1))
+        match self.overlay.get(&keys::partition_count(name)) {
+            Some(Some(v)) => decode(v),
+            Some(None) => Ok(1),
+            None => self.store.partitions(name),
+        }
     }
 
     fn set_topic(&mut self, name: &str, meta: Option<TopicMeta>) {

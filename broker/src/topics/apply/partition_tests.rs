@@ -171,6 +171,34 @@ fn the_partition_count_can_only_be_raised() {
     assert_eq!(base(f.one(publish("t", 3, &["z"]))), 0);
 }
 
+/// v1 publishes route by the cached count (no storage read per request): it must follow every
+/// change of the count, and a deleted and recreated topic.
+#[test]
+fn the_cached_partition_count_follows_raises_and_deletes() {
+    let mut f = Fixture::new();
+    assert_eq!(f.store.cached_partitions("t"), None);
+    f.one(put("t", Some(2)));
+    assert_eq!(f.store.cached_partitions("t"), None, "nothing read yet");
+    assert_eq!(f.store.partitions("t").unwrap(), 2);
+    assert_eq!(f.store.cached_partitions("t"), Some(2));
+    f.one(put("t", Some(5)));
+    assert_eq!(
+        f.store.cached_partitions("t"),
+        None,
+        "the raise emptied the cache"
+    );
+    assert_eq!(f.store.partitions("t").unwrap(), 5);
+    assert_eq!(f.store.cached_partitions("t"), Some(5));
+    // A publish changes no count: the cache stays.
+    f.one(publish("t", 4, &["a"]));
+    assert_eq!(f.store.cached_partitions("t"), Some(5));
+    f.one(DeleteTopic { topic: "t".into() }.into());
+    assert_eq!(f.store.partitions("t").unwrap(), 1);
+    f.one(put("t", Some(3)));
+    assert_eq!(f.store.partitions("t").unwrap(), 3);
+    assert_eq!(f.store.cached_partitions("t"), Some(3));
+}
+
 #[test]
 fn named_consumers_have_a_position_per_partition_and_delete_forgets_them_all() {
     let mut f = Fixture::new();

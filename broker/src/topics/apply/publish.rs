@@ -15,15 +15,20 @@ pub const MAX_PRODUCERS: u64 = 50_000;
 
 impl Applier<'_> {
     pub(super) fn publish(&mut self, p: Publish, at: At) -> Res<Result<Published, OpError>> {
-        if self.topic(&p.topic)?.is_none() {
-            self.create_topic(&p.topic, Default::default(), 1, at.ts_ms)?;
-        }
-        let partitions = self.partitions(&p.topic)?;
-        let Some(mut meta) = self.part(&p.topic, p.partition)? else {
+        let meta = match self.topic(&p.topic)? {
+            None => {
+                let created = self.create_topic(&p.topic, Default::default(), 1, at.ts_ms)?;
+                (p.partition == 0).then_some(created)
+            }
+            // Partition 0 is the topic's own meta: no second lookup.
+            Some(m) if p.partition == 0 => Some(m),
+            Some(_) => self.part(&p.topic, p.partition)?,
+        };
+        let Some(mut meta) = meta else {
             return Ok(Err(OpError::PartitionNotFound {
+                partitions: self.partitions(&p.topic)?,
                 topic: p.topic,
                 partition: p.partition,
-                partitions,
             }));
         };
         let count = p.messages.len() as u64;
