@@ -1,7 +1,7 @@
 //! A node's validated configuration. The binary builds it from flags and env (`main.rs`); tests
 //! build it directly.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::command::Retention;
@@ -187,8 +187,7 @@ impl Config {
     /// by API address, `--restore-from https://...`), for APIs that require client certificates
     /// (`--tls-client-ca`): its peer certificate (`--peer-tls-cert`, made for both ends of a
     /// connection), else its API certificate (`--tls-cert`); each with the flag that named it.
-    #[allow(clippy::type_complexity)]
-    pub fn api_client_identity(&self) -> Option<((&Path, &'static str), (&Path, &'static str))> {
+    pub fn api_client_identity(&self) -> Option<crate::tls::IdentityFiles<'_>> {
         if let Some(p) = &self.peer_tls {
             return Some((
                 (p.cert.as_path(), "--peer-tls-cert"),

@@ -13,6 +13,9 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::certs::{read_certs, read_key};
 
+/// A certificate file and its key file (possibly the same file), each with what named it (a flag).
+pub type IdentityFiles<'a> = ((&'a Path, &'a str), (&'a Path, &'a str));
+
 /// A client identity from PEM text: `cert_pem` holds the certificate (leaf first, then
 /// intermediates), `key_pem` its private key (PKCS#8, PKCS#1 or SEC1); both may be the same text.
 pub fn identity_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<reqwest::Identity, String> {
@@ -51,7 +54,7 @@ pub fn identity_files(
 /// servers that ask for one; unchanged without it. Errors name the files.
 pub fn presenting(
     builder: reqwest::ClientBuilder,
-    identity: Option<((&Path, &str), (&Path, &str))>,
+    identity: Option<IdentityFiles<'_>>,
 ) -> Result<reqwest::ClientBuilder, String> {
     match identity {
         None => Ok(builder),
@@ -88,4 +91,36 @@ fn push_pem(out: &mut String, label: &str, der: &[u8]) {
         out.push('\n');
     }
     out.push_str(&format!("-----END {label}-----\n"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::write_dev_pki;
+
+    #[test]
+    fn a_pair_loads_from_two_files_or_one_and_a_bad_one_names_its_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = write_dev_pki(&tmp.path().join("a")).unwrap();
+        let b = write_dev_pki(&tmp.path().join("b")).unwrap();
+        let (cert, key) = (a.client_cert.as_path(), a.client_key.as_path());
+        identity_files((cert, "--cert"), (key, "--cert-key")).unwrap();
+        let both = tmp.path().join("both.pem");
+        let text = [std::fs::read(cert).unwrap(), std::fs::read(key).unwrap()].concat();
+        std::fs::write(&both, &text).unwrap();
+        identity_files((both.as_path(), "--cert"), (both.as_path(), "--cert")).unwrap();
+        identity_pem(&text, &text).unwrap();
+
+        let e = identity_files((cert, "--cert"), (cert, "--cert")).unwrap_err();
+        assert!(e.starts_with("--cert ") && e.contains("no private key"), "{e}");
+        let e = identity_files((cert, "--cert"), (b.client_key.as_path(), "--cert-key")).unwrap_err();
+        assert!(e.contains("do not belong together"), "{e}");
+        let missing = tmp.path().join("missing.pem");
+        let e = identity_files((missing.as_path(), "--cert"), (key, "--cert-key")).unwrap_err();
+        assert!(e.starts_with("--cert ") && e.contains("missing.pem"), "{e}");
+        let e = identity_files((key, "--cert"), (key, "--cert-key")).unwrap_err();
+        assert!(e.contains("no certificate"), "{e}");
+        let e = identity_pem(b"not pem", b"not pem").unwrap_err();
+        assert!(e.contains("client certificate"), "{e}");
+    }
 }

@@ -26,7 +26,7 @@ use rustls::ServerConfig;
 
 pub use ca::ReloadingCa;
 pub use certs::{read_certs, CertInfo};
-pub use identity::{identity_files, identity_pem, presenting};
+pub use identity::{identity_files, identity_pem, presenting, IdentityFiles};
 pub use peer::{server_name, tls_error, PeerTls, PeerTlsFiles};
 pub use pki::{write_dev_pki, DevPki};
 pub use reload::ReloadingCert;

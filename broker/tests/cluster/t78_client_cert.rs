@@ -288,7 +288,7 @@ fn client_certificate_flags_and_files_are_checked_first_with_one_line() {
         (
             vec!["--cert", cert.as_str()],
             vec![],
-            "no private key in the file; give the key file with --cert-key",
+            "give the key file with --cert-key",
         ),
         (
             vec!["--cert", not_pem.as_str(), "--cert-key", key.as_str()],

@@ -350,7 +350,10 @@ class Client:
         for url in self.servers:
             server = Server.parse(url)
             ctx = self.transport.ssl_context  # the client's CA and certificate, as every other call
-            out[url] = {"live": _probe(server, "/livez", timeout, ctx), "ready": _probe(server, "/readyz", timeout, ctx)}
+            out[url] = {
+                "live": _probe(server, "/livez", timeout, ctx),
+                "ready": _probe(server, "/readyz", timeout, ctx),
+            }
         return out
 
     # -- the seed's API --------------------------------------------------------------------------------
