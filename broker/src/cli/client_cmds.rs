@@ -61,7 +61,10 @@ impl Conn {
             None => b,
             Some((cert, key)) => jumpnet_broker::tls::presenting(
                 b,
-                Some(((cert, "--cert"), (key, Self::key_flag(self.cert_key.is_some())))),
+                Some((
+                    (cert, "--cert"),
+                    (key, Self::key_flag(self.cert_key.is_some())),
+                )),
             )
             .map_err(anyhow::Error::msg)?,
         };

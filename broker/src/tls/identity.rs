@@ -30,16 +30,16 @@ pub fn identity_files(
     (cert, cert_what): (&Path, &str),
     (key, key_what): (&Path, &str),
 ) -> Result<reqwest::Identity, String> {
-    let read = |p: &Path, what: &str| {
-        std::fs::read(p).map_err(|e| format!("{what} {}: {e}", p.display()))
-    };
+    let read =
+        |p: &Path, what: &str| std::fs::read(p).map_err(|e| format!("{what} {}: {e}", p.display()));
     let cert_pem = read(cert, cert_what)?;
     let key_pem = if key == cert {
         cert_pem.clone()
     } else {
         read(key, key_what)?
     };
-    let certs = read_certs(&cert_pem).map_err(|e| format!("{cert_what} {}: {e}", cert.display()))?;
+    let certs =
+        read_certs(&cert_pem).map_err(|e| format!("{cert_what} {}: {e}", cert.display()))?;
     let key_der = read_key(&key_pem).map_err(|e| format!("{key_what} {}: {e}", key.display()))?;
     identity(certs, key_der).map_err(|e| {
         format!(
@@ -112,8 +112,12 @@ mod tests {
         identity_pem(&text, &text).unwrap();
 
         let e = identity_files((cert, "--cert"), (cert, "--cert")).unwrap_err();
-        assert!(e.starts_with("--cert ") && e.contains("no private key"), "{e}");
-        let e = identity_files((cert, "--cert"), (b.client_key.as_path(), "--cert-key")).unwrap_err();
+        assert!(
+            e.starts_with("--cert ") && e.contains("no private key"),
+            "{e}"
+        );
+        let e =
+            identity_files((cert, "--cert"), (b.client_key.as_path(), "--cert-key")).unwrap_err();
         assert!(e.contains("do not belong together"), "{e}");
         let missing = tmp.path().join("missing.pem");
         let e = identity_files((missing.as_path(), "--cert"), (key, "--cert-key")).unwrap_err();

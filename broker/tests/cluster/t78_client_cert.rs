@@ -74,7 +74,10 @@ async fn a_node_requiring_client_certificates_serves_those_presenting_one_and_re
     let other_dir = dir.join("other");
     std::fs::create_dir_all(&other_dir).unwrap();
     let (spem, skey) = TestCa::new(&other_dir).issue("stranger", None);
-    let (scert, skey) = (write(&dir, "x.crt", &spem), write(&dir, "x.key", skey.as_str()));
+    let (scert, skey) = (
+        write(&dir, "x.crt", &spem),
+        write(&dir, "x.key", skey.as_str()),
+    );
     c.add(
         None,
         &[
@@ -145,11 +148,17 @@ async fn a_node_requiring_client_certificates_serves_those_presenting_one_and_re
         let started = Instant::now();
         match bare.read("orders", Some(0), 10, None).await {
             Err(ClientError::Tls(m)) => {
-                assert!(m.contains("client certificate") && m.contains("--cert"), "{what}: {m}")
+                assert!(
+                    m.contains("client certificate") && m.contains("--cert"),
+                    "{what}: {m}"
+                )
             }
             other => panic!("{what}: expected a TLS error, got {:?}", other.map(|_| ())),
         }
-        assert!(started.elapsed() < Duration::from_secs(5), "{what}: retried");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{what}: retried"
+        );
     }
 
     // The CLI: flags, env, one file holding both; every client command takes them.
@@ -157,7 +166,15 @@ async fn a_node_requiring_client_certificates_serves_those_presenting_one_and_re
     let tls_args = &tls_args[..];
     let (ok, out, err) = jumpnet(
         &[
-            &["publish", "orders", "two", "--cert", ccert.as_str(), "--cert-key", ckey.as_str()][..],
+            &[
+                "publish",
+                "orders",
+                "two",
+                "--cert",
+                ccert.as_str(),
+                "--cert-key",
+                ckey.as_str(),
+            ][..],
             tls_args,
         ]
         .concat(),
@@ -167,7 +184,10 @@ async fn a_node_requiring_client_certificates_serves_those_presenting_one_and_re
     assert_eq!(out, "orders 1\n");
     let (ok, out, err) = jumpnet(
         &[&["consume", "orders"][..], tls_args].concat(),
-        &[("JUMPNET_CERT", ccert.as_str()), ("JUMPNET_CERT_KEY", ckey.as_str())],
+        &[
+            ("JUMPNET_CERT", ccert.as_str()),
+            ("JUMPNET_CERT_KEY", ckey.as_str()),
+        ],
     );
     assert!(ok, "{err}");
     assert_eq!(out, "one\ntwo\n");
@@ -185,8 +205,19 @@ async fn a_node_requiring_client_certificates_serves_those_presenting_one_and_re
     let (ok, out, err) = jumpnet(
         &[
             &[
-                "bench", "--api", "seed", "--count", "20", "--concurrency", "2", "--output",
-                "json", "--cert", ccert.as_str(), "--cert-key", ckey.as_str(),
+                "bench",
+                "--api",
+                "seed",
+                "--count",
+                "20",
+                "--concurrency",
+                "2",
+                "--output",
+                "json",
+                "--cert",
+                ccert.as_str(),
+                "--cert-key",
+                ckey.as_str(),
             ][..],
             tls_args,
         ]
@@ -216,7 +247,10 @@ async fn a_node_requiring_client_certificates_serves_those_presenting_one_and_re
                 && err.contains("--cert"),
             "{what}: {err}"
         );
-        assert!(started.elapsed() < Duration::from_secs(5), "{what}: retried");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{what}: retried"
+        );
     }
 
     // curl, as the README shows it.
@@ -226,7 +260,15 @@ async fn a_node_requiring_client_certificates_serves_those_presenting_one_and_re
     }
     let curl = |extra: &[&str]| {
         Command::new("curl")
-            .args(["-sS", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}"])
+            .args([
+                "-sS",
+                "--max-time",
+                "5",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+            ])
             .args(["--cacert", &ca_path])
             .args(extra)
             .arg(format!("{base}/v1/topics/orders"))
@@ -278,7 +320,11 @@ fn client_certificate_flags_and_files_are_checked_first_with_one_line() {
     let server = ["--server", "https://127.0.0.1:9"];
     let server = &server[..];
     for (args, env, expect) in [
-        (vec!["--cert-key", key.as_str()], vec![], "--cert-key needs --cert"),
+        (
+            vec!["--cert-key", key.as_str()],
+            vec![],
+            "--cert-key needs --cert",
+        ),
         (
             vec![],
             vec![("JUMPNET_CERT_KEY", key.as_str())],
@@ -312,7 +358,10 @@ fn client_certificate_flags_and_files_are_checked_first_with_one_line() {
             err.lines().count() == 1 && err.starts_with("jumpnet: ") && err.contains(expect),
             "{args:?} {env:?}: {err}"
         );
-        assert!(!err.contains("127.0.0.1:9"), "checked before any request: {err}");
+        assert!(
+            !err.contains("127.0.0.1:9"),
+            "checked before any request: {err}"
+        );
     }
 }
 
@@ -333,9 +382,16 @@ async fn a_node_joins_through_the_api_of_a_node_requiring_client_certificates() 
     let ((cert0, key0), (cert1, key1), (ccert, ckey)) =
         (files("node0"), files("node1"), files("client"));
     let tls = |cert: &str, key: &str| -> Vec<String> {
-        ["--tls-cert", cert, "--tls-key", key, "--tls-client-ca", ca_path.as_str()]
-            .map(String::from)
-            .to_vec()
+        [
+            "--tls-cert",
+            cert,
+            "--tls-key",
+            key,
+            "--tls-client-ca",
+            ca_path.as_str(),
+        ]
+        .map(String::from)
+        .to_vec()
     };
     c.add(None, &strs(&tls(&cert0, &key0)));
     let http = mtls_http(&ca_path, ccert.as_str(), ckey.as_str());
@@ -360,7 +416,10 @@ async fn a_peer_tls_node_joins_through_the_api_of_a_node_requiring_client_certif
     let ca = PeerCa::new(&dir, "ours");
     let ca_path = ca.pem.display().to_string();
     let (pem0, key0) = ca.issue("api0", 2100);
-    let (cert0, key0) = (write(&dir, "api0.crt", &pem0), write(&dir, "api0.key", &key0));
+    let (cert0, key0) = (
+        write(&dir, "api0.crt", &pem0),
+        write(&dir, "api0.key", &key0),
+    );
     let mut flags0 = ca.node_flags(&dir, "node0", &ca);
     flags0.extend(
         [
@@ -375,7 +434,10 @@ async fn a_peer_tls_node_joins_through_the_api_of_a_node_requiring_client_certif
     );
     c.add(None, &strs(&flags0));
     let (cpem, ckey) = ca.issue("client", 2100);
-    let (ccert, ckey) = (write(&dir, "client.crt", &cpem), write(&dir, "client.key", ckey.as_str()));
+    let (ccert, ckey) = (
+        write(&dir, "client.crt", &cpem),
+        write(&dir, "client.key", ckey.as_str()),
+    );
     let http = mtls_http(&ca_path, ccert.as_str(), ckey.as_str());
     wait_voters_https(&c, 0, &http, 1).await;
 
@@ -383,7 +445,10 @@ async fn a_peer_tls_node_joins_through_the_api_of_a_node_requiring_client_certif
     std::fs::create_dir_all(&other_dir).unwrap();
     let other = TestCa::new(&other_dir);
     let (pem1, key1) = other.issue("api1", None);
-    let (cert1, key1) = (write(&dir, "api1.crt", &pem1), write(&dir, "api1.key", &key1));
+    let (cert1, key1) = (
+        write(&dir, "api1.crt", &pem1),
+        write(&dir, "api1.key", &key1),
+    );
     let join = format!("127.0.0.1:{}", c.nodes[0].api_port);
     let mut flags1 = ca.node_flags(&dir, "node1", &ca);
     flags1.extend(
