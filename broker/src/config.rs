@@ -183,6 +183,35 @@ impl Config {
         }
     }
 
+    /// The certificate this node presents when it calls another node's API over https (`--join`
+    /// by API address, `--restore-from https://...`), for APIs that require client certificates
+    /// (`--tls-client-ca`): its peer certificate (`--peer-tls-cert`, made for both ends of a
+    /// connection), else its API certificate (`--tls-cert`); each with the flag that named it.
+    pub fn api_client_identity(&self) -> Option<crate::tls::IdentityFiles<'_>> {
+        if let Some(p) = &self.peer_tls {
+            return Some((
+                (p.cert.as_path(), "--peer-tls-cert"),
+                (p.key.as_path(), "--peer-tls-key"),
+            ));
+        }
+        self.tls.as_ref().map(|t| {
+            (
+                (t.cert.as_path(), "--tls-cert"),
+                (t.key.as_path(), "--tls-key"),
+            )
+        })
+    }
+
+    /// A reqwest builder for this node's calls to another node's API: trusting `--cacert` and
+    /// presenting [`Config::api_client_identity`].
+    pub fn api_http(
+        &self,
+        builder: reqwest::ClientBuilder,
+    ) -> std::result::Result<reqwest::ClientBuilder, String> {
+        let builder = crate::tls::trusting(builder, self.cacert.as_deref())?;
+        crate::tls::presenting(builder, self.api_client_identity())
+    }
+
     pub fn validate(&self) -> Result<()> {
         if self.max_message_bytes == 0 || self.max_message_bytes > self.max_request_bytes {
             return Err(Error::Config(format!(

@@ -55,12 +55,16 @@ def free_ports(n: int) -> list[int]:
 
 
 class Pki:
-    """A throwaway CA and a certificate for 127.0.0.1/localhost signed by it (openssl)."""
+    """A throwaway CA and a certificate for 127.0.0.1/localhost signed by it (openssl). With `client_certs`
+    the nodes also require client certificates from that CA (`--tls-client-ca`), and a client certificate
+    (`client_cert`, `client_key`) is made for the clients."""
 
-    def __init__(self, root: str):
+    def __init__(self, root: str, client_certs: bool = False):
         os.makedirs(root, exist_ok=True)
         self.ca, self.cert, self.key = (os.path.join(root, n) for n in ("ca.pem", "cert.pem", "key.pem"))
         ca_key, csr, ext = (os.path.join(root, n) for n in ("ca-key.pem", "cert.csr", "ext.cnf"))
+        self.client_ca = self.ca if client_certs else None
+        self.client_cert, self.client_key = (os.path.join(root, n) for n in ("client.pem", "client-key.pem"))
 
         def openssl(*args: str) -> None:
             subprocess.run(["openssl", *args], check=True, capture_output=True)
@@ -72,6 +76,20 @@ class Pki:
             f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
         openssl("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", ca_key, "-CAcreateserial", "-out", self.cert,
                 "-days", "2", "-extfile", ext)
+        if client_certs:
+            openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                    self.client_key, "-out", csr, "-subj", "/CN=kafka test client")
+            with open(ext, "w") as f:
+                f.write("extendedKeyUsage=clientAuth\n")
+            openssl("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", ca_key, "-CAcreateserial", "-out",
+                    self.client_cert, "-days", "2", "-extfile", ext)
+
+    def context(self) -> ssl.SSLContext:
+        """What the tests' own HTTPS calls use: trusting the CA, presenting the client certificate if asked."""
+        ctx = ssl.create_default_context(cafile=self.ca)
+        if self.client_ca:
+            ctx.load_cert_chain(self.client_cert, self.client_key)
+        return ctx
 
 
 class Node:
@@ -102,6 +120,8 @@ class Node:
             args += ["--auth-file", self.auth_file, "--cluster-secret", CLUSTER_SECRET]
         if self.tls:
             args += ["--tls-cert", self.tls.cert, "--tls-key", self.tls.key]
+            if self.tls.client_ca:
+                args += ["--tls-client-ca", self.tls.client_ca]
         return args
 
     def _open(self, path: str, timeout: float, token: str | None = None):
@@ -109,7 +129,7 @@ class Node:
         req = urllib.request.Request(f"{scheme}://127.0.0.1:{self.api_port}{path}")
         if token:
             req.add_header("Authorization", f"Bearer {token}")
-        ctx = ssl.create_default_context(cafile=self.tls.ca) if self.tls else None
+        ctx = self.tls.context() if self.tls else None
         return urllib.request.urlopen(req, timeout=timeout, context=ctx)
 
     def start(self) -> None:

@@ -204,6 +204,36 @@ def test_kafka_is_served_over_tls_with_the_api_certificate(tmp_path, topic_name)
         server.stop()
 
 
+def test_kafka_over_tls_requires_client_certificates_with_tls_client_ca(tmp_path, topic_name):
+    """`--tls-client-ca` holds for the Kafka listener too: confluent-kafka presenting a certificate from that CA
+    (`ssl.certificate.location`, `ssl.key.location`) produces and consumes; without one it gets nowhere."""
+    from conftest import Pki
+
+    pki = Pki(str(tmp_path / "pki"), client_certs=True)
+    server = start_server(str(tmp_path / "cluster"), tls=pki)
+    try:
+        tls = {"security.protocol": "SSL", "ssl.ca.location": pki.ca,
+               "ssl.certificate.location": pki.client_cert, "ssl.key.location": pki.client_key}
+        create_topic(server.bootstrap, topic_name, **tls)
+        p = Producer({"bootstrap.servers": server.bootstrap, **tls})
+        for i in range(5):
+            p.produce(topic_name, value=f"mtls{i}".encode())
+        assert p.flush(PATIENCE) == 0
+        got = consume(server.bootstrap, topic_name, 5, **tls)
+        assert [m.value() for m in got] == [f"mtls{i}".encode() for i in range(5)]
+        # Without a client certificate: the handshake is refused, nothing is stored, the listener carries on.
+        reports = []
+        bare = Producer({"bootstrap.servers": server.bootstrap, "security.protocol": "SSL",
+                         "ssl.ca.location": pki.ca, "message.timeout.ms": 3000})
+        bare.produce(topic_name, value=b"no certificate", on_delivery=lambda e, m: reports.append(e))
+        bare.flush(PATIENCE)
+        assert len(reports) == 1 and reports[0] is not None, reports
+        assert server.alive()
+        assert len(consume(server.bootstrap, topic_name, 5, **tls)) == 5
+    finally:
+        server.stop()
+
+
 def test_kcat_and_confluent_kafka_over_sasl_ssl(tmp_path, topic_name):
     """SASL/PLAIN inside TLS (SASL_SSL) with kcat (librdkafka 2.0) and confluent-kafka: the token is
     accepted, a wrong one refused, plaintext SASL on the TLS port gets nowhere."""

@@ -20,6 +20,13 @@ pub struct Conn {
     /// prints.
     #[arg(long, env = "JUMPNET_CACERT")]
     pub cacert: Option<std::path::PathBuf>,
+    /// Client certificate (PEM, leaf first) to present to servers that require one (nodes with
+    /// --tls-client-ca). Its key comes from --cert-key, or from this file when it holds both.
+    #[arg(long, env = "JUMPNET_CERT")]
+    pub cert: Option<std::path::PathBuf>,
+    /// Private key of --cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "JUMPNET_CERT_KEY")]
+    pub cert_key: Option<std::path::PathBuf>,
     /// Bearer token (clusters with --auth-file).
     #[arg(long, env = "JUMPNET_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -40,14 +47,61 @@ impl Conn {
         if let Some(ca) = &self.cacert {
             b = b.ca_file(ca)?;
         }
+        if let Some((cert, key)) = self.identity()? {
+            b = b.identity_files(cert, key)?;
+        }
         Ok(b.build()?)
     }
 
-    /// A plain HTTP client trusting --cacert (bench's raw requests).
+    /// A plain HTTP client trusting --cacert and presenting --cert (bench's raw requests).
     pub fn http(&self) -> anyhow::Result<reqwest::Client> {
         let b = jumpnet_broker::tls::trusting(reqwest::Client::builder(), self.cacert.as_deref())
             .map_err(anyhow::Error::msg)?;
+        let b = match self.identity()? {
+            None => b,
+            Some((cert, key)) => jumpnet_broker::tls::presenting(
+                b,
+                Some((
+                    (cert, "--cert"),
+                    (key, Self::key_flag(self.cert_key.is_some())),
+                )),
+            )
+            .map_err(anyhow::Error::msg)?,
+        };
         Ok(b.build()?)
+    }
+
+    /// The client certificate and key files, checked (readable PEM, the key the certificate's)
+    /// with errors that name the flags; `None` without --cert.
+    fn identity(&self) -> anyhow::Result<Option<(&std::path::Path, &std::path::Path)>> {
+        let cert = match (&self.cert, &self.cert_key) {
+            (None, None) => return Ok(None),
+            (None, Some(_)) => anyhow::bail!(
+                "--cert-key needs --cert (the client certificate it is the key of; env JUMPNET_CERT)"
+            ),
+            (Some(cert), _) => cert.as_path(),
+        };
+        let key = self.cert_key.as_deref().unwrap_or(cert);
+        let key_flag = Self::key_flag(self.cert_key.is_some());
+        jumpnet_broker::tls::identity_files((cert, "--cert"), (key, key_flag)).map_err(|e| {
+            if self.cert_key.is_none() && e.contains("no private key") {
+                anyhow::anyhow!(
+                    "{e}; give the key file with --cert-key FILE (env JUMPNET_CERT_KEY)"
+                )
+            } else {
+                anyhow::anyhow!(e)
+            }
+        })?;
+        Ok(Some((cert, key)))
+    }
+
+    /// The flag that named the key file: --cert itself when there is no --cert-key.
+    fn key_flag(separate: bool) -> &'static str {
+        if separate {
+            "--cert-key"
+        } else {
+            "--cert"
+        }
     }
 }
 

@@ -37,6 +37,11 @@ pub struct DevArgs {
     /// printed).
     #[arg(long)]
     pub tls: bool,
+    /// --tls, and the APIs and Kafka listeners also require client certificates from the
+    /// throwaway CA (--tls-client-ca); a client certificate is made too (DIR/tls/client.pem and
+    /// client-key.pem, printed in the curl and CLI lines).
+    #[arg(long)]
+    pub mtls: bool,
 }
 
 pub fn run(args: DevArgs) -> i32 {
@@ -56,7 +61,7 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
         std::fs::remove_dir_all(&args.dir)?;
     }
     let exe = std::env::current_exe()?;
-    let pki = if args.tls {
+    let pki = if args.tls || args.mtls {
         let dir = std::path::absolute(args.dir.join("tls"))?;
         Some(jumpnet_broker::tls::write_dev_pki(&dir).map_err(anyhow::Error::msg)?)
     } else {
@@ -66,6 +71,15 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
         reqwest::Client::builder(),
         pki.as_ref().map(|p| p.ca.as_path()),
     )
+    .and_then(|b| {
+        let client = pki.as_ref().filter(|_| args.mtls).map(|p| {
+            (
+                (p.client_cert.as_path(), "client certificate"),
+                (p.client_key.as_path(), "client key"),
+            )
+        });
+        jumpnet_broker::tls::presenting(b, client)
+    })
     .map_err(anyhow::Error::msg)?
     .build()?;
     let scheme = if pki.is_some() { "https" } else { "http" };
@@ -106,6 +120,9 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
                 .arg(&p.key)
                 .arg("--peer-tls-ca")
                 .arg(&p.ca);
+            if args.mtls {
+                cmd.arg("--tls-client-ca").arg(&p.ca);
+            }
         }
         let mut child = cmd.spawn()?;
         for out in [
@@ -176,6 +193,15 @@ fn print_welcome(args: &DevArgs, pki: Option<&jumpnet_broker::tls::DevPki>) {
     let last = p + args.nodes - 1;
     let (second, third) = (p + 1.min(args.nodes - 1), p + 2.min(args.nodes - 1));
     let (curl, host) = match pki {
+        Some(k) if args.mtls => (
+            format!(
+                "curl --cacert {} --cert {} --key {}",
+                k.ca.display(),
+                k.client_cert.display(),
+                k.client_key.display()
+            ),
+            "https://localhost",
+        ),
         Some(k) => (
             format!("curl --cacert {}", k.ca.display()),
             "https://localhost",
@@ -194,6 +220,14 @@ fn print_welcome(args: &DevArgs, pki: Option<&jumpnet_broker::tls::DevPki>) {
             k.ca.display(),
             k.ca.display()
         );
+        if args.mtls {
+            println!(
+                "  client certificates required: --cert {} --cert-key {} \
+                 (or JUMPNET_CERT and JUMPNET_CERT_KEY)",
+                k.client_cert.display(),
+                k.client_key.display()
+            );
+        }
     }
     println!(
         "\nTry:\n  {curl} -XPUT {host}:{p} -d '{{\"Key\":\"foo\",\"Value\":\"bar\"}}'\n  \
@@ -205,6 +239,16 @@ fn print_welcome(args: &DevArgs, pki: Option<&jumpnet_broker::tls::DevPki>) {
         let k = args.kafka_port;
         let k_last = k + args.nodes - 1;
         let (tls_note, kcat) = match pki {
+            Some(t) if args.mtls => (
+                " (TLS, the API's certificate; client certificates required)",
+                format!(
+                    "kcat -X security.protocol=ssl -X ssl.ca.location={} \
+                     -X ssl.certificate.location={} -X ssl.key.location={}",
+                    t.ca.display(),
+                    t.client_cert.display(),
+                    t.client_key.display()
+                ),
+            ),
             Some(t) => (
                 " (TLS, the API's certificate)",
                 format!(

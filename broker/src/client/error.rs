@@ -43,13 +43,32 @@ pub(super) fn describe(e: &reqwest::Error) -> String {
 }
 
 /// The TLS failure behind a request error, if that is what it is: the certificate check or the
-/// handshake, which another try would meet again.
+/// handshake, which another try would meet again. The server's verdict on our client certificate
+/// (a missing or refused one) comes as an alert: in TLS 1.3 with the first read, after the request
+/// went out, but nothing was processed.
 pub(super) fn tls_failure(e: &reqwest::Error) -> Option<String> {
     let r = std::error::Error::source(e).and_then(find_rustls)?;
     Some(match r {
         rustls::Error::InvalidCertificate(_) => format!(
             "the server's certificate is not trusted ({r}); pass the CA that signed it \
              (--cacert FILE or JUMPNET_CACERT)"
+        ),
+        rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired) => format!(
+            "the server requires a client certificate ({r}); pass one signed by a CA it trusts \
+             (--cert FILE --cert-key FILE, or JUMPNET_CERT and JUMPNET_CERT_KEY)"
+        ),
+        rustls::Error::AlertReceived(
+            a @ (rustls::AlertDescription::BadCertificate
+            | rustls::AlertDescription::UnsupportedCertificate
+            | rustls::AlertDescription::CertificateRevoked
+            | rustls::AlertDescription::CertificateExpired
+            | rustls::AlertDescription::CertificateUnknown
+            | rustls::AlertDescription::UnknownCA
+            | rustls::AlertDescription::AccessDenied
+            | rustls::AlertDescription::DecryptError),
+        ) => format!(
+            "the server refused our client certificate (received fatal alert: {a:?}); pass one \
+             signed by a CA it trusts (--cert FILE --cert-key FILE)"
         ),
         other => other.to_string(),
     })

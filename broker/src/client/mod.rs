@@ -47,6 +47,7 @@ pub struct ClientBuilder {
     timeout: Duration,
     retry_for: Duration,
     roots: Vec<reqwest::Certificate>,
+    identity: Option<reqwest::Identity>,
 }
 
 impl ClientBuilder {
@@ -71,6 +72,31 @@ impl ClientBuilder {
             .map_err(|e| Error::Config(format!("CA file {}: {e}", path.display())))
     }
 
+    /// Present this client certificate to servers that require one (nodes started with
+    /// `--tls-client-ca`): `cert_pem` holds the certificate (leaf first, then intermediates),
+    /// `key_pem` its private key (PKCS#8, PKCS#1 or SEC1); one PEM text may hold both. A key that
+    /// is not the certificate's is refused here.
+    pub fn identity_pem(mut self, cert_pem: &[u8], key_pem: &[u8]) -> Result<Self> {
+        self.identity = Some(crate::tls::identity_pem(cert_pem, key_pem).map_err(Error::Config)?);
+        Ok(self)
+    }
+
+    /// [`ClientBuilder::identity_pem`] of files (the CLI's `--cert` and `--cert-key`, env
+    /// `JUMPNET_CERT` and `JUMPNET_CERT_KEY`); both may be the same file.
+    pub fn identity_files(
+        mut self,
+        cert: impl AsRef<std::path::Path>,
+        key: impl AsRef<std::path::Path>,
+    ) -> Result<Self> {
+        let id = crate::tls::identity_files(
+            (cert.as_ref(), "client certificate"),
+            (key.as_ref(), "client key"),
+        )
+        .map_err(Error::Config)?;
+        self.identity = Some(id);
+        Ok(self)
+    }
+
     /// Bearer token for clusters started with `--auth-file`.
     pub fn token(mut self, token: Option<String>) -> Self {
         self.token = token.filter(|t| !t.is_empty());
@@ -93,10 +119,14 @@ impl ClientBuilder {
         if self.servers.is_empty() {
             return Err(Error::Config("no server addresses given".into()));
         }
-        let http = self
+        let mut http = self
             .roots
             .into_iter()
-            .fold(reqwest::Client::builder(), |b, c| b.add_root_certificate(c))
+            .fold(reqwest::Client::builder(), |b, c| b.add_root_certificate(c));
+        if let Some(id) = self.identity {
+            http = http.identity(id);
+        }
+        let http = http
             .connect_timeout(Duration::from_secs(2))
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
@@ -155,6 +185,7 @@ impl Client {
             timeout: Duration::from_secs(15),
             retry_for: Duration::from_secs(30),
             roots: Vec::new(),
+            identity: None,
         }
     }
 

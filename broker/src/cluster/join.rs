@@ -72,7 +72,8 @@ pub async fn identity(
 }
 
 /// The raft address behind a `--join` target, which may be a raft or an API address (https when
-/// this node serves TLS: a cluster's APIs all do or none does; `--cacert` is trusted).
+/// this node serves TLS: a cluster's APIs all do or none does; `--cacert` is trusted, and the
+/// node's certificate is presented to an API that requires one: [`Config::api_client_identity`]).
 async fn resolve_raft_addr(
     config: &Config,
     pool: &PeerPool,
@@ -82,7 +83,8 @@ async fn resolve_raft_addr(
         Ok(true) => Ok(target.to_string()),
         Ok(false) => {
             let url = format!("{}://{target}/v1/cluster?local=true", config.api_scheme());
-            let http = crate::tls::trusting(reqwest::Client::builder(), config.cacert.as_deref())
+            let http = config
+                .api_http(reqwest::Client::builder())
                 .and_then(|b| b.build().map_err(|e| e.to_string()))
                 .map_err(WriteError::Unavailable)?;
             let view: ClusterView = http

@@ -325,7 +325,9 @@ impl Node {
         let builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(DOWNLOAD_TIMEOUT);
-        let client = crate::tls::trusting(builder, self.config.cacert.as_deref())
+        let client = self
+            .config
+            .api_http(builder)
             .map_err(fetch)?
             .build()
             .map_err(|e| fetch(e.to_string()))?;

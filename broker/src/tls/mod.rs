@@ -8,9 +8,12 @@
 //! (`ca.rs`).
 //!
 //! The raft port has its own mutual TLS (`peer.rs`, `--peer-tls-*`), with the same reloading.
+//!
+//! Clients present a certificate of their own to an API that requires one (`identity.rs`).
 
 mod ca;
 mod certs;
+mod identity;
 mod peer;
 mod pki;
 mod reload;
@@ -23,6 +26,7 @@ use rustls::ServerConfig;
 
 pub use ca::ReloadingCa;
 pub use certs::{read_certs, CertInfo};
+pub use identity::{identity_files, identity_pem, presenting, IdentityFiles};
 pub use peer::{server_name, tls_error, PeerTls, PeerTlsFiles};
 pub use pki::{write_dev_pki, DevPki};
 pub use reload::ReloadingCert;

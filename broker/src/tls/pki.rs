@@ -1,5 +1,6 @@
 //! Throwaway certificates for `jumpnet dev --tls` (and tests): a CA and one certificate for
-//! localhost (the API's and, as the raft port's peer certificate, every node's), written as PEM files.
+//! localhost (the API's and, as the raft port's peer certificate, every node's), and a client
+//! certificate (for APIs that require one, `jumpnet dev --mtls`), written as PEM files.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,13 +16,16 @@ pub struct DevPki {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// A client certificate (`clientAuth` only) and its key, for `--cert`/`--cert-key`.
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
 }
 
 /// How long the dev certificates are valid.
 const DEV_VALIDITY: Duration = Duration::from_secs(30 * 86_400);
 
-/// A new CA (`ca.pem`) and a server certificate (`server.pem`, `server-key.pem`) for
-/// `localhost`, `127.0.0.1` and `::1`, in `dir`.
+/// A new CA (`ca.pem`), a server certificate (`server.pem`, `server-key.pem`) for `localhost`,
+/// `127.0.0.1` and `::1`, and a client certificate (`client.pem`, `client-key.pem`), in `dir`.
 pub fn write_dev_pki(dir: &Path) -> Result<DevPki, String> {
     let err = |e: rcgen::Error| e.to_string();
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -64,15 +68,28 @@ pub fn write_dev_pki(dir: &Path) -> Result<DevPki, String> {
     let key = KeyPair::generate().map_err(err)?;
     let cert = server.signed_by(&key, &issuer).map_err(err)?;
 
+    let mut client = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+    client
+        .distinguished_name
+        .push(DnType::CommonName, "jumpnet dev client");
+    client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    (client.not_before, client.not_after) = (not_before, not_after);
+    let client_key = KeyPair::generate().map_err(err)?;
+    let client_cert = client.signed_by(&client_key, &issuer).map_err(err)?;
+
     let pki = DevPki {
         ca: dir.join("ca.pem"),
         cert: dir.join("server.pem"),
         key: dir.join("server-key.pem"),
+        client_cert: dir.join("client.pem"),
+        client_key: dir.join("client-key.pem"),
     };
     for (path, pem) in [
         (&pki.ca, ca_cert.pem()),
         (&pki.cert, cert.pem()),
         (&pki.key, key.serialize_pem()),
+        (&pki.client_cert, client_cert.pem()),
+        (&pki.client_key, client_key.serialize_pem()),
     ] {
         std::fs::write(path, pem).map_err(|e| format!("{}: {e}", path.display()))?;
     }

@@ -18,6 +18,7 @@ mod t70_topic_log;
 mod t75_auth;
 mod t76_tls;
 mod t77_peer_tls;
+mod t78_client_cert;
 mod t80_retention;
 mod t85_exactly_once;
 mod t87_groups;

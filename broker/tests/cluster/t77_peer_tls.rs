@@ -19,13 +19,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::harness::{wait_until, Cluster, BIN};
 
 /// A CA that issues peer certificates (serverAuth + clientAuth) for 127.0.0.1 / localhost.
-struct PeerCa {
+pub(crate) struct PeerCa {
     issuer: Issuer<'static, KeyPair>,
-    pem: PathBuf,
+    pub(crate) pem: PathBuf,
 }
 
 impl PeerCa {
-    fn new(dir: &Path, name: &str) -> PeerCa {
+    pub(crate) fn new(dir: &Path, name: &str) -> PeerCa {
         let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         p.distinguished_name
@@ -45,7 +45,7 @@ impl PeerCa {
     }
 
     /// (certificate PEM, key PEM) for `cn`, valid until the first day of `year`.
-    fn issue(&self, cn: &str, year: i32) -> (String, String) {
+    pub(crate) fn issue(&self, cn: &str, year: i32) -> (String, String) {
         let mut p =
             CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
         p.distinguished_name.push(DnType::CommonName, cn);
@@ -61,7 +61,7 @@ impl PeerCa {
     }
 
     /// Files for node `cn` in `dir` and the `--peer-tls-*` flags naming them, trusting `trust`.
-    fn node_flags(&self, dir: &Path, cn: &str, trust: &PeerCa) -> Vec<String> {
+    pub(crate) fn node_flags(&self, dir: &Path, cn: &str, trust: &PeerCa) -> Vec<String> {
         let (cert, key) = (dir.join(format!("{cn}.crt")), dir.join(format!("{cn}.key")));
         let (cert_pem, key_pem) = self.issue(cn, 2100);
         std::fs::write(&cert, cert_pem).unwrap();
@@ -77,7 +77,7 @@ impl PeerCa {
     }
 }
 
-fn strs(v: &[String]) -> Vec<&str> {
+pub(crate) fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 

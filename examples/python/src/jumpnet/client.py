@@ -25,7 +25,7 @@ from .models import (
     TopicInfo,
     to_record,
 )
-from .transport import Server, Servers, Transport, connect, path_of
+from .transport import ClientCert, Server, Servers, Transport, connect, path_of
 
 
 class Client:
@@ -36,7 +36,9 @@ class Client:
     ``token`` is sent as ``Authorization: Bearer`` (default ``$JUMPNET_TOKEN``).
     ``timeout`` bounds each network wait, ``retry_timeout`` a whole call across retries and nodes.
     ``cacert`` is a PEM file of CAs to trust for ``https://`` servers (default ``$JUMPNET_CACERT``), ``verify``
-    an :class:`ssl.SSLContext` to use instead.
+    an :class:`ssl.SSLContext` to use instead. ``cert`` is the client certificate for nodes that require one
+    (``--tls-client-ca``), as in ``requests``: ``(certfile, keyfile)`` or one PEM file holding both (default
+    ``$JUMPNET_CERT`` and ``$JUMPNET_CERT_KEY``).
     """
 
     def __init__(
@@ -49,9 +51,16 @@ class Client:
         transport: Optional[Transport] = None,
         cacert: Optional[str] = None,
         verify: Optional[ssl.SSLContext] = None,
+        cert: Optional[ClientCert] = None,
     ) -> None:
         self.transport = transport or Transport(
-            servers, token=token, timeout=timeout, retry_timeout=retry_timeout, cacert=cacert, verify=verify
+            servers,
+            token=token,
+            timeout=timeout,
+            retry_timeout=retry_timeout,
+            cacert=cacert,
+            verify=verify,
+            cert=cert,
         )
 
     @property
@@ -340,7 +349,11 @@ class Client:
         out: Dict[str, Dict[str, Any]] = {}
         for url in self.servers:
             server = Server.parse(url)
-            out[url] = {"live": _probe(server, "/livez", timeout), "ready": _probe(server, "/readyz", timeout)}
+            ctx = self.transport.ssl_context  # the client's CA and certificate, as every other call
+            out[url] = {
+                "live": _probe(server, "/livez", timeout, ctx),
+                "ready": _probe(server, "/readyz", timeout, ctx),
+            }
         return out
 
     # -- the seed's API --------------------------------------------------------------------------------
@@ -405,10 +418,10 @@ def _event_message(event: sse.Event, topic: str) -> Optional[Message]:
     return Message(offset=int(event.id), value=event.data, topic=topic)
 
 
-def _probe(server: Server, path: str, timeout: float) -> Optional[bool]:
+def _probe(server: Server, path: str, timeout: float, context: Optional[ssl.SSLContext] = None) -> Optional[bool]:
     """True on 200, False on another answer, None when the node cannot be reached."""
     try:
-        conn = connect(server, timeout)
+        conn = connect(server, timeout, context)
     except JumpnetError:
         return None
     try:

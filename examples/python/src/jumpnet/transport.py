@@ -33,6 +33,8 @@ from .errors import ConnectionFailed, JumpnetError, Timeout, TLSError, Unavailab
 DEFAULT_SERVER = "http://127.0.0.1:9090"
 
 Servers = Union[str, Sequence[str]]
+# A client certificate: one PEM file holding the certificate and its key, or (certfile, keyfile).
+ClientCert = Union[str, os.PathLike, Tuple[Union[str, os.PathLike], Union[str, os.PathLike]]]
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,11 @@ class Transport:
     ``$JUMPNET_CACERT``, e.g. the CA ``jumpnet dev --tls`` prints); ``verify`` may instead be an
     :class:`ssl.SSLContext` of your own. A certificate that does not verify raises :class:`TLSError` at once
     (another node would present the same kind of certificate), not after ``retry_timeout``.
+
+    ``cert`` is the client certificate presented to nodes that require one (``--tls-client-ca``), as in
+    ``requests``: a ``(certfile, keyfile)`` pair, or one PEM file holding both (default ``$JUMPNET_CERT`` and
+    ``$JUMPNET_CERT_KEY``). A node that refuses the certificate (or wants one and got none) raises
+    :class:`TLSError` at once too.
     """
 
     def __init__(
@@ -125,10 +132,12 @@ class Transport:
         user_agent: str = "jumpnet-python",
         cacert: Optional[str] = None,
         verify: Optional[ssl.SSLContext] = None,
+        cert: Optional[ClientCert] = None,
     ) -> None:
         self._servers = parse_servers(servers)
         self.cacert = cacert if cacert is not None else os.environ.get("JUMPNET_CACERT") or None
-        self.ssl_context = verify or tls_context(self.cacert)
+        self.cert = cert if cert is not None else _cert_from_env()
+        self.ssl_context = verify or tls_context(self.cacert, self.cert)
         self.token = token if token is not None else os.environ.get("JUMPNET_TOKEN") or None
         self.timeout = timeout
         self.retry_timeout = retry_timeout
@@ -232,6 +241,9 @@ class Transport:
                 resp = conn.getresponse()
                 data = resp.read()
             except (OSError, http.client.HTTPException) as e:
+                refused = client_cert_refused(e, server)
+                if refused is not None:
+                    raise refused from e
                 raise _Lost(f"{method} {target}: no answer ({e.__class__.__name__}: {e})", server=server.url) from e
         finally:
             conn.close()
@@ -269,6 +281,9 @@ class Transport:
                     resp = conn.getresponse()
                 except (OSError, http.client.HTTPException) as e:
                     conn.close()
+                    refused = client_cert_refused(e, server)
+                    if refused is not None:
+                        raise refused from e
                     raise _Lost(f"GET {target}: no answer ({e})", server=server.url) from e
                 if resp.status >= 400:
                     data = resp.read()
@@ -344,13 +359,67 @@ def _retryable(err: JumpnetError, idempotent: bool) -> bool:
     return False
 
 
-def tls_context(cacert: Optional[str] = None) -> ssl.SSLContext:
-    """The system's trusted CAs plus those of ``cacert`` (PEM), TLS 1.2 or newer."""
+def _cert_from_env() -> Optional[ClientCert]:
+    """``$JUMPNET_CERT`` (and ``$JUMPNET_CERT_KEY``), as the CLI reads them."""
+    cert = os.environ.get("JUMPNET_CERT") or None
+    key = os.environ.get("JUMPNET_CERT_KEY") or None
+    if key and not cert:
+        raise ValueError("JUMPNET_CERT_KEY is set without JUMPNET_CERT (the client certificate it is the key of)")
+    if cert and key:
+        return (cert, key)
+    return cert
+
+
+def tls_context(cacert: Optional[str] = None, cert: Optional[ClientCert] = None) -> ssl.SSLContext:
+    """The system's trusted CAs plus those of ``cacert`` (PEM), TLS 1.2 or newer; presenting ``cert`` (a
+    ``(certfile, keyfile)`` pair or one PEM file holding both) to servers that ask for a client certificate.
+    A file that is missing, not PEM, or a key that is not the certificate's raises :class:`ValueError`."""
     ctx = ssl.create_default_context()
     if cacert:
         ctx.load_verify_locations(cafile=cacert)
+    if cert:
+        certfile, keyfile = cert if isinstance(cert, (tuple, list)) else (cert, None)
+        try:
+            ctx.load_cert_chain(certfile=certfile, keyfile=keyfile)
+        except (OSError, ssl.SSLError) as e:
+            what = f"cert=({certfile!s}, {keyfile!s})" if keyfile else f"cert={certfile!s}"
+            raise ValueError(f"{what}: cannot load the client certificate and key: {e}") from e
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     return ctx
+
+
+# The server's verdict on our client certificate, as OpenSSL names the alert it sent.
+_CLIENT_CERT_ALERTS = (
+    "CERTIFICATE_REQUIRED",
+    "BAD_CERTIFICATE",
+    "UNKNOWN_CA",
+    "CERTIFICATE_EXPIRED",
+    "CERTIFICATE_REVOKED",
+    "CERTIFICATE_UNKNOWN",
+    "UNSUPPORTED_CERTIFICATE",
+    "ACCESS_DENIED",
+    "DECRYPT_ERROR",
+)
+
+
+def client_cert_refused(err: BaseException, server: Server) -> Optional[TLSError]:
+    """A :class:`TLSError` when ``err`` is the server refusing our client certificate (or asking for one we
+    did not give); in TLS 1.3 it arrives with the first read, after the request went out, but nothing was
+    processed. Another node would refuse it the same way: not retried."""
+    if not isinstance(err, ssl.SSLError) or isinstance(err, ssl.SSLCertVerificationError):
+        return None
+    reason = getattr(err, "reason", None) or ""
+    if not any(a in reason for a in _CLIENT_CERT_ALERTS):
+        return None
+    if "CERTIFICATE_REQUIRED" in reason:
+        text = "the server requires a client certificate"
+    else:
+        text = "the server refused our client certificate"
+    return TLSError(
+        f"{text} ({reason}); pass one signed by a CA it trusts (cert=(CERTFILE, KEYFILE) or JUMPNET_CERT and "
+        "JUMPNET_CERT_KEY)",
+        server=server.url,
+    )
 
 
 def connect(
@@ -375,6 +444,9 @@ def connect(
         ) from e
     except OSError as e:
         conn.close()
+        refused = client_cert_refused(e, server)
+        if refused is not None:  # TLS 1.2: the verdict comes within the handshake
+            raise refused from e
         raise _ConnectError(f"cannot connect: {e}", server=server.url) from e
     return conn
 
