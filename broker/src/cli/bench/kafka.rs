@@ -6,7 +6,8 @@
 //!           --concurrency Produce requests in flight (pipelined; the broker answers a
 //!           connection's requests in order), one record batch v2 of --batch-size records each,
 //!           acks=--acks (default -1: all, answered after the quorum commit), to partition 0
-//!  backlog: fill  the topic is topped up to --backlog records the same way (--fill-batch-size)
+//!  backlog: fill  the topic is topped up to --backlog records the same way (--fill-batch-size),
+//!                 through the first --kafka address only
 //!           fetch one connection to the first --kafka address drains it from the log start to the
 //!                 high watermark seen when the read began: Fetch v12, --fetch-max-bytes per
 //!                 request; the reader counts records from the batch headers (CRC checked) without
@@ -108,6 +109,9 @@ pub async fn run(a: &BenchArgs, addrs: &[String]) -> anyhow::Result<Outcome> {
     };
 
     // Fill what is missing; a pass that saw errors (a leader change) leaves a gap the next fills.
+    // Only through the first address: its answers come after its own apply, so the offsets it
+    // then lists count every acknowledged record (another node's might not have applied them yet).
+    let addrs = &addrs[..1];
     let mut phases = Vec::new();
     for pass in 0.. {
         let (start, end) = first.offsets(&topic).await?;
@@ -220,31 +224,46 @@ async fn produce(
         wires.push(w);
     }
     let started = Instant::now();
-    let tasks: Vec<_> = wires
-        .into_iter()
-        .map(|w| tokio::spawn(produce_conn(w, load.clone(), a.concurrency)))
-        .collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in wires {
+        tasks.spawn(produce_conn(w, load.clone(), a.concurrency));
+    }
     let progress = is_terminal() && a.conn.output == Output::Text;
     let deadline = (timed && count.is_none()).then(|| started + a.duration);
-    while !tasks.iter().all(|t| t.is_finished()) {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            break;
+    let until = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d.into()).await,
+            None => std::future::pending().await,
         }
-        tokio::time::sleep(TICK).await;
-        if progress {
-            let secs = started.elapsed().as_secs_f64();
-            let sent = load.sent.load(Ordering::Relaxed);
-            eprint!(
-                "\r{secs:6.1}s  {name} {sent:>10}  {:>10.0} msg/s  p99 {:7.2} ms  errors {}   ",
-                sent as f64 / secs,
-                load.phase.p99_ms(),
-                load.errors.load(Ordering::Relaxed)
-            );
+    };
+    tokio::pin!(until);
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            done = tasks.join_next() => match done {
+                Some(r) => r??,
+                None => break,
+            },
+            _ = &mut until => break,
+            _ = tick.tick() => {
+                if progress {
+                    let secs = started.elapsed().as_secs_f64();
+                    let sent = load.sent.load(Ordering::Relaxed);
+                    eprint!(
+                        "\r{secs:6.1}s  {name} {sent:>10}  {:>10.0} msg/s  p99 {:7.2} ms  errors {}   ",
+                        sent as f64 / secs,
+                        load.phase.p99_ms(),
+                        load.errors.load(Ordering::Relaxed)
+                    );
+                }
+            }
         }
     }
+    // Stop sending; what is in flight is still answered and counted.
     load.stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        t.await??;
+    while let Some(r) = tasks.join_next().await {
+        r??;
     }
     let elapsed = started.elapsed();
     if progress {
