@@ -142,14 +142,25 @@ async fn bench_kafka_produces_and_drains_a_backlog_through_the_listener() {
     );
     // A second run, through node 0 once it applied the fill, finds the backlog full: no fill, the
     // same drain.
-    wait_until("node 0 holds the backlog", Duration::from_secs(10), || async {
-        let (_, t) = c.get(0, "/v1/topics/kbacklog").await?;
-        (t["messages"].as_u64() == Some(3000)).then_some(())
-    })
+    wait_until(
+        "node 0 holds the backlog",
+        Duration::from_secs(10),
+        || async {
+            let (_, t) = c.get(0, "/v1/topics/kbacklog").await?;
+            (t["messages"].as_u64() == Some(3000)).then_some(())
+        },
+    )
     .await
     .unwrap();
     let again = bench(&[
-        "--kafka", &kafka[0], "--topic", "kbacklog", "--backlog", "3000", "--output", "json",
+        "--kafka",
+        &kafka[0],
+        "--topic",
+        "kbacklog",
+        "--backlog",
+        "3000",
+        "--output",
+        "json",
     ]);
     assert_eq!(again["phases"].as_array().unwrap().len(), 1, "{again}");
     assert_eq!(phase(&again, "fetch")["messages"].as_u64(), Some(3000));
@@ -164,7 +175,8 @@ async fn bench_kafka_produces_and_drains_a_backlog_through_the_listener() {
         assert!(value(&page, series) >= 1.0, "{series} on node 0:\n{page}");
     }
     assert!(
-        page.lines().any(|l| l.starts_with("jumpnet_kafka_connections ")),
+        page.lines()
+            .any(|l| l.starts_with("jumpnet_kafka_connections ")),
         "{page}"
     );
 
@@ -208,7 +220,13 @@ async fn metrics(c: &Cluster, i: usize) -> String {
 /// The value of the series `name{labels}` exactly as the page writes it (0 when absent).
 fn value(page: &str, series: &str) -> f64 {
     page.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
         .unwrap_or(0.0)
 }
 
@@ -220,13 +238,15 @@ async fn commit_offset(addr: &str, group: &str, topic: &str, offset: i64) -> i16
         .with_group_id(GroupId(StrBytes::from_string(group.into())))
         .with_generation_id_or_member_epoch(-1)
         .with_retention_time_ms(-1)
-        .with_topics(vec![offset_commit_request::OffsetCommitRequestTopic::default()
-            .with_name(TopicName(StrBytes::from_string(topic.into())))
-            .with_partitions(vec![
-                offset_commit_request::OffsetCommitRequestPartition::default()
-                    .with_partition_index(0)
-                    .with_committed_offset(offset),
-            ])]);
+        .with_topics(vec![
+            offset_commit_request::OffsetCommitRequestTopic::default()
+                .with_name(TopicName(StrBytes::from_string(topic.into())))
+                .with_partitions(vec![
+                    offset_commit_request::OffsetCommitRequestPartition::default()
+                        .with_partition_index(0)
+                        .with_committed_offset(offset),
+                ]),
+        ]);
     let header = RequestHeader::default()
         .with_request_api_key(ApiKey::OffsetCommit as i16)
         .with_request_api_version(V)

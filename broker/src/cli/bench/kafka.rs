@@ -119,7 +119,10 @@ pub async fn run(a: &BenchArgs, addrs: &[String]) -> anyhow::Result<Outcome> {
         if have >= target {
             break;
         }
-        anyhow::ensure!(pass < FILL_PASSES, "filling the backlog: {have} of {target} after {pass} passes");
+        anyhow::ensure!(
+            pass < FILL_PASSES,
+            "filling the backlog: {have} of {target} after {pass} passes"
+        );
         let (load, elapsed) = produce(
             a,
             addrs,
@@ -365,9 +368,11 @@ fn produce_request(load: &Load, n: u64) -> anyhow::Result<ProduceRequest> {
         .with_timeout_ms(PRODUCE_TIMEOUT_MS)
         .with_topic_data(vec![produce_request::TopicProduceData::default()
             .with_name(topic_name(&load.topic))
-            .with_partition_data(vec![produce_request::PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(buf.freeze()))])]))
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(buf.freeze())),
+            ])]))
 }
 
 fn topic_name(topic: &str) -> TopicName {
@@ -433,7 +438,11 @@ impl Wire {
         let frame = request_frame(req, version, self.correlation)?;
         send_all(&mut self.stream, &frame).await?;
         let (got, r) = read_response::<R, _>(&mut self.stream, version).await?;
-        anyhow::ensure!(got == self.correlation, "answer {got} to request {}", self.correlation);
+        anyhow::ensure!(
+            got == self.correlation,
+            "answer {got} to request {}",
+            self.correlation
+        );
         Ok(r)
     }
 
@@ -442,8 +451,9 @@ impl Wire {
         let until = Instant::now() + TOPIC_WAIT;
         loop {
             let req = MetadataRequest::default()
-                .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default()
-                    .with_name(Some(topic_name(topic)))]))
+                .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+                )
+                .with_name(Some(topic_name(topic)))]))
                 .with_allow_auto_topic_creation(true);
             let r = self.call(&req, METADATA_V).await?;
             let why = match r.topics.first() {
