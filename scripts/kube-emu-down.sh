@@ -34,6 +34,7 @@ fi
 # The kubelet first: with --cleanup-on-exit it removes its containers while the API is still there.
 stop kubelet
 stop emu
+rm -rf "$DIR/probe-ca"  # the CA the kubelet trusted for HTTPS probes (kube-emu-up.sh)
 if command -v podman >/dev/null; then
   write_containers_conf
   ids=$(podman ps -aq --filter "label=kube-emu.managed=$NODE" 2>/dev/null)

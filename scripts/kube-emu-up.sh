@@ -89,8 +89,23 @@ wait_for 60 "the kube-emu API server (log: $DIR/emu.log)" bash -c "[[ -s '$KUBEC
   || { tail -20 "$DIR/emu.log" >&2; exit 1; }
 [[ -s $DIR/state/ca.crt && -s $DIR/state/token ]] || die "kube-emu wrote no CA/token into $DIR/state"
 
+# kube-emu's kubelet checks the certificate of an HTTPS probe against the CAs it trusts and the pod IP
+# (podman_kubelet.py::probe, aiohttp's default context); a real kubelet does not verify it at all. So that
+# a TLS cluster can turn Ready here, the kubelet trusts one more CA (besides the system's, through
+# SSL_CERT_FILE, which Python's default context reads), and probe-ca/ holds that CA and the pod subnet:
+# an e2e test playing cert-manager's issuer (tests/e2e/test_10_tls.py) signs with it and adds the
+# subnet's addresses, which is all the emulator's check needs. Nothing else uses it; kind needs none.
+PROBE_CA=$DIR/probe-ca
+rm -rf "$PROBE_CA" && mkdir -p "$PROBE_CA"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=kube-emu probe CA" \
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+  -keyout "$PROBE_CA/ca.key" -out "$PROBE_CA/ca.crt" 2>/dev/null || die "openssl: could not make the probe CA"
+cat /etc/ssl/certs/ca-certificates.crt "$PROBE_CA/ca.crt" >"$PROBE_CA/bundle.pem" 2>/dev/null \
+  || cp "$PROBE_CA/ca.crt" "$PROBE_CA/bundle.pem"
+podman network inspect "$NET" --format '{{(index .Subnets 0).Subnet}}' >"$PROBE_CA/subnet"
+
 log "kube-emu: podman kubelet on network $NET"
-setsid "$JUMPNET_PYTHON" "$KUBE_EMU_DIR/podman_kubelet.py" --kubeconfig "$KUBECONFIG" --node-name "$NODE" \
+SSL_CERT_FILE=$PROBE_CA/bundle.pem setsid "$JUMPNET_PYTHON" "$KUBE_EMU_DIR/podman_kubelet.py" --kubeconfig "$KUBECONFIG" --node-name "$NODE" \
   --network "$NET" --runtime "$PODMAN_RUNTIME" --containers-conf "$CONTAINERS_CONF" \
   --state-dir "$DIR/kubelet" --api-host "$GW" --api-port "$TLS_PORT" \
   --ca-file "$DIR/state/ca.crt" --cleanup-on-exit -v \

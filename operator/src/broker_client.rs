@@ -134,6 +134,10 @@ pub struct NewMember {
     /// The incarnation the pod reported: the member is bound to that state dir.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incarnation: Option<String>,
+    /// With `spec.kafka.enabled`: the pod's `--advertise-kafka`, what Kafka clients are told for it
+    /// (omitted otherwise, so a broker without the field is never sent it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kafka_addr: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -614,6 +618,7 @@ mod tests {
             raft_addr: "r:8080".into(),
             api_addr: "a:9090".into(),
             incarnation: Some("inc-3".into()),
+            kafka_addr: None,
         };
         b.add_learner(&target, &m).await.unwrap();
         assert_eq!(

@@ -9,15 +9,17 @@ cluster forms over mutual TLS on the raft port (the operator's admin calls are h
 Secret's CA), probes go over HTTPS, and a client that trusts the CA publishes and reads through the client
 Service; one that does not trust it, or speaks plain HTTP, is refused.
 
-On the API emulator the scenario stops after the bootstrap (skipped, saying why): its kubelet verifies the
-certificate of an HTTPS probe against the host's CAs and the pod IP, which a kubelet does not do, so no TLS
-broker turns Ready there and the operator grows no cluster past one voter. Everything before that (the
-Certificate, TLSNotReady without pods, the operator's https calls to every pod, https clients) is checked."""
+On the API emulator, its kubelet verifies the certificate of an HTTPS probe against the CAs it trusts and
+the pod IP, which a real kubelet does not do. `scripts/kube-emu-up.sh` therefore makes that kubelet trust one
+more CA (`target/kube-emu/probe-ca`) and records the pod subnet; there the test issues from that CA and adds
+the subnet's addresses to the certificate, so the probes pass and the whole scenario runs. With an emulator
+started without it, the scenario stops after the bootstrap (skipped, saying why)."""
 
 from __future__ import annotations
 
 import base64
 import datetime
+import ipaddress
 import os
 import time
 
@@ -29,13 +31,14 @@ from jntest.report import report
 from jntest.wait import wait_until
 from requests.adapters import HTTPAdapter
 
-from conftest import HERE, IMAGE, topic
+from conftest import HERE, IMAGE, ROOT, topic
 from e2elib.cluster import Cluster
 from e2elib.kube import condition, core, group
 
 NAME = "tls"
 CRD_FILE = os.path.join(HERE, "certificates.cert-manager.io.yaml")
 CRD_NAME = "certificates.cert-manager.io"
+PROBE_CA = os.path.join(ROOT, "target", "kube-emu", "probe-ca")
 
 
 def manifest(ns: str) -> str:
@@ -49,30 +52,56 @@ def manifest(ns: str) -> str:
     })
 
 
-def issue(dns_names: list[str]) -> tuple[bytes, bytes, bytes]:
-    """What a cert-manager CA issuer writes: (ca.crt, tls.crt, tls.key) PEM, for server and client auth."""
+def emulator_probe_ca(kube):
+    """(CA key PEM, CA cert PEM, pod subnet) when the nodes are kube-emu's podman kubelet started by
+    scripts/kube-emu-up.sh with a CA it trusts for HTTPS probes; None elsewhere (kind: a real kubelet)."""
+    nodes = (kube.get("/api/v1/nodes") or {}).get("items") or []
+    if not any("podman-kubelet" in ((n.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", "")
+               for n in nodes):
+        return None
+    files = [os.path.join(PROBE_CA, f) for f in ("ca.key", "ca.crt", "subnet")]
+    if not all(os.path.isfile(f) for f in files):
+        return None
+    key, crt, subnet = (open(f, "rb").read() for f in files)
+    return key, crt, ipaddress.ip_network(subnet.decode().strip())
+
+
+def issue(dns_names: list[str], probe_ca=None) -> tuple[bytes, bytes, bytes]:
+    """What a cert-manager CA issuer writes: (ca.crt, tls.crt, tls.key) PEM, for server and client auth.
+    With `probe_ca` (the emulator's, see emulator_probe_ca) the CA is that one and the certificate also
+    names every address of the pod subnet, which is what the emulator's kubelet checks on an HTTPS probe."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jumpnet e2e CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-          .sign(ca_key, hashes.SHA256()))
+    ips: list = []
+    if probe_ca:
+        ca_key = serialization.load_pem_private_key(probe_ca[0], password=None)
+        ca = x509.load_pem_x509_certificate(probe_ca[1])
+        ca_name = ca.subject
+        ips = [x509.IPAddress(h) for h in probe_ca[2].hosts()]
+    else:
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jumpnet e2e CA")])
+        ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+              .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+              .not_valid_before(now - datetime.timedelta(minutes=5))
+              .not_valid_after(now + datetime.timedelta(days=1))
+              .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+              .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+              .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                           content_commitment=False, key_encipherment=False,
+                                           data_encipherment=False, key_agreement=False, encipher_only=False,
+                                           decipher_only=False), critical=True)
+              .sign(ca_key, hashes.SHA256()))
     key = ec.generate_private_key(ec.SECP256R1())
+    sans = [x509.DNSName(n) for n in dns_names] + ips
     cert = (x509.CertificateBuilder().subject_name(x509.Name([])).issuer_name(ca_name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), critical=True)
+            .add_extension(x509.SubjectAlternativeName(sans), critical=True)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
                            critical=False)
@@ -151,7 +180,8 @@ def test_a_tls_cluster_waits_for_its_certificate_then_serves_https_only(kube, tl
     assert c.statefulset() is None and not c.pods(), "no broker pod before its certificate exists"
 
     # 2. Play the issuer: a certificate for exactly the names the Certificate asks for.
-    ca, crt, key = issue(dns)
+    probe_ca = emulator_probe_ca(kube)
+    ca, crt, key = issue(dns, probe_ca)
     b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
     kube.kubectl("apply", "-f", "-", input=yaml.safe_dump({
         "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
@@ -192,10 +222,11 @@ def test_a_tls_cluster_waits_for_its_certificate_then_serves_https_only(kube, tl
 
     node = kube.get(f"/api/v1/nodes/{c.pods()[0]['spec']['nodeName']}") or {}
     kubelet = ((node.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", "")
-    if "podman-kubelet" in kubelet:
-        # The emulator's kubelet checks the certificate of an HTTPS probe against the host's CAs and the pod
-        # IP (a kubelet does not verify it), so no broker pod turns Ready there and the operator, which
-        # grows a cluster only while every voter is ready, stays at one voter.
+    if "podman-kubelet" in kubelet and probe_ca is None:
+        # The emulator's kubelet checks the certificate of an HTTPS probe against the CAs it trusts and the
+        # pod IP (a kubelet does not verify it); started without the probe CA (scripts/kube-emu-up.sh), no
+        # broker pod turns Ready there and the operator, which grows a cluster only while every voter is
+        # ready, stays at one voter.
         t = topic("tls")
         n0 = pod_node(0)
         n0.publish_ok(t, ["over-https"])

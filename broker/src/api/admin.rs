@@ -138,6 +138,10 @@ pub struct AddMember {
     /// member; Raft RPCs to it carry it.
     #[serde(default)]
     pub incarnation: Option<String>,
+    /// `host:port` Kafka clients are told for the new member (its `--advertise-kafka`); without it,
+    /// the member's API host with the answering node's Kafka port stands in.
+    #[serde(default)]
+    pub kafka_addr: Option<String>,
 }
 
 fn check_incarnation(i: &str) -> Result<(), ApiError> {
@@ -175,11 +179,14 @@ pub async fn add_member(
     if let Some(i) = &m.incarnation {
         check_incarnation(i)?;
     }
+    if let Some(k) = &m.kafka_addr {
+        check_addr("kafka_addr", k)?;
+    }
     let node = NodeAddr {
         raft_addr: m.raft_addr,
         api_addr: m.api_addr,
         incarnation: m.incarnation,
-        kafka_addr: None,
+        kafka_addr: m.kafka_addr,
     };
     Ok(Json(s.node.add_learner(m.id, node).await?))
 }

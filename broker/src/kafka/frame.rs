@@ -28,7 +28,10 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         Err(e) => return Err(e.into()),
     }
     let size = i64::from(i32::from_be_bytes(size));
-    if size < MIN_REQUEST {
+    // Only a negative size is refused here: a frame is not always a request (after SaslHandshake
+    // v0 the bare SASL token comes in one, and a short token is valid); `parse_request` refuses a
+    // request shorter than its header.
+    if size < 0 {
         return Err(ConnError::FrameTooShort { size });
     }
     if size > max as i64 {
@@ -190,6 +193,11 @@ mod tests {
             Err(ConnError::Malformed { what: "frame", .. })
         ));
         assert!(read(Vec::new(), 1024).unwrap().is_none());
+        assert_eq!(read(frame(b"abc"), 1024).unwrap().unwrap(), &b"abc"[..]);
+        assert!(matches!(
+            parse_request(Bytes::from_static(b"abc")),
+            Err(ConnError::FrameTooShort { size: 3 })
+        ));
         assert!(matches!(read(vec![0, 0], 1024), Ok(None)));
     }
 

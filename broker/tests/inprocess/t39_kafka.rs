@@ -182,3 +182,59 @@ async fn a_followers_kafka_backend_writes_through_the_leader_and_reads_its_own_s
     );
     c.shutdown().await;
 }
+
+/// The operator adds members with the Kafka address their pod advertises (a broker cannot know
+/// another pod's flags): Metadata then names that address; a malformed one is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_added_with_a_kafka_address_is_advertised_at_it() {
+    use axum::http::Method;
+    use serde_json::json;
+
+    let c = Cluster::three().await;
+    let l = c.leader_index();
+    let (status, v, _) = c
+        .call(
+            l,
+            Method::POST,
+            "/v1/cluster/members",
+            &json!({"id": 9, "raft_addr": "127.0.0.1:1", "api_addr": "pod-9.fqdn.example:9090",
+                    "kafka_addr": "bad address"})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("invalid_field")),
+        "{v}"
+    );
+    let (status, v, _) = c
+        .call(
+            l,
+            Method::POST,
+            "/v1/cluster/members",
+            &json!({"id": 9, "raft_addr": "127.0.0.1:1", "api_addr": "pod-9.fqdn.example:9090",
+                    "kafka_addr": "pod-9.headless.ns.svc:9093"})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+
+    let f = c.node(c.follower_index());
+    let b = NodeBackend::new(f.node.clone(), f.writer.clone(), Arc::new(Auth::open()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let broker = loop {
+        if let Some(broker) = b.cluster().brokers.into_iter().find(|b| b.id == 9) {
+            break broker;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "member 9 never reached the follower"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        (broker.host.as_str(), broker.port),
+        ("pod-9.headless.ns.svc", 9093)
+    );
+    c.shutdown().await;
+}

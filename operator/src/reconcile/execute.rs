@@ -152,6 +152,11 @@ pub async fn run(
                     .get(id)
                     .and_then(|p| p.view.as_ref())
                     .and_then(|v| v.incarnation.clone()),
+                kafka_addr: jc
+                    .spec
+                    .kafka
+                    .enabled
+                    .then(|| names.kafka_addr(*id, jc.spec.kafka.port)),
             };
             broker.add_learner(&t, &member).await?;
         }

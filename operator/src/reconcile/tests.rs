@@ -1509,6 +1509,31 @@ async fn tls_from_the_users_secret_needs_no_cert_manager_and_kafka_gets_its_port
         .any(|p| p["name"] == "kafka"));
 }
 
+/// Kafka clients are told each member's `--advertise-kafka` (SPEC §6): the operator adds members with
+/// it, since a broker cannot know another pod's flags (without it, the member's API host, the FQDN,
+/// would stand in).
+#[tokio::test]
+async fn kafka_members_are_added_with_the_name_their_pod_advertises() {
+    let h = Harness::new(json!({"replicas": 3, "kafka": {"enabled": true, "port": 19092}}));
+    let adds: Vec<String> = admin(&h.converge().await)
+        .into_iter()
+        .filter(|l| l.contains("/v1/cluster/members id="))
+        .collect();
+    assert_eq!(
+        adds,
+        [1, 2]
+            .map(|id| format!(
+                "{} kafka_addr=demo-{id}.demo-headless.ns.svc:19092",
+                add(id)
+            ))
+            .to_vec()
+    );
+    let args = args(&h);
+    assert!(args.contains(
+        &"--advertise-kafka=$(POD_NAME).demo-headless.$(POD_NAMESPACE).svc:19092".to_string()
+    ));
+}
+
 #[tokio::test]
 async fn turning_tls_on_waits_for_the_secret_then_restarts_every_pod_together() {
     let h = Harness::running(json!({"replicas": 3})).await;

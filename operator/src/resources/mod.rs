@@ -141,6 +141,16 @@ impl Names {
     pub fn api_addr(&self, ordinal: u64) -> String {
         format!("{}:{API_PORT}", self.pod_host(ordinal))
     }
+    /// What the pod advertises to Kafka clients (`--advertise-kafka`, SPEC §6:
+    /// `NAME-N.NAME-headless.NS.svc:PORT`); the StatefulSet spells it with `$(POD_NAME)`.
+    pub fn kafka_addr(&self, ordinal: u64, port: i32) -> String {
+        format!(
+            "{}.{}.{}.svc:{port}",
+            self.pod(ordinal),
+            self.headless(),
+            self.namespace
+        )
+    }
     /// URL of the client Service, what `jumpnet --server` wants (`scheme`: `http` or `https`).
     pub fn client_url(&self, scheme: &str) -> String {
         format!(

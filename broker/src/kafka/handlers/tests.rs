@@ -865,6 +865,34 @@ async fn sasl_handshake_v0_takes_the_raw_token_in_a_bare_frame() {
 }
 
 #[tokio::test]
+async fn a_raw_sasl_token_shorter_than_a_request_header_is_still_a_token() {
+    // `\0u\0k1` is 5 bytes: less than a Kafka request header, which must not matter after v0.
+    let short = Principal {
+        name: "app".into(),
+        publish: true,
+        consume: true,
+        admin: false,
+    };
+    let h = Harness::start(KafkaConfig::default(), Some(vec![("k1".into(), short)])).await;
+    topic(&h, "t", 1).await;
+    let mut c = h.client().await;
+    let hs = c
+        .call(
+            &SaslHandshakeRequest::default().with_mechanism(str_bytes("PLAIN")),
+            0,
+        )
+        .await;
+    assert_eq!(hs.error_code, 0);
+    c.send_raw(b"\0u\0k1").await;
+    let answer = c.read_frame().await.expect("an answer to the short token");
+    assert!(answer.is_empty(), "success is an empty frame: {answer:?}");
+    let meta = c
+        .call(&MetadataRequest::default().with_topics(None), 9)
+        .await;
+    assert_eq!(meta.topics.len(), 1, "authenticated: requests are served");
+}
+
+#[tokio::test]
 async fn topic_admin_creates_raises_describes_and_deletes() {
     let h = Harness::start(KafkaConfig::default(), None).await;
     let mut c = h.client().await;
