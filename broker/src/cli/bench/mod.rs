@@ -8,12 +8,13 @@
 //! | `--kafka ADDRS` | `produce` | the same producers through the Kafka listener: `--producers` connections, `--concurrency` Produce requests in flight on each, record batches of `--batch-size`, acks=all |
 //! | `--kafka ADDRS --backlog N` | `fill`, `fetch` | fills over Kafka Produce, drains with Kafka Fetch from the first address |
 //!
-//! Files: `publish.rs`, `backlog.rs` and `kafka.rs` run the modes, `report.rs` turns what they
-//! counted into figures, text and the JSON document (its shape is documented there and in
-//! bench/README.md).
+//! Files: `publish.rs`, `backlog.rs` and `kafka.rs` (its wire: `kafka_wire.rs`) run the modes,
+//! `report.rs` turns what they counted into figures, text and the JSON document (its shape is
+//! documented there and in bench/README.md).
 
 mod backlog;
 mod kafka;
+mod kafka_wire;
 mod publish;
 mod report;
 
