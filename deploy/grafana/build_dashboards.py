@@ -512,6 +512,82 @@ def broker() -> Dict[str, Any]:
         h=8,
     )
 
+    b.row("Kafka")
+    b.add(
+        timeseries(
+            "Kafka request rate by API",
+            "Kafka wire-protocol requests per second by API (`jumpnet_kafka_requests_total{api}`), on nodes "
+            "started with `--kafka`. Produce and Fetch carry the data; Metadata, Heartbeat and OffsetCommit are "
+            "clients' housekeeping.",
+            targets((f"sum by (api) (rate(jumpnet_kafka_requests_total{{{SEL}}}[{RATE}]))", "{{api}}")),
+            unit="reqps",
+        ),
+        w=12,
+        h=8,
+    )
+    b.add(
+        timeseries(
+            "Kafka request latency p99 by API",
+            "99th percentile of a Kafka request from its frame read to its response written, by API "
+            "(`jumpnet_kafka_request_duration_seconds{api}`). Produce waits for the quorum commit (acks 1 and all); "
+            "Fetch includes its long-poll (`max_wait_ms`, 500 ms by default in most clients), JoinGroup the "
+            "rebalance.",
+            targets(
+                (
+                    "histogram_quantile(0.99, sum by (le, api) "
+                    f"(rate(jumpnet_kafka_request_duration_seconds_bucket{{{SEL}}}[{RATE}])))",
+                    "{{api}}",
+                )
+            ),
+            unit="s",
+        ),
+        w=12,
+        h=8,
+    )
+    b.add(
+        timeseries(
+            "Kafka errors by API",
+            "Kafka error codes answered per second, by API and error name (`jumpnet_kafka_request_errors_total"
+            "{api,error}`); `api=\"connection\"` counts connections closed for a bad request. NOT_LEADER_OR_FOLLOWER "
+            "and NOT_COORDINATOR around a leader change are expected (clients refresh their metadata and retry).",
+            targets(
+                (
+                    f"sum by (api, error) (rate(jumpnet_kafka_request_errors_total{{{SEL}}}[{RATE}]))",
+                    "{{api}} {{error}}",
+                )
+            ),
+            unit="reqps",
+        ),
+        w=8,
+        h=8,
+    )
+    b.add(
+        timeseries(
+            "Kafka connections",
+            "Open Kafka client connections per pod (`jumpnet_kafka_connections`).",
+            targets((f"sum by (pod) (jumpnet_kafka_connections{{{SEL}}})", "{{pod}}")),
+        ),
+        w=8,
+        h=8,
+    )
+    b.add(
+        timeseries(
+            "Kafka consumer group lag",
+            "A Kafka consumer group's committed offsets are the named consumer positions of the same name "
+            "(`jumpnet consumers` lists them), so the named consumers' lag gauges cover Kafka groups: the largest "
+            "lag of any position (`jumpnet_consumer_lag_messages`) and all of them added up "
+            "(`jumpnet_consumer_lag_sum_messages`), in messages behind the partition's high watermark. Per group "
+            "and topic: `--metrics-consumer-labels N` adds `jumpnet_consumer_position_lag_messages{topic,consumer}` "
+            "(capped, opt-in).",
+            targets(
+                (f"max(jumpnet_consumer_lag_messages{{{SEL}}})", "largest"),
+                (f"max(jumpnet_consumer_lag_sum_messages{{{SEL}}})", "sum"),
+            ),
+        ),
+        w=8,
+        h=8,
+    )
+
     b.row("Raft")
     b.add(
         timeseries(

@@ -501,6 +501,19 @@ mod tests {
 
     type Seen = Arc<Mutex<Vec<String>>>;
 
+    /// Brokers with a Kafka listener add `members[].kafka_addr` (and may add more fields): the
+    /// operator reads their views as before.
+    #[test]
+    fn views_with_fields_the_operator_does_not_know_still_read() {
+        let v: ClusterView = serde_json::from_value(serde_json::json!({
+            "cluster_id": "c", "node_id": 1, "leader_id": 1, "term": 3, "future": {"x": 1},
+            "members": [{"id": 1, "raft_addr": "a:8080", "api_addr": "a:9090", "role": "voter",
+                         "matched_index": 4, "kafka_addr": "a:9092", "rack": "r1"}]
+        }))
+        .unwrap();
+        assert_eq!((v.voter_count(), v.members[0].matched_index), (1, Some(4)));
+    }
+
     fn auth_of(headers: &HeaderMap) -> String {
         headers
             .get("authorization")
@@ -526,7 +539,7 @@ mod tests {
                         "commit_index": 10, "applied_index": 10, "last_log_index": 11,
                         "incarnation": "inc-0",
                         "members": [
-                            {"id": 0, "raft_addr": "a:8080", "api_addr": "a:9090", "role": "voter", "matched_index": 10, "incarnation": "inc-0"},
+                            {"id": 0, "raft_addr": "a:8080", "api_addr": "a:9090", "role": "voter", "matched_index": 10, "incarnation": "inc-0", "kafka_addr": "a:9092"},
                             {"id": 1, "raft_addr": "b:8080", "api_addr": "b:9090", "role": "learner", "matched_index": null}
                         ]
                     }))

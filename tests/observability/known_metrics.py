@@ -101,6 +101,21 @@ TLS_LABELS: Dict[str, Set[str]] = {
     "jumpnet_tls_certificate_expiry_seconds": {"listener"},
 }
 
+# Issue 15 (the Kafka listener, SPEC §8), not in §7: exported only by nodes started with `--kafka` (the live
+# cluster here runs without it; broker/tests/cluster/t93_kafka_bench.rs checks them on a node that has it).
+KAFKA: Dict[str, str] = {
+    "jumpnet_kafka_requests_total": "counter",
+    "jumpnet_kafka_request_duration_seconds": "histogram",
+    "jumpnet_kafka_connections": "gauge",
+    "jumpnet_kafka_request_errors_total": "counter",
+}
+
+KAFKA_LABELS: Dict[str, Set[str]] = {
+    "jumpnet_kafka_requests_total": {"api"},
+    "jumpnet_kafka_request_duration_seconds": {"api"},
+    "jumpnet_kafka_request_errors_total": {"api", "error"},
+}
+
 OPERATOR: Dict[str, str] = {
     "jumpnet_operator_reconciliations_total": "counter",
     "jumpnet_operator_reconcile_duration_seconds": "histogram",

@@ -123,6 +123,7 @@ def test_every_metric_in_dashboards_and_rules_is_exported(scenario):
     exported = scenario.exported_names()
     operator = km.series_names(km.OPERATOR)
     tls = set(km.TLS)  # only on nodes serving TLS; this cluster does not
+    tls |= km.series_names(km.KAFKA)  # likewise only on nodes with --kafka
     allowed = exported | operator | tls | set(km.EXTERNAL) | recorded_names()
     used = {(where, m) for where, q in _queries() for m in analyze(q).metrics}
     unknown = sorted(f"{where}: {m}" for where, m in used if m not in allowed)

@@ -100,14 +100,15 @@ def test_dashboard_layout_is_sound(name):
 def test_broker_dashboard_has_the_panels_issue_6_lists():
     doc = load_dashboard("jumpnet-broker.json")
     rows = [p["title"] for p in doc["panels"] if p["type"] == "row"]
-    assert rows == ["Health", "Requests", "Messages", "Raft", "Resources", "Operator"]
+    assert rows == ["Health", "Requests", "Messages", "Kafka", "Raft", "Resources", "Operator"]
     titles = {p["title"] for p in doc["panels"]}
     wanted = {
         "Members up", "Has leader", "Leader", "Term", "Leader changes (1h)",
         "Request rate by route", "Errors by route", "Publish commit latency", "Messages in / out",
         "Bytes in / out", "Log progress", "Follower lag", "Log fsync latency", "Peer RPC failures",
         "Pod CPU (cAdvisor)", "Pod memory (cAdvisor)", "PVC usage (kubelet)", "Reconciliations",
-        "Reconcile errors",
+        "Reconcile errors", "Kafka request rate by API", "Kafka request latency p99 by API",
+        "Kafka errors by API", "Kafka connections", "Kafka consumer group lag",
     }  # fmt: skip
     assert wanted <= titles, wanted - titles
     commit = next(p for p in doc["panels"] if p["title"] == "Publish commit latency")
@@ -142,6 +143,7 @@ def test_every_metric_name_is_exported_by_jumpnet_or_allow_listed():
         km.series_names(km.BROKER)
         | km.series_names(km.BROKER_EXTRA)
         | km.series_names(km.TLS)
+        | km.series_names(km.KAFKA)
         | km.series_names(km.OPERATOR)
         | km.PROCESS
         | set(km.EXTERNAL)
@@ -157,8 +159,8 @@ def test_every_metric_name_is_exported_by_jumpnet_or_allow_listed():
 
 
 def test_jumpnet_selectors_use_only_their_labels():
-    families = {**km.BROKER, **km.BROKER_EXTRA, **km.TLS, **km.OPERATOR}
-    labels = {**km.BROKER_LABELS, **km.BROKER_EXTRA_LABELS, **km.TLS_LABELS}
+    families = {**km.BROKER, **km.BROKER_EXTRA, **km.TLS, **km.KAFKA, **km.OPERATOR}
+    labels = {**km.BROKER_LABELS, **km.BROKER_EXTRA_LABELS, **km.TLS_LABELS, **km.KAFKA_LABELS}
     problems = []
     for where, q in all_queries():
         for sel in analyze(q).selectors:

@@ -26,6 +26,7 @@ impl Node {
                     raft_addr: addr.raft_addr.clone(),
                     api_addr: addr.api_addr.clone(),
                     incarnation: addr.incarnation.clone(),
+                    kafka_addr: addr.kafka_addr.clone(),
                     role: if voters.contains(id) {
                         "voter"
                     } else {

@@ -41,10 +41,54 @@ pub struct MemberView {
     pub incarnation: Option<String>,
     /// Last log index known to be replicated to the member (known on the leader; `null` elsewhere).
     pub matched_index: Option<u64>,
+    /// `host:port` Kafka clients are told for the member (its `--advertise-kafka`); absent when
+    /// it has no Kafka listener or was added without one, and in answers of older nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka_addr: Option<String>,
 }
 
 impl ClusterView {
     pub fn member(&self, id: NodeId) -> Option<&MemberView> {
         self.members.iter().find(|m| m.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A member as a node before `kafka_addr` existed answered it.
+    const OLDER: &str = r#"{"id":2,"raft_addr":"n2:8080","api_addr":"n2:9090","role":"voter","incarnation":null,"matched_index":7}"#;
+
+    /// The shape readers before `kafka_addr` decode (serde's default: unknown fields ignored).
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    struct OlderMember {
+        id: NodeId,
+        raft_addr: String,
+        api_addr: String,
+        role: String,
+        #[serde(default)]
+        incarnation: Option<String>,
+        matched_index: Option<u64>,
+    }
+
+    #[test]
+    fn kafka_addr_is_optional_both_ways_and_omitted_when_absent() {
+        // An older node's answer reads, without a Kafka address.
+        let m: MemberView = serde_json::from_str(OLDER).unwrap();
+        assert_eq!((m.id, m.kafka_addr.as_deref()), (2, None));
+        // Without one, the answer is what older nodes wrote, byte for byte.
+        assert_eq!(serde_json::to_string(&m).unwrap(), OLDER);
+        // With one it rides as a field of its own, and an older reader skips it.
+        let with = MemberView {
+            kafka_addr: Some("n2:9092".into()),
+            ..m
+        };
+        let text = serde_json::to_string(&with).unwrap();
+        assert!(text.ends_with(r#","kafka_addr":"n2:9092"}"#), "{text}");
+        assert_eq!(serde_json::from_str::<MemberView>(&text).unwrap(), with);
+        let older: OlderMember = serde_json::from_str(&text).unwrap();
+        assert_eq!((older.id, older.matched_index), (2, Some(7)));
     }
 }

@@ -25,4 +25,5 @@ mod t87_groups;
 mod t90_cli;
 mod t91_client;
 mod t92_cli_partitions;
+mod t93_kafka_bench;
 mod t95_examples;

@@ -74,13 +74,7 @@ pub async fn run(a: &BenchArgs, target: u64) -> anyhow::Result<Outcome> {
     sampling.store(false, Ordering::Relaxed);
     let rss = sampler.await.unwrap_or_default();
     let (messages, errors) = read?;
-    let mb = |b: u64| (b as f64 / 1e6 * 10.0).round() / 10.0;
-    let memory = match (rss.first(), rss.iter().min(), rss.iter().max(), rss.last()) {
-        (Some(f), Some(lo), Some(hi), Some(l)) => json!({
-            "first_mb": mb(*f), "min_mb": mb(*lo), "max_mb": mb(*hi), "last_mb": mb(*l), "samples": rss.len(),
-        }),
-        _ => Value::Null,
-    };
+    let memory = memory_json(&rss);
     phases.push(phase.json(
         Counts {
             messages,
@@ -324,8 +318,19 @@ async fn read_sse(
     Ok((got, 0))
 }
 
+/// The `memory` object of a read phase from RSS samples in bytes (`null` without samples).
+pub(super) fn memory_json(rss: &[u64]) -> Value {
+    let mb = |b: u64| (b as f64 / 1e6 * 10.0).round() / 10.0;
+    match (rss.first(), rss.iter().min(), rss.iter().max(), rss.last()) {
+        (Some(f), Some(lo), Some(hi), Some(l)) => json!({
+            "first_mb": mb(*f), "min_mb": mb(*lo), "max_mb": mb(*hi), "last_mb": mb(*l), "samples": rss.len(),
+        }),
+        _ => Value::Null,
+    }
+}
+
 /// The node's resident memory while the read runs, from its own /metrics.
-async fn sample_memory(
+pub(super) async fn sample_memory(
     http: reqwest::Client,
     server: String,
     token: Option<String>,

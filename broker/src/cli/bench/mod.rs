@@ -5,13 +5,16 @@
 //! |---|---|---|
 //! | default | `publish` (+ `consume` with `--consumers`) | producers publish fixed-size messages, v1 batches or the seed's `PUT /` one at a time; consumers read them back with v1 long-polls |
 //! | `--backlog N` | `fill` (only what is missing), `read` | fills a topic to N messages, then one reader consumes all of it from one node with v1 paged reads or SSE (`--read`), sampling the node's RSS |
+//! | `--kafka ADDRS` | `produce` | the same producers through the Kafka listener: `--producers` connections, `--concurrency` Produce requests in flight on each, record batches of `--batch-size`, acks=all |
+//! | `--kafka ADDRS --backlog N` | `fill`, `fetch` | fills over Kafka Produce, drains with Kafka Fetch from the first address |
 //!
-//! Files: `publish.rs` and `backlog.rs` run the modes, `report.rs` turns what they counted into
-//! figures, text and the JSON document (its shape is documented there and in bench/README.md).
-//! A Kafka Produce/Fetch or consumer-group mode slots in as another module returning its phases;
-//! no flag for it exists until it works.
+//! Files: `publish.rs`, `backlog.rs` and `kafka.rs` (its wire: `kafka_wire.rs`) run the modes,
+//! `report.rs` turns what they counted into figures, text and the JSON document (its shape is
+//! documented there and in bench/README.md).
 
 mod backlog;
+mod kafka;
+mod kafka_wire;
 mod publish;
 mod report;
 
@@ -85,6 +88,19 @@ pub struct BenchArgs {
     /// Messages per v1 read request (at most 10000), and per histogram sample of an SSE read.
     #[arg(long, default_value_t = 10_000)]
     pub page_size: usize,
+    /// Kafka mode: drive the Kafka listener at these HOST:PORT addresses (comma-separated;
+    /// connections go round-robin over them) instead of the HTTP API: `--producers` connections
+    /// with `--concurrency` Produce requests in flight each, or with `--backlog` a Kafka fill and a
+    /// Fetch drain. `--server` is then only used to sample the node's memory during the drain.
+    #[arg(long)]
+    pub kafka: Option<String>,
+    /// Kafka mode: the Produce acks, -1 (all) or 1; Jumpnet answers both after the quorum commit.
+    #[arg(long, default_value_t = -1, allow_hyphen_values = true)]
+    pub acks: i16,
+    /// Kafka mode: max_bytes (and partition_max_bytes) of each Fetch of the drain (Kafka clients'
+    /// max.partition.fetch.bytes default is 1 MiB).
+    #[arg(long, default_value_t = 1 << 20)]
+    pub fetch_max_bytes: i32,
     /// Messages per publish request while filling a backlog.
     #[arg(long, default_value_t = 1_000)]
     pub fill_batch_size: usize,
@@ -142,9 +158,24 @@ pub async fn run(mut a: BenchArgs) -> anyhow::Result<()> {
         (1..=10_000).contains(&a.page_size) && a.fill_batch_size > 0,
         "--page-size must be 1..=10000 and --fill-batch-size at least 1"
     );
-    let (mode, out) = match a.backlog {
-        Some(n) => ("backlog", backlog::run(&a, n).await?),
-        None => ("publish", publish::run(&a).await?),
+    let kafka_addrs: Option<Vec<String>> = a.kafka.as_ref().map(|k| {
+        k.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
+    anyhow::ensure!(
+        kafka_addrs.is_none() || (a.group.is_none() && a.consumers == 0 && a.rate.is_none()),
+        "--kafka drives Produce (and Fetch with --backlog): no --group, --consumers or --rate"
+    );
+    anyhow::ensure!(
+        a.fetch_max_bytes > 0,
+        "--fetch-max-bytes must be at least 1"
+    );
+    let (mode, out) = match (&kafka_addrs, a.backlog) {
+        (Some(k), _) => ("produce", kafka::run(&a, k).await?),
+        (None, Some(n)) => ("backlog", backlog::run(&a, n).await?),
+        (None, None) => ("publish", publish::run(&a).await?),
     };
     let api = format!("{:?}", a.api).to_lowercase();
     let mut config = json!({
@@ -166,6 +197,10 @@ pub async fn run(mut a: BenchArgs) -> anyhow::Result<()> {
         o.extend(out.config);
     }
     let label = a.label.clone().unwrap_or_else(|| match a.backlog {
+        _ if kafka_addrs.is_some() => match a.backlog {
+            Some(n) => format!("jumpnet kafka backlog fetch of {n}"),
+            None => format!("jumpnet kafka produce batch {}", a.batch_size),
+        },
         Some(n) => format!(
             "jumpnet backlog read of {n}, {}",
             format!("{:?}", a.read).to_lowercase()
