@@ -136,7 +136,9 @@ def test_kafka_clients_bootstrap_from_any_broker_and_reach_every_advertised_one(
             consumer.close()
         assert got == values
 
-    # One log: the same messages over HTTP, in order.
+    # One log: the same messages over HTTP, in order; the cluster view names the same Kafka addresses.
     node = c.node(0)
     assert node.read_all_values(t, strong=True) == [v.decode() for v in values]
+    members = node.cluster()["members"]
+    assert {m.get("kafka_addr") for m in members} == {f"{h}:{PORT}" for h in advertised}, members
     report("kafka: Kafka group consumer and HTTP read the same log", "ok")
