@@ -115,9 +115,16 @@ impl Node {
                 other => return admin_reply(other?),
             }
         }
-        let answer = self
+        let answer = match self
             .call_leader(Admin(req), self.config.commit_timeout * 2)
-            .await??;
+            .await??
+        {
+            // Views travel without Kafka addresses (`view::MemberView`): ours are the same.
+            AdminResponse::View(v) => {
+                AdminResponse::View(v.with_kafka_addrs(|id| self.kafka_addr_of(id)))
+            }
+            other => other,
+        };
         admin_reply(answer)
     }
 

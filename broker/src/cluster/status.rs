@@ -7,6 +7,13 @@ use super::Node;
 use crate::raft::NodeId;
 
 impl Node {
+    /// The Kafka address recorded for member `id` in this node's membership.
+    pub fn kafka_addr_of(&self, id: NodeId) -> Option<String> {
+        let m = self.metrics_now();
+        let addr = m.membership_config.membership().get_node(&id).cloned();
+        addr.and_then(|a| a.kafka_addr)
+    }
+
     /// This node's own view; replication progress only when it leads.
     pub fn local_view(&self) -> ClusterView {
         let m = self.metrics_now();

@@ -29,7 +29,11 @@ pub struct ClusterView {
     pub members: Vec<MemberView>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// A member. In JSON with `kafka_addr` when it has one; between nodes (bincode, admin answers)
+/// without it, as before Kafka addresses existed — a field that is sometimes absent cannot be
+/// bincode, and nodes of two versions exchange these — and the receiving node adds the Kafka
+/// addresses from its own copy of the membership ([`ClusterView::with_kafka_addrs`]).
+#[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
 pub struct MemberView {
     pub id: NodeId,
     pub raft_addr: String,
@@ -37,19 +41,108 @@ pub struct MemberView {
     /// `voter` or `learner`.
     pub role: String,
     /// The incarnation recorded for the member (`null`: added without one).
-    #[serde(default)]
     pub incarnation: Option<String>,
     /// Last log index known to be replicated to the member (known on the leader; `null` elsewhere).
     pub matched_index: Option<u64>,
     /// `host:port` Kafka clients are told for the member (its `--advertise-kafka`); absent when
     /// it has no Kafka listener or was added without one, and in answers of older nodes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kafka_addr: Option<String>,
+}
+
+/// [`MemberView`] as JSON.
+#[derive(Serialize, Deserialize)]
+struct MemberJson {
+    id: NodeId,
+    raft_addr: String,
+    api_addr: String,
+    role: String,
+    #[serde(default)]
+    incarnation: Option<String>,
+    matched_index: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kafka_addr: Option<String>,
+}
+
+/// [`MemberView`] between nodes: the fields every version has, in their order.
+#[derive(Serialize, Deserialize)]
+struct MemberWire {
+    id: NodeId,
+    raft_addr: String,
+    api_addr: String,
+    role: String,
+    incarnation: Option<String>,
+    matched_index: Option<u64>,
+}
+
+impl Serialize for MemberView {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let m = self.clone();
+        if s.is_human_readable() {
+            MemberJson {
+                id: m.id,
+                raft_addr: m.raft_addr,
+                api_addr: m.api_addr,
+                role: m.role,
+                incarnation: m.incarnation,
+                matched_index: m.matched_index,
+                kafka_addr: m.kafka_addr,
+            }
+            .serialize(s)
+        } else {
+            MemberWire {
+                id: m.id,
+                raft_addr: m.raft_addr,
+                api_addr: m.api_addr,
+                role: m.role,
+                incarnation: m.incarnation,
+                matched_index: m.matched_index,
+            }
+            .serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MemberView {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let j = MemberJson::deserialize(d)?;
+            return Ok(MemberView {
+                id: j.id,
+                raft_addr: j.raft_addr,
+                api_addr: j.api_addr,
+                role: j.role,
+                incarnation: j.incarnation,
+                matched_index: j.matched_index,
+                kafka_addr: j.kafka_addr,
+            });
+        }
+        let w = MemberWire::deserialize(d)?;
+        Ok(MemberView {
+            id: w.id,
+            raft_addr: w.raft_addr,
+            api_addr: w.api_addr,
+            role: w.role,
+            incarnation: w.incarnation,
+            matched_index: w.matched_index,
+            kafka_addr: None,
+        })
+    }
 }
 
 impl ClusterView {
     pub fn member(&self, id: NodeId) -> Option<&MemberView> {
         self.members.iter().find(|m| m.id == id)
+    }
+
+    /// Fill in the members' Kafka addresses this node knows (`kafka_addr(id)`, from its own copy
+    /// of the membership), where the view came without them (from another node).
+    pub fn with_kafka_addrs(mut self, kafka_addr: impl Fn(NodeId) -> Option<String>) -> Self {
+        for m in &mut self.members {
+            if m.kafka_addr.is_none() {
+                m.kafka_addr = kafka_addr(m.id);
+            }
+        }
+        self
     }
 }
 
@@ -90,5 +183,60 @@ mod tests {
         assert_eq!(serde_json::from_str::<MemberView>(&text).unwrap(), with);
         let older: OlderMember = serde_json::from_str(&text).unwrap();
         assert_eq!((older.id, older.matched_index), (2, Some(7)));
+    }
+
+    /// Between nodes (bincode) a member is what it was before Kafka addresses, whether it has one
+    /// or not: a view with one member with and one without decodes (a skipped field broke the
+    /// forwarded `GET /v1/cluster`), and an older node's bytes decode too.
+    #[test]
+    fn between_nodes_a_member_keeps_the_older_encoding() {
+        let without: MemberView = serde_json::from_str(OLDER).unwrap();
+        let with = MemberView {
+            id: 3,
+            kafka_addr: Some("n3:9092".into()),
+            ..without.clone()
+        };
+        let older: OlderMemberWire = serde_json::from_str(OLDER).unwrap();
+        assert_eq!(
+            bincode::serialize(&without).unwrap(),
+            bincode::serialize(&older).unwrap(),
+            "the older encoding, byte for byte"
+        );
+        let both = vec![without.clone(), with.clone()];
+        let back: Vec<MemberView> =
+            bincode::deserialize(&bincode::serialize(&both).unwrap()).unwrap();
+        assert_eq!(back[0], without);
+        assert_eq!(
+            (back[1].id, back[1].kafka_addr.as_deref()),
+            (3, None),
+            "the receiver fills it in"
+        );
+        let view = ClusterView {
+            cluster_id: None,
+            node_id: 1,
+            incarnation: String::new(),
+            leader_id: None,
+            term: 0,
+            commit_index: 0,
+            applied_index: 0,
+            last_log_index: 0,
+            snapshot_index: 0,
+            purged_index: 0,
+            quorum_ack_ms: None,
+            members: back,
+        }
+        .with_kafka_addrs(|id| (id == 3).then(|| "n3:9092".to_string()));
+        assert_eq!(view.members[1], with);
+        assert_eq!(view.members[0].kafka_addr, None);
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct OlderMemberWire {
+        id: NodeId,
+        raft_addr: String,
+        api_addr: String,
+        role: String,
+        incarnation: Option<String>,
+        matched_index: Option<u64>,
     }
 }
