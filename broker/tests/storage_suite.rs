@@ -9,24 +9,30 @@ use openraft::testing::{StoreBuilder, Suite};
 
 struct SledBuilder;
 
+/// A node's storage in a fresh temp dir: the log, the topic store, its state machine.
+async fn open_storage() -> (tempfile::TempDir, LogStore, TopicStore, StateMachine) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = sled::Config::new()
+        .path(dir.path().join("db"))
+        .open()
+        .expect("open sled");
+    let (log, flusher) = LogStore::open(
+        &db,
+        dir.path().join("db"),
+        dir.path().join("raft"),
+        Metrics::new(),
+    )
+    .expect("log store");
+    let store = TopicStore::open(&db, dir.path(), 1 << 20).expect("topic store");
+    let sm = StateMachine::open(store.clone(), flusher, dir.path().join("snapshots"))
+        .await
+        .expect("state machine");
+    (dir, log, store, sm)
+}
+
 impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for SledBuilder {
     async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError> {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let db = sled::Config::new()
-            .path(dir.path().join("db"))
-            .open()
-            .expect("open sled");
-        let (log, flusher) = LogStore::open(
-            &db,
-            dir.path().join("db"),
-            dir.path().join("raft"),
-            Metrics::new(),
-        )
-        .expect("log store");
-        let store = TopicStore::open(&db, dir.path(), 1 << 20).expect("topic store");
-        let sm = StateMachine::open(store, flusher, dir.path().join("snapshots"))
-            .await
-            .expect("state machine");
+        let (dir, log, _store, sm) = open_storage().await;
         Ok((dir, log, sm))
     }
 }
@@ -61,22 +67,7 @@ async fn the_current_snapshot_is_a_checkpoint_even_past_the_last_one() {
     use openraft::entry::RaftEntry;
     use openraft::storage::RaftStateMachine;
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = sled::Config::new()
-        .path(dir.path().join("db"))
-        .open()
-        .expect("open sled");
-    let (_log, flusher) = LogStore::open(
-        &db,
-        dir.path().join("db"),
-        dir.path().join("raft"),
-        Metrics::new(),
-    )
-    .expect("log store");
-    let store = TopicStore::open(&db, dir.path(), 1 << 20).expect("topic store");
-    let mut sm = StateMachine::open(store.clone(), flusher, dir.path().join("snapshots"))
-        .await
-        .expect("state machine");
+    let (_dir, _log, store, mut sm) = open_storage().await;
     let durable = || {
         store
             .raft_state::<Option<LogId>, StoredMembership>()

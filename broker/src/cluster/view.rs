@@ -49,20 +49,6 @@ pub struct MemberView {
     pub kafka_addr: Option<String>,
 }
 
-/// [`MemberView`] as JSON.
-#[derive(Serialize, Deserialize)]
-struct MemberJson {
-    id: NodeId,
-    raft_addr: String,
-    api_addr: String,
-    role: String,
-    #[serde(default)]
-    incarnation: Option<String>,
-    matched_index: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    kafka_addr: Option<String>,
-}
-
 /// [`MemberView`] between nodes: the fields every version has, in their order.
 #[derive(Serialize, Deserialize)]
 struct MemberWire {
@@ -70,34 +56,53 @@ struct MemberWire {
     raft_addr: String,
     api_addr: String,
     role: String,
+    #[serde(default)]
     incarnation: Option<String>,
     matched_index: Option<u64>,
 }
 
+/// [`MemberView`] as JSON: the same fields, then `kafka_addr` when there is one.
+#[derive(Serialize, Deserialize)]
+struct MemberJson {
+    #[serde(flatten)]
+    wire: MemberWire,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kafka_addr: Option<String>,
+}
+
+impl MemberView {
+    fn into_parts(self) -> (MemberWire, Option<String>) {
+        let wire = MemberWire {
+            id: self.id,
+            raft_addr: self.raft_addr,
+            api_addr: self.api_addr,
+            role: self.role,
+            incarnation: self.incarnation,
+            matched_index: self.matched_index,
+        };
+        (wire, self.kafka_addr)
+    }
+
+    fn from_parts(w: MemberWire, kafka_addr: Option<String>) -> MemberView {
+        MemberView {
+            id: w.id,
+            raft_addr: w.raft_addr,
+            api_addr: w.api_addr,
+            role: w.role,
+            incarnation: w.incarnation,
+            matched_index: w.matched_index,
+            kafka_addr,
+        }
+    }
+}
+
 impl Serialize for MemberView {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let m = self.clone();
+        let (wire, kafka_addr) = self.clone().into_parts();
         if s.is_human_readable() {
-            MemberJson {
-                id: m.id,
-                raft_addr: m.raft_addr,
-                api_addr: m.api_addr,
-                role: m.role,
-                incarnation: m.incarnation,
-                matched_index: m.matched_index,
-                kafka_addr: m.kafka_addr,
-            }
-            .serialize(s)
+            MemberJson { wire, kafka_addr }.serialize(s)
         } else {
-            MemberWire {
-                id: m.id,
-                raft_addr: m.raft_addr,
-                api_addr: m.api_addr,
-                role: m.role,
-                incarnation: m.incarnation,
-                matched_index: m.matched_index,
-            }
-            .serialize(s)
+            wire.serialize(s)
         }
     }
 }
@@ -106,26 +111,10 @@ impl<'de> Deserialize<'de> for MemberView {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         if d.is_human_readable() {
             let j = MemberJson::deserialize(d)?;
-            return Ok(MemberView {
-                id: j.id,
-                raft_addr: j.raft_addr,
-                api_addr: j.api_addr,
-                role: j.role,
-                incarnation: j.incarnation,
-                matched_index: j.matched_index,
-                kafka_addr: j.kafka_addr,
-            });
+            Ok(MemberView::from_parts(j.wire, j.kafka_addr))
+        } else {
+            Ok(MemberView::from_parts(MemberWire::deserialize(d)?, None))
         }
-        let w = MemberWire::deserialize(d)?;
-        Ok(MemberView {
-            id: w.id,
-            raft_addr: w.raft_addr,
-            api_addr: w.api_addr,
-            role: w.role,
-            incarnation: w.incarnation,
-            matched_index: w.matched_index,
-            kafka_addr: None,
-        })
     }
 }
 
@@ -153,8 +142,9 @@ mod tests {
     /// A member as a node before `kafka_addr` existed answered it.
     const OLDER: &str = r#"{"id":2,"raft_addr":"n2:8080","api_addr":"n2:9090","role":"voter","incarnation":null,"matched_index":7}"#;
 
-    /// The shape readers before `kafka_addr` decode (serde's default: unknown fields ignored).
-    #[derive(Deserialize)]
+    /// The shape nodes before `kafka_addr` read and wrote (JSON: unknown fields ignored; bincode:
+    /// these fields in this order).
+    #[derive(Serialize, Deserialize)]
     #[allow(dead_code)]
     struct OlderMember {
         id: NodeId,
@@ -196,7 +186,7 @@ mod tests {
             kafka_addr: Some("n3:9092".into()),
             ..without.clone()
         };
-        let older: OlderMemberWire = serde_json::from_str(OLDER).unwrap();
+        let older: OlderMember = serde_json::from_str(OLDER).unwrap();
         assert_eq!(
             bincode::serialize(&without).unwrap(),
             bincode::serialize(&older).unwrap(),
@@ -228,15 +218,5 @@ mod tests {
         .with_kafka_addrs(|id| (id == 3).then(|| "n3:9092".to_string()));
         assert_eq!(view.members[1], with);
         assert_eq!(view.members[0].kafka_addr, None);
-    }
-
-    #[derive(Serialize, Deserialize)]
-    struct OlderMemberWire {
-        id: NodeId,
-        raft_addr: String,
-        api_addr: String,
-        role: String,
-        incarnation: Option<String>,
-        matched_index: Option<u64>,
     }
 }
