@@ -769,6 +769,18 @@ async fn authenticate(c: &mut Client, token: &str) -> SaslAuthenticateResponse {
     .await
 }
 
+/// SaslHandshake v0 for PLAIN, then the raw token in a bare frame (librdkafka before 2.10).
+async fn handshake_v0_then_raw(c: &mut Client, raw: &[u8]) {
+    let hs = c
+        .call(
+            &SaslHandshakeRequest::default().with_mechanism(str_bytes("PLAIN")),
+            0,
+        )
+        .await;
+    assert_eq!(hs.error_code, 0);
+    c.send_raw(raw).await;
+}
+
 #[tokio::test]
 async fn sasl_plain_admits_tokens_and_closes_on_anything_else() {
     let h = Harness::start(KafkaConfig::default(), tokens()).await;
@@ -836,14 +848,7 @@ async fn sasl_handshake_v0_takes_the_raw_token_in_a_bare_frame() {
     let h = Harness::start(KafkaConfig::default(), tokens()).await;
     topic(&h, "t", 1).await;
     let mut c = h.client().await;
-    let hs = c
-        .call(
-            &SaslHandshakeRequest::default().with_mechanism(str_bytes("PLAIN")),
-            0,
-        )
-        .await;
-    assert_eq!(hs.error_code, 0);
-    c.send_raw(b"\0user\0s3cret").await;
+    handshake_v0_then_raw(&mut c, b"\0user\0s3cret").await;
     let answer = c.read_frame().await.expect("an answer to the raw token");
     assert!(answer.is_empty(), "success is an empty frame: {answer:?}");
     let meta = c
@@ -852,12 +857,7 @@ async fn sasl_handshake_v0_takes_the_raw_token_in_a_bare_frame() {
     assert_eq!(meta.topics.len(), 1, "authenticated: requests are served");
 
     let mut bad = h.client().await;
-    bad.call(
-        &SaslHandshakeRequest::default().with_mechanism(str_bytes("PLAIN")),
-        0,
-    )
-    .await;
-    bad.send_raw(b"\0user\0wrong").await;
+    handshake_v0_then_raw(&mut bad, b"\0user\0wrong").await;
     assert!(
         bad.closed().await,
         "a wrong raw token closes the connection"
@@ -876,14 +876,7 @@ async fn a_raw_sasl_token_shorter_than_a_request_header_is_still_a_token() {
     let h = Harness::start(KafkaConfig::default(), Some(vec![("k1".into(), short)])).await;
     topic(&h, "t", 1).await;
     let mut c = h.client().await;
-    let hs = c
-        .call(
-            &SaslHandshakeRequest::default().with_mechanism(str_bytes("PLAIN")),
-            0,
-        )
-        .await;
-    assert_eq!(hs.error_code, 0);
-    c.send_raw(b"\0u\0k1").await;
+    handshake_v0_then_raw(&mut c, b"\0u\0k1").await;
     let answer = c.read_frame().await.expect("an answer to the short token");
     assert!(answer.is_empty(), "success is an empty frame: {answer:?}");
     let meta = c
