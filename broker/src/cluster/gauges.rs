@@ -15,18 +15,20 @@ use std::sync::Arc;
 use openraft::ServerState;
 
 use super::Node;
+use crate::raft::{Raft, RaftMetrics, RaftServerMetrics};
 use crate::topics::group::PartLog;
 
 pub async fn follow_raft(node: Arc<Node>) {
     // A forced recovery replaces openraft: follow the new one's metrics.
     let mut rafts = node.raft.subscribe();
-    let mut rx = rafts.borrow_and_update().metrics();
+    let (mut rx, mut role) = subscribe(&mut rafts);
     let mut last_leader: Option<(u64, u64)> = None;
     let mut last_state = None;
     let mut last_membership = None;
     let mut lagging_peers: Vec<String> = Vec::new();
     loop {
         {
+            drop(role.borrow_and_update());
             let m = rx.borrow_and_update().clone();
             let mx = &node.metrics;
             mx.raft_term.set(m.current_term as i64);
@@ -99,19 +101,48 @@ pub async fn follow_raft(node: Arc<Node>) {
                 last_membership = Some(mlog);
             }
         }
+        // A role change (term, state, leader, membership) is followed at once; the data gauges
+        // (log, applied, commit, replication lag) at most every DATA_GAUGE_PERIOD: openraft sends
+        // its full metrics several times per log entry, and a pass here per send cost a wake-up
+        // and the label lookups above each time.
+        let data_changed = async {
+            let r = rx.changed().await;
+            if r.is_ok() {
+                tokio::time::sleep(DATA_GAUGE_PERIOD).await;
+            }
+            r
+        };
         tokio::select! {
-            r = rx.changed() => if r.is_err() {
+            r = data_changed => if r.is_err() {
                 // This openraft stopped: for good, or replaced by a forced recovery.
                 if rafts.changed().await.is_err() { return }
-                rx = rafts.borrow_and_update().metrics();
+                (rx, role) = subscribe(&mut rafts);
+            },
+            r = role.changed() => if r.is_err() {
+                if rafts.changed().await.is_err() { return }
+                (rx, role) = subscribe(&mut rafts);
             },
             r = rafts.changed() => {
                 if r.is_err() { return }
-                rx = rafts.borrow_and_update().metrics();
+                (rx, role) = subscribe(&mut rafts);
             }
             _ = node.lifecycle.stopped() => return,
         }
     }
+}
+
+/// How often, at most, the data gauges follow openraft's metrics.
+const DATA_GAUGE_PERIOD: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The full and the role metrics of the current openraft.
+fn subscribe(
+    rafts: &mut tokio::sync::watch::Receiver<Raft>,
+) -> (
+    tokio::sync::watch::Receiver<RaftMetrics>,
+    tokio::sync::watch::Receiver<RaftServerMetrics>,
+) {
+    let raft = rafts.borrow_and_update();
+    (raft.metrics(), raft.server_metrics())
 }
 
 /// Samples the storage gauges every retention-check interval, for the node's lifetime.

@@ -44,7 +44,7 @@ pub use view::{ClusterView, MemberView};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::peer::PeerPool;
-use crate::raft::{NodeAddr, NodeId, Raft, RaftMetrics};
+use crate::raft::{NodeAddr, NodeId, Raft, RaftMetrics, RaftServerMetrics};
 use crate::topics::TopicStore;
 
 /// One node: its Raft instance, its storage and its peers. Built by [`start::start`]; the front
@@ -242,17 +242,20 @@ impl Node {
 
     /// Wait until the leader is someone other than `old` (or `timeout`).
     pub async fn wait_leader_change(&self, old: NodeId, timeout: Duration) {
-        self.wait_metrics(timeout, |m| m.current_leader.is_some_and(|l| l != old))
+        self.wait_role(timeout, |m| m.current_leader.is_some_and(|l| l != old))
             .await;
     }
 
-    /// Wait until the Raft metrics satisfy `done` or openraft stops (true), or `timeout` (false).
-    pub(crate) async fn wait_metrics(
+    /// Wait until openraft's role metrics (term, state, leader, membership) satisfy `done` or
+    /// openraft stops (true), or `timeout` (false). These change only with the role: a waiter on
+    /// the full metrics was woken several times per log entry (every proposal in flight, all the
+    /// time), for nothing.
+    pub(crate) async fn wait_role(
         &self,
         timeout: Duration,
-        done: impl Fn(&RaftMetrics) -> bool,
+        done: impl Fn(&RaftServerMetrics) -> bool,
     ) -> bool {
-        let mut rx = self.raft().metrics();
+        let mut rx = self.raft().server_metrics();
         tokio::time::timeout(timeout, async {
             loop {
                 if done(&rx.borrow_and_update()) {

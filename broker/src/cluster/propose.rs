@@ -92,7 +92,8 @@ impl Node {
             ops,
         };
         let raft = self.raft();
-        let term = raft.metrics().borrow().current_term;
+        // The term as `wait_deposed` sees it (the role metrics' vote).
+        let term = raft.server_metrics().borrow().vote.leader_id().term;
         let deadline = tokio::time::Instant::now() + self.config.commit_timeout;
         let write = raft.client_write(cmd);
         tokio::pin!(write);
@@ -192,8 +193,8 @@ impl Node {
     /// Wait until this node no longer leads term `term` (a later term, or another leader), or
     /// `timeout`; returns whether it was deposed.
     async fn wait_deposed(&self, term: u64, timeout: Duration) -> bool {
-        self.wait_metrics(timeout, |m| {
-            m.current_term != term || m.current_leader != Some(self.id)
+        self.wait_role(timeout, |m| {
+            m.vote.leader_id().term != term || m.current_leader != Some(self.id)
         })
         .await
     }

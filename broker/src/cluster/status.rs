@@ -81,10 +81,12 @@ impl Node {
     }
 
     /// Resolves with [`Node::raft_failure`] once Raft stopped on its own (never, otherwise).
-    /// Follows the openraft a forced recovery starts in place of the old one.
+    /// Follows the openraft a forced recovery starts in place of the old one. Watches the role
+    /// metrics: their channel closes with the core like the full metrics', which change several
+    /// times per log entry.
     pub async fn raft_failed(&self) -> String {
         let mut rafts = self.raft.subscribe();
-        let mut rx = rafts.borrow_and_update().metrics();
+        let mut rx = rafts.borrow_and_update().server_metrics();
         loop {
             if let Some(why) = self.raft_failure() {
                 return why;
@@ -97,7 +99,7 @@ impl Node {
                         if rafts.changed().await.is_err() {
                             return std::future::pending().await;
                         }
-                        rx = rafts.borrow_and_update().metrics();
+                        rx = rafts.borrow_and_update().server_metrics();
                         continue;
                     }
                     return match self.raft_failure() {
@@ -109,7 +111,7 @@ impl Node {
                     if r.is_err() {
                         return std::future::pending().await;
                     }
-                    rx = rafts.borrow_and_update().metrics();
+                    rx = rafts.borrow_and_update().server_metrics();
                 }
             }
         }

@@ -156,6 +156,9 @@ pub type StoredMembership = openraft::StoredMembership<NodeId, NodeAddr>;
 pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, NodeAddr>;
 pub type StorageError = openraft::StorageError<NodeId>;
 pub type RaftMetrics = openraft::RaftMetrics<NodeId, NodeAddr>;
+/// openraft's role metrics (vote, state, leader, membership): unlike [`RaftMetrics`], which openraft
+/// sends on every turn of its loop (several times per entry), they change only with the role.
+pub type RaftServerMetrics = openraft::metrics::RaftServerMetrics<NodeId, NodeAddr>;
 
 /// How long one InstallSnapshot chunk RPC may take. openraft applies it to every chunk, the last
 /// one included, and the answer to the last one comes only once the follower installed the whole

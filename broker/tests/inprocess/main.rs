@@ -5,6 +5,7 @@
 
 mod harness;
 mod t10_routing;
+mod t11_role_metrics;
 mod t20_failures;
 mod t30_api_limits;
 mod t30_identity;
