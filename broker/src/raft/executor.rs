@@ -62,13 +62,15 @@ impl Executor {
         self.inner.handle.spawn(f).await
     }
 
-    /// Run blocking work on the executor's blocking pool and wait for it.
-    pub async fn blocking<T, F>(&self, f: F) -> Result<T, JoinError>
+    /// Run short blocking work on the executor's own thread (nothing else of the executor runs
+    /// meanwhile) and wait for it: the thread is dedicated, so it may block briefly, and a hop to
+    /// the blocking pool is saved. Long work (a snapshot's disk reads) goes to the blocking pool.
+    pub async fn on_thread<T, F>(&self, f: F) -> Result<T, JoinError>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.inner.handle.spawn_blocking(f).await
+        self.inner.handle.spawn(async move { f() }).await
     }
 }
 
@@ -108,7 +110,11 @@ mod tests {
             .expect("the executor is not starved by the main blocking pool")
             .unwrap();
             assert_eq!(v, 42);
-            assert_eq!(exec.blocking(|| 7).await.unwrap(), 7);
+            let here = exec
+                .on_thread(|| std::thread::current().name().map(String::from))
+                .await
+                .unwrap();
+            assert_eq!(here.as_deref(), Some("test-sm"));
             assert!(!queued.is_finished());
             release.send(()).unwrap();
             parked.await.unwrap();

@@ -197,39 +197,43 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             return Ok(Vec::new());
         }
         let store = self.store.clone();
-        let (responses, last, membership, applied) = self
-            .exec
-            .blocking(move || -> crate::Result<_> {
-                let mut a = Applier::new(&store);
-                let mut responses = Vec::with_capacity(entries.len());
-                let mut last = None;
-                let mut membership = None;
-                for entry in entries {
-                    last = Some(entry.log_id);
-                    match entry.payload {
-                        EntryPayload::Blank => responses.push(Response::None),
-                        EntryPayload::Normal(cmd) => {
-                            let mut results = Vec::with_capacity(cmd.ops.len());
-                            let at = At {
-                                index: entry.log_id.index,
-                                ts_ms: cmd.ts_ms,
-                            };
-                            for op in cmd.ops {
-                                results.push(a.apply(op, at)?);
-                            }
-                            responses.push(Response::Ops(results));
+        // Buffered segment writes and in-memory metadata: short, and fsync is the flusher's.
+        let work = move || -> crate::Result<_> {
+            let mut a = Applier::new(&store);
+            let mut responses = Vec::with_capacity(entries.len());
+            let mut last = None;
+            let mut membership = None;
+            for entry in entries {
+                last = Some(entry.log_id);
+                match entry.payload {
+                    EntryPayload::Blank => responses.push(Response::None),
+                    EntryPayload::Normal(cmd) => {
+                        let mut results = Vec::with_capacity(cmd.ops.len());
+                        let at = At {
+                            index: entry.log_id.index,
+                            ts_ms: cmd.ts_ms,
+                        };
+                        for op in cmd.ops {
+                            results.push(a.apply(op, at)?);
                         }
-                        EntryPayload::Membership(m) => {
-                            for (id, node) in m.nodes() {
-                                a.note_node_id(&node.raft_addr, *id)?;
-                            }
-                            membership = Some(StoredMembership::new(Some(entry.log_id), m));
-                            responses.push(Response::None);
+                        responses.push(Response::Ops(results));
+                    }
+                    EntryPayload::Membership(m) => {
+                        for (id, node) in m.nodes() {
+                            a.note_node_id(&node.raft_addr, *id)?;
                         }
+                        membership = Some(StoredMembership::new(Some(entry.log_id), m));
+                        responses.push(Response::None);
                     }
                 }
-                Ok((responses, last, membership, a.finish()?))
-            })
+            }
+            Ok((responses, last, membership, a.finish()?))
+        };
+        // On the executor's own thread, not its blocking pool: one hand-off per batch either way,
+        // but measured 1.11x the single-publish throughput (bench/README "Fewer hand-offs").
+        let (responses, last, membership, applied) = self
+            .exec
+            .on_thread(work)
             .await
             .map_err(|e| sm_err(ErrorVerb::Write, e))?
             .map_err(|e| sm_err(ErrorVerb::Write, e))?;
