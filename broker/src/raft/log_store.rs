@@ -216,11 +216,30 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
-        let slots = self.wal().locate(
+        let (from, to) = (
             bound_start(range.start_bound()),
             bound_end(range.end_bound()),
         );
-        wal::read_slots(slots).map_err(|e| read_err(ErrorSubject::Logs, e))
+        // The newest entries are in memory (what replication and apply ask for); clone them
+        // after the lock is released.
+        let slots = {
+            let wal = self.wal();
+            match wal.cached(from, to) {
+                Some(cached) => {
+                    drop(wal);
+                    return Ok(cached.iter().map(|e| Entry::clone(e)).collect());
+                }
+                None => wal.locate(from, to),
+            }
+        };
+        if slots.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Older entries (a follower far behind, a restart): off the runtime's threads.
+        tokio::task::spawn_blocking(move || wal::read_slots(slots))
+            .await
+            .map_err(|e| read_err(ErrorSubject::Logs, e))?
+            .map_err(|e| read_err(ErrorSubject::Logs, e))
     }
 }
 
@@ -310,3 +329,6 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -27,6 +27,9 @@ use openraft::RaftLogId;
 use super::{Entry, LogId};
 
 mod recover;
+mod tail;
+#[cfg(test)]
+mod tail_tests;
 
 const FILE_BYTES: u64 = 16 * 1024 * 1024;
 const MAX_FRAME: u32 = 1 << 30;
@@ -65,6 +68,8 @@ pub struct Wal {
     dir_dirty: bool,
     /// A new file starts once the current one reaches this (`FILE_BYTES`; smaller in tests).
     file_bytes: u64,
+    /// The newest entries, decoded: reads of them skip the files.
+    tail: tail::Tail,
 }
 
 fn path_of(dir: &Path, first: u64) -> PathBuf {
@@ -102,6 +107,7 @@ impl Wal {
             dirty: BTreeMap::new(),
             dir_dirty: false,
             file_bytes: FILE_BYTES,
+            tail: tail::Tail::new(tail::CAP_BYTES),
         };
         let mut removed = false;
         for (scan, plan) in scans.into_iter().zip(plans) {
@@ -156,6 +162,8 @@ impl Wal {
         };
         let mut buf = Vec::new();
         let mut slots = Vec::new();
+        // The entries in `buf`, kept for the tail once written.
+        let mut written = Vec::new();
         if let Some(last) = self.last_log_id().map(|l| l.index) {
             if first <= last {
                 // openraft's view of the log is the truth: entries it does not know of are stale
@@ -175,6 +183,7 @@ impl Wal {
                 self.write(&file, &buf)?;
                 buf.clear();
                 self.entries.extend(slots.drain(..));
+                self.fill_tail(written.drain(..));
                 file = self.new_file(entry.get_log_id().index)?;
             }
             let start = buf.len();
@@ -190,12 +199,33 @@ impl Wal {
                 pos: file.len() + start as u64,
                 len: len + 8,
             });
+            let weight = tail::weight(&entry, len as usize + 8);
+            written.push((entry, weight));
         }
         if !buf.is_empty() {
             self.write(&file, &buf)?;
             self.entries.extend(slots);
+            self.fill_tail(written);
         }
         Ok(())
+    }
+
+    fn fill_tail(&mut self, written: impl IntoIterator<Item = (Entry, usize)>) {
+        for (entry, weight) in written {
+            self.tail.push(entry, weight);
+        }
+    }
+
+    /// Entries with index in `[from, to)` when the in-memory tail holds all of them the log
+    /// does (`None`: read them from the files, [`Wal::locate`]).
+    pub fn cached(&self, from: u64, to: u64) -> Option<Vec<Arc<Entry>>> {
+        self.tail.get(from, to)
+    }
+
+    /// Start over with an empty tail of `cap` bytes (tests: a small one, to fill it).
+    #[cfg(test)]
+    pub fn set_tail_cap(&mut self, cap: usize) {
+        self.tail = tail::Tail::new(cap);
     }
 
     fn write(&mut self, file: &Arc<WalFile>, buf: &[u8]) -> io::Result<()> {
@@ -259,6 +289,8 @@ impl Wal {
 
     /// Remove entries with index >= `index`.
     pub fn truncate(&mut self, index: u64) -> io::Result<()> {
+        // The tail first: whatever fails below, it never holds an entry the log lost.
+        self.tail.truncate(index);
         let Some(first) = self.entries.front().map(|s| s.log_id.index) else {
             return Ok(());
         };
@@ -293,6 +325,7 @@ impl Wal {
 
     /// Forget entries with index <= `index` and delete the files holding only those.
     pub fn purge(&mut self, index: u64) {
+        self.tail.purge(index);
         while self
             .entries
             .front()
