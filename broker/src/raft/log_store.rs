@@ -1,7 +1,8 @@
 //! openraft's log storage: the entries in the Raft log files ([`super::wal`]), the vote, the last
 //! purged and the committed log id in the sled tree `raft_meta`. Appends are acknowledged to
 //! openraft only after the fsync thread synced them ([`super::flusher`]); the vote is flushed
-//! before `save_vote` returns.
+//! before `save_vote` returns. Reads (replication to each follower, apply) get the newest entries
+//! from memory ([`super::wal`]'s tail) and older ones from the files on the blocking pool.
 
 // openraft's StorageError is what its traits return; boxing it here would only add a conversion.
 #![allow(clippy::result_large_err)]

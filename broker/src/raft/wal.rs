@@ -12,7 +12,8 @@
 //! start on what only corruption can (a bad entry followed by valid ones, entries missing).
 //!
 //! In memory: the position of each entry still in the log — bounded by the snapshot policy, which
-//! purges the log after every checkpoint — and an open handle per file.
+//! purges the log after every checkpoint — an open handle per file, and the newest entries
+//! decoded ([`tail`], about 1 MB), which reads of them ([`Wal::cached`]) get without the files.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
