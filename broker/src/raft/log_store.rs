@@ -221,26 +221,20 @@ impl RaftLogReader<TypeConfig> for LogStore {
             bound_start(range.start_bound()),
             bound_end(range.end_bound()),
         );
-        // The newest entries are in memory (what replication and apply ask for); clone them
-        // after the lock is released.
-        let slots = {
-            let wal = self.wal();
-            match wal.cached(from, to) {
-                Some(cached) => {
-                    drop(wal);
-                    return Ok(cached.iter().map(|e| Entry::clone(e)).collect());
-                }
-                None => wal.locate(from, to),
-            }
+        // The newest entries are in memory (what replication and apply ask for): clone them after
+        // the lock is released. Older ones (a follower far behind, a restart) are read from the
+        // files, off the runtime's threads.
+        let (slots, cached) = self.wal().locate_or_cached(from, to);
+        let mut entries = if slots.is_empty() {
+            Vec::with_capacity(cached.len())
+        } else {
+            tokio::task::spawn_blocking(move || wal::read_slots(slots))
+                .await
+                .map_err(|e| read_err(ErrorSubject::Logs, e))?
+                .map_err(|e| read_err(ErrorSubject::Logs, e))?
         };
-        if slots.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Older entries (a follower far behind, a restart): off the runtime's threads.
-        tokio::task::spawn_blocking(move || wal::read_slots(slots))
-            .await
-            .map_err(|e| read_err(ErrorSubject::Logs, e))?
-            .map_err(|e| read_err(ErrorSubject::Logs, e))
+        entries.extend(cached.iter().map(|e| Entry::clone(e)));
+        Ok(entries)
     }
 }
 

@@ -51,6 +51,9 @@ impl WalFile {
     }
 }
 
+/// An entry in a file: the file, its position and length there, its index.
+pub type Located = (Arc<WalFile>, u64, u32, u64);
+
 #[derive(Clone, Copy)]
 struct Slot {
     log_id: LogId,
@@ -218,9 +221,23 @@ impl Wal {
     }
 
     /// Entries with index in `[from, to)` when the in-memory tail holds all of them the log
-    /// does (`None`: read them from the files, [`Wal::locate`]).
+    /// does (`None`: some are only in the files).
+    #[cfg(test)]
     pub fn cached(&self, from: u64, to: u64) -> Option<Vec<Arc<Entry>>> {
         self.tail.get(from, to)
+    }
+
+    /// Entries with index in `[from, to)`: where those older than the in-memory tail are in the
+    /// files (read them with [`read_slots`] without holding the log), then the rest from the tail.
+    /// Together, in order, every entry of the range the log holds (the tail is its suffix).
+    pub fn locate_or_cached(&self, from: u64, to: u64) -> (Vec<Located>, Vec<Arc<Entry>>) {
+        match self.tail.first_index() {
+            Some(first) if first < to => (
+                self.locate(from, first),
+                self.tail.get(from.max(first), to).unwrap_or_default(),
+            ),
+            _ => (self.locate(from, to), Vec::new()),
+        }
     }
 
     /// Start over with an empty tail of `cap` bytes (tests: a small one, to fill it).
@@ -271,7 +288,7 @@ impl Wal {
 
     /// Where entries with index in `[from, to)` are; read them with [`read_slots`] without
     /// holding the log.
-    pub fn locate(&self, from: u64, to: u64) -> Vec<(Arc<WalFile>, u64, u32, u64)> {
+    pub fn locate(&self, from: u64, to: u64) -> Vec<Located> {
         let Some(first) = self.entries.front().map(|s| s.log_id.index) else {
             return Vec::new();
         };
@@ -357,7 +374,7 @@ impl Wal {
 }
 
 /// Read entries located with [`Wal::locate`].
-pub fn read_slots(slots: Vec<(Arc<WalFile>, u64, u32, u64)>) -> io::Result<Vec<Entry>> {
+pub fn read_slots(slots: Vec<Located>) -> io::Result<Vec<Entry>> {
     let mut out = Vec::with_capacity(slots.len());
     for (file, pos, len, index) in slots {
         let mut buf = vec![0u8; len as usize];

@@ -53,7 +53,7 @@ impl Tail {
         }
     }
 
-    fn first_index(&self) -> Option<u64> {
+    pub(super) fn first_index(&self) -> Option<u64> {
         self.entries.front().map(|(e, _)| e.log_id.index)
     }
 

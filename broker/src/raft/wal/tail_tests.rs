@@ -148,3 +148,37 @@ fn a_reopened_log_starts_with_an_empty_tail() {
     );
     assert_eq!(w.read(10, 11).unwrap(), vec![entry(1, 10)]);
 }
+
+#[test]
+fn a_range_partly_older_than_the_tail_is_split_between_the_files_and_the_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = open(dir.path());
+    w.set_tail_cap(tail::weight(&entry(1, 1), 64) * 5);
+    w.append((1..=40).map(|i| entry(1, i))).unwrap();
+    w.truncate(30).unwrap();
+    w.append((30..=50).map(|i| entry(2, i))).unwrap();
+    let first_cached = (1..=51).find(|&i| w.cached(i, u64::MAX).is_some()).unwrap();
+    for (from, to) in [
+        (1, 51),
+        (20, 48),
+        (first_cached - 1, 51),
+        (first_cached, 51),
+        (1, 10),
+        (49, 100),
+        (51, 60),
+    ] {
+        let (slots, cached) = w.locate_or_cached(from, to);
+        let cached_from = cached.first().map(|e| e.log_id.index);
+        assert!(cached_from.is_none_or(|i| i >= first_cached));
+        let mut got = read_slots(slots).unwrap();
+        got.extend(cached.iter().map(|e| Entry::clone(e)));
+        assert_eq!(got, w.read(from, to).unwrap(), "{from}..{to}");
+    }
+    let (slots, cached) = w.locate_or_cached(1, 51);
+    assert_eq!(
+        slots.len() as u64,
+        first_cached - 1,
+        "only the older entries are read"
+    );
+    assert_eq!(cached.len() as u64, 51 - first_cached);
+}
