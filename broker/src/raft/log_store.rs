@@ -1,7 +1,8 @@
 //! openraft's log storage: the entries in the Raft log files ([`super::wal`]), the vote, the last
 //! purged and the committed log id in the sled tree `raft_meta`. Appends are acknowledged to
 //! openraft only after the fsync thread synced them ([`super::flusher`]); the vote is flushed
-//! before `save_vote` returns.
+//! before `save_vote` returns. Reads (replication to each follower, apply) get the newest entries
+//! from memory ([`super::wal`]'s tail) and older ones from the files on the blocking pool.
 
 // openraft's StorageError is what its traits return; boxing it here would only add a conversion.
 #![allow(clippy::result_large_err)]
@@ -216,11 +217,24 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
-        let slots = self.wal().locate(
+        let (from, to) = (
             bound_start(range.start_bound()),
             bound_end(range.end_bound()),
         );
-        wal::read_slots(slots).map_err(|e| read_err(ErrorSubject::Logs, e))
+        // The newest entries are in memory (what replication and apply ask for): clone them after
+        // the lock is released. Older ones (a follower far behind, a restart) are read from the
+        // files, off the runtime's threads.
+        let (slots, cached) = self.wal().locate_or_cached(from, to);
+        let mut entries = if slots.is_empty() {
+            Vec::with_capacity(cached.len())
+        } else {
+            tokio::task::spawn_blocking(move || wal::read_slots(slots))
+                .await
+                .map_err(|e| read_err(ErrorSubject::Logs, e))?
+                .map_err(|e| read_err(ErrorSubject::Logs, e))?
+        };
+        entries.extend(cached.iter().map(|e| Entry::clone(e)));
+        Ok(entries)
     }
 }
 
@@ -310,3 +324,6 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

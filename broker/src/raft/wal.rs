@@ -12,7 +12,8 @@
 //! start on what only corruption can (a bad entry followed by valid ones, entries missing).
 //!
 //! In memory: the position of each entry still in the log — bounded by the snapshot policy, which
-//! purges the log after every checkpoint — and an open handle per file.
+//! purges the log after every checkpoint — an open handle per file, and the newest entries
+//! decoded ([`tail`], about 1 MB), which reads of them ([`Wal::cached`]) get without the files.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
@@ -27,6 +28,9 @@ use openraft::RaftLogId;
 use super::{Entry, LogId};
 
 mod recover;
+mod tail;
+#[cfg(test)]
+mod tail_tests;
 
 const FILE_BYTES: u64 = 16 * 1024 * 1024;
 const MAX_FRAME: u32 = 1 << 30;
@@ -47,6 +51,9 @@ impl WalFile {
     }
 }
 
+/// An entry in a file: the file, its position and length there, its index.
+pub type Located = (Arc<WalFile>, u64, u32, u64);
+
 #[derive(Clone, Copy)]
 struct Slot {
     log_id: LogId,
@@ -65,6 +72,8 @@ pub struct Wal {
     dir_dirty: bool,
     /// A new file starts once the current one reaches this (`FILE_BYTES`; smaller in tests).
     file_bytes: u64,
+    /// The newest entries, decoded: reads of them skip the files.
+    tail: tail::Tail,
 }
 
 fn path_of(dir: &Path, first: u64) -> PathBuf {
@@ -102,6 +111,7 @@ impl Wal {
             dirty: BTreeMap::new(),
             dir_dirty: false,
             file_bytes: FILE_BYTES,
+            tail: tail::Tail::new(tail::CAP_BYTES),
         };
         let mut removed = false;
         for (scan, plan) in scans.into_iter().zip(plans) {
@@ -156,6 +166,8 @@ impl Wal {
         };
         let mut buf = Vec::new();
         let mut slots = Vec::new();
+        // The entries in `buf`, kept for the tail once written.
+        let mut written = Vec::new();
         if let Some(last) = self.last_log_id().map(|l| l.index) {
             if first <= last {
                 // openraft's view of the log is the truth: entries it does not know of are stale
@@ -175,6 +187,7 @@ impl Wal {
                 self.write(&file, &buf)?;
                 buf.clear();
                 self.entries.extend(slots.drain(..));
+                self.fill_tail(written.drain(..));
                 file = self.new_file(entry.get_log_id().index)?;
             }
             let start = buf.len();
@@ -190,12 +203,47 @@ impl Wal {
                 pos: file.len() + start as u64,
                 len: len + 8,
             });
+            let weight = tail::weight(&entry, len as usize + 8);
+            written.push((entry, weight));
         }
         if !buf.is_empty() {
             self.write(&file, &buf)?;
             self.entries.extend(slots);
+            self.fill_tail(written);
         }
         Ok(())
+    }
+
+    fn fill_tail(&mut self, written: impl IntoIterator<Item = (Entry, usize)>) {
+        for (entry, weight) in written {
+            self.tail.push(entry, weight);
+        }
+    }
+
+    /// Entries with index in `[from, to)` when the in-memory tail holds all of them the log
+    /// does (`None`: some are only in the files).
+    #[cfg(test)]
+    pub fn cached(&self, from: u64, to: u64) -> Option<Vec<Arc<Entry>>> {
+        self.tail.get(from, to)
+    }
+
+    /// Entries with index in `[from, to)`: where those older than the in-memory tail are in the
+    /// files (read them with [`read_slots`] without holding the log), then the rest from the tail.
+    /// Together, in order, every entry of the range the log holds (the tail is its suffix).
+    pub fn locate_or_cached(&self, from: u64, to: u64) -> (Vec<Located>, Vec<Arc<Entry>>) {
+        match self.tail.first_index() {
+            Some(first) if first < to => (
+                self.locate(from, first),
+                self.tail.get(from.max(first), to).unwrap_or_default(),
+            ),
+            _ => (self.locate(from, to), Vec::new()),
+        }
+    }
+
+    /// Start over with an empty tail of `cap` bytes (tests: a small one, to fill it).
+    #[cfg(test)]
+    pub fn set_tail_cap(&mut self, cap: usize) {
+        self.tail = tail::Tail::new(cap);
     }
 
     fn write(&mut self, file: &Arc<WalFile>, buf: &[u8]) -> io::Result<()> {
@@ -240,7 +288,7 @@ impl Wal {
 
     /// Where entries with index in `[from, to)` are; read them with [`read_slots`] without
     /// holding the log.
-    pub fn locate(&self, from: u64, to: u64) -> Vec<(Arc<WalFile>, u64, u32, u64)> {
+    pub fn locate(&self, from: u64, to: u64) -> Vec<Located> {
         let Some(first) = self.entries.front().map(|s| s.log_id.index) else {
             return Vec::new();
         };
@@ -259,6 +307,8 @@ impl Wal {
 
     /// Remove entries with index >= `index`.
     pub fn truncate(&mut self, index: u64) -> io::Result<()> {
+        // The tail first: whatever fails below, it never holds an entry the log lost.
+        self.tail.truncate(index);
         let Some(first) = self.entries.front().map(|s| s.log_id.index) else {
             return Ok(());
         };
@@ -293,6 +343,7 @@ impl Wal {
 
     /// Forget entries with index <= `index` and delete the files holding only those.
     pub fn purge(&mut self, index: u64) {
+        self.tail.purge(index);
         while self
             .entries
             .front()
@@ -323,7 +374,7 @@ impl Wal {
 }
 
 /// Read entries located with [`Wal::locate`].
-pub fn read_slots(slots: Vec<(Arc<WalFile>, u64, u32, u64)>) -> io::Result<Vec<Entry>> {
+pub fn read_slots(slots: Vec<Located>) -> io::Result<Vec<Entry>> {
     let mut out = Vec::with_capacity(slots.len());
     for (file, pos, len, index) in slots {
         let mut buf = vec![0u8; len as usize];
