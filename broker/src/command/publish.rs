@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use bytes::Bytes;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Publish {
@@ -82,9 +83,11 @@ impl ProducerSeq {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewMessage {
     /// Any bytes (text or not). Encoded as a string was before (length + bytes), so entries
-    /// written when values were text decode unchanged.
-    #[serde(with = "serde_bytes")]
-    pub value: Vec<u8>,
+    /// written when values were text decode unchanged. Shared, not owned: the HTTP front door
+    /// hands over a slice of the request body and the Kafka listener the record's own buffer,
+    /// and the copy of a batch kept for a retry (`cluster/propose.rs`) copies no value.
+    #[serde(with = "value_bytes")]
+    pub value: Bytes,
     pub key: Option<String>,
     pub headers: Option<BTreeMap<String, String>>,
 }
@@ -92,7 +95,7 @@ pub struct NewMessage {
 impl NewMessage {
     pub fn new(value: impl Into<Vec<u8>>) -> Self {
         NewMessage {
-            value: value.into(),
+            value: Bytes::from(value.into()),
             key: None,
             headers: None,
         }
@@ -101,6 +104,21 @@ impl NewMessage {
     /// Bytes this message counts for in limits, stats and retention: value + key + headers.
     pub fn size(&self) -> usize {
         message_size(&self.value, self.key.as_deref(), self.headers.as_ref())
+    }
+}
+
+/// A value's encoding: bincode's byte buffer (u64 length + bytes), the layout of a `String` and
+/// of `serde_bytes`, so the Raft log and the peers' wire protocol did not change. Decoding takes
+/// the buffer bincode read as it is (no copy, no UTF-8 check: values are any bytes).
+mod value_bytes {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(v: &Bytes, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
+        serde_bytes::ByteBuf::deserialize(d).map(|b| Bytes::from(b.into_vec()))
     }
 }
 

@@ -15,7 +15,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::model::MessageRecord;
+use super::model::{MessageRecord, RecordRef};
 
 /// Bytes between two sparse index entries.
 pub const INDEX_EVERY: u64 = 32 * 1024;
@@ -51,11 +51,12 @@ pub fn list(dir: &Path) -> io::Result<Vec<u64>> {
 }
 
 /// Append `record` at `offset` to `buf` as one frame.
-pub fn encode_frame(buf: &mut Vec<u8>, offset: u64, record: &MessageRecord) {
+pub fn encode_frame<'a>(buf: &mut Vec<u8>, offset: u64, record: impl Into<RecordRef<'a>>) {
+    let record = record.into();
     let start = buf.len();
     buf.extend_from_slice(&[0u8; FRAME_HEADER]);
     buf[start + 8..start + 16].copy_from_slice(&offset.to_be_bytes());
-    bincode::serialize_into(&mut *buf, record).expect("record encodes");
+    bincode::serialize_into(&mut *buf, &record).expect("record encodes");
     let len = (buf.len() - start - 8) as u32;
     let crc = crc32fast::hash(&buf[start + 8..]);
     buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
