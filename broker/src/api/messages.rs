@@ -1,6 +1,5 @@
 //! v1 publish and read: `POST|GET /v1/topics/{topic}/messages`.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::code::Code;
 use super::error::ApiError;
 use super::extract::{parse_json, ApiPath, ApiQuery, JsonBytes};
+use super::publish_body;
 use super::page_json::{read_page, PageEnd};
 use super::responses::{
     Auth, Internal, Invalid, Missing, OutOfRange, Refused, TooLarge, Unavailable, Unknown,
@@ -22,7 +22,6 @@ use super::{
 };
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use bytes::Bytes;
 
 use crate::auth::Role;
 use crate::command::{NewMessage, ProducerSeq, Publish};
@@ -119,88 +118,6 @@ pub struct PublishResponse {
 pub(super) static ROUND_ROBIN: crate::topics::partitioner::RoundRobin =
     crate::topics::partitioner::RoundRobin::new();
 
-/// A publish body as the server parses it: [`PublishRequest`] (same fields, same names in error
-/// texts) with each message's text borrowed from the request body. A value without escapes then
-/// becomes a slice of the body (`Bytes::slice_ref`): validated as UTF-8 once by the JSON parser,
-/// never copied into a `String`. `a_publish_body_parses_as_the_documented_request_does` keeps
-/// the two in step.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename = "PublishRequest")]
-pub(super) struct PublishBody<'a> {
-    #[serde(borrow)]
-    pub messages: Vec<MessageBody<'a>>,
-    pub producer_id: Option<String>,
-    pub sequence: Option<u64>,
-    pub producer_epoch: Option<u64>,
-    pub partition: Option<u32>,
-}
-
-/// [`MessageIn`] as the server parses it (see [`PublishBody`]).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename = "MessageIn")]
-pub(super) struct MessageBody<'a> {
-    #[serde(default, borrow)]
-    pub value: Option<Text<'a>>,
-    #[serde(default, borrow)]
-    pub value_b64: Option<Text<'a>>,
-    #[serde(default)]
-    pub key: Option<String>,
-    #[serde(default)]
-    pub headers: Option<BTreeMap<String, String>>,
-}
-
-/// A JSON string, borrowed from the body unless it held escapes. Parses and fails as `String`
-/// does ("expected a string").
-#[derive(Debug)]
-pub(super) struct Text<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = Text<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_string(Visit)
-    }
-}
-
-impl Text<'_> {
-    /// The text's bytes: a slice of `body` when borrowed from it, else its own buffer.
-    fn into_bytes(self, body: &Bytes) -> Bytes {
-        match self.0 {
-            Cow::Borrowed(s) => body.slice_ref(s.as_bytes()),
-            Cow::Owned(s) => Bytes::from(s),
-        }
-    }
-}
-
-impl MessageBody<'_> {
-    /// The value's bytes; the same rules and texts as [`MessageIn::take_value`].
-    fn take_value(&mut self, body: &Bytes) -> Result<Bytes, String> {
-        match (self.value.take(), self.value_b64.take()) {
-            (Some(v), None) => Ok(v.into_bytes(body)),
-            (None, Some(b)) => B64
-                .decode(b.0.as_bytes())
-                .map(Bytes::from)
-                .map_err(|e| format!("value_b64 is not base64 (standard alphabet, padded): {e}")),
-            (None, None) => Err("each message needs `value` (text) or `value_b64`".into()),
-            (Some(_), Some(_)) => Err("a message has `value` or `value_b64`, not both".into()),
-        }
-    }
-}
-
 /// Publish a batch atomically (into one partition); answered with its partition and offsets once
 /// a quorum stored it.
 #[utoipa::path(post, path = "/v1/topics/{topic}/messages", tag = "messages", params(("topic" = String, Path)), request_body = PublishRequest,
@@ -211,7 +128,7 @@ pub async fn publish(
     ApiPath(topic): ApiPath<String>,
     JsonBytes(body): JsonBytes,
 ) -> Result<Json<PublishResponse>, ApiError> {
-    let req: PublishBody = parse_json(&body)?;
+    let req: publish_body::PublishRequest = parse_json(&body)?;
     caller.require(Role::Publish)?;
     topic_name(&topic)?;
     if req.messages.is_empty() {

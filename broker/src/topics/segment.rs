@@ -274,6 +274,25 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Issue 18: the apply encodes frames from a borrowed view of the command: the bytes a
+        /// `MessageRecord` encodes to, so segments written before and after read the same.
+        #[test]
+        fn a_borrowed_record_encodes_as_the_record(
+            value in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+            key in proptest::option::of(".{0,20}"),
+            publisher in proptest::option::of("[a-z]{0,10}"),
+            headers in proptest::option::of(proptest::collection::btree_map(".{0,8}", ".{0,8}", 0..4)),
+            ts: u64,
+            cum: u64,
+        ) {
+            let r = MessageRecord { ts_ms: ts, cum_bytes: cum, publisher, key, headers, value };
+            let view = RecordRef::from(&r);
+            proptest::prop_assert_eq!(bincode::serialize(&view).unwrap(), bincode::serialize(&r).unwrap());
+            proptest::prop_assert_eq!(view.size(), r.size());
+        }
+    }
+
     #[test]
     fn frames_round_trip_and_corruption_is_detected() {
         let mut buf = Vec::new();
