@@ -175,7 +175,7 @@ pub async fn publish(
                 .take_value(&body)
                 .map_err(|e| ApiError::bad_request(Code::InvalidField, e))?;
             let m = NewMessage {
-                value,
+                value: value.into(),
                 key: m.key,
                 headers: m.headers,
             };

@@ -83,11 +83,8 @@ impl ProducerSeq {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewMessage {
     /// Any bytes (text or not). Encoded as a string was before (length + bytes), so entries
-    /// written when values were text decode unchanged. Shared, not owned: the HTTP front door
-    /// hands over a slice of the request body and the Kafka listener the record's own buffer,
-    /// and the copy of a batch kept for a retry (`cluster/propose.rs`) copies no value.
-    #[serde(with = "value_bytes")]
-    pub value: Bytes,
+    /// written when values were text decode unchanged.
+    pub value: Value,
     pub key: Option<String>,
     pub headers: Option<BTreeMap<String, String>>,
 }
@@ -95,7 +92,7 @@ pub struct NewMessage {
 impl NewMessage {
     pub fn new(value: impl Into<Vec<u8>>) -> Self {
         NewMessage {
-            value: Bytes::from(value.into()),
+            value: Value::Owned(value.into()),
             key: None,
             headers: None,
         }
@@ -107,18 +104,77 @@ impl NewMessage {
     }
 }
 
-/// A value's encoding: bincode's byte buffer (u64 length + bytes), the layout of a `String` and
-/// of `serde_bytes`, so the Raft log and the peers' wire protocol did not change. Decoding takes
-/// the buffer bincode read as it is (no copy, no UTF-8 check: values are any bytes).
-mod value_bytes {
-    use super::*;
+/// A message's value: any bytes. `Shared` is what the front doors hand over (a slice of the HTTP
+/// request body, the Kafka record's own buffer), so the copy of a batch kept for a retry
+/// (`cluster/propose.rs`) copies no value; `Owned` is what decoding an entry gives (the buffer
+/// bincode read, as a plain vector: no reference count to pay on every replica's copy).
+///
+/// Encoded as bincode's byte buffer (u64 length + bytes): the layout of a `String` and of
+/// `serde_bytes`, so the Raft log and the peers' wire protocol did not change; decoding checks
+/// no UTF-8 (values are any bytes; the front door validated text values once).
+#[derive(Clone)]
+pub enum Value {
+    Shared(Bytes),
+    Owned(Vec<u8>),
+}
 
-    pub fn serialize<S: Serializer>(v: &Bytes, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(v)
+impl std::ops::Deref for Value {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Value::Shared(b) => b,
+            Value::Owned(v) => v,
+        }
     }
+}
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
-        serde_bytes::ByteBuf::deserialize(d).map(|b| Bytes::from(b.into_vec()))
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Value {}
+
+impl std::fmt::Debug for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl From<Bytes> for Value {
+    fn from(b: Bytes) -> Value {
+        Value::Shared(b)
+    }
+}
+
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Value {
+        Value::Owned(v)
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::Owned(s.into_bytes())
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::Owned(s.as_bytes().to_vec())
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+        serde_bytes::ByteBuf::deserialize(d).map(|b| Value::Owned(b.into_vec()))
     }
 }
 

@@ -453,7 +453,7 @@ fn values_as_bytes_keep_the_encoding_of_text_and_byte_vector_values() {
             headers: headers.clone(),
         };
         let new = NewMessage {
-            value: bytes::Bytes::copy_from_slice(text.as_bytes()),
+            value: bytes::Bytes::copy_from_slice(text.as_bytes()).into(),
             key: Some("k".into()),
             headers: headers.clone(),
         };

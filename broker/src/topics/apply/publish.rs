@@ -109,7 +109,7 @@ impl Applier<'_> {
         let spare = FRAME_SPARE + p.publisher.as_deref().map_or(0, str::len);
         pending
             .bytes
-            .reserve(p.messages.iter().map(|m| spare + m.size()).sum());
+            .reserve(p.messages.iter().map(|m| spare + m.value.len()).sum());
         for (i, m) in p.messages.iter().enumerate() {
             let record = RecordRef {
                 ts_ms: own_ts.as_ref().map_or(ts, |t| t[i]),
