@@ -12,8 +12,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::code::Code;
 use super::error::ApiError;
 use super::extract::{parse_json, ApiPath, ApiQuery, JsonBytes};
-use super::publish_body;
 use super::page_json::{read_page, PageEnd};
+use super::publish_body;
 use super::responses::{
     Auth, Internal, Invalid, Missing, OutOfRange, Refused, TooLarge, Unavailable, Unknown,
 };

@@ -24,7 +24,9 @@ fn documented(body: &[u8]) -> Parsed {
     req.messages
         .into_iter()
         .map(|mut m| {
-            let v = m.take_value().map_err(|e| (400, "InvalidField".into(), e))?;
+            let v = m
+                .take_value()
+                .map_err(|e| (400, "InvalidField".into(), e))?;
             Ok((v, m.key, format!("{:?} {extra}", m.headers)))
         })
         .collect()
