@@ -10,16 +10,18 @@ pub async fn produce(b: &NodeBackend, batch: ProduceBatch) -> Result<Appended, B
     let partition =
         u32::try_from(batch.partition).map_err(|_| BackendError::UnknownTopicOrPartition)?;
     // Kafka never creates a topic on Produce (Metadata does, when allowed); the HTTP publish
-    // would, so look first (this node's view: a topic it has not applied yet is retried).
+    // would, so look first (this node's view: a topic it has not applied yet is retried). The one
+    // read also gives the log start answered with the batch: read before the append, it may be
+    // older than the start after it, never newer (retention only moves it forward), so a client
+    // comparing it with its acknowledged offsets never sees its records as deleted when they
+    // are not.
     let t = batch.topic.clone();
-    let exists = b
+    let log_start_offset = b
         .store
-        .blocking(move |st| Ok(st.partition(&t, partition)?.is_some()))
+        .blocking(move |st| Ok(st.partition(&t, partition)?.map(|m| m.start)))
         .await
-        .map_err(super::convert::storage)?;
-    if !exists {
-        return Err(BackendError::UnknownTopicOrPartition);
-    }
+        .map_err(super::convert::storage)?
+        .ok_or(BackendError::UnknownTopicOrPartition)?;
     let max = b.node.config.max_message_bytes;
     let mut timestamps = Vec::with_capacity(batch.records.len());
     let mut messages = Vec::with_capacity(batch.records.len());
@@ -56,7 +58,6 @@ pub async fn produce(b: &NodeBackend, batch: ProduceBatch) -> Result<Appended, B
         partition,
         kafka: Some(KafkaPublish { timestamps }),
     };
-    let topic = publish.topic.clone();
     // acks=0 clients may send no timeout: the node's commit timeout then.
     let timeout = if batch.timeout.is_zero() {
         b.node.config.commit_timeout
@@ -67,14 +68,8 @@ pub async fn produce(b: &NodeBackend, batch: ProduceBatch) -> Result<Appended, B
         .await
         .map_err(|_| BackendError::Timeout)?
         .map_err(write_error)?;
-    // Answered once this node applied the batch: its view of the partition includes it.
-    let log_start_offset = b
-        .store
-        .blocking(move |st| Ok(st.partition(&topic, partition)?.map_or(0, |m| m.start)))
-        .await
-        .map_err(super::convert::storage)? as i64;
     Ok(Appended {
         base_offset: published.base_offset as i64,
-        log_start_offset,
+        log_start_offset: log_start_offset as i64,
     })
 }
