@@ -5,7 +5,9 @@
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
+use bytes::Bytes;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
 use super::code::Code;
 use super::error::ApiError;
@@ -20,10 +22,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         match MaybeJson::<T>::from_request(req, state).await?.0 {
             Some(v) => Ok(ApiJson(v)),
-            None => Err(ApiError::bad_request(
-                Code::MalformedJson,
-                "the request body is empty; a JSON object is expected",
-            )),
+            None => Err(empty_body()),
         }
     }
 }
@@ -35,53 +34,91 @@ impl<T: DeserializeOwned> FromRequest<AppState> for MaybeJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let limit = state.limits.max_request_bytes;
-        let bytes = axum::body::to_bytes(req.into_body(), limit)
-            .await
-            .map_err(|e| {
-                if is_length_limit(&e) {
-                    ApiError::too_large(
-                        Code::RequestTooLarge,
-                        format!("the request body is over the {limit}-byte limit"),
-                    )
-                } else {
-                    ApiError::bad_request(
-                        Code::BadBody,
-                        format!("could not read the request body: {e}"),
-                    )
-                }
-            })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        let bytes = read_body(req, state).await?;
+        if is_blank(&bytes) {
             return Ok(MaybeJson(None));
         }
-        // The common case parses without tracking the path (serde_path_to_error costs on every
-        // field); only a body that fails is parsed again, with the path, for the error's text.
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
-        if let Ok(value) = <T as serde::Deserialize>::deserialize(&mut de) {
-            de.end()
-                .map_err(|e| ApiError::bad_request(Code::MalformedJson, e.to_string()))?;
-            return Ok(MaybeJson(Some(value)));
+        parse_json(&bytes).map(|v| MaybeJson(Some(v)))
+    }
+}
+
+/// A JSON body as it arrived, for a handler that parses it borrowing from it ([`parse_json`]):
+/// the same limit and the same empty-body error as [`ApiJson`].
+pub struct JsonBytes(pub Bytes);
+
+impl FromRequest<AppState> for JsonBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = read_body(req, state).await?;
+        if is_blank(&bytes) {
+            return Err(empty_body());
         }
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let what = if inner.is_data() {
-                Code::InvalidField
+        Ok(JsonBytes(bytes))
+    }
+}
+
+fn empty_body() -> ApiError {
+    ApiError::bad_request(
+        Code::MalformedJson,
+        "the request body is empty; a JSON object is expected",
+    )
+}
+
+fn is_blank(bytes: &[u8]) -> bool {
+    bytes.iter().all(u8::is_ascii_whitespace)
+}
+
+/// The body, at most `--max-request-bytes`.
+async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    let limit = state.limits.max_request_bytes;
+    axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|e| {
+            if is_length_limit(&e) {
+                ApiError::too_large(
+                    Code::RequestTooLarge,
+                    format!("the request body is over the {limit}-byte limit"),
+                )
             } else {
-                Code::MalformedJson
-            };
-            let msg = if path == "." {
-                format!("{inner}")
-            } else {
-                format!("{path}: {inner}")
-            };
-            ApiError::bad_request(what, msg)
-        })?;
+                ApiError::bad_request(
+                    Code::BadBody,
+                    format!("could not read the request body: {e}"),
+                )
+            }
+        })
+}
+
+/// Parse a JSON body (not blank) into `T`, which may borrow from it; errors in the SPEC §3 shape,
+/// naming the field that failed.
+pub fn parse_json<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, ApiError> {
+    // The common case parses without tracking the path (serde_path_to_error costs on every
+    // field); only a body that fails is parsed again, with the path, for the error's text.
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    if let Ok(value) = T::deserialize(&mut de) {
         de.end()
             .map_err(|e| ApiError::bad_request(Code::MalformedJson, e.to_string()))?;
-        Ok(MaybeJson(Some(value)))
+        return Ok(value);
     }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let what = if inner.is_data() {
+            Code::InvalidField
+        } else {
+            Code::MalformedJson
+        };
+        let msg = if path == "." {
+            format!("{inner}")
+        } else {
+            format!("{path}: {inner}")
+        };
+        ApiError::bad_request(what, msg)
+    })?;
+    de.end()
+        .map_err(|e| ApiError::bad_request(Code::MalformedJson, e.to_string()))?;
+    Ok(value)
 }
 
 fn is_length_limit(e: &axum::Error) -> bool {

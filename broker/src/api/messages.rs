@@ -11,8 +11,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::code::Code;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::extract::{parse_json, ApiPath, ApiQuery, JsonBytes};
 use super::page_json::{read_page, PageEnd};
+use super::publish_body;
 use super::responses::{
     Auth, Internal, Invalid, Missing, OutOfRange, Refused, TooLarge, Unavailable, Unknown,
 };
@@ -125,8 +126,9 @@ pub async fn publish(
     State(s): State<AppState>,
     caller: Caller,
     ApiPath(topic): ApiPath<String>,
-    ApiJson(req): ApiJson<PublishRequest>,
+    JsonBytes(body): JsonBytes,
 ) -> Result<Json<PublishResponse>, ApiError> {
+    let req: publish_body::PublishRequest = parse_json(&body)?;
     caller.require(Role::Publish)?;
     topic_name(&topic)?;
     if req.messages.is_empty() {
@@ -170,10 +172,10 @@ pub async fn publish(
         .into_iter()
         .map(|mut m| {
             let value = m
-                .take_value()
+                .take_value(&body)
                 .map_err(|e| ApiError::bad_request(Code::InvalidField, e))?;
             let m = NewMessage {
-                value,
+                value: value.into(),
                 key: m.key,
                 headers: m.headers,
             };

@@ -26,6 +26,9 @@ pub mod openapi;
 mod page_json;
 #[cfg(test)]
 mod page_json_tests;
+mod publish_body;
+#[cfg(test)]
+mod publish_body_tests;
 pub mod responses;
 pub mod seed;
 pub mod stream;

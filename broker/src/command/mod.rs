@@ -38,7 +38,7 @@ pub use group::{
     AckMessages, Acked, ConfigureGroup, DeleteGroup, GroupConfig, GroupConfigured, GroupDeleted,
     GroupStart, Lease, LeaseMessages, Leased, MessageRef, NackMessages, Nacked,
 };
-pub use publish::{message_size, KafkaPublish, NewMessage, ProducerSeq, Publish, Published};
+pub use publish::{message_size, KafkaPublish, NewMessage, ProducerSeq, Publish, Published, Value};
 pub use topic::{DeleteTopic, PutTopic, Retention, TopicDeleted, TopicPut, Trim, Trimmed};
 
 /// One log entry's payload.

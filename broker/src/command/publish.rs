@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use bytes::Bytes;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Publish {
@@ -83,8 +84,7 @@ impl ProducerSeq {
 pub struct NewMessage {
     /// Any bytes (text or not). Encoded as a string was before (length + bytes), so entries
     /// written when values were text decode unchanged.
-    #[serde(with = "serde_bytes")]
-    pub value: Vec<u8>,
+    pub value: Value,
     pub key: Option<String>,
     pub headers: Option<BTreeMap<String, String>>,
 }
@@ -92,7 +92,7 @@ pub struct NewMessage {
 impl NewMessage {
     pub fn new(value: impl Into<Vec<u8>>) -> Self {
         NewMessage {
-            value: value.into(),
+            value: Value::Owned(value.into()),
             key: None,
             headers: None,
         }
@@ -101,6 +101,80 @@ impl NewMessage {
     /// Bytes this message counts for in limits, stats and retention: value + key + headers.
     pub fn size(&self) -> usize {
         message_size(&self.value, self.key.as_deref(), self.headers.as_ref())
+    }
+}
+
+/// A message's value: any bytes. `Shared` is what the front doors hand over (a slice of the HTTP
+/// request body, the Kafka record's own buffer), so the copy of a batch kept for a retry
+/// (`cluster/propose.rs`) copies no value; `Owned` is what decoding an entry gives (the buffer
+/// bincode read, as a plain vector: no reference count to pay on every replica's copy).
+///
+/// Encoded as bincode's byte buffer (u64 length + bytes): the layout of a `String` and of
+/// `serde_bytes`, so the Raft log and the peers' wire protocol did not change; decoding checks
+/// no UTF-8 (values are any bytes; the front door validated text values once).
+#[derive(Clone)]
+pub enum Value {
+    Shared(Bytes),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Value {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Value::Shared(b) => b,
+            Value::Owned(v) => v,
+        }
+    }
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Value {}
+
+impl std::fmt::Debug for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl From<Bytes> for Value {
+    fn from(b: Bytes) -> Value {
+        Value::Shared(b)
+    }
+}
+
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Value {
+        Value::Owned(v)
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::Owned(s.into_bytes())
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::Owned(s.as_bytes().to_vec())
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+        serde_bytes::ByteBuf::deserialize(d).map(|b| Value::Owned(b.into_vec()))
     }
 }
 

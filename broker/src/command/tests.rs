@@ -424,3 +424,79 @@ fn kafka_publishes_and_producer_ids_are_appended_variants_and_round_trip() {
         reply
     );
 }
+
+/// Issue 18: a message's value is `Bytes` now. It encodes exactly as the `String` of entries
+/// written before binary values (8db6018) and the `serde_bytes` `Vec<u8>` after them (fa61cc4):
+/// entries in the log before an upgrade decode, and nodes of both versions read each other's.
+#[test]
+fn values_as_bytes_keep_the_encoding_of_text_and_byte_vector_values() {
+    use std::collections::BTreeMap;
+
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct TextValue {
+        value: String,
+        key: Option<String>,
+        headers: Option<BTreeMap<String, String>>,
+    }
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct VecValue {
+        #[serde(with = "serde_bytes")]
+        value: Vec<u8>,
+        key: Option<String>,
+        headers: Option<BTreeMap<String, String>>,
+    }
+    let headers = Some(BTreeMap::from([("h".to_string(), "x".to_string())]));
+    for text in ["", "v", "h\u{e9}llo \u{2713}", &"x".repeat(300)] {
+        let old = TextValue {
+            value: text.into(),
+            key: Some("k".into()),
+            headers: headers.clone(),
+        };
+        let new = NewMessage {
+            value: bytes::Bytes::copy_from_slice(text.as_bytes()).into(),
+            key: Some("k".into()),
+            headers: headers.clone(),
+        };
+        let old_bytes = bincode::serialize(&old).unwrap();
+        assert_eq!(bincode::serialize(&new).unwrap(), old_bytes, "{text:?}");
+        assert_eq!(bincode::deserialize::<NewMessage>(&old_bytes).unwrap(), new);
+        assert_eq!(
+            bincode::deserialize::<TextValue>(&bincode::serialize(&new).unwrap()).unwrap(),
+            old
+        );
+    }
+    // Binary values (not UTF-8): as the byte vector of the previous version, both ways, and not
+    // checked for UTF-8 when decoded.
+    for value in [vec![0xff, 0x00, 0xc3], vec![0x80; 70], Vec::new()] {
+        let old = VecValue {
+            value: value.clone(),
+            key: None,
+            headers: None,
+        };
+        let new = NewMessage::new(value.clone());
+        let old_bytes = bincode::serialize(&old).unwrap();
+        assert_eq!(bincode::serialize(&new).unwrap(), old_bytes);
+        assert_eq!(bincode::deserialize::<NewMessage>(&old_bytes).unwrap(), new);
+        assert_eq!(
+            bincode::deserialize::<VecValue>(&bincode::serialize(&new).unwrap()).unwrap(),
+            old
+        );
+    }
+    // A whole entry in every publish variant: what the previous version wrote decodes.
+    let decoded: Command = bincode::deserialize(&unhex(EVERY_OP_HEX)).unwrap();
+    assert_eq!(decoded, every_op());
+    for (partition, epoch, kafka) in [(0, 0, false), (2, 0, false), (0, 3, false), (1, 1, true)] {
+        let op = Op::Publish(Publish {
+            topic: "t".into(),
+            messages: vec![NewMessage::new(vec![0xfe, b'a']), NewMessage::new("text")],
+            producer: Some(ProducerSeq::scoped(None, "p".into(), epoch, 4)),
+            publisher: Some("me".into()),
+            partition,
+            kafka: kafka.then(|| KafkaPublish {
+                timestamps: vec![1, 2],
+            }),
+        });
+        let bytes = bincode::serialize(&op).unwrap();
+        assert_eq!(bincode::deserialize::<Op>(&bytes).unwrap(), op);
+    }
+}

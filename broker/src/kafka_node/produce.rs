@@ -27,7 +27,7 @@ pub async fn produce(b: &NodeBackend, batch: ProduceBatch) -> Result<Appended, B
     let mut messages = Vec::with_capacity(batch.records.len());
     for r in batch.records {
         let m = NewMessage {
-            value: r.value.map(|v| v.to_vec()).unwrap_or_default(),
+            value: r.value.unwrap_or_default().into(),
             key: key_text(r.key)?,
             headers: headers_map(r.headers)?,
         };

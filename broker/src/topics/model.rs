@@ -74,6 +74,40 @@ impl MessageRecord {
     }
 }
 
+/// A [`MessageRecord`] to encode, borrowed: the same fields in the same order, so the same bincode
+/// bytes. The apply writes a published message's frame from the command's own fields through it
+/// (no record built, no publisher cloned per message).
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename = "MessageRecord")]
+pub struct RecordRef<'a> {
+    pub ts_ms: u64,
+    pub cum_bytes: u64,
+    pub publisher: Option<&'a str>,
+    pub key: Option<&'a str>,
+    pub headers: Option<&'a BTreeMap<String, String>>,
+    #[serde(with = "serde_bytes")]
+    pub value: &'a [u8],
+}
+
+impl RecordRef<'_> {
+    pub fn size(&self) -> u64 {
+        message_size(self.value, self.key, self.headers) as u64
+    }
+}
+
+impl<'a> From<&'a MessageRecord> for RecordRef<'a> {
+    fn from(r: &'a MessageRecord) -> RecordRef<'a> {
+        RecordRef {
+            ts_ms: r.ts_ms,
+            cum_bytes: r.cum_bytes,
+            publisher: r.publisher.as_deref(),
+            key: r.key.as_deref(),
+            headers: r.headers.as_ref(),
+            value: &r.value,
+        }
+    }
+}
+
 /// A named consumer's position with its topic's high watermark and its lag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PositionLag {

@@ -15,7 +15,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::model::MessageRecord;
+use super::model::{MessageRecord, RecordRef};
 
 /// Bytes between two sparse index entries.
 pub const INDEX_EVERY: u64 = 32 * 1024;
@@ -51,11 +51,12 @@ pub fn list(dir: &Path) -> io::Result<Vec<u64>> {
 }
 
 /// Append `record` at `offset` to `buf` as one frame.
-pub fn encode_frame(buf: &mut Vec<u8>, offset: u64, record: &MessageRecord) {
+pub fn encode_frame<'a>(buf: &mut Vec<u8>, offset: u64, record: impl Into<RecordRef<'a>>) {
+    let record = record.into();
     let start = buf.len();
     buf.extend_from_slice(&[0u8; FRAME_HEADER]);
     buf[start + 8..start + 16].copy_from_slice(&offset.to_be_bytes());
-    bincode::serialize_into(&mut *buf, record).expect("record encodes");
+    bincode::serialize_into(&mut *buf, &record).expect("record encodes");
     let len = (buf.len() - start - 8) as u32;
     let crc = crc32fast::hash(&buf[start + 8..]);
     buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
@@ -270,6 +271,25 @@ mod tests {
             encode_frame(&mut buf, offset, &r);
             let (o, got, n) = decode_frame(&buf).unwrap().unwrap();
             proptest::prop_assert_eq!((o, got, n), (offset, r, buf.len()));
+        }
+    }
+
+    proptest::proptest! {
+        /// Issue 18: the apply encodes frames from a borrowed view of the command: the bytes a
+        /// `MessageRecord` encodes to, so segments written before and after read the same.
+        #[test]
+        fn a_borrowed_record_encodes_as_the_record(
+            value in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+            key in proptest::option::of(".{0,20}"),
+            publisher in proptest::option::of("[a-z]{0,10}"),
+            headers in proptest::option::of(proptest::collection::btree_map(".{0,8}", ".{0,8}", 0..4)),
+            ts: u64,
+            cum: u64,
+        ) {
+            let r = MessageRecord { ts_ms: ts, cum_bytes: cum, publisher, key, headers, value };
+            let view = RecordRef::from(&r);
+            proptest::prop_assert_eq!(bincode::serialize(&view).unwrap(), bincode::serialize(&r).unwrap());
+            proptest::prop_assert_eq!(view.size(), r.size());
         }
     }
 

@@ -67,7 +67,7 @@ fn publish(n: usize, pad: usize) -> Publish {
     Publish {
         topic: "t".into(),
         messages: vec![NewMessage {
-            value: n.to_string().into_bytes(),
+            value: n.to_string().into(),
             key: Some("k".repeat(pad)),
             headers: None,
         }],
@@ -163,7 +163,7 @@ async fn every_caller_gets_the_result_of_its_own_op() {
     let second: Vec<String> = fake.batches.lock().unwrap()[1]
         .iter()
         .map(|op| match op {
-            Op::Publish(p) => String::from_utf8(p.messages[0].value.clone()).unwrap(),
+            Op::Publish(p) => String::from_utf8(p.messages[0].value.to_vec()).unwrap(),
             other => panic!("{other:?}"),
         })
         .collect();

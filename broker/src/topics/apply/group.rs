@@ -159,7 +159,7 @@ impl Applier<'_> {
             by_publisher.push((
                 record.publisher,
                 NewMessage {
-                    value: record.value,
+                    value: record.value.into(),
                     key: record.key,
                     headers: Some(headers),
                 },

@@ -7,8 +7,12 @@
 use super::{Applier, At, Res};
 use crate::command::{OpError, Publish, Published};
 use crate::topics::keys;
-use crate::topics::model::{MessageRecord, ProducerState};
+use crate::topics::model::{ProducerState, RecordRef};
 use crate::topics::segment;
+
+/// A frame's bytes beyond the message's own (frame header, timestamps, lengths and option tags),
+/// publisher excepted: what the segment buffer is grown by up front.
+const FRAME_SPARE: usize = 64;
 
 /// Most (topic, producer) pairs remembered for exactly-once; the least recently used are forgotten.
 pub const MAX_PRODUCERS: u64 = 50_000;
@@ -100,19 +104,24 @@ impl Applier<'_> {
             .pending
             .entry((p.topic.clone(), p.partition))
             .or_default();
-        for (i, m) in p.messages.into_iter().enumerate() {
-            let ts_ms = own_ts.as_ref().map_or(ts, |t| t[i]);
-            let record = MessageRecord {
-                ts_ms,
+        // Frames are encoded from the command's own fields: no record built per message.
+        pending.frames.reserve(p.messages.len());
+        let spare = FRAME_SPARE + p.publisher.as_deref().map_or(0, str::len);
+        pending
+            .bytes
+            .reserve(p.messages.iter().map(|m| spare + m.value.len()).sum());
+        for (i, m) in p.messages.iter().enumerate() {
+            let record = RecordRef {
+                ts_ms: own_ts.as_ref().map_or(ts, |t| t[i]),
                 cum_bytes: meta.appended_bytes,
-                publisher: p.publisher.clone(),
-                key: m.key,
-                headers: m.headers,
-                value: m.value,
+                publisher: p.publisher.as_deref(),
+                key: m.key.as_deref(),
+                headers: m.headers.as_ref(),
+                value: &m.value,
             };
             meta.appended_bytes += record.size();
             pending.frames.push((meta.next, pending.bytes.len()));
-            segment::encode_frame(&mut pending.bytes, meta.next, &record);
+            segment::encode_frame(&mut pending.bytes, meta.next, record);
             meta.next += 1;
         }
         // The broker's clock only: a producer's clock moves no HTTP publish's timestamp.
