@@ -17,4 +17,4 @@ for r in 1 2; do
 done
 sleep 5; echo "idle after load:" | tee -a "$OUT/batched.log"; rss | tee -a "$OUT/batched.log"
 curl -s localhost:$A/metrics | grep -E "rpc_failures_total.*append" >> "$OUT/batched.log"
-pkill -f "$J" ; sleep 3; rm -rf "$D"
+pkill -f "^$J (dev|serve)" ; sleep 3; rm -rf "$D"  # not the script itself: its own command line names $J
