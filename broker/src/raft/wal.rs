@@ -30,7 +30,7 @@ use super::{Entry, LogId};
 mod recover;
 mod tail;
 #[cfg(test)]
-mod tail_tests;
+pub(crate) mod tail_tests;
 
 const FILE_BYTES: u64 = 16 * 1024 * 1024;
 const MAX_FRAME: u32 = 1 << 30;

@@ -4,24 +4,7 @@
 use openraft::storage::RaftLogReader;
 
 use super::*;
-use crate::command::{Command, NewMessage, Op, Publish};
-
-fn entry(term: u64, index: u64) -> Entry {
-    openraft::Entry {
-        log_id: openraft::LogId::new(openraft::CommittedLeaderId::new(term, 1), index),
-        payload: openraft::EntryPayload::Normal(Command {
-            ts_ms: index,
-            ops: vec![Op::Publish(Publish {
-                topic: "t".into(),
-                messages: vec![NewMessage::new(format!("term {term} index {index}"))],
-                producer: None,
-                publisher: None,
-                partition: 0,
-                kafka: None,
-            })],
-        }),
-    }
-}
+use crate::raft::wal::tail_tests::entry;
 
 #[tokio::test]
 async fn a_range_partly_older_than_the_tail_reads_every_entry_from_the_files() {

@@ -6,7 +6,7 @@ use super::*;
 use crate::command::{Command, NewMessage, Op, Publish};
 
 /// An entry whose message names its term and index, so a stale one cannot pass for another.
-fn entry(term: u64, index: u64) -> Entry {
+pub(crate) fn entry(term: u64, index: u64) -> Entry {
     openraft::Entry {
         log_id: openraft::LogId::new(openraft::CommittedLeaderId::new(term, 1), index),
         payload: openraft::EntryPayload::Normal(Command {
