@@ -104,8 +104,12 @@ cat /etc/ssl/certs/ca-certificates.crt "$PROBE_CA/ca.crt" >"$PROBE_CA/bundle.pem
   || cp "$PROBE_CA/ca.crt" "$PROBE_CA/bundle.pem"
 podman network inspect "$NET" --format '{{(index .Subnets 0).Subnet}}' >"$PROBE_CA/subnet"
 
+# The kubelet runs through scripts/lib/kubelet_tombstones.py: kube-emu's podman_kubelet.py with one fix to its
+# informer cache (the answer to its own final DELETE of a pod could bring the deleted pod back into the cache
+# for good, and its StatefulSet controller then never recreated that pod; the file says how). Tested by
+# tests/kube-emu/ (the e2e phase runs it first).
 log "kube-emu: podman kubelet on network $NET"
-SSL_CERT_FILE=$PROBE_CA/bundle.pem setsid "$JUMPNET_PYTHON" "$KUBE_EMU_DIR/podman_kubelet.py" --kubeconfig "$KUBECONFIG" --node-name "$NODE" \
+SSL_CERT_FILE=$PROBE_CA/bundle.pem setsid "$JUMPNET_PYTHON" "$JUMPNET_ROOT/scripts/lib/kubelet_tombstones.py" "$KUBE_EMU_DIR" --kubeconfig "$KUBECONFIG" --node-name "$NODE" \
   --network "$NET" --runtime "$PODMAN_RUNTIME" --containers-conf "$CONTAINERS_CONF" \
   --state-dir "$DIR/kubelet" --api-host "$GW" --api-port "$TLS_PORT" \
   --ca-file "$DIR/state/ca.crt" --cleanup-on-exit -v \

@@ -19,7 +19,8 @@
 #   chart         tests/chart: helm lint/template, rendered-object checks, kubernetes-validate, deploy/
 #   image         scripts/build-image.sh (Dockerfile, BINARIES=prebuilt) + image checks
 #   containers    tests/containers: a 3-node cluster of that image on a podman network
-#   e2e           tests/e2e/run.sh against ../shared/kube-emu started here (scripts/kube-emu-up.sh), with
+#   e2e           tests/kube-emu (the emulator's kubelet fix), then
+#                 tests/e2e/run.sh against ../shared/kube-emu started here (scripts/kube-emu-up.sh), with
 #                 KUBECONFIG, JUMPNET_IMAGE, JUMPNET_IMAGE2 and E2E_TEST_IMAGE set (skipped while absent)
 #
 # Env: JUMPNET_BIN, JUMPNET_OPERATOR_BIN (default target/x86_64-unknown-linux-musl/release/...),
@@ -100,6 +101,8 @@ phase_e2e() {
     return
   fi
   local rc=0
+  # The fix the emulator's kubelet runs with (scripts/lib/kubelet_tombstones.py), on a private emulator.
+  KUBECTL=$KUBECTL "${PYTEST[@]}" tests/kube-emu || return 1
   scripts/kube-emu-up.sh || { scripts/kube-emu-down.sh; return 1; }
   KUBECONFIG=$JUMPNET_ROOT/target/kube-emu/kubeconfig E2E_APISERVER_LOG=$JUMPNET_ROOT/target/kube-emu/emu.log \
     bash tests/e2e/run.sh || rc=$?
