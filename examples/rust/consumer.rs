@@ -26,7 +26,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let group = arg("--group").unwrap_or_else(|| "billing".into());
     let count: Option<u64> = arg("--count").map(|c| c.parse()).transpose()?;
     let client = Client::builder([servers.as_str()])
-        .token(std::env::var("JUMPNET_TOKEN").ok())
+        // JUMPNET_TOKEN, JUMPNET_CACERT, JUMPNET_CERT and JUMPNET_CERT_KEY, as the CLI reads them.
+        .from_env()?
         .build()?;
 
     // Where this consumer left off (the log start the first time).

@@ -26,7 +26,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let topic = arg("--topic", "orders");
     let count: u64 = arg("--count", "10").parse()?;
     let client = Client::builder([servers.as_str()])
-        .token(std::env::var("JUMPNET_TOKEN").ok())
+        // JUMPNET_TOKEN, JUMPNET_CACERT, JUMPNET_CERT and JUMPNET_CERT_KEY, as the CLI reads them.
+        .from_env()?
         .timeout(Duration::from_secs(10))
         .build()?;
     // One producer id for the whole run: a batch retried after a failure is stored once.

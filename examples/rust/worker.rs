@@ -41,7 +41,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let crash_on = arg("--crash-on");
     let batch: u32 = arg("--batch").map(|b| b.parse()).transpose()?.unwrap_or(10);
     let client = Client::builder([servers.as_str()])
-        .token(std::env::var("JUMPNET_TOKEN").ok())
+        // JUMPNET_TOKEN, JUMPNET_CACERT, JUMPNET_CERT and JUMPNET_CERT_KEY, as the CLI reads them.
+        .from_env()?
         .build()?;
     if let Some(ms) = arg("--ack-wait-ms") {
         let settings = GroupSettings {

@@ -97,6 +97,49 @@ impl ClientBuilder {
         Ok(self)
     }
 
+    /// The settings the `jumpnet` CLI takes from its environment, for programs that should run as
+    /// its commands do: `JUMPNET_TOKEN` (bearer token), `JUMPNET_CACERT` (a PEM file of CAs to
+    /// trust, e.g. the one `jumpnet dev --tls` prints), `JUMPNET_CERT` and `JUMPNET_CERT_KEY` (a
+    /// client certificate and its key; the key may be in the certificate's file, the default).
+    /// Unset or empty variables change nothing; a file that cannot be used is an
+    /// [`Error::Config`] naming the variable.
+    pub fn from_env(self) -> Result<Self> {
+        self.env_with(|name| std::env::var(name).ok())
+    }
+
+    /// [`ClientBuilder::from_env`] with the variables read through `var`.
+    fn env_with(mut self, var: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let var = |name: &str| var(name).filter(|v| !v.is_empty());
+        // The file's own error, prefixed with the variable that named it.
+        let named = |name: &str, e: Error| match e {
+            Error::Config(m) => Error::Config(format!("{name}: {m}")),
+            e => e,
+        };
+        if let Some(token) = var("JUMPNET_TOKEN") {
+            self = self.token(Some(token));
+        }
+        if let Some(ca) = var("JUMPNET_CACERT") {
+            self = self.ca_file(&ca).map_err(|e| named("JUMPNET_CACERT", e))?;
+        }
+        match (var("JUMPNET_CERT"), var("JUMPNET_CERT_KEY")) {
+            (None, None) => {}
+            (None, Some(_)) => {
+                return Err(Error::Config(
+                    "JUMPNET_CERT_KEY is set without JUMPNET_CERT (the client certificate it is \
+                     the key of)"
+                        .into(),
+                ))
+            }
+            (Some(cert), key) => {
+                let key = key.unwrap_or_else(|| cert.clone());
+                self = self
+                    .identity_files(&cert, &key)
+                    .map_err(|e| named("JUMPNET_CERT / JUMPNET_CERT_KEY", e))?;
+            }
+        }
+        Ok(self)
+    }
+
     /// Bearer token for clusters started with `--auth-file`.
     pub fn token(mut self, token: Option<String>) -> Self {
         self.token = token.filter(|t| !t.is_empty());

@@ -67,3 +67,51 @@ async fn a_publish_with_a_producer_id_is_retried_after_a_504_and_any_publish_aft
         "nothing stored: safe to send again"
     );
 }
+
+/// `from_env`: the CLI's variables, read through a closure here (the process environment is shared
+/// by every test thread); the files themselves are exercised against a TLS node in
+/// `tests/cluster/t78_client_cert.rs`.
+#[test]
+fn the_environment_gives_the_token_the_ca_and_the_client_certificate_as_the_cli_reads_them() {
+    let env = |vars: &'static [(&'static str, &'static str)]| {
+        move |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    };
+    let b = Client::builder(["a:1"])
+        .env_with(env(&[("JUMPNET_TOKEN", "s3cret")]))
+        .unwrap();
+    assert_eq!(b.token.as_deref(), Some("s3cret"));
+    assert!(b.roots.is_empty() && b.identity.is_none());
+
+    // Empty means unset, as for the CLI.
+    let b = Client::builder(["a:1"])
+        .token(Some("given".into()))
+        .env_with(env(&[
+            ("JUMPNET_TOKEN", ""),
+            ("JUMPNET_CACERT", ""),
+            ("JUMPNET_CERT", ""),
+        ]))
+        .unwrap();
+    assert_eq!(b.token.as_deref(), Some("given"));
+
+    let err = |vars| match Client::builder(["a:1"]).env_with(env(vars)) {
+        Err(Error::Config(m)) => m,
+        Err(e) => panic!("not a configuration error: {e}"),
+        Ok(_) => panic!("accepted {vars:?}"),
+    };
+    let m = err(&[("JUMPNET_CACERT", "/nonexistent/ca.pem")]);
+    assert!(
+        m.contains("JUMPNET_CACERT") && m.contains("/nonexistent/ca.pem"),
+        "{m}"
+    );
+    let m = err(&[("JUMPNET_CERT_KEY", "/k.pem")]);
+    assert!(m.contains("without JUMPNET_CERT"), "{m}");
+    let m = err(&[("JUMPNET_CERT", "/nonexistent/c.pem")]);
+    assert!(
+        m.contains("JUMPNET_CERT") && m.contains("/nonexistent/c.pem"),
+        "{m}"
+    );
+}

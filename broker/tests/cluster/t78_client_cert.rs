@@ -13,6 +13,7 @@ use jumpnet_broker::client::{Client, Error as ClientError, OutMessage};
 use crate::harness::{wait_until, Cluster};
 use crate::t76_tls::{https, jumpnet, TestCa};
 use crate::t77_peer_tls::{strs, PeerCa};
+use crate::t95_examples::example;
 
 /// Write `text` to `dir/name`; its path as a string.
 fn write(dir: &Path, name: &str, text: &str) -> String {
@@ -228,6 +229,42 @@ async fn a_node_requiring_client_certificates_serves_those_presenting_one_and_re
     let s: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(s["messages_sent"].as_u64(), Some(20), "{s}");
     assert_eq!(s["errors"].as_u64(), Some(0), "{s}");
+
+    // The Rust examples read the CLI's variables: the CA and the certificate from the environment.
+    let producer = |env: &[(&str, &str)]| {
+        Command::new(example("producer"))
+            .args([
+                "--servers",
+                base.as_str(),
+                "--topic",
+                "orders",
+                "--count",
+                "1",
+            ])
+            .env_remove("JUMPNET_CACERT")
+            .env_remove("JUMPNET_CERT")
+            .env_remove("JUMPNET_CERT_KEY")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    };
+    let out = producer(&[
+        ("JUMPNET_CACERT", ca_path.as_str()),
+        ("JUMPNET_CERT", ccert.as_str()),
+        ("JUMPNET_CERT_KEY", ckey.as_str()),
+    ]);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && printed.contains("published order-0"),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = producer(&[("JUMPNET_CACERT", ca_path.as_str())]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("client certificate"),
+        "without JUMPNET_CERT: {stderr}"
+    );
 
     // The CLI without one, or with a stranger's: one line that says what to do.
     for (what, extra) in [

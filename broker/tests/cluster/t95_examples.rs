@@ -5,7 +5,7 @@ use std::process::Command;
 use crate::harness::Cluster;
 
 /// `target/<profile>/examples/<name>` (cargo builds examples before it runs tests).
-fn example(name: &str) -> std::path::PathBuf {
+pub fn example(name: &str) -> std::path::PathBuf {
     let deps = std::env::current_exe()
         .unwrap()
         .parent()
