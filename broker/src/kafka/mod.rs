@@ -42,6 +42,8 @@ pub mod error;
 pub mod frame;
 pub mod handlers;
 pub mod metrics;
+#[cfg(test)]
+mod pipeline_tests;
 pub mod records;
 pub mod session;
 pub mod testing;
