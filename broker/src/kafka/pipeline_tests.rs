@@ -35,9 +35,11 @@ fn produce(partition: i32, value: &str, acks: i16) -> ProduceRequest {
         .with_timeout_ms(5000)
         .with_topic_data(vec![produce_request::TopicProduceData::default()
             .with_name(topic_name("t"))
-            .with_partition_data(vec![produce_request::PartitionProduceData::default()
-                .with_index(partition)
-                .with_records(Some(batch(&[("", value)], Compression::None, None)))])])
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_index(partition)
+                    .with_records(Some(batch(&[("", value)], Compression::None, None))),
+            ])])
 }
 
 /// Waits (polling) until `cond` holds.
@@ -51,7 +53,10 @@ async fn until(what: &str, cond: impl Fn() -> bool) {
 
 /// The next response: its correlation id, error code and base offset.
 async fn answer(c: &mut Client) -> (i32, i16, i64) {
-    let (id, r) = c.receive_any::<ProduceRequest>(V).await.expect("a response");
+    let (id, r) = c
+        .receive_any::<ProduceRequest>(V)
+        .await
+        .expect("a response");
     let p = &r.responses[0].partition_responses[0];
     (id, p.error_code, p.base_offset)
 }
@@ -90,7 +95,8 @@ async fn a_failing_request_in_the_middle_fails_alone() {
     h.backend.hold_commits();
     let mut c = h.client().await;
     c.send(&produce(0, "a", 1), V).await;
-    c.send(&produce(0, &"x".repeat(1024 * 1024 + 1), 1), V).await;
+    c.send(&produce(0, &"x".repeat(1024 * 1024 + 1), 1), V)
+        .await;
     c.send(&produce(7, "no such partition", 1), V).await;
     c.send(&produce(0, "d", 1), V).await;
     until("the two good requests queued", || h.backend.held() == 2).await;
@@ -98,7 +104,10 @@ async fn a_failing_request_in_the_middle_fails_alone() {
     h.backend.release(0);
     assert_eq!(answer(&mut c).await, (1, 0, 0));
     assert_eq!(answer(&mut c).await, (2, E::MessageTooLarge.code(), -1));
-    assert_eq!(answer(&mut c).await, (3, E::UnknownTopicOrPartition.code(), -1));
+    assert_eq!(
+        answer(&mut c).await,
+        (3, E::UnknownTopicOrPartition.code(), -1)
+    );
     assert_eq!(answer(&mut c).await, (4, 0, 1));
     assert_eq!(values(&h, 0).await, ["a", "d"]);
 
@@ -109,7 +118,10 @@ async fn a_failing_request_in_the_middle_fails_alone() {
     until("the request before it queued", || h.backend.held() >= 3).await;
     h.backend.release(2);
     assert_eq!(answer(&mut c).await, (5, 0, 2));
-    assert!(c.closed().await, "no answer after the failed acks=0 request");
+    assert!(
+        c.closed().await,
+        "no answer after the failed acks=0 request"
+    );
     // A request read behind the failed one may have been queued: Kafka promises an acks=0
     // producer nothing about what follows a failure but the closed connection.
     assert_eq!(values(&h, 0).await[..3], ["a", "d", "e"]);
@@ -132,7 +144,10 @@ async fn the_in_flight_cap_holds_and_no_further_frame_is_read() {
     }
     assert_eq!(h.backend.max_outstanding(), MAX_IN_FLIGHT);
     let expect = |p: usize| -> Vec<String> {
-        (0..n).filter(|i| i % 2 == p).map(|i| i.to_string()).collect()
+        (0..n)
+            .filter(|i| i % 2 == p)
+            .map(|i| i.to_string())
+            .collect()
     };
     assert_eq!(values(&h, 0).await, expect(0));
     assert_eq!(values(&h, 1).await, expect(1));
@@ -208,7 +223,10 @@ async fn other_requests_wait_for_the_produces_before_them_and_hold_back_those_af
     let records = fetched(&r.responses[0].partitions[0].records);
     let got: Vec<&str> = records.iter().map(|(_, _, v)| v.as_str()).collect();
     assert_eq!(got, ["a", "b"]);
-    until("the produce after the fetch queued", || h.backend.held() == 3).await;
+    until("the produce after the fetch queued", || {
+        h.backend.held() == 3
+    })
+    .await;
     h.backend.release(2);
     assert_eq!(answer(&mut c).await, (4, 0, 2));
 }
