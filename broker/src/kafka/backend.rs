@@ -133,6 +133,9 @@ pub struct Appended {
     pub log_start_offset: i64,
 }
 
+/// A queued batch's commit: its [`Appended`] once a quorum stored it.
+pub type PendingAppend = futures::future::BoxFuture<'static, Result<Appended, BackendError>>;
+
 /// A stored record as readers get it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRecord {
@@ -271,14 +274,32 @@ pub trait KafkaBackend: Send + Sync + 'static {
     fn authenticate(&self, token: &str) -> Option<Principal>;
 
     /// Appends a batch atomically, answered after a quorum committed it (any node: forwarded to
-    /// the leader). Idempotent batches follow Kafka's rules: a retry of one of the producer's
-    /// recent batches returns the first answer; a gap or reorder is
-    /// [`BackendError::OutOfOrderSequence`]; an epoch older than the newest is
-    /// [`BackendError::InvalidProducerEpoch`]; a newer epoch must start at sequence 0.
+    /// the leader): [`KafkaBackend::queue_produce`], then its commit.
     fn produce(
         &self,
         batch: ProduceBatch,
-    ) -> impl Future<Output = Result<Appended, BackendError>> + Send;
+    ) -> impl Future<Output = Result<Appended, BackendError>> + Send {
+        async move { self.queue_produce(batch).await?.await }
+    }
+
+    /// Queues a batch to append atomically and returns once it is queued, with the future of its
+    /// commit (answered after a quorum committed it; any node: forwarded to the leader). A refusal
+    /// known before queueing (unknown partition, record too large) is the `Err`. Batches one
+    /// caller queues one after another, their commits awaited later, are appended in queue order
+    /// where [`KafkaBackend::produce_keeps_queue_order`] says so. Idempotent batches follow
+    /// Kafka's rules: a retry of one of the producer's recent batches returns the first answer; a
+    /// gap or reorder is [`BackendError::OutOfOrderSequence`]; an epoch older than the newest is
+    /// [`BackendError::InvalidProducerEpoch`]; a newer epoch must start at sequence 0.
+    fn queue_produce(
+        &self,
+        batch: ProduceBatch,
+    ) -> impl Future<Output = Result<PendingAppend, BackendError>> + Send;
+
+    /// Whether batches queued now by [`KafkaBackend::queue_produce`] one after another are
+    /// appended in queue order without awaiting each commit first. A Kafka connection keeps
+    /// several Produce requests in flight only while this holds; otherwise it awaits each one's
+    /// commit before queueing the next.
+    fn produce_keeps_queue_order(&self) -> bool;
 
     /// Committed records of a partition from `offset`, about `max_bytes` of them (see
     /// [`FetchedRecords::records`]). `offset == high_watermark` is an empty read, not an error.

@@ -5,18 +5,26 @@
 //! through [`backend::KafkaBackend`]; everything Kafka-specific lives here.
 //!
 //! ```text
-//!  TCP [─▶ TLS] ─▶ conn (one task per connection; one request at a time, responses in order)
+//!  TCP [─▶ TLS] ─▶ conn (one task per connection; up to 8 Produce in flight, responses in order)
 //!          └─ frame (size check before any buffer, header, API/version check)
 //!              └─ handlers::dispatch ─▶ handlers::<api> ─▶ KafkaBackend (produce, fetch, ...)
 //!                                                     └─▶ coordinator (groups, on the leader)
-//!  Produce: records::decode_produce (CRC, bounded inflate) ─▶ backend.produce ─▶ quorum commit
+//!  Produce: records::decode_produce (CRC, bounded inflate) ─▶ backend.queue_produce (in request
+//!           order, before the next frame is read) ─▶ [in flight: quorum commit] ─▶ response
+//!           written when every earlier one is (on a follower: one commit at a time)
+//!  other:   wait until every earlier response is written, then answer before reading on
 //!  Fetch:   backend.subscribe ─▶ backend.fetch ─▶ wait for a wake-up or max_wait ─▶ records::encode_fetch
 //! ```
+//!
+//! A pipelining client (librdkafka's `max.in.flight`, Java's) gets several Produce requests into
+//! the write batcher at once instead of one quorum round trip per request; the rules that keep
+//! Kafka's guarantees (order of responses and of records, failures confined to their request, the
+//! in-flight caps) are in [`conn`].
 //!
 //! | module | what it is |
 //! |---|---|
 //! | [`backend`] | the trait the broker implements, with its data types and typed errors |
-//! | [`frame`], [`conn`] | framing and the per-connection loop (SASL gate, metrics) |
+//! | [`frame`], [`conn`] | framing and the per-connection loop (pipelining, SASL gate, metrics) |
 //! | [`versions`] | the ApiVersions table and why each range |
 //! | [`handlers`] | one file per API family |
 //! | [`coordinator`] | the classic consumer-group coordinator |
@@ -42,6 +50,8 @@ pub mod error;
 pub mod frame;
 pub mod handlers;
 pub mod metrics;
+#[cfg(test)]
+mod pipeline_tests;
 pub mod records;
 pub mod session;
 pub mod testing;
@@ -141,7 +151,8 @@ impl<B: KafkaBackend> KafkaServer<B> {
     }
 
     /// Serves Kafka clients on `listener` until `shutdown` resolves; then stops accepting and
-    /// closes every connection after its current request.
+    /// closes every connection (requests in flight are dropped unanswered; what they queued
+    /// stays queued).
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,

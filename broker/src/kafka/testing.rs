@@ -4,9 +4,10 @@
 //! broker backend too. It is not a broker: nothing is replicated or persisted.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use super::backend::*;
 
@@ -68,6 +69,37 @@ pub struct MemoryBackend {
     state: Mutex<State>,
     /// Wakes fetches of partitions that do not exist (yet).
     orphan_wake: watch::Sender<u64>,
+    commits: Arc<Commits>,
+}
+
+/// Test hooks on produce's commits: append at once (in queue order, as the node's batcher
+/// proposes), answer when the test says.
+#[derive(Default)]
+struct Commits {
+    /// While holding: one sender per queued batch, in queue order; its commit answers once sent.
+    held: Mutex<Option<Vec<Option<oneshot::Sender<()>>>>>,
+    /// Queued batches whose commit has not answered yet, and the most there ever were.
+    outstanding: AtomicUsize,
+    max_outstanding: AtomicUsize,
+    /// Play a follower that forwards produce (`produce_keeps_queue_order` is false).
+    forwarding: AtomicBool,
+}
+
+/// Counts a queued batch as outstanding until dropped.
+struct Outstanding(Arc<Commits>);
+
+impl Outstanding {
+    fn new(c: &Arc<Commits>) -> Outstanding {
+        let now = c.outstanding.fetch_add(1, Ordering::SeqCst) + 1;
+        c.max_outstanding.fetch_max(now, Ordering::SeqCst);
+        Outstanding(c.clone())
+    }
+}
+
+impl Drop for Outstanding {
+    fn drop(&mut self) {
+        self.0.outstanding.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl MemoryBackend {
@@ -91,7 +123,47 @@ impl MemoryBackend {
             tokens: None,
             state: Mutex::new(State::default()),
             orphan_wake: watch::channel(0).0,
+            commits: Arc::default(),
         }
+    }
+
+    /// From now on every queued batch is appended at once but its commit answers only when
+    /// [`MemoryBackend::release`] lets it go.
+    pub fn hold_commits(&self) {
+        *self.commits.held.lock().expect("held lock") = Some(Vec::new());
+    }
+
+    /// Batches held so far (released or not), in queue order.
+    pub fn held(&self) -> usize {
+        self.commits
+            .held
+            .lock()
+            .expect("held lock")
+            .as_ref()
+            .map_or(0, Vec::len)
+    }
+
+    /// Lets the `i`-th held batch's commit answer.
+    pub fn release(&self, i: usize) {
+        let mut held = self.commits.held.lock().expect("held lock");
+        if let Some(tx) = held
+            .as_mut()
+            .and_then(|h| h.get_mut(i))
+            .and_then(Option::take)
+        {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Most batches ever queued with their commits unanswered at once.
+    pub fn max_outstanding(&self) -> usize {
+        self.commits.max_outstanding.load(Ordering::SeqCst)
+    }
+
+    /// Plays a follower that forwards produce: batches are not kept in queue order unless each
+    /// commit is awaited before the next is queued.
+    pub fn set_forwarding(&self, on: bool) {
+        self.commits.forwarding.store(on, Ordering::SeqCst);
     }
 
     /// Turns auth on with these tokens.
@@ -187,35 +259,9 @@ fn check_sequence(
     Ok(None)
 }
 
-impl KafkaBackend for MemoryBackend {
-    fn cluster(&self) -> ClusterView {
-        self.cluster.lock().expect("cluster lock").clone()
-    }
-
-    fn topics(&self) -> Vec<TopicInfo> {
-        let mut v: Vec<_> = self
-            .state()
-            .topics
-            .values()
-            .map(|t| t.info.clone())
-            .collect();
-        v.sort_by(|a, b| a.name.cmp(&b.name));
-        v
-    }
-
-    fn topic(&self, name: &str) -> Option<TopicInfo> {
-        self.state().topics.get(name).map(|t| t.info.clone())
-    }
-
-    fn auth_required(&self) -> bool {
-        self.tokens.is_some()
-    }
-
-    fn authenticate(&self, token: &str) -> Option<Principal> {
-        self.tokens.as_ref()?.get(token).cloned()
-    }
-
-    async fn produce(&self, batch: ProduceBatch) -> Result<Appended, BackendError> {
+impl MemoryBackend {
+    /// Appends a batch at once (its commit is what [`KafkaBackend::queue_produce`] may hold).
+    fn append(&self, batch: ProduceBatch) -> Result<Appended, BackendError> {
         if let Some(r) = batch
             .records
             .iter()
@@ -264,6 +310,62 @@ impl KafkaBackend for MemoryBackend {
             base_offset: base,
             log_start_offset: p.start,
         })
+    }
+}
+
+impl KafkaBackend for MemoryBackend {
+    fn cluster(&self) -> ClusterView {
+        self.cluster.lock().expect("cluster lock").clone()
+    }
+
+    fn topics(&self) -> Vec<TopicInfo> {
+        let mut v: Vec<_> = self
+            .state()
+            .topics
+            .values()
+            .map(|t| t.info.clone())
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    fn topic(&self, name: &str) -> Option<TopicInfo> {
+        self.state().topics.get(name).map(|t| t.info.clone())
+    }
+
+    fn auth_required(&self) -> bool {
+        self.tokens.is_some()
+    }
+
+    fn authenticate(&self, token: &str) -> Option<Principal> {
+        self.tokens.as_ref()?.get(token).cloned()
+    }
+
+    async fn queue_produce(&self, batch: ProduceBatch) -> Result<PendingAppend, BackendError> {
+        let appended = self.append(batch)?;
+        let outstanding = Outstanding::new(&self.commits);
+        let gate = self
+            .commits
+            .held
+            .lock()
+            .expect("held lock")
+            .as_mut()
+            .map(|h| {
+                let (tx, rx) = oneshot::channel();
+                h.push(Some(tx));
+                rx
+            });
+        Ok(Box::pin(async move {
+            if let Some(gate) = gate {
+                let _ = gate.await;
+            }
+            drop(outstanding);
+            Ok(appended)
+        }))
+    }
+
+    fn produce_keeps_queue_order(&self) -> bool {
+        !self.commits.forwarding.load(Ordering::SeqCst)
     }
 
     async fn fetch(

@@ -3,8 +3,9 @@
 //!
 //! ```text
 //!  kafka/ (wire protocol) ──KafkaBackend──▶ NodeBackend
-//!     produce            ─▶ Writer::publish (batcher, forwarded to the leader, answered after the
-//!                           quorum commit) with the records' timestamps and Kafka's sequence rules
+//!     produce            ─▶ Writer::queue of a Publish (batcher, forwarded to the leader, answered
+//!                           after the quorum commit) with the records' timestamps and Kafka's
+//!                           sequence rules; queued in order on the leader, committed in that order
 //!     fetch/list_offset  ─▶ TopicStore reads on the blocking pool (this node's applied state)
 //!     subscribe          ─▶ TopicStore::subscribe (the topics' wake-ups)
 //!     admin, offsets     ─▶ PutTopic / DeleteTopic / CommitOffset (named-consumer positions)
@@ -143,8 +144,14 @@ impl KafkaBackend for NodeBackend {
         })
     }
 
-    async fn produce(&self, batch: ProduceBatch) -> Result<Appended, BackendError> {
-        produce::produce(self, batch).await
+    async fn queue_produce(&self, batch: ProduceBatch) -> Result<PendingAppend, BackendError> {
+        produce::queue(self, batch).await
+    }
+
+    fn produce_keeps_queue_order(&self) -> bool {
+        // The leader's batcher proposes in queue order; a follower's forwards of two batches
+        // travel on separate connections and may reach the leader in either order.
+        self.node.is_leader()
     }
 
     async fn fetch(

@@ -1,12 +1,14 @@
 //! Produce: the HTTP publish's write path (batcher, forwarded to the leader from a follower,
-//! answered after the quorum commit and this node's apply).
+//! answered after the quorum commit and this node's apply), in two steps: [`queue`] returns once
+//! the batch is in the batcher's queue, with the future of its commit, so a Kafka connection can
+//! queue its next request, in order, while this one commits.
 
 use super::convert::{headers_map, key_text, write_error};
 use super::NodeBackend;
 use crate::command::{KafkaPublish, NewMessage, ProducerSeq, Publish};
-use crate::kafka::backend::{Appended, BackendError, ProduceBatch};
+use crate::kafka::backend::{Appended, BackendError, PendingAppend, ProduceBatch};
 
-pub async fn produce(b: &NodeBackend, batch: ProduceBatch) -> Result<Appended, BackendError> {
+pub async fn queue(b: &NodeBackend, batch: ProduceBatch) -> Result<PendingAppend, BackendError> {
     let partition =
         u32::try_from(batch.partition).map_err(|_| BackendError::UnknownTopicOrPartition)?;
     // Kafka never creates a topic on Produce (Metadata does, when allowed); the HTTP publish
@@ -62,18 +64,26 @@ pub async fn produce(b: &NodeBackend, batch: ProduceBatch) -> Result<Appended, B
         partition,
         kafka: Some(KafkaPublish { timestamps }),
     };
-    // acks=0 clients may send no timeout: the node's commit timeout then.
+    // acks=0 clients may send no timeout: the node's commit timeout then. It covers the wait for
+    // room in the batcher's queue and the commit.
     let timeout = if batch.timeout.is_zero() {
         b.node.config.commit_timeout
     } else {
         batch.timeout
     };
-    let published = tokio::time::timeout(timeout, b.writer.publish(publish))
+    let deadline = tokio::time::Instant::now() + timeout;
+    let commit = tokio::time::timeout_at(deadline, b.writer.queue(publish))
         .await
         .map_err(|_| BackendError::Timeout)?
         .map_err(write_error)?;
-    Ok(Appended {
-        base_offset: published.base_offset as i64,
-        log_start_offset: log_start_offset as i64,
-    })
+    Ok(Box::pin(async move {
+        let published = tokio::time::timeout_at(deadline, commit)
+            .await
+            .map_err(|_| BackendError::Timeout)?
+            .map_err(write_error)?;
+        Ok(Appended {
+            base_offset: published.base_offset as i64,
+            log_start_offset: log_start_offset as i64,
+        })
+    }))
 }

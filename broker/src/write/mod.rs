@@ -152,20 +152,35 @@ impl Writer {
 
     /// Any command, batched with others; the typed functions above name the ones front doors use.
     pub async fn submit<C: Request>(&self, c: C) -> Result<C::Reply, WriteError> {
+        self.queue(c).await?.await
+    }
+
+    /// Queue `c` and return once it is in the batcher's queue, with the future of its answer. Ops
+    /// one caller queues one after another are proposed in that order (one entry, or an earlier
+    /// entry first): what lets a Kafka connection keep several Produce requests in flight and
+    /// their records in request order (`kafka::conn`). The answer comes as [`Writer::submit`]'s.
+    pub async fn queue<C: Request>(
+        &self,
+        c: C,
+    ) -> Result<impl Future<Output = Result<C::Reply, WriteError>> + Send + 'static, WriteError>
+    {
         let (done, rx) = oneshot::channel();
         // Not queued: the batcher is gone and never saw the op (nothing stored, 503).
         self.tx
             .send(Pending { op: c.into(), done })
             .await
             .map_err(|_| WriteError::Unavailable("the node is shutting down".into()))?;
-        // Queued, then its answer was dropped (the batcher stopped mid-proposal): the op may have
-        // reached the log, so its outcome is unknown (504), never "nothing stored".
-        let answer = rx.await.map_err(|_| {
-            WriteError::Timeout(
-                "the node stopped before the write was confirmed; its outcome is unknown".into(),
-            )
-        })?;
-        reply::<C>(answer?)
+        Ok(async move {
+            // Queued, then its answer was dropped (the batcher stopped mid-proposal): the op may
+            // have reached the log, so its outcome is unknown (504), never "nothing stored".
+            let answer = rx.await.map_err(|_| {
+                WriteError::Timeout(
+                    "the node stopped before the write was confirmed; its outcome is unknown"
+                        .into(),
+                )
+            })?;
+            reply::<C>(answer?)
+        })
     }
 }
 
@@ -231,6 +246,8 @@ async fn run<P: Propose>(proposer: Arc<P>, mut rx: mpsc::Receiver<Pending>, limi
                     continue;
                 };
                 let batch = collect(first, &mut rx, &limits);
+                // FuturesUnordered first polls its futures in push order, so batches reach
+                // `propose` in queue order (ops queued in order are proposed in order: `queue`).
                 in_flight.push(propose_batch(proposer.clone(), batch));
             }
             Some(()) = in_flight.next(), if !in_flight.is_empty() => {}

@@ -303,3 +303,44 @@ async fn propose_one_answers_the_typed_reply() {
     assert_eq!(p.base_offset, 9);
     assert_eq!(fake.batch_sizes(), [1]);
 }
+
+/// What a pipelining Kafka connection relies on: ops queued one after another, their answers
+/// awaited later, reach the proposer in queue order, however the batches split them and however
+/// many proposals are in flight.
+#[tokio::test]
+async fn ops_queued_in_order_are_proposed_in_that_order() {
+    let fake = Fake::new(true);
+    let w = start(
+        &fake,
+        Limits {
+            in_flight: 2,
+            batch_ops: 3,
+            batch_bytes: 2 * 1024 * 1024,
+            queue: 1024,
+        },
+    );
+    let mut answers = Vec::new();
+    for i in 0..40 {
+        answers.push(w.queue(publish(i, 0)).await.unwrap());
+        if i % 7 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    for (i, a) in answers.into_iter().enumerate() {
+        assert_eq!(a.await.unwrap().base_offset, i as u64);
+    }
+    let proposed: Vec<String> = fake
+        .batches
+        .lock()
+        .unwrap()
+        .iter()
+        .flatten()
+        .map(|op| match op {
+            Op::Publish(p) => String::from_utf8(p.messages[0].value.to_vec()).unwrap(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let expected: Vec<String> = (0..40).map(|i| i.to_string()).collect();
+    assert_eq!(proposed, expected);
+    assert!(fake.batch_sizes().len() > 1, "{:?}", fake.batch_sizes());
+}

@@ -238,3 +238,45 @@ async fn a_member_added_with_a_kafka_address_is_advertised_at_it() {
     );
     c.shutdown().await;
 }
+
+/// What a pipelining Kafka connection relies on (`kafka::conn`): on the leader, batches queued one
+/// after another, their commits awaited only later, are appended in queue order through the real
+/// batcher and Raft; a follower says its queue order is not kept (its forwards race).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_the_leader_batches_queued_in_order_are_appended_in_that_order() {
+    let c = Cluster::three().await;
+    let l = c.node(c.leader_index());
+    let lb = NodeBackend::new(l.node.clone(), l.writer.clone(), Arc::new(Auth::open()));
+    let f = c.node(c.follower_index());
+    let fb = NodeBackend::new(f.node.clone(), f.writer.clone(), Arc::new(Auth::open()));
+    assert!(lb.produce_keeps_queue_order());
+    assert!(!fb.produce_keeps_queue_order());
+    lb.create_topic(NewTopic {
+        name: "k".into(),
+        partitions: 2,
+        retention: Retention::default(),
+    })
+    .await
+    .unwrap();
+    let mut commits = Vec::new();
+    for i in 0..40 {
+        let (a, b) = (format!("{i}a"), format!("{i}b"));
+        commits.push(lb.queue_produce(batch(&[&a, &b], None)).await.unwrap());
+    }
+    let mut offsets = Vec::new();
+    for commit in commits {
+        offsets.push(commit.await.unwrap().base_offset);
+    }
+    assert_eq!(offsets, (0..40).map(|i| 2 * i).collect::<Vec<i64>>());
+    let got = lb.fetch("k", 1, 0, 1 << 20).await.unwrap();
+    let values: Vec<String> = got
+        .records
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
+        .collect();
+    let expected: Vec<String> = (0..40)
+        .flat_map(|i| [format!("{i}a"), format!("{i}b")])
+        .collect();
+    assert_eq!(values, expected);
+    c.shutdown().await;
+}

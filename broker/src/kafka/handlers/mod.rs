@@ -14,6 +14,7 @@ pub mod producer_id;
 pub mod sasl;
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use kafka_protocol::messages::{ApiKey, BrokerId, GroupId, RequestHeader, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -61,16 +62,47 @@ impl<B: KafkaBackend> Ctx<'_, B> {
 
     /// The wire code of an outcome, counted in `jumpnet_kafka_request_errors_total`.
     pub fn code(&self, error: Option<ResponseError>) -> i16 {
-        match error {
-            None => 0,
-            Some(e) => {
-                self.server
-                    .metrics
-                    .errors
-                    .with_label_values(&[versions::name(self.api), error_label(e)])
-                    .inc();
-                e.code()
-            }
+        count_error(self.server, self.api, error)
+    }
+}
+
+/// The wire code of an outcome of an `api` request, counted in `jumpnet_kafka_request_errors_total`.
+pub fn count_error<B>(server: &KafkaServer<B>, api: ApiKey, error: Option<ResponseError>) -> i16 {
+    match error {
+        None => 0,
+        Some(e) => {
+            server
+                .metrics
+                .errors
+                .with_label_values(&[versions::name(api), error_label(e)])
+                .inc();
+            e.code()
+        }
+    }
+}
+
+/// A request's answer: its response now (`None`: no response), or later — a Produce whose
+/// batches are queued, answered once they are committed (`conn` keeps several in flight).
+pub enum Reply<'s> {
+    Now(Option<Bytes>),
+    Later(BoxFuture<'s, Result<Option<Bytes>, ConnError>>),
+}
+
+impl std::fmt::Debug for Reply<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reply::Now(b) => f.debug_tuple("Now").field(b).finish(),
+            Reply::Later(_) => f.write_str("Later(..)"),
+        }
+    }
+}
+
+impl Reply<'_> {
+    /// The response, awaiting a queued Produce's commits.
+    pub async fn bytes(self) -> Result<Option<Bytes>, ConnError> {
+        match self {
+            Reply::Now(b) => Ok(b),
+            Reply::Later(f) => f.await,
         }
     }
 }
@@ -157,12 +189,13 @@ pub fn broker(id: i32) -> BrokerId {
     BrokerId(id)
 }
 
-/// Routes one request to its handler; `Ok(None)` means no response (acks=0 produce).
-pub async fn dispatch<B: KafkaBackend>(
-    server: &KafkaServer<B>,
+/// Routes one request to its handler. A Produce returns once its batches are queued, with its
+/// response to await ([`Reply::Later`]); every other request is answered before it returns.
+pub async fn dispatch<'s, B: KafkaBackend>(
+    server: &'s KafkaServer<B>,
     session: &mut Session,
     raw: RawRequest,
-) -> Result<Option<Bytes>, ConnError> {
+) -> Result<Reply<'s>, ConnError> {
     let RawRequest {
         api,
         header,
@@ -183,7 +216,7 @@ pub async fn dispatch<B: KafkaBackend>(
     }
     if version_unsupported {
         let resp = api_versions::unsupported_version();
-        return frame::encode_response(api, 0, correlation, &resp, 0).map(Some);
+        return frame::encode_response(api, 0, correlation, &resp, 0).map(|b| Reply::Now(Some(b)));
     }
     let header_version = api.response_header_version(version);
     macro_rules! body {
@@ -193,7 +226,8 @@ pub async fn dispatch<B: KafkaBackend>(
     }
     macro_rules! answer {
         ($resp:expr) => {
-            frame::encode_response(api, header_version, correlation, &$resp, version).map(Some)
+            frame::encode_response(api, header_version, correlation, &$resp, version)
+                .map(|b| Reply::Now(Some(b)))
         };
     }
     match api {
@@ -215,10 +249,22 @@ pub async fn dispatch<B: KafkaBackend>(
             match api {
                 ApiKey::ApiVersions => answer!(api_versions::handle(&ctx)),
                 ApiKey::Metadata => answer!(metadata::handle(&ctx, body!()).await),
-                ApiKey::Produce => match produce::handle(&ctx, body!()).await? {
-                    Some(resp) => answer!(resp),
-                    None => Ok(None),
-                },
+                ApiKey::Produce => {
+                    let response = produce::queue(server, &ctx, body!()).await;
+                    Ok(Reply::Later(Box::pin(async move {
+                        match response.await? {
+                            Some(r) => frame::encode_response(
+                                api,
+                                header_version,
+                                correlation,
+                                &r,
+                                version,
+                            )
+                            .map(Some),
+                            None => Ok(None),
+                        }
+                    })))
+                }
                 ApiKey::Fetch => answer!(fetch::handle(&ctx, body!()).await),
                 ApiKey::ListOffsets => answer!(list_offsets::handle(&ctx, body!()).await),
                 ApiKey::FindCoordinator => answer!(groups::find_coordinator(&ctx, body!())),

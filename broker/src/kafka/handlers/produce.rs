@@ -1,20 +1,22 @@
-//! Produce: each partition's batch is checked and decoded (records), then appended through the
-//! backend, which answers after the quorum commit; partitions of one request are appended
-//! concurrently. acks=1 and acks=all are the same here — Jumpnet acknowledges only what a quorum
-//! stored. acks=0 gets no response; if its append fails the connection is closed, which is the
-//! only signal Kafka has for such producers.
+//! Produce, in two steps so a connection can keep several requests in flight (`conn`): [`queue`]
+//! checks and decodes each partition's batch (records) and queues it through the backend (the
+//! partitions of one request concurrently), then returns the future of the response, which awaits
+//! the quorum commits. acks=1 and acks=all are the same here — Jumpnet acknowledges only what a
+//! quorum stored. acks=0 gets no response; if its append fails the connection is closed, which is
+//! the only signal Kafka has for such producers.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures::future::join_all;
+use futures::future::{join_all, BoxFuture};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use kafka_protocol::ResponseError;
 
-use super::{partition_error, str_bytes, Ctx};
-use crate::kafka::backend::{KafkaBackend, ProduceBatch};
+use super::{count_error, partition_error, str_bytes, Ctx};
+use crate::kafka::backend::{Appended, BackendError, KafkaBackend, PendingAppend, ProduceBatch};
 use crate::kafka::error::ConnError;
 use crate::kafka::records::{self, BatchError};
+use crate::kafka::KafkaServer;
 
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -31,6 +33,18 @@ struct Outcome {
 }
 
 impl Outcome {
+    fn of(appended: Result<Appended, BackendError>) -> Outcome {
+        match appended {
+            Ok(a) => Outcome {
+                error: None,
+                message: None,
+                base_offset: a.base_offset,
+                log_start_offset: a.log_start_offset,
+            },
+            Err(e) => Outcome::error(partition_error(&e), e.to_string()),
+        }
+    }
+
     fn error(e: ResponseError, message: impl Into<String>) -> Outcome {
         Outcome {
             error: Some(e),
@@ -41,33 +55,52 @@ impl Outcome {
     }
 }
 
+/// One partition of a request once queued: refused before queueing, or its commit to await.
+enum Queued {
+    Refused(Outcome),
+    Commit(PendingAppend),
+}
+
 async fn partition<B: KafkaBackend>(
     ctx: &Ctx<'_, B>,
     req: &ProduceRequest,
     topic: &str,
     index: i32,
     data: Option<&bytes::Bytes>,
-) -> Outcome {
+) -> Queued {
+    match check_and_queue(ctx, req, topic, index, data).await {
+        Ok(commit) => Queued::Commit(commit),
+        Err(o) => Queued::Refused(o),
+    }
+}
+
+async fn check_and_queue<B: KafkaBackend>(
+    ctx: &Ctx<'_, B>,
+    req: &ProduceRequest,
+    topic: &str,
+    index: i32,
+    data: Option<&bytes::Bytes>,
+) -> Result<PendingAppend, Outcome> {
     if req.transactional_id.as_ref().is_some_and(|t| !t.is_empty()) {
-        return Outcome::error(
+        return Err(Outcome::error(
             ResponseError::TransactionalIdAuthorizationFailed,
             "transactions are not supported",
-        );
+        ));
     }
     if !matches!(req.acks, -1..=1) {
-        return Outcome::error(
+        return Err(Outcome::error(
             ResponseError::InvalidRequiredAcks,
             format!("acks={} (use 0, 1 or -1)", req.acks),
-        );
+        ));
     }
     if !ctx.principal().publish {
-        return Outcome::error(
+        return Err(Outcome::error(
             ResponseError::TopicAuthorizationFailed,
             "the token may not publish",
-        );
+        ));
     }
     let Some(data) = data else {
-        return Outcome::error(ResponseError::InvalidRecord, "no records");
+        return Err(Outcome::error(ResponseError::InvalidRecord, "no records"));
     };
     let batch = match records::decode_produce(data, ctx.server.config.max_batch_bytes, now_ms()) {
         Ok(b) => b,
@@ -78,12 +111,11 @@ async fn partition<B: KafkaBackend>(
                 BatchError::TooLarge(_) => ResponseError::MessageTooLarge,
                 BatchError::Transactional => ResponseError::TransactionalIdAuthorizationFailed,
             };
-            return Outcome::error(code, e.to_string());
+            return Err(Outcome::error(code, e.to_string()));
         }
     };
-    let appended = ctx
-        .backend()
-        .produce(ProduceBatch {
+    ctx.backend()
+        .queue_produce(ProduceBatch {
             topic: topic.to_string(),
             partition: index,
             records: batch.records,
@@ -91,22 +123,20 @@ async fn partition<B: KafkaBackend>(
             publisher: Some(ctx.principal().name.clone()),
             timeout: Duration::from_millis(req.timeout_ms.max(0) as u64),
         })
-        .await;
-    match appended {
-        Ok(a) => Outcome {
-            error: None,
-            message: None,
-            base_offset: a.base_offset,
-            log_start_offset: a.log_start_offset,
-        },
-        Err(e) => Outcome::error(partition_error(&e), e.to_string()),
-    }
+        .await
+        .map_err(|e| Outcome::of(Err(e)))
 }
 
-pub async fn handle<B: KafkaBackend>(
+/// The response of a queued request (`None`: acks=0, not answered), once its commits are known.
+pub type Response<'s> = BoxFuture<'s, Result<Option<ProduceResponse>, ConnError>>;
+
+/// Checks and queues every partition's batch; returns once all are queued (so a request queued
+/// after this one is appended after it), with the future of the response.
+pub async fn queue<'s, B: KafkaBackend>(
+    server: &'s KafkaServer<B>,
     ctx: &Ctx<'_, B>,
     req: ProduceRequest,
-) -> Result<Option<ProduceResponse>, ConnError> {
+) -> Response<'s> {
     let jobs = req.topic_data.iter().flat_map(|t| {
         let req = &req;
         t.partition_data.iter().map(move |p| async move {
@@ -117,8 +147,27 @@ pub async fn handle<B: KafkaBackend>(
             )
         })
     });
-    let results = join_all(jobs).await;
-    if req.acks == 0 {
+    let queued = join_all(jobs).await;
+    let acks = req.acks;
+    Box::pin(async move {
+        let results = join_all(queued.into_iter().map(|(t, p, q)| async move {
+            let outcome = match q {
+                Queued::Refused(o) => o,
+                Queued::Commit(c) => Outcome::of(c.await),
+            };
+            (t, p, outcome)
+        }))
+        .await;
+        respond(acks, results, |e| count_error(server, ApiKey::Produce, e))
+    })
+}
+
+fn respond(
+    acks: i16,
+    results: Vec<(String, i32, Outcome)>,
+    code: impl Fn(Option<ResponseError>) -> i16,
+) -> Result<Option<ProduceResponse>, ConnError> {
+    if acks == 0 {
         return match results
             .iter()
             .find_map(|(t, p, o)| o.message.as_ref().map(|m| format!("{t}/{p}: {m}")))
@@ -131,7 +180,7 @@ pub async fn handle<B: KafkaBackend>(
     for (topic, index, o) in results {
         let part = PartitionProduceResponse::default()
             .with_index(index)
-            .with_error_code(ctx.code(o.error))
+            .with_error_code(code(o.error))
             .with_error_message(o.message.map(str_bytes))
             .with_base_offset(o.base_offset)
             .with_log_append_time_ms(-1)

@@ -184,6 +184,15 @@ impl Client {
         Some(R::Response::decode(&mut frame, version).expect("response body"))
     }
 
+    /// The next response with its correlation id (requests in flight: `send` several first).
+    pub async fn receive_any<R: Request>(&mut self, version: i16) -> Option<(i32, R::Response)> {
+        let mut frame = self.read_frame().await?;
+        let header = ResponseHeader::decode(&mut frame, R::Response::header_version(version))
+            .expect("response header");
+        let body = R::Response::decode(&mut frame, version).expect("response body");
+        Some((header.correlation_id, body))
+    }
+
     pub async fn read_frame(&mut self) -> Option<Bytes> {
         let read = async {
             let size = self.stream.read_i32().await.ok()?;

@@ -1418,10 +1418,12 @@ mod fuzz {
             frame.extend_from_slice(body);
             if let Ok(raw) = parse_request(Bytes::from(frame)) {
                 let mut session = Session::new("127.0.0.1:1".parse().unwrap(), false);
-                let _ = tokio::time::timeout(
-                    PATIENCE,
-                    super::super::dispatch(&h.server, &mut session, raw),
-                )
+                let _ = tokio::time::timeout(PATIENCE, async {
+                    super::super::dispatch(&h.server, &mut session, raw)
+                        .await?
+                        .bytes()
+                        .await
+                })
                 .await;
             }
         });
