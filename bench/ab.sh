@@ -16,7 +16,7 @@ OUT=${BENCH_OUT:-$BENCH_DIR/results/tmp-ab-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
 ensure_jumpnet
 NEW=$JUMPNET
-declare -A LEADER
+declare -A LEADER NODES
 for side in old new; do
   [[ $side == old ]] && JUMPNET=$OLD || JUMPNET=$NEW
   BASE=$(pick_base)
@@ -24,6 +24,7 @@ for side in old new; do
   WORK_SAVED=$WORK; WORK=$WORK/$side
   start_jumpnet3
   LEADER[$side]=$(jn_leader_api)
+  NODES[$side]="${JN_API[*]:1}"
   WORK=$WORK_SAVED
 done
 JUMPNET=$NEW
@@ -35,9 +36,17 @@ for r in $(seq 1 "$ROUNDS"); do
   for side in $order; do
     "$JUMPNET" bench --server "http://${LEADER[$side]}" --topic ab --producers 4 --concurrency 16 --batch-size "$BATCH" \
       --duration "${DUR}s" --json "$OUT/$side.r$r.json" >/dev/null
-    python3 -c "import json,sys,os; p=json.load(open(sys.argv[1]))['phases'][0]; print(f\"round {sys.argv[2]} {sys.argv[3]:>3}: {p['throughput_msgs_per_s']:>9.0f} msgs/s  p50 {p['latency_ms']['p50']:.2f} ms  p99 {p['latency_ms']['p99']:.2f} ms  load {os.getloadavg()[0]:.1f}\")" "$OUT/$side.r$r.json" "$r" "$side"
+    python3 -c "import json,sys,os; p=json.load(open(sys.argv[1]))['phases'][0]; print(f\"round {sys.argv[2]} {sys.argv[3]:>3}: {p['throughput_msgs_per_s']:>9.0f} msgs/s  p50 {p['latency_ms']['p50']:.2f} ms  p99 {p['latency_ms']['p99']:.2f} ms  p99.9 {p['latency_ms']['p999']:.1f} ms  load {os.getloadavg()[0]:.1f}\")" "$OUT/$side.r$r.json" "$r" "$side"
   done
 done | tee "$OUT/runs.txt"
+for side in old new; do   # failed AppendEntries over the whole run (warm-up included), all nodes
+  n=0
+  for a in ${NODES[$side]}; do
+    c=$(curl -sf "http://$a/metrics" | awk '/^jumpnet_raft_peer_rpc_failures_total\{.*append_entries/ {s += $2} END {print s + 0}')
+    n=$((n + c))
+  done
+  echo "$side: $n failed AppendEntries"
+done | tee "$OUT/rpc-failures.txt"
 python3 - "$OUT" <<'EOF' | tee "$OUT/summary.txt"
 import glob, json, statistics, sys
 out = sys.argv[1]
@@ -46,6 +55,7 @@ for side in ("old", "new"):
     v = [json.load(open(f))["phases"][0]["throughput_msgs_per_s"] for f in sorted(glob.glob(f"{out}/{side}.r*.json"))]
     p99 = [json.load(open(f))["phases"][0]["latency_ms"]["p99"] for f in sorted(glob.glob(f"{out}/{side}.r*.json"))]
     med[side] = statistics.median(v)
-    print(f"{side}: median {med[side]:.0f} msgs/s (range {min(v):.0f}-{max(v):.0f}), p99 median {statistics.median(p99):.2f} ms")
+    p999 = [json.load(open(f))["phases"][0]["latency_ms"]["p999"] for f in sorted(glob.glob(f"{out}/{side}.r*.json"))]
+    print(f"{side}: median {med[side]:.0f} msgs/s (range {min(v):.0f}-{max(v):.0f}), p99 median {statistics.median(p99):.2f} ms, p99.9 median {statistics.median(p999):.2f} ms (range {min(p999):.1f}-{max(p999):.1f})")
 print(f"new/old: {med['new'] / med['old']:.2f}x")
 EOF

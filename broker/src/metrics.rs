@@ -41,6 +41,10 @@ pub struct Inner {
     pub raft_members: IntGaugeVec,
     pub fsync_duration: Histogram,
     pub peer_rpc_failures: IntCounterVec,
+    /// Round trip of each answered Raft RPC this node sent, by RPC.
+    pub peer_rpc_duration: HistogramVec,
+    /// How long this node took to answer an AppendEntries (its Raft core, the log append, the fsync).
+    pub append_entries_handle: Histogram,
     pub build_info: IntGaugeVec,
     pub topic_messages: IntGaugeVec,
     pub consumer_positions: IntGauge,
@@ -155,6 +159,26 @@ impl Metrics {
                 &r,
                 IntCounterVec::new(Opts::new("jumpnet_raft_peer_rpc_failures_total", "Failed RPCs to peers, by peer id and RPC"), &["peer", "rpc"])
                     .unwrap(),
+            ),
+            peer_rpc_duration: reg(
+                &r,
+                HistogramVec::new(
+                    HistogramOpts::new("jumpnet_raft_peer_rpc_duration_seconds", "Round trip of the Raft RPCs this node sent and got an answer to, by RPC")
+                        .buckets(latency_buckets()),
+                    &["rpc"],
+                )
+                .unwrap(),
+            ),
+            append_entries_handle: reg(
+                &r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "jumpnet_raft_append_entries_handle_duration_seconds",
+                        "Time this node took to answer an AppendEntries: its Raft core, the log append and the fsync",
+                    )
+                    .buckets(latency_buckets()),
+                )
+                .unwrap(),
             ),
             build_info: reg(&r, IntGaugeVec::new(Opts::new("jumpnet_build_info", "Build information; always 1"), &["version"]).unwrap()),
             topic_messages: reg(

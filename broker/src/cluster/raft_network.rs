@@ -119,8 +119,13 @@ impl PeerNetwork {
         E: std::error::Error,
     {
         let req = rpc::Addressed(self.incarnation.clone(), req);
+        let started = std::time::Instant::now();
         match rpc::call(&self.pool, &self.addr, req, timeout).await {
             Ok(answer) => {
+                self.metrics
+                    .peer_rpc_duration
+                    .with_label_values(&[name])
+                    .observe(started.elapsed().as_secs_f64());
                 self.pool.touch(self.target);
                 answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }

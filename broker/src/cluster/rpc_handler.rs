@@ -37,7 +37,12 @@ impl Handler for Node {
         };
         match req {
             RpcRequest::AppendEntries(r) => {
-                RpcResponse::AppendEntries(self.raft().append_entries(r).await)
+                let started = std::time::Instant::now();
+                let answer = self.raft().append_entries(r).await;
+                self.metrics
+                    .append_entries_handle
+                    .observe(started.elapsed().as_secs_f64());
+                RpcResponse::AppendEntries(answer)
             }
             RpcRequest::Vote(_) if self.config.managed && self.cluster_id().is_none() => {
                 RpcResponse::Refused {

@@ -263,6 +263,26 @@ impl TopicLogs {
         Ok(out)
     }
 
+    /// Write back every segment written since the last [`TopicLogs::sync_dirty`] without taking
+    /// them off its list: that fsync, which the checkpoint makes while applies wait, then finds
+    /// little left to write. Called off the apply path.
+    pub fn start_writeback(&self) {
+        let dirty: Vec<(u64, u64)> = self
+            .dirty
+            .lock()
+            .expect("dirty lock")
+            .iter()
+            .copied()
+            .collect();
+        for (id, base) in dirty {
+            if let Err(e) = segment::write_back(&self.dir(id), base) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    tracing::debug!(topic_id = id, base, error = %e, "segment writeback failed");
+                }
+            }
+        }
+    }
+
     /// fsync every segment written since the last call (and the topic directories).
     pub fn sync_dirty(&self) -> io::Result<()> {
         let dirty: Vec<(u64, u64)> = self.dirty.lock().expect("dirty lock").drain().collect();

@@ -223,6 +223,12 @@ pub fn truncate(dir: &Path, base: u64, len: u64) -> io::Result<()> {
     fs::rename(&tmp, idx_path(dir, base))
 }
 
+/// Write a segment's data to disk ahead of the checkpoint, on a thread no apply waits for
+/// (`TopicStore`'s writeback thread); durability still comes from [`sync`] at the checkpoint.
+pub fn write_back(dir: &Path, base: u64) -> io::Result<()> {
+    File::open(log_path(dir, base))?.sync_data()
+}
+
 /// fsync a segment and its index.
 pub fn sync(dir: &Path, base: u64) -> io::Result<()> {
     File::open(log_path(dir, base))?.sync_all()?;

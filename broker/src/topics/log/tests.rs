@@ -98,3 +98,26 @@ fn a_deleted_topic_a_snapshot_streams_is_removed_once_the_snapshot_is_done() {
     logs.run_deferred().unwrap();
     assert!(!logs.dir(1).exists());
 }
+
+#[test]
+fn the_early_writeback_leaves_every_segment_to_the_checkpoint_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = TopicLogs::open(dir.path().join("data"), 100, &[]).unwrap();
+    topic_of(&logs, 1, 8);
+    let dirty = |logs: &TopicLogs| {
+        let mut d: Vec<_> = logs.dirty.lock().unwrap().iter().copied().collect();
+        d.sort();
+        d
+    };
+    let before = dirty(&logs);
+    assert!(before.len() >= 4, "{before:?}");
+    // The writeback thread's pass makes nothing durable by contract: the checkpoint still
+    // fsyncs (and only then forgets) every segment written since the last one.
+    logs.start_writeback();
+    assert_eq!(dirty(&logs), before);
+    logs.sync_dirty().unwrap();
+    assert!(dirty(&logs).is_empty());
+    // A segment deleted under it (retention) is no error.
+    logs.dirty.lock().unwrap().insert((1, 999_999));
+    logs.start_writeback();
+}
