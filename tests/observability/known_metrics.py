@@ -72,9 +72,14 @@ BROKER_EXTRA: Dict[str, str] = {
     # only with --metrics-group-labels N (capped; the rest in topic="other",group="other")
     "jumpnet_group_lag_per_group": "gauge",
     "jumpnet_group_messages_in_flight_per_group": "gauge",
+    # issue 18 (performance): the leader's round trip of each answered Raft RPC, and a follower's time to answer
+    # an AppendEntries (bench/tail.sh reads them: where a replication stall comes from)
+    "jumpnet_raft_peer_rpc_duration_seconds": "histogram",
+    "jumpnet_raft_append_entries_handle_duration_seconds": "histogram",
 }
 
 BROKER_EXTRA_LABELS: Dict[str, Set[str]] = {
+    "jumpnet_raft_peer_rpc_duration_seconds": {"rpc"},
     "jumpnet_consumer_position_lag_messages": {"topic", "consumer"},
     "jumpnet_group_lag_per_group": {"topic", "group"},
     "jumpnet_group_messages_in_flight_per_group": {"topic", "group"},
