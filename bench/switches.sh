@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Context switches and CPU time per durable single publish, on each node of a 3-node cluster.
+# Context switches, syscalls and CPU time per durable single publish, on each node of a 3-node cluster.
 #
 #   bench/switches.sh [SECONDS=10]
 #
 # A 3-node cluster of $JUMPNET_BIN, the single-publish load of `bench/profile.sh` (64 in flight, one
-# v1 message each) against the leader, and `perf stat -e context-switches,cpu-migrations,task-clock`
-# on each node for the load's duration (software counters: they work in this VM). A context switch
-# is a thread going to sleep (a futex or epoll wait) or being preempted: per publish, it counts the
-# thread hand-offs and wake-ups. Output: one line per node (leader first) with switches, migrations
-# and CPU milliseconds per 1,000 publishes; results in bench/results/tmp-switches-DATE/.
+# v1 message each) against the leader, and `perf stat` on each node for the load's duration: context
+# switches, task-clock and syscalls (tracepoints: all, and the main kinds). A context switch is a
+# thread going to sleep (a futex or epoll wait) or being preempted: per publish, it counts the thread
+# hand-offs and wake-ups. Output: per node (leader first), per publish: switches, microseconds of CPU
+# (user + kernel), syscalls and the main kinds; results in bench/results/tmp-switches-DATE/.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 DUR=${1:-10}
@@ -28,9 +28,12 @@ done
   --json "$OUT/load.json" >"$OUT/load.txt" &
 BPID=$!
 sleep 0.5
+KINDS=(futex epoll_pwait recvfrom sendto writev write read pwrite64 fdatasync)
+EVENTS=context-switches,cpu-migrations,task-clock,raw_syscalls:sys_enter
+for k in "${KINDS[@]}"; do EVENTS+=",syscalls:sys_enter_$k"; done
 STATS=()
 for i in 1 2 3; do
-  perf stat -x, -e context-switches,cpu-migrations,task-clock -p "${JN_PIDS[$i]}" -o "$OUT/perf-$i.csv" -- sleep "$DUR" &
+  perf stat -x, -e "$EVENTS" -p "${JN_PIDS[$i]}" -o "$OUT/perf-$i.csv" -- sleep "$DUR" &
   STATS+=($!)
 done
 wait "${STATS[@]}"
@@ -51,7 +54,8 @@ for i, role in enumerate(roles, 1):
             c[f[2]] = float(f[0])
     rows.append((role != "leader", i, role, c))
 for _, i, role, c in sorted(rows):
-    print(f"node {i} {role:>8}: {c.get('context-switches', 0) / msgs:6.2f} switches/publish, "
-          f"{c.get('cpu-migrations', 0) / msgs:5.2f} migrations/publish, "
-          f"{c.get('task-clock', 0) / msgs * 1000:6.1f} us CPU/publish")
+    kinds = " ".join(f"{k.split('sys_enter_')[1]} {v / msgs:.2f}" for k, v in c.items() if "sys_enter_" in k and v)
+    print(f"node {i} {role:>8}: {c.get('context-switches', 0) / msgs:5.2f} switches, "
+          f"{c.get('task-clock', 0) / msgs * 1000:5.1f} us CPU, "
+          f"{c.get('raw_syscalls:sys_enter', 0) / msgs:5.2f} syscalls per publish ({kinds})")
 EOF
