@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::code::Code;
 use super::error::ApiError;
 use super::extract::{parse_json, ApiPath, ApiQuery, JsonBytes};
+use super::json_reply::RawJson;
 use super::page_json::{read_page, PageEnd};
 use super::publish_body;
 use super::responses::{
@@ -127,7 +127,7 @@ pub async fn publish(
     caller: Caller,
     ApiPath(topic): ApiPath<String>,
     JsonBytes(body): JsonBytes,
-) -> Result<Json<PublishResponse>, ApiError> {
+) -> Result<RawJson, ApiError> {
     let req: publish_body::PublishRequest = parse_json(&body)?;
     caller.require(Role::Publish)?;
     topic_name(&topic)?;
@@ -216,13 +216,14 @@ pub async fn publish(
     if !published.duplicate {
         count_in(&s, published.count, bytes);
     }
-    Ok(Json(PublishResponse {
+    Ok(PublishResponse {
         topic,
         partition,
         base_offset: published.base_offset,
         offsets: published.offsets().collect(),
         duplicate: published.duplicate,
-    }))
+    }
+    .to_json())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::json_reply::RawJson;
 use super::responses::{Auth, Internal, Invalid, Refused, TooLarge, Unavailable, Unknown};
 use super::{
     check_message_size, consumer_name, count_in, count_out, read_consistency, topic_name, AppState,
@@ -45,7 +46,7 @@ pub async fn publish(
     State(s): State<AppState>,
     mut caller: Caller,
     ApiJson(body): ApiJson<SeedPublish>,
-) -> Result<Json<SeedPublished>, ApiError> {
+) -> Result<RawJson, ApiError> {
     if let (false, None, Some(token)) = (caller.open, &caller.principal, &body.token) {
         caller.principal = Some(
             s.auth
@@ -70,10 +71,11 @@ pub async fn publish(
         })
         .await?;
     count_in(&s, 1, bytes);
-    Ok(Json(SeedPublished {
+    Ok(SeedPublished {
         topic: body.key,
         offset: published.base_offset,
-    }))
+    }
+    .to_json())
 }
 
 /// Publish at the seed's `PUT /publish` path too. (Only the OpenAPI document's entry: the route

@@ -11,6 +11,7 @@ mod group;
 mod group_tests;
 #[cfg(test)]
 mod kafka_tests;
+mod part_key;
 #[cfg(test)]
 mod partition_tests;
 mod publish;
@@ -29,6 +30,7 @@ use super::keys;
 use super::model::TopicMeta;
 use super::store::{Applied, TopicStore};
 use crate::command::{Op, OpResult};
+use part_key::{key_of, AsPart, PartKey};
 
 pub use group::{DELIVERIES, ORIGIN_GROUP, ORIGIN_OFFSET, ORIGIN_PARTITION, ORIGIN_TOPIC};
 pub use publish::MAX_PRODUCERS;
@@ -54,10 +56,10 @@ pub struct Applier<'a> {
     overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// Partition metas this call read or changed, by (topic, partition) (written to the overlay by
     /// `finish`).
-    metas: HashMap<(String, u32), Option<TopicMeta>>,
+    metas: HashMap<PartKey, Option<TopicMeta>>,
     /// Groups this call read or changed, by key (written to the overlay by `finish`).
     groups: HashMap<Vec<u8>, Option<GroupState>>,
-    pending: HashMap<(String, u32), Pending>,
+    pending: HashMap<PartKey, Pending>,
     touched: HashSet<String>,
     trims: Vec<(u64, u64)>,
     deleted_topics: Vec<u64>,
@@ -146,12 +148,11 @@ impl<'a> Applier<'a> {
 
     /// One partition's metadata as this call sees it.
     pub fn part(&mut self, name: &str, partition: u32) -> Res<Option<TopicMeta>> {
-        let at = (name.to_string(), partition);
-        if let Some(m) = self.metas.get(&at) {
+        if let Some(m) = self.metas.get(&key_of(name, partition) as &dyn AsPart) {
             return Ok(m.clone());
         }
         let m: Option<TopicMeta> = self.get(&keys::partition(name, partition))?;
-        self.metas.insert(at, m.clone());
+        self.metas.insert(PartKey::new(name, partition), m.clone());
         Ok(m)
     }
 
@@ -170,7 +171,12 @@ impl<'a> Applier<'a> {
     }
 
     fn set_part(&mut self, name: &str, partition: u32, meta: Option<TopicMeta>) {
-        self.metas.insert((name.to_string(), partition), meta);
+        match self.metas.get_mut(&key_of(name, partition) as &dyn AsPart) {
+            Some(slot) => *slot = meta,
+            None => {
+                self.metas.insert(PartKey::new(name, partition), meta);
+            }
+        }
     }
 
     /// Write a topic's buffered frames (of partition 0) to its segment files.
@@ -180,11 +186,11 @@ impl<'a> Applier<'a> {
 
     /// Write a partition's buffered frames to its segment files.
     fn flush_part(&mut self, name: &str, partition: u32) -> Res<()> {
-        let at = (name.to_string(), partition);
-        let Some(p) = self.pending.remove(&at) else {
+        let key = key_of(name, partition);
+        let Some(p) = self.pending.remove(&key as &dyn AsPart) else {
             return Ok(());
         };
-        let Some(Some(mut meta)) = self.metas.get(&at).cloned() else {
+        let Some(Some(mut meta)) = self.metas.get(&key as &dyn AsPart).cloned() else {
             return Ok(());
         };
         self.store
@@ -197,9 +203,9 @@ impl<'a> Applier<'a> {
 
     /// Write all buffered frames and hand over the metadata changes.
     pub fn finish(mut self) -> Res<Applied> {
-        let parts: Vec<(String, u32)> = self.pending.keys().cloned().collect();
-        for (n, p) in parts {
-            self.flush_part(&n, p)?;
+        let parts: Vec<PartKey> = self.pending.keys().cloned().collect();
+        for k in parts {
+            self.flush_part(&k.topic, k.partition)?;
         }
         for (key, group) in std::mem::take(&mut self.groups) {
             match group {
@@ -207,8 +213,8 @@ impl<'a> Applier<'a> {
                 None => self.remove(&key),
             }
         }
-        for ((name, partition), meta) in std::mem::take(&mut self.metas) {
-            let key = keys::partition(&name, partition);
+        for (k, meta) in std::mem::take(&mut self.metas) {
+            let key = keys::partition(&k.topic, k.partition);
             match meta {
                 Some(m) => self.put(&key, &m),
                 None => {

@@ -4,6 +4,7 @@
 //! ([`crate::command::KafkaPublish`]) keeps its records' timestamps and follows Kafka's stricter
 //! sequence rules.
 
+use super::part_key::{key_of, AsPart, PartKey};
 use super::{Applier, At, Res};
 use crate::command::{OpError, Publish, Published};
 use crate::topics::keys;
@@ -100,10 +101,16 @@ impl Applier<'_> {
             .kafka
             .map(|k| k.timestamps)
             .filter(|t| t.len() == p.messages.len());
-        let pending = self
+        let pending = match self
             .pending
-            .entry((p.topic.clone(), p.partition))
-            .or_default();
+            .get_mut(&key_of(&p.topic, p.partition) as &dyn AsPart)
+        {
+            Some(pending) => pending,
+            None => self
+                .pending
+                .entry(PartKey::new(&p.topic, p.partition))
+                .or_default(),
+        };
         // Frames are encoded from the command's own fields: no record built per message.
         pending.frames.reserve(p.messages.len());
         let spare = FRAME_SPARE + p.publisher.as_deref().map_or(0, str::len);

@@ -54,7 +54,8 @@ impl Applier<'_> {
             return Ok(Ok(TopicDeleted { existed: false }));
         }
         for p in 0..self.partitions(&c.topic)? {
-            self.pending.remove(&(c.topic.clone(), p));
+            self.pending
+                .remove(&super::part_key::key_of(&c.topic, p) as &dyn super::part_key::AsPart);
             if let Some(m) = self.part(&c.topic, p)? {
                 self.deleted_topics.push(m.id);
             }
