@@ -2,13 +2,11 @@
 //! would send for the same struct (same field order, escaping and header), without serde_json's
 //! serializer state machine writing each token through `BytesMut`'s `io::Write` (issue 18's
 //! callgrind: ~2.5k instructions of a single publish's ~48k went to `Json::into_response`).
+//! The answers' own `to_json` (`messages.rs`, `seed.rs`) write with [`push_str`] and [`push_u64`];
 //! `json_reply_tests.rs` checks every writer against `serde_json::to_vec` of the struct.
 
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-
-use super::messages::PublishResponse;
-use super::seed::SeedPublished;
 
 /// A JSON body already encoded: answered as `200` with `content-type: application/json`, as
 /// `axum::Json` answers.
@@ -22,45 +20,6 @@ impl IntoResponse for RawJson {
             HeaderValue::from_static("application/json"),
         );
         resp
-    }
-}
-
-impl PublishResponse {
-    /// `{"topic":..,"partition":..,"base_offset":..,"offsets":[..],"duplicate":..}`.
-    pub fn to_json(&self) -> RawJson {
-        let mut out = Vec::with_capacity(80 + self.topic.len() + 21 * self.offsets.len());
-        out.extend_from_slice(b"{\"topic\":");
-        push_str(&mut out, &self.topic);
-        out.extend_from_slice(b",\"partition\":");
-        push_u64(&mut out, u64::from(self.partition));
-        out.extend_from_slice(b",\"base_offset\":");
-        push_u64(&mut out, self.base_offset);
-        out.extend_from_slice(b",\"offsets\":[");
-        for (i, o) in self.offsets.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            push_u64(&mut out, *o);
-        }
-        out.extend_from_slice(if self.duplicate {
-            b"],\"duplicate\":true}"
-        } else {
-            b"],\"duplicate\":false}"
-        });
-        RawJson(out)
-    }
-}
-
-impl SeedPublished {
-    /// `{"topic":..,"offset":..}`.
-    pub fn to_json(&self) -> RawJson {
-        let mut out = Vec::with_capacity(32 + self.topic.len());
-        out.extend_from_slice(b"{\"topic\":");
-        push_str(&mut out, &self.topic);
-        out.extend_from_slice(b",\"offset\":");
-        push_u64(&mut out, self.offset);
-        out.push(b'}');
-        RawJson(out)
     }
 }
 

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::code::Code;
 use super::error::ApiError;
 use super::extract::{parse_json, ApiPath, ApiQuery, JsonBytes};
-use super::json_reply::RawJson;
+use super::json_reply::{push_str, push_u64, RawJson};
 use super::page_json::{read_page, PageEnd};
 use super::publish_body;
 use super::responses::{
@@ -112,6 +112,32 @@ pub struct PublishResponse {
     /// True when this was a retry of a batch already stored.
     #[serde(default)]
     pub duplicate: bool,
+}
+
+impl PublishResponse {
+    /// `{"topic":..,"partition":..,"base_offset":..,"offsets":[..],"duplicate":..}`.
+    pub fn to_json(&self) -> RawJson {
+        let mut out = Vec::with_capacity(80 + self.topic.len() + 21 * self.offsets.len());
+        out.extend_from_slice(b"{\"topic\":");
+        push_str(&mut out, &self.topic);
+        out.extend_from_slice(b",\"partition\":");
+        push_u64(&mut out, u64::from(self.partition));
+        out.extend_from_slice(b",\"base_offset\":");
+        push_u64(&mut out, self.base_offset);
+        out.extend_from_slice(b",\"offsets\":[");
+        for (i, o) in self.offsets.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            push_u64(&mut out, *o);
+        }
+        out.extend_from_slice(if self.duplicate {
+            b"],\"duplicate\":true}"
+        } else {
+            b"],\"duplicate\":false}"
+        });
+        RawJson(out)
+    }
 }
 
 /// Round-robin of this node's publishes without a partition or key.

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::json_reply::RawJson;
+use super::json_reply::{push_str, push_u64, RawJson};
 use super::responses::{Auth, Internal, Invalid, Refused, TooLarge, Unavailable, Unknown};
 use super::{
     check_message_size, consumer_name, count_in, count_out, read_consistency, topic_name, AppState,
@@ -37,6 +37,19 @@ pub struct SeedPublish {
 pub struct SeedPublished {
     pub topic: String,
     pub offset: u64,
+}
+
+impl SeedPublished {
+    /// `{"topic":..,"offset":..}`.
+    pub fn to_json(&self) -> RawJson {
+        let mut out = Vec::with_capacity(32 + self.topic.len());
+        out.extend_from_slice(b"{\"topic\":");
+        push_str(&mut out, &self.topic);
+        out.extend_from_slice(b",\"offset\":");
+        push_u64(&mut out, self.offset);
+        out.push(b'}');
+        RawJson(out)
+    }
 }
 
 /// Publish one message (seed API); answered once a quorum stored it.
