@@ -93,7 +93,14 @@ const scenarios = {
     const configs = await admin.describeConfigs({ resources: [{ type: 2, name: topic, configNames: ['retention.ms'] }] })
     const offsets = await admin.fetchTopicOffsets(topic)
     await admin.deleteTopics({ topics: [topic] })
-    const after = await admin.listTopics()
+    // Metadata may come from another node than the one that answered the delete, and a follower applies
+    // the delete a heartbeat later (as Kafka's brokers learn metadata asynchronously): wait for it to go.
+    let after = await admin.listTopics()
+    const deadline = Date.now() + TIMEOUT
+    while (after.includes(topic) && Date.now() < deadline) {
+      await new Promise(resolve => setTimeout(resolve, 100))
+      after = await admin.listTopics()
+    }
     const cluster = await admin.describeCluster()
     await admin.disconnect()
     return {
