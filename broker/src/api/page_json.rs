@@ -11,6 +11,7 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 
+use super::json_reply::push_u64;
 use crate::topics::Message;
 
 /// Where a page ends and what comes next.
@@ -53,11 +54,11 @@ pub fn read_page(messages: &[Message], partition: u32, base64: bool, end: PageEn
         message(&mut out, m, partition, base64);
     }
     out.extend_from_slice(b"],\"next_offset\":");
-    number(&mut out, end.next_offset);
+    push_u64(&mut out, end.next_offset);
     out.extend_from_slice(b",\"high_watermark\":");
-    number(&mut out, end.high_watermark);
+    push_u64(&mut out, end.high_watermark);
     out.extend_from_slice(b",\"log_start_offset\":");
-    number(&mut out, end.log_start_offset);
+    push_u64(&mut out, end.log_start_offset);
     out.push(b'}');
     out
 }
@@ -72,7 +73,7 @@ pub fn sse_events(messages: &[Message], partition: u32, base64: bool) -> Vec<u8>
     let mut out = Vec::with_capacity(size);
     for m in messages {
         out.extend_from_slice(b"id: ");
-        number(&mut out, m.offset);
+        push_u64(&mut out, m.offset);
         out.extend_from_slice(b"\nevent: message\ndata: ");
         message(&mut out, m, partition, base64);
         out.extend_from_slice(b"\n\n");
@@ -84,9 +85,9 @@ pub fn sse_events(messages: &[Message], partition: u32, base64: bool) -> Vec<u8>
 fn message(out: &mut Vec<u8>, m: &Message, partition: u32, base64: bool) {
     let r = &m.record;
     out.extend_from_slice(b"{\"partition\":");
-    number(out, partition.into());
+    push_u64(out, partition.into());
     out.extend_from_slice(b",\"offset\":");
-    number(out, m.offset);
+    push_u64(out, m.offset);
     let text = if base64 {
         None
     } else {
@@ -127,7 +128,7 @@ fn message(out: &mut Vec<u8>, m: &Message, partition: u32, base64: bool) {
         }
     }
     out.extend_from_slice(b",\"timestamp_ms\":");
-    number(out, r.ts_ms);
+    push_u64(out, r.ts_ms);
     out.extend_from_slice(b",\"publisher\":");
     optional(out, r.publisher.as_deref());
     out.push(b'}');
@@ -183,18 +184,4 @@ fn string(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
-}
-
-fn number(out: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
 }
